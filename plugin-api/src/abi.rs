@@ -1,0 +1,42 @@
+//! The raw, stable ABI between the proxy and its plugins.
+//!
+//! Plugin authors never need this module: the SDK types ([`Request`](crate::Request),
+//! [`Session`](crate::Session), [`Registry`](crate::Registry), …) wrap it, and the
+//! [`export_plugin!`](crate::export_plugin) macro writes the root module. The host
+//! (the `hookgate` proxy) and the [`testing`](crate::testing) harness use it directly.
+//!
+//! Everything here is `#[repr(C)]` + [`StableAbi`], so abi_stable checks the layout of
+//! every type reachable from [`PluginMod`] when the host loads a plugin.
+//!
+//! Internal: the host implements the `*View` traits and [`Registry`](RegistryAbi); the
+//! plugin implements the `*Handler` traits. Each handler returns an
+//! `RResult<_, RString>` whose error carries a panic message or a plugin error.
+
+mod addr;
+// abi_stable's `#[sabi_trait]` expands to impls inside a generated const.
+#[allow(non_local_definitions)]
+mod handler;
+mod module;
+#[allow(non_local_definitions)]
+mod view;
+
+pub use addr::{IpAbi, SocketAddrAbi};
+pub use handler::{
+    ForwardHandler, ForwardHandlerBox, ForwardHandler_TO, HandlerResult, RegistryAbi,
+    RegistryAbi_TO, RegistryMut, RequestHandler, RequestHandlerBox, RequestHandler_TO,
+    RequestVerdict, ResponseData, ResponseHandler, ResponseHandlerBox, ResponseHandler_TO,
+    SessionHandler, SessionHandlerBox, SessionHandler_TO,
+};
+pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
+pub use view::{
+    RequestView, RequestViewMut, RequestView_TO, ResponseView, ResponseViewMut, ResponseView_TO,
+    SessionView, SessionViewMut, SessionView_TO,
+};
+
+// Re-exported for hosts and for the code that `export_plugin!` writes, so that neither
+// needs its own dependency on abi_stable (and cannot pick a mismatched version).
+#[doc(hidden)]
+pub use abi_stable;
+pub use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
+pub use abi_stable::type_level::downcasting::TD_Opaque;
+pub use abi_stable::{RMut, RRef, StableAbi};

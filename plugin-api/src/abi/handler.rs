@@ -1,0 +1,95 @@
+//! Handler objects (implemented by plugins) and the registry (implemented by the host).
+
+use abi_stable::sabi_trait;
+use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec, Tuple2};
+use abi_stable::{RMut, StableAbi};
+
+use super::view::{RequestViewMut, ResponseViewMut, SessionViewMut};
+use crate::action::Action;
+use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
+
+/// What every handler returns: its value, or the error (a panic message or a plugin
+/// error) that the host handles by the instance's error policy.
+pub type HandlerResult<T> = RResult<T, RString>;
+
+/// A response built by a handler at a request point, or for a redirect.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ResponseData {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: RVec<Tuple2<RString, RString>>,
+    /// The whole body.
+    pub body: RVec<u8>,
+}
+
+/// What a request handler returns: the action and, for `Response`/`Finish`, a response.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct RequestVerdict {
+    /// What the server does next.
+    pub action: Action,
+    /// The response to send, for `Response` (required) and `Finish` (optional).
+    pub response: ROption<ResponseData>,
+}
+
+/// A handler at `Accept`, `Handshake` or `Finish`.
+#[sabi_trait]
+pub trait SessionHandler: Send + Sync {
+    /// Runs the handler.
+    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action>;
+}
+
+/// A handler at `BeforeLocation`, `FoundProduct` or `AfterLocation`.
+#[sabi_trait]
+pub trait RequestHandler: Send + Sync {
+    /// Runs the handler.
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict>;
+}
+
+/// A handler at `Forward`.
+#[sabi_trait]
+pub trait ForwardHandler: Send + Sync {
+    /// Runs the handler.
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action>;
+}
+
+/// A handler at `ReadResponse` or `RequestFinish`.
+#[sabi_trait]
+pub trait ResponseHandler: Send + Sync {
+    /// Runs the handler.
+    fn call(
+        &self,
+        request: RequestViewMut<'_>,
+        response: ROption<ResponseViewMut<'_>>,
+    ) -> HandlerResult<Action>;
+}
+
+/// An owned session handler, as registered.
+pub type SessionHandlerBox = SessionHandler_TO<'static, RBox<()>>;
+/// An owned request handler, as registered.
+pub type RequestHandlerBox = RequestHandler_TO<'static, RBox<()>>;
+/// An owned forward handler, as registered.
+pub type ForwardHandlerBox = ForwardHandler_TO<'static, RBox<()>>;
+/// An owned response handler, as registered.
+pub type ResponseHandlerBox = ResponseHandler_TO<'static, RBox<()>>;
+/// The registry as a plugin's init receives it.
+pub type RegistryMut<'a> = RegistryAbi_TO<'a, RMut<'a, ()>>;
+
+/// Where init registers handlers; implemented by the host. See
+/// [`Registry`](crate::Registry). Each method takes a point of one handler type only,
+/// so a wrong pairing cannot be expressed.
+#[sabi_trait]
+pub trait RegistryAbi {
+    /// Registers a handler at `Accept` or `Handshake`.
+    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox);
+    /// Registers a handler at `BeforeLocation`, `FoundProduct` or `AfterLocation`.
+    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox);
+    /// Registers a handler at `Forward`.
+    fn forward(&mut self, handler: ForwardHandlerBox);
+    /// Registers a handler at `ReadResponse` or `RequestFinish`.
+    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox);
+    /// Registers a handler at `Finish`.
+    fn finish(&mut self, handler: SessionHandlerBox);
+}

@@ -1,0 +1,123 @@
+//! What a handler tells the server to do next: [`Action`] and, at request points,
+//! [`Outcome`].
+
+use abi_stable::StableAbi;
+
+use crate::reply::Reply;
+
+/// A handler's return value, numbered as in BFE. What the server does with each value
+/// at each point is [the callback contract](crate#the-callback-contract).
+///
+/// ```
+/// use hookgate_plugin_api::Action;
+/// assert_eq!(Action::GoOn as u8, 1);
+/// assert_eq!(Action::from_u8(4), Some(Action::Close));
+/// ```
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Send the response, then close the connection.
+    Finish = 0,
+    /// Go on to the next handler.
+    GoOn = 1,
+    /// Redirect, using the request's redirect info.
+    Redirect = 2,
+    /// Send the handler's response.
+    Response = 3,
+    /// Close the connection without sending anything.
+    Close = 4,
+}
+
+impl Action {
+    /// All values, in BFE's order.
+    pub const ALL: [Action; 5] = [
+        Action::Finish,
+        Action::GoOn,
+        Action::Redirect,
+        Action::Response,
+        Action::Close,
+    ];
+
+    /// The value numbered `n`, if any.
+    ///
+    /// ```
+    /// # use hookgate_plugin_api::Action;
+    /// assert_eq!(Action::from_u8(2), Some(Action::Redirect));
+    /// assert_eq!(Action::from_u8(9), None);
+    /// ```
+    pub fn from_u8(n: u8) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| *a as u8 == n)
+    }
+
+    /// The name used in configs and logs: `finish`, `go_on`, `redirect`, `response`,
+    /// `close`.
+    ///
+    /// ```
+    /// # use hookgate_plugin_api::Action;
+    /// assert_eq!(Action::GoOn.name(), "go_on");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Finish => "finish",
+            Action::GoOn => "go_on",
+            Action::Redirect => "redirect",
+            Action::Response => "response",
+            Action::Close => "close",
+        }
+    }
+}
+
+/// What a handler at a request point (`BeforeLocation`, `FoundProduct`,
+/// `AfterLocation`) returns: an [`Action`] together with the response it needs, so that
+/// "Response without a response" cannot be written.
+///
+/// ```
+/// use hookgate_plugin_api::{Action, Outcome, Reply};
+/// let out = Outcome::Respond(Reply::new(403).body("forbidden"));
+/// assert_eq!(out.action(), Action::Response);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Go on to the next handler, then routing.
+    GoOn,
+    /// Send this response (`ReadResponse` runs on it); keep the connection.
+    Respond(Reply),
+    /// Redirect, using what [`Request::set_redirect`](crate::Request::set_redirect) set.
+    Redirect,
+    /// Send this response (500 if `None`), then close the connection.
+    Finish(Option<Reply>),
+    /// Close the connection without sending anything.
+    Close,
+}
+
+impl Outcome {
+    /// The BFE return value this outcome stands for.
+    ///
+    /// ```
+    /// # use hookgate_plugin_api::{Action, Outcome};
+    /// assert_eq!(Outcome::Finish(None).action(), Action::Finish);
+    /// ```
+    pub fn action(&self) -> Action {
+        match self {
+            Outcome::GoOn => Action::GoOn,
+            Outcome::Respond(_) => Action::Response,
+            Outcome::Redirect => Action::Redirect,
+            Outcome::Finish(_) => Action::Finish,
+            Outcome::Close => Action::Close,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering_is_bfe_s() {
+        let numbers: Vec<u8> = Action::ALL.iter().map(|a| *a as u8).collect();
+        assert_eq!(numbers, [0, 1, 2, 3, 4]);
+        for a in Action::ALL {
+            assert_eq!(Action::from_u8(a as u8), Some(a));
+        }
+    }
+}

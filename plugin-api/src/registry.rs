@@ -1,0 +1,229 @@
+//! [`Registry`]: where a plugin's init registers its handlers, one method per point.
+//!
+//! Internal: each closure is wrapped in an adapter struct that implements the ABI
+//! handler trait; the adapter wraps the host's view in the SDK type and runs the
+//! closure under [`guard`](crate::panic), so panics never cross the boundary. Each
+//! closure type gets its own vtable, so a call is one indirect jump into the closure.
+
+use abi_stable::std_types::{ROption, RResult};
+
+use crate::abi::{
+    ForwardHandler, ForwardHandler_TO, HandlerResult, RegistryMut, RequestHandler,
+    RequestHandler_TO, RequestVerdict, RequestViewMut, ResponseHandler, ResponseHandler_TO,
+    ResponseViewMut, SessionHandler, SessionHandler_TO, SessionViewMut, TD_Opaque,
+};
+use crate::action::{Action, Outcome};
+use crate::panic::guard;
+use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
+use crate::{Request, Response, Session};
+
+/// Handed to a plugin's init to register handlers. Handlers run in registration order
+/// within the plugin, and plugins run in the order they are listed; each must be
+/// `Send + Sync` (they are called from many worker threads at once) and must not block.
+/// See [the callback contract](crate#the-callback-contract).
+///
+/// Registering a handler at a point of the wrong type does not compile:
+///
+/// ```compile_fail
+/// use hookgate_plugin_api::{Outcome, Registry};
+/// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+///     reg.on_forward(|_req| Outcome::GoOn); // Forward takes `-> Action`
+///     Ok(())
+/// }
+/// ```
+///
+/// ```
+/// use hookgate_plugin_api::{Action, Outcome, Registry};
+/// fn init(_config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+///     reg.on_accept(|_session| Action::GoOn);
+///     reg.on_before_location(|req| {
+///         req.set_header("x-seen", "1");
+///         Outcome::GoOn
+///     });
+///     reg.on_read_response(|_req, resp| {
+///         resp.set_header("x-proxy", "hookgate");
+///         Action::GoOn
+///     });
+///     Ok(())
+/// }
+/// ```
+pub struct Registry<'a> {
+    raw: RegistryMut<'a>,
+}
+
+impl<'a> Registry<'a> {
+    /// Internal: wraps the host's registry.
+    #[doc(hidden)]
+    pub fn from_raw(raw: RegistryMut<'a>) -> Self {
+        Registry { raw }
+    }
+
+    /// At Accept: after the TCP connection is accepted, before any TLS handshake.
+    pub fn on_accept<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        self.raw.accept(AcceptPoint::Accept, handler)
+    }
+
+    /// At Handshake: after a successful TLS handshake.
+    pub fn on_handshake<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        self.raw.accept(AcceptPoint::Handshake, handler)
+    }
+
+    /// At BeforeLocation: before the product is identified.
+    pub fn on_before_location<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
+    {
+        self.request(RequestPoint::BeforeLocation, handler)
+    }
+
+    /// At FoundProduct: after the product is identified.
+    pub fn on_found_product<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
+    {
+        self.request(RequestPoint::FoundProduct, handler)
+    }
+
+    /// At AfterLocation: after the cluster is identified.
+    pub fn on_after_location<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
+    {
+        self.request(RequestPoint::AfterLocation, handler)
+    }
+
+    /// At Forward: after subcluster and backend are chosen, before each attempt.
+    pub fn on_forward<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = ForwardHandler_TO::from_value(ForwardFn(handler), TD_Opaque);
+        self.raw.forward(handler)
+    }
+
+    /// At ReadResponse: after a response is obtained, before it is sent.
+    pub fn on_read_response<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = ResponseHandler_TO::from_value(ReadResponseFn(handler), TD_Opaque);
+        self.raw.response(ResponsePoint::ReadResponse, handler)
+    }
+
+    /// At RequestFinish: after the response was sent (or sending failed); `None` when
+    /// the request ended without a response (Close, a failed redirect…).
+    pub fn on_request_finish<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>, Option<&Response<'_>>) -> Action + Send + Sync + 'static,
+    {
+        let handler = ResponseHandler_TO::from_value(RequestFinishFn(handler), TD_Opaque);
+        self.raw.response(ResponsePoint::RequestFinish, handler)
+    }
+
+    /// At Finish: after the client connection is closed; once per connection.
+    pub fn on_finish<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        self.raw.finish(handler)
+    }
+
+    fn request<F>(&mut self, point: RequestPoint, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
+    {
+        let handler = RequestHandler_TO::from_value(RequestFn(handler), TD_Opaque);
+        self.raw.request(point, handler)
+    }
+}
+
+struct SessionFn<F>(F);
+struct RequestFn<F>(F);
+struct ForwardFn<F>(F);
+struct ReadResponseFn<F>(F);
+struct RequestFinishFn<F>(F);
+
+impl<F> SessionHandler for SessionFn<F>
+where
+    F: Fn(&mut Session<'_>) -> Action + Send + Sync,
+{
+    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action> {
+        guard(|| (self.0)(&mut Session::from_raw(session)))
+    }
+}
+
+impl<F> RequestHandler for RequestFn<F>
+where
+    F: Fn(&mut Request<'_>) -> Outcome + Send + Sync,
+{
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict> {
+        guard(|| verdict((self.0)(&mut Request::from_raw(request))))
+    }
+}
+
+impl<F> ForwardHandler for ForwardFn<F>
+where
+    F: Fn(&mut Request<'_>) -> Action + Send + Sync,
+{
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action> {
+        guard(|| (self.0)(&mut Request::from_raw(request)))
+    }
+}
+
+impl<F> ResponseHandler for ReadResponseFn<F>
+where
+    F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync,
+{
+    fn call(
+        &self,
+        request: RequestViewMut<'_>,
+        response: ROption<ResponseViewMut<'_>>,
+    ) -> HandlerResult<Action> {
+        let ROption::RSome(response) = response else {
+            // The host always has a response at ReadResponse; if it ever did not, the
+            // handler must not run on nothing.
+            return RResult::RErr("no response at read_response".into());
+        };
+        guard(|| {
+            (self.0)(
+                &mut Request::from_raw(request),
+                &mut Response::from_raw(response),
+            )
+        })
+    }
+}
+
+impl<F> ResponseHandler for RequestFinishFn<F>
+where
+    F: Fn(&mut Request<'_>, Option<&Response<'_>>) -> Action + Send + Sync,
+{
+    fn call(
+        &self,
+        request: RequestViewMut<'_>,
+        response: ROption<ResponseViewMut<'_>>,
+    ) -> HandlerResult<Action> {
+        guard(|| {
+            let response = response.into_option().map(Response::from_raw);
+            (self.0)(&mut Request::from_raw(request), response.as_ref())
+        })
+    }
+}
+
+/// Internal: an [`Outcome`] in its ABI form.
+pub(crate) fn verdict(outcome: Outcome) -> RequestVerdict {
+    let action = outcome.action();
+    let response = match outcome {
+        Outcome::Respond(reply) | Outcome::Finish(Some(reply)) => ROption::RSome(reply.into_data()),
+        _ => ROption::RNone,
+    };
+    RequestVerdict { action, response }
+}

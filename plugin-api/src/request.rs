@@ -1,0 +1,190 @@
+//! [`Request`]: one request, as handlers see it.
+
+use std::net::IpAddr;
+
+use crate::abi::{ROption, RequestViewMut};
+use crate::headers::{header_source, HeaderValues, Headers};
+use crate::session::Session;
+
+header_source!(RequestViewMut<'_>);
+
+/// One request. Handlers at BeforeLocation, FoundProduct, AfterLocation, Forward,
+/// ReadResponse and RequestFinish receive it; what runs when is
+/// [the callback contract](crate#the-callback-contract).
+///
+/// Setters return `false` (and change nothing) when the value is not valid HTTP.
+///
+/// ```
+/// use hookgate_plugin_api::{Outcome, Reply, Request};
+/// fn admin_only_from_office(req: &mut Request<'_>) -> Outcome {
+///     if req.path().starts_with("/admin") && req.header("x-office") != Some("1") {
+///         return Outcome::Respond(Reply::new(403).body("forbidden\n"));
+///     }
+///     req.set_header("x-checked-by", "office-gate");
+///     Outcome::GoOn
+/// }
+/// ```
+pub struct Request<'a> {
+    raw: RequestViewMut<'a>,
+}
+
+impl<'a> Request<'a> {
+    /// Internal: wraps the host's view.
+    #[doc(hidden)]
+    pub fn from_raw(raw: RequestViewMut<'a>) -> Self {
+        Request { raw }
+    }
+
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        self.raw.method().into()
+    }
+
+    /// The request target: path and query, e.g. `/a?b=1`.
+    pub fn uri(&self) -> &str {
+        self.raw.uri().into()
+    }
+
+    /// The path, e.g. `/a`.
+    pub fn path(&self) -> &str {
+        self.raw.path().into()
+    }
+
+    /// The query without `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.raw.query().into_option().map(Into::into)
+    }
+
+    /// The host, lowercase and without port.
+    pub fn host(&self) -> &str {
+        self.raw.host().into()
+    }
+
+    /// The first value of a header (names are case-insensitive); `None` if absent or not
+    /// UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let value = self.raw.header(name.into()).into_option()?;
+        std::str::from_utf8(value.as_slice()).ok()
+    }
+
+    /// All values of a header, in order.
+    pub fn header_all<'n>(&self, name: &'n str) -> HeaderValues<'_, 'n> {
+        HeaderValues {
+            source: &self.raw,
+            name,
+            index: 0,
+        }
+    }
+
+    /// All headers, in order.
+    pub fn headers(&self) -> Headers<'_> {
+        Headers {
+            source: &self.raw,
+            index: 0,
+        }
+    }
+
+    /// Replaces all values of a header.
+    pub fn set_header(&mut self, name: &str, value: &str) -> bool {
+        self.raw.set_header(name.into(), value.into())
+    }
+
+    /// Appends a header value.
+    pub fn add_header(&mut self, name: &str, value: &str) -> bool {
+        self.raw.add_header(name.into(), value.into())
+    }
+
+    /// Removes a header; `true` if it was present.
+    pub fn remove_header(&mut self, name: &str) -> bool {
+        self.raw.remove_header(name.into())
+    }
+
+    /// Replaces the path (must start with `/`).
+    pub fn set_path(&mut self, path: &str) -> bool {
+        self.raw.set_path(path.into())
+    }
+
+    /// Replaces the query (`None` removes it).
+    pub fn set_query(&mut self, query: Option<&str>) -> bool {
+        self.raw.set_query(ROption::from(query.map(Into::into)))
+    }
+
+    /// Replaces the host sent to the backend.
+    pub fn set_host(&mut self, host: &str) -> bool {
+        self.raw.set_host(host.into())
+    }
+
+    /// Replaces path and query at once, e.g. `/new?x=1`.
+    pub fn set_uri(&mut self, uri: &str) -> bool {
+        self.raw.set_uri(uri.into())
+    }
+
+    /// The client's IP: the socket's peer, or the address a trusted proxy put in
+    /// `X-Forwarded-For`.
+    pub fn client_ip(&self) -> IpAddr {
+        self.raw.client_ip().into()
+    }
+
+    /// The product; empty before FoundProduct.
+    pub fn product(&self) -> &str {
+        self.raw.product().into()
+    }
+
+    /// The cluster; empty before AfterLocation.
+    pub fn cluster(&self) -> &str {
+        self.raw.cluster().into()
+    }
+
+    /// The subcluster; empty before Forward.
+    pub fn subcluster(&self) -> &str {
+        self.raw.subcluster().into()
+    }
+
+    /// The backend address; empty before Forward.
+    pub fn backend(&self) -> &str {
+        self.raw.backend().into()
+    }
+
+    /// The proxy's error code for this request (`no_product`, `no_route`,
+    /// `no_backend`, `connect_failed`, `timeout`, `bad_response`, `plugin_error`), or
+    /// empty.
+    pub fn error_code(&self) -> &str {
+        self.raw.error_code().into()
+    }
+
+    /// Sets where a `Redirect` sends the client (`code` 0 means 302). A relative URL is
+    /// resolved against the request path.
+    pub fn set_redirect(&mut self, url: &str, code: u16) {
+        self.raw.set_redirect(url.into(), code)
+    }
+
+    /// Adds a header to the redirect response.
+    pub fn add_redirect_header(&mut self, name: &str, value: &str) -> bool {
+        self.raw.add_redirect_header(name.into(), value.into())
+    }
+
+    /// The redirect target, if set.
+    pub fn redirect_url(&self) -> Option<&str> {
+        self.raw.redirect_url().into_option().map(Into::into)
+    }
+
+    /// The redirect status code (302 unless set).
+    pub fn redirect_code(&self) -> u16 {
+        self.raw.redirect_code()
+    }
+
+    /// A value of the request's context, shared by all plugins for the request's life.
+    pub fn context(&self, key: &str) -> Option<&str> {
+        self.raw.context(key.into()).into_option().map(Into::into)
+    }
+
+    /// Sets a value of the request's context.
+    pub fn set_context(&mut self, key: &str, value: &str) {
+        self.raw.set_context(key.into(), value.into())
+    }
+
+    /// The connection this request arrived on.
+    pub fn session(&mut self) -> Session<'_> {
+        Session::from_raw(self.raw.session())
+    }
+}

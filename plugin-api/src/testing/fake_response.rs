@@ -1,0 +1,80 @@
+//! [`FakeResponse`]: a response view for tests.
+
+use crate::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
+
+use super::{header_methods, HeaderList};
+
+/// A response for ReadResponse and RequestFinish handlers.
+///
+/// ```
+/// use hookgate_plugin_api::testing::FakeResponse;
+/// let resp = FakeResponse::new(200).header("content-type", "text/plain").body("hi");
+/// assert_eq!(resp.header_value("Content-Type"), Some("text/plain"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FakeResponse {
+    status: u16,
+    headers: HeaderList,
+    body: Vec<u8>,
+}
+
+impl FakeResponse {
+    /// A response with this status, no header and an empty body.
+    pub fn new(status: u16) -> FakeResponse {
+        FakeResponse {
+            status,
+            ..FakeResponse::default()
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.add(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of a header.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// All values of a header.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
+        self.headers.values(name).collect()
+    }
+
+    /// The body.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl ResponseView for FakeResponse {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn set_status(&mut self, status: u16) -> bool {
+        if !(100..=999).contains(&status) {
+            return false;
+        }
+        self.status = status;
+        true
+    }
+    header_methods!(headers);
+    fn set_body(&mut self, body: RVec<u8>) {
+        self.body = body.into_vec();
+        self.headers
+            .set("content-length", &self.body.len().to_string());
+    }
+}

@@ -1,0 +1,205 @@
+//! [`TestPlugin`]: a plugin's handlers, collected by a fake registry and run as chains.
+
+use std::fmt::Display;
+
+use crate::abi::{
+    ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
+    RequestView_TO, ResponseHandlerBox, ResponseView_TO, SessionHandlerBox, SessionView_TO,
+    TD_Opaque,
+};
+use crate::abi::{ROption, RResult};
+use crate::action::{Action, Outcome};
+use crate::panic::guard;
+use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
+use crate::registry::Registry;
+use crate::reply::Reply;
+
+use super::{FakeRequest, FakeResponse, FakeSession};
+
+/// One initialised instance of a plugin, with its handlers grouped per point. Each
+/// method runs the point's chain the way the proxy does: in registration order,
+/// stopping at the first value other than GoOn. `Err` carries a handler's panic
+/// message (or a broken verdict), as the proxy would log it.
+#[derive(Default)]
+pub struct TestPlugin {
+    accept: Vec<SessionHandlerBox>,
+    handshake: Vec<SessionHandlerBox>,
+    before_location: Vec<RequestHandlerBox>,
+    found_product: Vec<RequestHandlerBox>,
+    after_location: Vec<RequestHandlerBox>,
+    forward: Vec<ForwardHandlerBox>,
+    read_response: Vec<ResponseHandlerBox>,
+    request_finish: Vec<ResponseHandlerBox>,
+    finish: Vec<SessionHandlerBox>,
+}
+
+impl RegistryAbi for TestPlugin {
+    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
+        match point {
+            AcceptPoint::Accept => self.accept.push(handler),
+            AcceptPoint::Handshake => self.handshake.push(handler),
+        }
+    }
+    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
+        match point {
+            RequestPoint::BeforeLocation => self.before_location.push(handler),
+            RequestPoint::FoundProduct => self.found_product.push(handler),
+            RequestPoint::AfterLocation => self.after_location.push(handler),
+        }
+    }
+    fn forward(&mut self, handler: ForwardHandlerBox) {
+        self.forward.push(handler)
+    }
+    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
+        match point {
+            ResponsePoint::ReadResponse => self.read_response.push(handler),
+            ResponsePoint::RequestFinish => self.request_finish.push(handler),
+        }
+    }
+    fn finish(&mut self, handler: SessionHandlerBox) {
+        self.finish.push(handler)
+    }
+}
+
+impl TestPlugin {
+    /// Runs `init` with this config, as the proxy would (a panic becomes `Err`).
+    pub fn init<F, E>(init: F, config: &str) -> Result<TestPlugin, String>
+    where
+        F: FnOnce(&str, &mut Registry<'_>) -> Result<(), E>,
+        E: Display,
+    {
+        let mut plugin = TestPlugin::default();
+        let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
+        match guard(|| init(config, &mut Registry::from_raw(registry))) {
+            RResult::ROk(Ok(())) => Ok(plugin),
+            RResult::ROk(Err(e)) => Err(e.to_string()),
+            RResult::RErr(panic) => Err(panic.into_string()),
+        }
+    }
+
+    /// How many handlers the plugin registered at `point`.
+    pub fn handler_count(&self, point: Point) -> usize {
+        match point {
+            Point::Accept => self.accept.len(),
+            Point::Handshake => self.handshake.len(),
+            Point::BeforeLocation => self.before_location.len(),
+            Point::FoundProduct => self.found_product.len(),
+            Point::AfterLocation => self.after_location.len(),
+            Point::Forward => self.forward.len(),
+            Point::ReadResponse => self.read_response.len(),
+            Point::RequestFinish => self.request_finish.len(),
+            Point::Finish => self.finish.len(),
+        }
+    }
+
+    /// Runs the Accept chain.
+    pub fn accept(&self, session: &mut FakeSession) -> Result<Action, String> {
+        run_session(&self.accept, session)
+    }
+
+    /// Runs the Handshake chain.
+    pub fn handshake(&self, session: &mut FakeSession) -> Result<Action, String> {
+        run_session(&self.handshake, session)
+    }
+
+    /// Runs the BeforeLocation chain.
+    pub fn before_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
+        run_request(&self.before_location, request)
+    }
+
+    /// Runs the FoundProduct chain.
+    pub fn found_product(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
+        run_request(&self.found_product, request)
+    }
+
+    /// Runs the AfterLocation chain.
+    pub fn after_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
+        run_request(&self.after_location, request)
+    }
+
+    /// Runs the Forward chain.
+    pub fn forward(&self, request: &mut FakeRequest) -> Result<Action, String> {
+        for handler in &self.forward {
+            let action = handler.call(view(request)).into_result()?;
+            if action != Action::GoOn {
+                return Ok(action);
+            }
+        }
+        Ok(Action::GoOn)
+    }
+
+    /// Runs the ReadResponse chain.
+    pub fn read_response(
+        &self,
+        request: &mut FakeRequest,
+        response: &mut FakeResponse,
+    ) -> Result<Action, String> {
+        self.run_response(&self.read_response, request, Some(response))
+    }
+
+    /// Runs the RequestFinish chain (`None`: the request ended without a response).
+    pub fn request_finish(
+        &self,
+        request: &mut FakeRequest,
+        response: Option<&mut FakeResponse>,
+    ) -> Result<Action, String> {
+        self.run_response(&self.request_finish, request, response)
+    }
+
+    /// Runs the Finish chain.
+    pub fn finish(&self, session: &mut FakeSession) -> Result<Action, String> {
+        run_session(&self.finish, session)
+    }
+
+    fn run_response(
+        &self,
+        chain: &[ResponseHandlerBox],
+        request: &mut FakeRequest,
+        mut response: Option<&mut FakeResponse>,
+    ) -> Result<Action, String> {
+        for handler in chain {
+            let resp = match response.as_deref_mut() {
+                Some(r) => ROption::RSome(ResponseView_TO::from_ptr(r, TD_Opaque)),
+                None => ROption::RNone,
+            };
+            let action = handler.call(view(request), resp).into_result()?;
+            if action != Action::GoOn {
+                return Ok(action);
+            }
+        }
+        Ok(Action::GoOn)
+    }
+}
+
+fn view(request: &mut FakeRequest) -> RequestViewMut<'_> {
+    RequestView_TO::from_ptr(request, TD_Opaque)
+}
+
+fn run_session(chain: &[SessionHandlerBox], session: &mut FakeSession) -> Result<Action, String> {
+    for handler in chain {
+        let action = handler
+            .call(SessionView_TO::from_ptr(&mut *session, TD_Opaque))
+            .into_result()?;
+        if action != Action::GoOn {
+            return Ok(action);
+        }
+    }
+    Ok(Action::GoOn)
+}
+
+fn run_request(chain: &[RequestHandlerBox], request: &mut FakeRequest) -> Result<Outcome, String> {
+    for handler in chain {
+        let verdict = handler.call(view(request)).into_result()?;
+        let reply = verdict.response.into_option().map(Reply::from_data);
+        let outcome = match (verdict.action, reply) {
+            (Action::GoOn, _) => continue,
+            (Action::Response, Some(reply)) => Outcome::Respond(reply),
+            (Action::Response, None) => return Err("Response without a response".to_owned()),
+            (Action::Redirect, _) => Outcome::Redirect,
+            (Action::Finish, reply) => Outcome::Finish(reply),
+            (Action::Close, _) => Outcome::Close,
+        };
+        return Ok(outcome);
+    }
+    Ok(Outcome::GoOn)
+}

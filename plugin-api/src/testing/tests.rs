@@ -1,0 +1,228 @@
+//! The SDK's own tests, through the fake host: every handler type, the views, panics.
+
+use super::*;
+use crate::{Action, Outcome, Point, Registry, Reply};
+
+fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    if config == "fail" {
+        return Err("bad config: `fail`".into());
+    }
+    reg.on_accept(|s| {
+        if s.remote_addr().ip().is_loopback() {
+            Action::Close
+        } else {
+            s.set_context("seen", "accept");
+            Action::GoOn
+        }
+    });
+    reg.on_handshake(|s| match s.tls_version() {
+        Some("TLSv1.3") => Action::GoOn,
+        _ => Action::Close,
+    });
+    reg.on_before_location(|req| {
+        let hops = req.header_all("x-hop").count().to_string();
+        req.set_header("x-hops", &hops);
+        let names: Vec<String> = req.headers().map(|(n, _)| n.to_owned()).collect();
+        req.set_context("names", &names.join(","));
+        let seen = req.session().context("seen").unwrap_or("-").to_owned();
+        req.set_context("session-seen", &seen);
+        match req.path() {
+            "/close" => Outcome::Close,
+            "/finish" => Outcome::Finish(None),
+            "/deny" => Outcome::Respond(Reply::new(403).header("x-why", "deny").body("no")),
+            "/moved" => {
+                req.set_redirect("/new", 301);
+                req.add_redirect_header("x-redirected", "1");
+                Outcome::Redirect
+            }
+            "/panic" => panic!("handler blew up"),
+            _ => Outcome::GoOn,
+        }
+    });
+    // A second handler: runs only if the first said GoOn.
+    reg.on_before_location(|req| {
+        req.set_context("second", "ran");
+        Outcome::GoOn
+    });
+    reg.on_found_product(|req| {
+        let product = req.product().to_owned();
+        req.set_path(&format!("/{product}{}", req.path().to_owned()));
+        Outcome::GoOn
+    });
+    reg.on_after_location(|req| {
+        req.set_query(Some("q=1"));
+        Outcome::GoOn
+    });
+    reg.on_forward(|req| {
+        if req.backend().is_empty() {
+            Action::Finish
+        } else {
+            Action::GoOn
+        }
+    });
+    reg.on_read_response(|req, resp| {
+        resp.set_header("x-product", req.product());
+        if resp.status() == 500 {
+            resp.set_status(503);
+            resp.set_body("later");
+        }
+        Action::GoOn
+    });
+    reg.on_request_finish(|req, resp| {
+        let status = resp.map_or(0, |r| r.status()).to_string();
+        req.set_context("logged", &status);
+        Action::GoOn
+    });
+    reg.on_finish(|s| {
+        s.set_context("finished", "yes");
+        Action::GoOn
+    });
+    Ok(())
+}
+
+fn plugin() -> TestPlugin {
+    match TestPlugin::init(everything, "") {
+        Ok(p) => p,
+        Err(e) => panic!("init failed: {e}"),
+    }
+}
+
+#[test]
+fn registers_at_each_point() {
+    let p = plugin();
+    let counts: Vec<usize> = Point::ALL.iter().map(|pt| p.handler_count(*pt)).collect();
+    assert_eq!(counts, [1, 1, 2, 1, 1, 1, 1, 1, 1]);
+}
+
+#[test]
+fn init_error_and_panic_are_reported() {
+    assert_eq!(
+        TestPlugin::init(everything, "fail").err().as_deref(),
+        Some("bad config: `fail`")
+    );
+    let panicking =
+        |_: &str, _: &mut Registry<'_>| -> Result<(), String> { panic!("init exploded") };
+    assert_eq!(
+        TestPlugin::init(panicking, "").err().as_deref(),
+        Some("panicked: init exploded")
+    );
+}
+
+#[test]
+fn session_handlers_see_and_change_the_session() {
+    let p = plugin();
+    let mut local = FakeSession::new().remote_addr("127.0.0.1:1".parse().unwrap());
+    assert_eq!(p.accept(&mut local), Ok(Action::Close));
+    let mut remote = FakeSession::new();
+    assert_eq!(p.accept(&mut remote), Ok(Action::GoOn));
+    assert_eq!(remote.context("seen"), Some("accept"));
+    assert_eq!(
+        p.handshake(&mut FakeSession::new().tls("a")),
+        Ok(Action::GoOn)
+    );
+    let mut old = FakeSession::new().tls("a").tls_version("TLSv1.2");
+    assert_eq!(p.handshake(&mut old), Ok(Action::Close));
+    assert_eq!(p.finish(&mut remote), Ok(Action::GoOn));
+    assert_eq!(remote.context("finished"), Some("yes"));
+}
+
+#[test]
+fn request_outcomes_cross_the_abi() {
+    let p = plugin();
+    let mut req = FakeRequest::get("/deny");
+    let expected = Reply::new(403).header("x-why", "deny").body("no");
+    assert_eq!(p.before_location(&mut req), Ok(Outcome::Respond(expected)));
+    assert_eq!(
+        req.context("second"),
+        None,
+        "chain stops at the first non-GoOn"
+    );
+
+    assert_eq!(
+        p.before_location(&mut FakeRequest::get("/close")),
+        Ok(Outcome::Close)
+    );
+    assert_eq!(
+        p.before_location(&mut FakeRequest::get("/finish")),
+        Ok(Outcome::Finish(None))
+    );
+
+    let mut req = FakeRequest::get("/moved");
+    assert_eq!(p.before_location(&mut req), Ok(Outcome::Redirect));
+    assert_eq!(req.redirect_url(), Some("/new"));
+    assert_eq!(req.redirect_code(), 301);
+    assert_eq!(req.redirect_header("X-Redirected"), Some("1"));
+}
+
+#[test]
+fn request_views_read_and_write() {
+    let p = plugin();
+    let session = FakeSession::new().with_context("seen", "earlier");
+    let mut req = FakeRequest::get("/x")
+        .header("X-Hop", "a")
+        .header("x-hop", "b")
+        .header("Host", "shop.example.com")
+        .session(session)
+        .product("shop");
+    assert_eq!(p.before_location(&mut req), Ok(Outcome::GoOn));
+    assert_eq!(req.header_value("x-hops"), Some("2"));
+    assert_eq!(req.context("names"), Some("x-hop,x-hop,host,x-hops"));
+    assert_eq!(req.context("session-seen"), Some("earlier"));
+    assert_eq!(req.context("second"), Some("ran"));
+    assert_eq!(p.found_product(&mut req), Ok(Outcome::GoOn));
+    assert_eq!(p.after_location(&mut req), Ok(Outcome::GoOn));
+    assert_eq!(req.uri(), "/shop/x?q=1");
+}
+
+#[test]
+fn forward_and_response_handlers() {
+    let p = plugin();
+    assert_eq!(p.forward(&mut FakeRequest::get("/")), Ok(Action::Finish));
+    let mut req = FakeRequest::get("/")
+        .product("shop")
+        .backend("bj", "10.0.0.1:80");
+    assert_eq!(p.forward(&mut req), Ok(Action::GoOn));
+
+    let mut resp = FakeResponse::new(500).body("boom");
+    assert_eq!(p.read_response(&mut req, &mut resp), Ok(Action::GoOn));
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.body_bytes(), b"later");
+    assert_eq!(resp.header_value("content-length"), Some("5"));
+    assert_eq!(resp.header_value("x-product"), Some("shop"));
+
+    assert_eq!(
+        p.request_finish(&mut req, Some(&mut resp)),
+        Ok(Action::GoOn)
+    );
+    assert_eq!(req.context("logged"), Some("503"));
+    assert_eq!(p.request_finish(&mut req, None), Ok(Action::GoOn));
+    assert_eq!(req.context("logged"), Some("0"));
+}
+
+#[test]
+fn handler_panic_becomes_an_error_not_an_abort() {
+    let p = plugin();
+    let result = p.before_location(&mut FakeRequest::get("/panic"));
+    assert_eq!(result, Err("panicked: handler blew up".to_owned()));
+    // The plugin keeps working after a panic.
+    assert_eq!(
+        p.before_location(&mut FakeRequest::get("/ok")),
+        Ok(Outcome::GoOn)
+    );
+}
+
+#[test]
+fn invalid_header_writes_are_refused() {
+    let bad = |_: &str, reg: &mut Registry<'_>| -> Result<(), String> {
+        reg.on_before_location(|req| {
+            let ok = req.set_header("bad name", "v") || req.set_header("x", "a\r\nb");
+            req.set_context("accepted", if ok { "yes" } else { "no" });
+            Outcome::GoOn
+        });
+        Ok(())
+    };
+    let p = TestPlugin::init(bad, "").unwrap();
+    let mut req = FakeRequest::get("/");
+    assert_eq!(p.before_location(&mut req), Ok(Outcome::GoOn));
+    assert_eq!(req.context("accepted"), Some("no"));
+}
