@@ -13,7 +13,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RStr, RString};
 
 use crate::abi::{ManifestAbi, PluginMod, PluginModRef, RegistryMut};
-use crate::panic::guard;
+use crate::panic::{guard, install_quiet_hook};
 use crate::registry::Registry;
 
 /// Internal: what `export_plugin!` implements for a hidden type in the plugin crate.
@@ -33,6 +33,7 @@ extern "C" fn init_shim<P: PluginExport>(
     config: RStr<'_>,
     registry: RegistryMut<'_>,
 ) -> RResult<(), RString> {
+    install_quiet_hook();
     match guard(|| P::init(config.as_str(), &mut Registry::from_raw(registry))) {
         RResult::ROk(Ok(())) => RResult::ROk(()),
         RResult::ROk(Err(message)) => RResult::RErr(message.into()),

@@ -5,18 +5,50 @@
 //! inside [`guard`], which turns a panic into the error value of DESIGN §2.5.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use abi_stable::std_types::{RResult, RString};
 
-/// Runs `f`, turning a panic into `RErr("panicked: <message>")`.
+thread_local! {
+    /// Where the last panic on this thread happened, recorded by the quiet hook.
+    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// In a loaded plugin library: replaces the default panic hook of the library's own
+/// copy of std (not the host's) with one that records the location for the error
+/// message instead of printing to stderr, since the host logs the failure with the
+/// plugin's name and point. Not installed in the testing harness, where the default
+/// output helps.
+pub(crate) fn install_quiet_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            LOCATION.with(|cell| *cell.borrow_mut() = location);
+        }))
+    });
+}
+
+/// Runs `f`, turning a panic into `RErr("panicked at <file:line:col>: <message>")`
+/// (the location only where the quiet hook recorded one).
 pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> RResult<T, RString> {
     // AssertUnwindSafe: after a panic the host never calls this handler's state again
     // for this request, and the plugin's own shared state is its author's to keep
     // consistent (as with any panic in a multi-threaded program).
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => RResult::ROk(value),
-        Err(payload) => RResult::RErr(format!("panicked: {}", message(payload.as_ref())).into()),
+        Err(payload) => {
+            let message = message(payload.as_ref());
+            let text = match LOCATION.with(|cell| cell.borrow_mut().take()) {
+                Some(location) => format!("panicked at {location}: {message}"),
+                None => format!("panicked: {message}"),
+            };
+            RResult::RErr(text.into())
+        }
     }
 }
 

@@ -1,0 +1,174 @@
+//! The command line (DESIGN §4): run, `check`, `inspect`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hookgate_plugin_api::Point;
+
+use crate::config::{Config, ConfigError, Overrides};
+use crate::plugin::{Library, LoadError, Plugins};
+
+/// hookgate: a reverse proxy extended by native plugins at BFE's nine callback points.
+#[derive(Debug, Parser)]
+#[command(name = "hookgate", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load the config and every plugin, print each callback point's chain, and exit
+    /// 0 (all good) or 1 (like `nginx -t`).
+    Check(RunArgs),
+    /// Print a plugin's manifest without running its init.
+    Inspect {
+        /// The plugin library.
+        file: PathBuf,
+    },
+}
+
+/// The flags shared by running and `check`.
+#[derive(Debug, Args, Clone)]
+struct RunArgs {
+    /// TOML config file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Plain listener address (replaces the config's `server.listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Backend address for the default cluster (without --config).
+    #[arg(long, value_name = "ADDR")]
+    backend: Vec<SocketAddr>,
+    /// Plugin library, with an optional config file: PATH[=CONFIG_FILE]. Runs after
+    /// the config file's plugins, in the order given.
+    #[arg(long, value_name = "PATH[=CONFIG_FILE]")]
+    plugin: Vec<String>,
+    /// Admin listener address.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+/// Why a command failed; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad plugin.
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
+    /// Something this build cannot do yet.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        let plugins = self
+            .plugin
+            .iter()
+            .map(|spec| match spec.split_once('=') {
+                Some((path, config)) => (PathBuf::from(path), Some(PathBuf::from(config))),
+                None => (PathBuf::from(spec), None),
+            })
+            .collect();
+        Overrides {
+            listen: self.listen.clone(),
+            backends: self.backend.clone(),
+            plugins,
+            admin: self.admin,
+            workers: self.workers,
+        }
+    }
+
+    /// Config and plugins, loaded in the order start-up needs them (before any socket).
+    fn load(&self) -> Result<(Config, Plugins), CliError> {
+        let config = Config::load(self.config.as_deref(), &self.overrides())?;
+        let plugins = Plugins::load(&config.plugins)?;
+        Ok((config, plugins))
+    }
+}
+
+impl Cli {
+    /// Runs the command; errors are printed as one line on stderr.
+    pub fn run(self) -> ExitCode {
+        let result = match self.command {
+            Some(Command::Check(args)) => check(&args),
+            Some(Command::Inspect { file }) => inspect(&file),
+            None => serve(&self.run),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hookgate: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn check(args: &RunArgs) -> Result<(), CliError> {
+    let (_config, plugins) = args.load()?;
+    print!("{}", describe(&plugins));
+    println!("configuration ok");
+    Ok(())
+}
+
+/// What `check` prints: the instances, then each point's chain.
+pub fn describe(plugins: &Plugins) -> String {
+    let mut out = String::from("plugins:\n");
+    if plugins.instances.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for i in &plugins.instances {
+        let scope = match &i.products {
+            Some(products) => format!(", products: {}", products.join(", ")),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} (api {}) from {} [{}{scope}]",
+            i.name,
+            i.manifest.version,
+            i.manifest.api_version,
+            i.path.display(),
+            i.policy.name(),
+        );
+    }
+    out.push_str("chains:\n");
+    for point in Point::ALL {
+        let names = plugins.chains.names(point);
+        let chain = if names.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            names.join(" -> ")
+        };
+        let _ = writeln!(out, "  {:<16} {chain}", format!("{}:", point.name()));
+    }
+    out
+}
+
+fn inspect(file: &Path) -> Result<(), CliError> {
+    let library = Library::open(file)?;
+    println!("file:        {}", file.display());
+    println!("{}", library.manifest());
+    Ok(())
+}
+
+fn serve(args: &RunArgs) -> Result<(), CliError> {
+    // Everything that can fail at start-up fails here, before any socket is bound.
+    let (_config, _plugins) = args.load()?;
+    Err(CliError::Unsupported(
+        "config and plugins load, but this build has no forwarding engine yet \
+         (listeners arrive with issue #3); use `hookgate check` to validate a setup",
+    ))
+}

@@ -1,0 +1,15 @@
+//! The proxy's configuration: the TOML file of DESIGN §4, or the CLI defaults without
+//! one. Every error names the key and says what was expected; unknown keys are errors.
+//!
+//! Relative paths in the file (plugin libraries, plugin configs, certificates) are
+//! resolved against the directory the proxy is started from, like the CLI's.
+
+mod file;
+mod load;
+
+pub use file::{
+    BackendConfig, Balance, CertConfig, ClusterConfig, Config, ErrorPolicy, HeaderCondition,
+    HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig, RouteRule, ServerConfig,
+    SubclusterConfig, TlsListenerConfig,
+};
+pub use load::{ConfigError, Overrides};

@@ -1,0 +1,269 @@
+//! The typed shape of the config file (DESIGN §4).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Product for hosts that match no product.
+    pub default_product: Option<String>,
+    /// Listeners, admin, workers.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Plugin instances, in chain order.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// Products by name.
+    #[serde(default)]
+    pub products: BTreeMap<String, ProductConfig>,
+    /// Clusters by name.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Plain HTTP/1.1 + h2c listeners.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Admin listener (metrics, status, reload).
+    pub admin: Option<SocketAddr>,
+    /// Worker threads; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+    /// TLS listeners.
+    #[serde(default)]
+    pub tls: Vec<TlsListenerConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            admin: None,
+            workers: 0,
+            tls: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], 8080))]
+}
+
+/// `[[server.tls]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListenerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Certificates, chosen by SNI from each certificate's names.
+    pub certs: Vec<CertConfig>,
+}
+
+/// One certificate and its key (PEM files).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// `[[plugins]]`: one plugin instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The plugin library.
+    pub path: PathBuf,
+    /// Instance name in logs and chains (the plugin's name by default).
+    pub name: Option<String>,
+    /// The instance's config: a file, or an inline table.
+    pub config: Option<PluginSettings>,
+    /// Products the request-level handlers are limited to.
+    pub products: Option<Vec<String>>,
+    /// What a plugin error (a panic) does.
+    #[serde(default)]
+    pub on_error: ErrorPolicy,
+}
+
+/// A plugin's config: a file to read, or an inline table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged, expecting = "a file path or an inline table")]
+pub enum PluginSettings {
+    /// The path of a file whose text is the config.
+    File(PathBuf),
+    /// An inline table, handed to the plugin as TOML text.
+    Inline(toml::Table),
+}
+
+/// What the host does when a handler fails (panics or returns a broken value).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorPolicy {
+    /// 500 at request points, close at Accept/Handshake.
+    #[default]
+    FailClosed,
+    /// Treat as GoOn.
+    FailOpen,
+}
+
+impl ErrorPolicy {
+    /// The name used in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorPolicy::FailClosed => "fail-closed",
+            ErrorPolicy::FailOpen => "fail-open",
+        }
+    }
+}
+
+/// `[products.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductConfig {
+    /// Exact hosts and `*.suffix` wildcards.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Route rules, first match wins.
+    pub routes: Vec<RouteRule>,
+}
+
+/// One route rule: conditions (all must hold; none = match all) and a cluster.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Host equals.
+    pub host: Option<String>,
+    /// Path equals.
+    pub path: Option<String>,
+    /// Path starts with.
+    pub path_prefix: Option<String>,
+    /// Method equals.
+    pub method: Option<String>,
+    /// Header equals.
+    pub header: Option<HeaderCondition>,
+    /// Target cluster.
+    pub cluster: String,
+}
+
+/// A header condition of a route rule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderCondition {
+    /// Header name.
+    pub name: String,
+    /// Exact value.
+    pub value: String,
+}
+
+/// `[clusters.NAME]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Backend choice inside a subcluster.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Connect timeout.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Timeout for the response headers.
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Retries on other backends.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Retries in other subclusters.
+    #[serde(default = "default_cross_retry")]
+    pub cross_retry: u32,
+    /// Active health check.
+    pub health_check: Option<HealthCheckConfig>,
+    /// Subclusters by name.
+    pub subclusters: BTreeMap<String, SubclusterConfig>,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    1000
+}
+fn default_response_timeout_ms() -> u64 {
+    30_000
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_cross_retry() -> u32 {
+    1
+}
+
+/// Backend balancing mode.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Smooth weighted round-robin.
+    #[default]
+    Wrr,
+    /// Least connections.
+    LeastConn,
+    /// Consistent hash of the client IP.
+    Hash,
+}
+
+/// `health_check = { ... }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Path to GET.
+    pub path: String,
+    /// Interval between checks.
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+    /// Consecutive failures before a backend is marked down.
+    #[serde(default = "default_unhealthy_after")]
+    pub unhealthy_after: u32,
+    /// Consecutive successes before it is marked up again.
+    #[serde(default = "default_healthy_after")]
+    pub healthy_after: u32,
+}
+
+fn default_interval_ms() -> u64 {
+    2000
+}
+fn default_unhealthy_after() -> u32 {
+    3
+}
+fn default_healthy_after() -> u32 {
+    2
+}
+
+/// `[clusters.C.subclusters.S]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubclusterConfig {
+    /// Share of traffic among the cluster's subclusters.
+    pub weight: u32,
+    /// Backends.
+    pub backends: Vec<BackendConfig>,
+}
+
+/// One backend.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `host:port`.
+    pub addr: SocketAddr,
+    /// Weight inside the subcluster.
+    #[serde(default = "default_backend_weight")]
+    pub weight: u32,
+}
+
+fn default_backend_weight() -> u32 {
+    1
+}

@@ -1,0 +1,392 @@
+//! Reading, validating and completing a [`Config`]: from a file, or from the CLI alone.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::file::{
+    BackendConfig, ClusterConfig, Config, PluginConfig, PluginSettings, ProductConfig, RouteRule,
+    ServerConfig, SubclusterConfig,
+};
+
+/// A config that cannot be used; each names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{file}: not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A key has a value it cannot have.
+    #[error("{file}: `{key}`: {message}")]
+    Invalid {
+        /// The file (`command line` without one).
+        file: PathBuf,
+        /// The dotted path of the key, e.g. `products.shop.routes[1].cluster`.
+        key: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+}
+
+/// What the command line adds to (or, for listeners, replaces in) the config.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`: replaces `server.listen`.
+    pub listen: Vec<SocketAddr>,
+    /// `--backend`: the one cluster, when there is no config file.
+    pub backends: Vec<SocketAddr>,
+    /// `--plugin PATH[=CONFIG_FILE]`: appended after the file's plugins.
+    pub plugins: Vec<(PathBuf, Option<PathBuf>)>,
+    /// `--admin`.
+    pub admin: Option<SocketAddr>,
+    /// `--workers`.
+    pub workers: Option<usize>,
+}
+
+const COMMAND_LINE: &str = "command line";
+
+impl Config {
+    /// Loads `file` (or builds the CLI default without one) and applies the overrides.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (mut config, origin) = match file {
+            Some(file) => (Config::from_file(file)?, file.to_path_buf()),
+            None => (
+                Config::cli_default(&overrides.backends),
+                PathBuf::from(COMMAND_LINE),
+            ),
+        };
+        if file.is_some() && !overrides.backends.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: origin,
+                key: "--backend".into(),
+                message: "--backend builds the default cluster when there is no --config; \
+                          put backends in the file's clusters instead"
+                    .into(),
+            });
+        }
+        if !overrides.listen.is_empty() {
+            config.server.listen.clone_from(&overrides.listen);
+        }
+        if overrides.admin.is_some() {
+            config.server.admin = overrides.admin;
+        }
+        if let Some(workers) = overrides.workers {
+            config.server.workers = workers;
+        }
+        config.plugins.extend(
+            overrides
+                .plugins
+                .iter()
+                .map(|(path, settings)| PluginConfig {
+                    path: path.clone(),
+                    name: None,
+                    config: settings.clone().map(PluginSettings::File),
+                    products: None,
+                    on_error: Default::default(),
+                }),
+        );
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Parses a config file.
+    pub fn from_file(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, file)
+    }
+
+    /// Parses config text; `file` is only for messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: crate::message::one_line(&e.to_string()),
+        })?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid {
+                file: file.to_path_buf(),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: crate::message::one_line(&e.into_inner().to_string()),
+            }
+        })
+    }
+
+    /// Without a config file: one product for every host, one cluster of the backends.
+    fn cli_default(backends: &[SocketAddr]) -> Config {
+        let backends = backends
+            .iter()
+            .map(|addr| BackendConfig {
+                addr: *addr,
+                weight: 1,
+            })
+            .collect();
+        let subcluster = SubclusterConfig {
+            weight: 100,
+            backends,
+        };
+        let cluster = ClusterConfig {
+            balance: Default::default(),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 30_000,
+            retries: 2,
+            cross_retry: 1,
+            health_check: None,
+            subclusters: BTreeMap::from([("default".to_owned(), subcluster)]),
+        };
+        let product = ProductConfig {
+            hosts: Vec::new(),
+            routes: vec![RouteRule {
+                host: None,
+                path: None,
+                path_prefix: None,
+                method: None,
+                header: None,
+                cluster: "default".into(),
+            }],
+        };
+        Config {
+            default_product: Some("default".into()),
+            server: ServerConfig::default(),
+            plugins: Vec::new(),
+            products: BTreeMap::from([("default".to_owned(), product)]),
+            clusters: BTreeMap::from([("default".to_owned(), cluster)]),
+        }
+    }
+
+    /// Checks what types alone cannot: references between sections, non-empty lists.
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key,
+            message,
+        };
+        if let Some(default) = &self.default_product {
+            if !self.products.contains_key(default) {
+                return Err(invalid(
+                    "default_product".into(),
+                    format!("unknown product `{default}`; expected one of the [products] tables"),
+                ));
+            }
+        }
+        for (name, product) in &self.products {
+            for (i, route) in product.routes.iter().enumerate() {
+                if !self.clusters.contains_key(&route.cluster) {
+                    return Err(invalid(
+                        format!("products.{name}.routes[{i}].cluster"),
+                        format!("unknown cluster `{}`", route.cluster),
+                    ));
+                }
+            }
+            for (i, host) in product.hosts.iter().enumerate() {
+                let wildcard_ok = host
+                    .strip_prefix("*.")
+                    .is_none_or(|s| !s.is_empty() && !s.contains('*'));
+                if host.is_empty()
+                    || !wildcard_ok
+                    || (!host.starts_with("*.") && host.contains('*'))
+                {
+                    return Err(invalid(
+                        format!("products.{name}.hosts[{i}]"),
+                        format!("`{host}` is not a host name or a `*.suffix` wildcard"),
+                    ));
+                }
+            }
+        }
+        for (name, cluster) in &self.clusters {
+            for (sub, subcluster) in &cluster.subclusters {
+                if subcluster.backends.is_empty() && file != Path::new(COMMAND_LINE) {
+                    return Err(invalid(
+                        format!("clusters.{name}.subclusters.{sub}.backends"),
+                        "expected at least one backend".into(),
+                    ));
+                }
+            }
+        }
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            for product in plugin.products.iter().flatten() {
+                if !self.products.contains_key(product) {
+                    return Err(invalid(
+                        format!("plugins[{i}].products"),
+                        format!("unknown product `{product}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PluginConfig {
+    /// The text handed to the plugin's init: the file's text, the inline table as TOML,
+    /// or empty.
+    pub fn settings_text(&self) -> Result<String, std::io::Error> {
+        match &self.config {
+            None => Ok(String::new()),
+            Some(PluginSettings::File(path)) => std::fs::read_to_string(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("config file {}: {e}", path.display()))
+            }),
+            Some(PluginSettings::Inline(table)) => {
+                toml::to_string(table).map_err(|e| std::io::Error::other(e.to_string()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+default_product = "web"
+
+[server]
+listen = ["127.0.0.1:8080"]
+admin = "127.0.0.1:9901"
+workers = 0
+
+[[server.tls]]
+listen = "127.0.0.1:8443"
+certs = [{ cert = "certs/shop.pem", key = "certs/shop.key" }]
+
+[[plugins]]
+path = "target/release/libhookgate_plugin_block.so"
+config = "examples/block.toml"
+products = ["shop"]
+on_error = "fail-closed"
+
+[[plugins]]
+path = "target/release/libhookgate_plugin_block.so"
+config = { deny = ["10.0.0.0/8"] }
+
+[products.shop]
+hosts = ["shop.example.com", "*.shop.example.com"]
+routes = [
+  { path_prefix = "/api/", method = "GET", cluster = "api" },
+  { header = { name = "x-canary", value = "1" }, cluster = "api" },
+  { cluster = "web" },
+]
+
+[products.web]
+hosts = ["www.example.com"]
+routes = [{ cluster = "web" }]
+
+[clusters.api]
+balance = "wrr"
+connect_timeout_ms = 1000
+response_timeout_ms = 30000
+retries = 2
+cross_retry = 1
+health_check = { path = "/healthz", interval_ms = 2000, unhealthy_after = 3, healthy_after = 2 }
+
+[clusters.api.subclusters.bj]
+weight = 70
+backends = [{ addr = "10.0.0.1:8080", weight = 10 }, { addr = "10.0.0.2:8080", weight = 10 }]
+
+[clusters.api.subclusters.sh]
+weight = 30
+backends = [{ addr = "10.0.1.1:8080", weight = 10 }]
+
+[clusters.web.subclusters.main]
+weight = 100
+backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse(text, Path::new("test.toml"))?;
+        config.validate(Path::new("test.toml"))?;
+        Ok(config)
+    }
+
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let config = parse(DESIGN_EXAMPLE).unwrap();
+        assert_eq!(config.plugins.len(), 2);
+        assert_eq!(config.clusters["api"].subclusters["bj"].backends.len(), 2);
+        assert_eq!(
+            config.plugins[1].settings_text().unwrap(),
+            "deny = [\"10.0.0.0/8\"]\n"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = error("[server]\nlisten = [\"127.0.0.1:1\"]\nlistne = 3\n");
+        assert!(e.contains("`server.listne`") || e.contains("listne"), "{e}");
+        assert!(e.starts_with("test.toml: "), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = error("[clusters.c]\nretries = \"two\"\nsubclusters = {}\n");
+        assert!(e.contains("`clusters.c.retries`"), "{e}");
+        let e = error("[server]\nlisten = [\"nope\"]\n");
+        assert!(e.contains("`server.listen[0]`"), "{e}");
+        let e = error("[[plugins]]\npath = \"x.so\"\non_error = \"explode\"\n");
+        assert!(
+            e.contains("`plugins[0].on_error`") && e.contains("fail-open"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn references_are_checked() {
+        let e = error("[products.p]\nroutes = [{ cluster = \"missing\" }]\n");
+        assert!(
+            e.contains("`products.p.routes[0].cluster`") && e.contains("missing"),
+            "{e}"
+        );
+        let e = error("default_product = \"nope\"\n");
+        assert!(e.contains("`default_product`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let e = error("[server\n");
+        assert!(e.starts_with("test.toml: not valid TOML"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn cli_default_routes_everything_to_the_backends() {
+        let overrides = Overrides {
+            backends: vec!["127.0.0.1:9000".parse().unwrap()],
+            plugins: vec![("a.so".into(), Some("a.toml".into()))],
+            ..Overrides::default()
+        };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.default_product.as_deref(), Some("default"));
+        assert_eq!(
+            config.clusters["default"].subclusters["default"]
+                .backends
+                .len(),
+            1
+        );
+        assert_eq!(config.plugins[0].path, PathBuf::from("a.so"));
+    }
+}

@@ -1,0 +1,281 @@
+//! Chains: the handlers registered at one callback point, in order, and running them
+//! with the contract of DESIGN §2.3 (stop at the first value other than GoOn; a
+//! failing handler is logged, counted and handled by its instance's policy).
+//!
+//! Internal: a chain is an immutable list once built; the proxy keeps the whole
+//! [`Chains`] behind an `Arc` so that a reload swaps it in one step. Running a chain
+//! allocates nothing unless a handler fails; the host view is wrapped once per handler
+//! call as a (pointer, vtable) pair.
+
+use std::sync::Arc;
+
+use hookgate_plugin_api::abi::{
+    ForwardHandlerBox, HandlerResult, ROption, RequestHandlerBox, RequestView, RequestView_TO,
+    ResponseData, ResponseHandlerBox, ResponseView, ResponseView_TO, SessionHandlerBox,
+    SessionView, SessionView_TO, TD_Opaque,
+};
+use hookgate_plugin_api::{Action, Point};
+
+use super::instance::Instance;
+use crate::config::ErrorPolicy;
+
+/// One handler and the instance it belongs to.
+pub struct Link<H> {
+    /// The plugin's handler object.
+    pub handler: H,
+    /// Its instance (name, policy, product scope).
+    pub instance: Arc<Instance>,
+}
+
+/// The handlers at one point, in order.
+pub struct Chain<H> {
+    links: Vec<Link<H>>,
+}
+
+impl<H> Default for Chain<H> {
+    fn default() -> Self {
+        Chain { links: Vec::new() }
+    }
+}
+
+impl<H> Chain<H> {
+    pub(crate) fn push(&mut self, link: Link<H>) {
+        self.links.push(link)
+    }
+
+    /// Whether no handler is registered (the caller can skip building views).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The number of handlers.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Instance names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.links.iter().map(|l| l.instance.name.as_str())
+    }
+}
+
+/// One chain per callback point.
+#[derive(Default)]
+pub struct Chains {
+    /// At Accept.
+    pub accept: Chain<SessionHandlerBox>,
+    /// At Handshake.
+    pub handshake: Chain<SessionHandlerBox>,
+    /// At BeforeLocation.
+    pub before_location: Chain<RequestHandlerBox>,
+    /// At FoundProduct.
+    pub found_product: Chain<RequestHandlerBox>,
+    /// At AfterLocation.
+    pub after_location: Chain<RequestHandlerBox>,
+    /// At Forward.
+    pub forward: Chain<ForwardHandlerBox>,
+    /// At ReadResponse.
+    pub read_response: Chain<ResponseHandlerBox>,
+    /// At RequestFinish.
+    pub request_finish: Chain<ResponseHandlerBox>,
+    /// At Finish.
+    pub finish: Chain<SessionHandlerBox>,
+}
+
+impl Chains {
+    /// Instance names at `point`, in order.
+    pub fn names(&self, point: Point) -> Vec<&str> {
+        match point {
+            Point::Accept => self.accept.names().collect(),
+            Point::Handshake => self.handshake.names().collect(),
+            Point::BeforeLocation => self.before_location.names().collect(),
+            Point::FoundProduct => self.found_product.names().collect(),
+            Point::AfterLocation => self.after_location.names().collect(),
+            Point::Forward => self.forward.names().collect(),
+            Point::ReadResponse => self.read_response.names().collect(),
+            Point::RequestFinish => self.request_finish.names().collect(),
+            Point::Finish => self.finish.names().collect(),
+        }
+    }
+
+    /// Appends every chain of `other` after this one's.
+    pub(crate) fn append(&mut self, other: Chains) {
+        self.accept.links.extend(other.accept.links);
+        self.handshake.links.extend(other.handshake.links);
+        self.before_location
+            .links
+            .extend(other.before_location.links);
+        self.found_product.links.extend(other.found_product.links);
+        self.after_location.links.extend(other.after_location.links);
+        self.forward.links.extend(other.forward.links);
+        self.read_response.links.extend(other.read_response.links);
+        self.request_finish.links.extend(other.request_finish.links);
+        self.finish.links.extend(other.finish.links);
+    }
+}
+
+/// A handler failed under `fail-closed`: the caller answers 500 (request points) or
+/// closes (Accept, Handshake).
+#[derive(Debug)]
+pub struct ChainError<'c> {
+    /// The failing instance.
+    pub instance: &'c Instance,
+    /// Where.
+    pub point: Point,
+    /// The panic message or the broken verdict.
+    pub message: String,
+}
+
+/// What a request-point chain decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestChainOutcome {
+    /// Every handler said GoOn: route on.
+    GoOn,
+    /// Send this response (ReadResponse runs on it); keep-alive.
+    Respond(ResponseData),
+    /// Send the redirect set on the request; keep-alive.
+    Redirect,
+    /// Send this response (500 if none), then close.
+    Finish(Option<ResponseData>),
+    /// Send nothing; close.
+    Close,
+}
+
+/// Handles one handler's result: `Some(value)` to return, `None` to go on.
+#[inline]
+fn settle<'c, T>(
+    result: Result<T, String>,
+    go_on: impl FnOnce(&T) -> bool,
+    link_instance: &'c Instance,
+    point: Point,
+) -> Option<Result<T, ChainError<'c>>> {
+    match result {
+        Ok(value) if go_on(&value) => None,
+        Ok(value) => Some(Ok(value)),
+        Err(message) => {
+            link_instance.failed(point, &message);
+            match link_instance.policy {
+                ErrorPolicy::FailOpen => None,
+                ErrorPolicy::FailClosed => Some(Err(ChainError {
+                    instance: link_instance,
+                    point,
+                    message,
+                })),
+            }
+        }
+    }
+}
+
+fn plain(result: HandlerResult<Action>) -> Result<Action, String> {
+    result.into_result().map_err(|e| e.into_string())
+}
+
+impl Chain<SessionHandlerBox> {
+    /// Runs the chain at Accept, Handshake or Finish.
+    pub fn run<S: SessionView>(
+        &self,
+        point: Point,
+        session: &mut S,
+    ) -> Result<Action, ChainError<'_>> {
+        for link in &self.links {
+            let view = SessionView_TO::from_ptr(&mut *session, TD_Opaque);
+            let result = plain(link.handler.call(view));
+            if let Some(done) = settle(result, |a| *a == Action::GoOn, &link.instance, point) {
+                return done;
+            }
+        }
+        Ok(Action::GoOn)
+    }
+}
+
+impl Chain<RequestHandlerBox> {
+    /// Runs the chain at BeforeLocation, FoundProduct or AfterLocation.
+    pub fn run<R: RequestView>(
+        &self,
+        point: Point,
+        request: &mut R,
+    ) -> Result<RequestChainOutcome, ChainError<'_>> {
+        for link in &self.links {
+            if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
+                continue;
+            }
+            let verdict = link
+                .handler
+                .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque))
+                .into_result()
+                .map_err(|e| e.into_string())
+                .and_then(|v| {
+                    let outcome = match (v.action, v.response) {
+                        (Action::GoOn, _) => RequestChainOutcome::GoOn,
+                        (Action::Response, ROption::RSome(r)) => RequestChainOutcome::Respond(r),
+                        (Action::Response, ROption::RNone) => {
+                            return Err("returned Response without a response".to_owned())
+                        }
+                        (Action::Redirect, _) if request.redirect_url().is_none() => {
+                            return Err(
+                                "returned Redirect without setting a redirect URL".to_owned()
+                            )
+                        }
+                        (Action::Redirect, _) => RequestChainOutcome::Redirect,
+                        (Action::Finish, r) => RequestChainOutcome::Finish(r.into_option()),
+                        (Action::Close, _) => RequestChainOutcome::Close,
+                    };
+                    Ok(outcome)
+                });
+            let go_on = |o: &RequestChainOutcome| *o == RequestChainOutcome::GoOn;
+            if let Some(done) = settle(verdict, go_on, &link.instance, point) {
+                return done;
+            }
+        }
+        Ok(RequestChainOutcome::GoOn)
+    }
+}
+
+impl Chain<ForwardHandlerBox> {
+    /// Runs the chain at Forward (once per attempt).
+    pub fn run<R: RequestView>(&self, request: &mut R) -> Result<Action, ChainError<'_>> {
+        for link in &self.links {
+            if !link.instance.serves(request.product().as_str()) {
+                continue;
+            }
+            let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
+            let result = plain(link.handler.call(view));
+            if let Some(done) = settle(
+                result,
+                |a| *a == Action::GoOn,
+                &link.instance,
+                Point::Forward,
+            ) {
+                return done;
+            }
+        }
+        Ok(Action::GoOn)
+    }
+}
+
+impl Chain<ResponseHandlerBox> {
+    /// Runs the chain at ReadResponse or RequestFinish.
+    pub fn run<R: RequestView, P: ResponseView>(
+        &self,
+        point: Point,
+        request: &mut R,
+        mut response: Option<&mut P>,
+    ) -> Result<Action, ChainError<'_>> {
+        for link in &self.links {
+            if !link.instance.serves(request.product().as_str()) {
+                continue;
+            }
+            let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
+            let response_view = match response.as_deref_mut() {
+                Some(r) => ROption::RSome(ResponseView_TO::from_ptr(r, TD_Opaque)),
+                None => ROption::RNone,
+            };
+            let result = plain(link.handler.call(view, response_view));
+            if let Some(done) = settle(result, |a| *a == Action::GoOn, &link.instance, point) {
+                return done;
+            }
+        }
+        Ok(Action::GoOn)
+    }
+}

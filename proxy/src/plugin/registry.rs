@@ -1,0 +1,105 @@
+//! The host's side of [`RegistryAbi`]: where an instance's init puts its handlers.
+
+use std::sync::Arc;
+
+use hookgate_plugin_api::abi::{
+    ForwardHandlerBox, RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox,
+};
+use hookgate_plugin_api::{AcceptPoint, Point, RequestPoint, ResponsePoint};
+
+use super::chain::{Chain, Chains, Link};
+use super::instance::Instance;
+
+/// Appends one instance's handlers to the chains, in registration order, and notes a
+/// registration at a point the manifest does not declare.
+pub(crate) struct Collector<'c> {
+    pub(crate) instance: Arc<Instance>,
+    pub(crate) chains: &'c mut Chains,
+    pub(crate) undeclared: Option<Point>,
+}
+
+impl Collector<'_> {
+    fn push<H>(
+        instance: &Arc<Instance>,
+        undeclared: &mut Option<Point>,
+        chain: &mut Chain<H>,
+        point: Point,
+        handler: H,
+    ) {
+        if !instance.manifest.points.contains(point) {
+            undeclared.get_or_insert(point);
+            return;
+        }
+        chain.push(Link {
+            handler,
+            instance: Arc::clone(instance),
+        });
+    }
+}
+
+impl RegistryAbi for Collector<'_> {
+    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
+        let chain = match point {
+            AcceptPoint::Accept => &mut self.chains.accept,
+            AcceptPoint::Handshake => &mut self.chains.handshake,
+        };
+        Self::push(
+            &self.instance,
+            &mut self.undeclared,
+            chain,
+            point.into(),
+            handler,
+        )
+    }
+
+    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
+        let chain = match point {
+            RequestPoint::BeforeLocation => &mut self.chains.before_location,
+            RequestPoint::FoundProduct => &mut self.chains.found_product,
+            RequestPoint::AfterLocation => &mut self.chains.after_location,
+        };
+        Self::push(
+            &self.instance,
+            &mut self.undeclared,
+            chain,
+            point.into(),
+            handler,
+        )
+    }
+
+    fn forward(&mut self, handler: ForwardHandlerBox) {
+        let chain = &mut self.chains.forward;
+        Self::push(
+            &self.instance,
+            &mut self.undeclared,
+            chain,
+            Point::Forward,
+            handler,
+        )
+    }
+
+    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
+        let chain = match point {
+            ResponsePoint::ReadResponse => &mut self.chains.read_response,
+            ResponsePoint::RequestFinish => &mut self.chains.request_finish,
+        };
+        Self::push(
+            &self.instance,
+            &mut self.undeclared,
+            chain,
+            point.into(),
+            handler,
+        )
+    }
+
+    fn finish(&mut self, handler: SessionHandlerBox) {
+        let chain = &mut self.chains.finish;
+        Self::push(
+            &self.instance,
+            &mut self.undeclared,
+            chain,
+            Point::Finish,
+            handler,
+        )
+    }
+}

@@ -1,0 +1,312 @@
+//! [`RequestState`]: one request as the proxy holds it, and its view for plugins.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hookgate_plugin_api::abi::{
+    IpAbi, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque, Tuple2,
+};
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use http::uri::{PathAndQuery, Uri};
+
+use crate::context::Context;
+use crate::header_view::header_methods;
+use crate::session::SessionState;
+
+/// Where routing sent the request; each part is `None` until it is known.
+#[derive(Clone, Debug, Default)]
+pub struct RouteInfo {
+    /// The product.
+    pub product: Option<Arc<str>>,
+    /// The cluster.
+    pub cluster: Option<Arc<str>>,
+    /// The subcluster.
+    pub subcluster: Option<Arc<str>>,
+    /// The backend address.
+    pub backend: Option<Arc<str>>,
+}
+
+/// What a handler set for a `Redirect`.
+#[derive(Clone, Debug)]
+pub struct RedirectInfo {
+    /// The target, absolute or relative.
+    pub url: Option<String>,
+    /// The status code.
+    pub code: u16,
+    /// Extra headers for the redirect response.
+    pub headers: HeaderMap,
+}
+
+impl Default for RedirectInfo {
+    fn default() -> Self {
+        RedirectInfo {
+            url: None,
+            code: 302,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// One request in flight, lent to plugins through [`RequestView`].
+pub struct RequestState<'s> {
+    /// Method, URI, version and headers.
+    pub head: http::request::Parts,
+    /// Lowercase host without port, from the URI or the `Host` header.
+    host: String,
+    /// The client's IP (after trusted `X-Forwarded-For` handling).
+    pub client_ip: IpAddr,
+    /// Routing results so far.
+    pub route: RouteInfo,
+    /// The proxy's error code, empty if none.
+    pub error_code: &'static str,
+    /// Redirect info set by handlers.
+    pub redirect: RedirectInfo,
+    /// Plugins' shared context.
+    pub context: Context,
+    /// The connection.
+    pub session: &'s mut SessionState,
+}
+
+impl<'s> RequestState<'s> {
+    /// A request as received on `session`, from the client at `client_ip`.
+    pub fn new(
+        head: http::request::Parts,
+        client_ip: IpAddr,
+        session: &'s mut SessionState,
+    ) -> Self {
+        let host = host_of(&head);
+        RequestState {
+            head,
+            host,
+            client_ip,
+            route: RouteInfo::default(),
+            error_code: "",
+            redirect: RedirectInfo::default(),
+            context: Context::default(),
+            session,
+        }
+    }
+
+    /// The lowercase host without port.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Replaces the URI's path-and-query; `false` if `target` is not a valid one.
+    fn set_target(&mut self, target: &str) -> bool {
+        let Ok(path_and_query) = PathAndQuery::from_str(target) else {
+            return false;
+        };
+        if !target.starts_with('/') {
+            return false;
+        }
+        let mut parts = self.head.uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query);
+        match Uri::from_parts(parts) {
+            Ok(uri) => {
+                self.head.uri = uri;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The host a request is for: the URI's authority (absolute form, HTTP/2), else the
+/// `Host` header; lowercased, port stripped.
+fn host_of(head: &http::request::Parts) -> String {
+    let raw = head
+        .uri
+        .host()
+        .or_else(|| head.headers.get(HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("");
+    strip_port(raw).to_ascii_lowercase()
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
+        return &host[..end + 2];
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn route_part(part: &Option<Arc<str>>) -> RStr<'_> {
+    part.as_deref().unwrap_or("").into()
+}
+
+impl RequestView for RequestState<'_> {
+    fn method(&self) -> RStr<'_> {
+        self.head.method.as_str().into()
+    }
+    fn uri(&self) -> RStr<'_> {
+        self.head
+            .uri
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str)
+            .into()
+    }
+    fn path(&self) -> RStr<'_> {
+        self.head.uri.path().into()
+    }
+    fn query(&self) -> ROption<RStr<'_>> {
+        self.head.uri.query().map(RStr::from).into()
+    }
+    fn host(&self) -> RStr<'_> {
+        self.host.as_str().into()
+    }
+    header_methods!(head.headers);
+    fn set_path(&mut self, path: RStr<'_>) -> bool {
+        if path.as_str().contains('?') {
+            return false;
+        }
+        let target = match self.head.uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.as_str().to_owned(),
+        };
+        self.set_target(&target)
+    }
+    fn set_query(&mut self, query: ROption<RStr<'_>>) -> bool {
+        let path = self.head.uri.path();
+        let target = match query.into_option() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
+        self.set_target(&target)
+    }
+    fn set_host(&mut self, host: RStr<'_>) -> bool {
+        let Ok(value) = HeaderValue::from_str(host.as_str()) else {
+            return false;
+        };
+        if host.is_empty() || http::uri::Authority::from_str(host.as_str()).is_err() {
+            return false;
+        }
+        self.head.headers.insert(HOST, value);
+        self.host = strip_port(host.as_str()).to_ascii_lowercase();
+        true
+    }
+    fn set_uri(&mut self, uri: RStr<'_>) -> bool {
+        self.set_target(uri.as_str())
+    }
+    fn client_ip(&self) -> IpAbi {
+        self.client_ip.into()
+    }
+    fn product(&self) -> RStr<'_> {
+        route_part(&self.route.product)
+    }
+    fn cluster(&self) -> RStr<'_> {
+        route_part(&self.route.cluster)
+    }
+    fn subcluster(&self) -> RStr<'_> {
+        route_part(&self.route.subcluster)
+    }
+    fn backend(&self) -> RStr<'_> {
+        route_part(&self.route.backend)
+    }
+    fn error_code(&self) -> RStr<'_> {
+        self.error_code.into()
+    }
+    fn set_redirect(&mut self, url: RStr<'_>, code: u16) {
+        self.redirect.url = Some(url.as_str().to_owned());
+        self.redirect.code = if code == 0 { 302 } else { code };
+    }
+    fn add_redirect_header(&mut self, name: RStr<'_>, value: RStr<'_>) -> bool {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_str(value.as_str()),
+        ) else {
+            return false;
+        };
+        self.redirect.headers.append(name, value);
+        true
+    }
+    fn redirect_url(&self) -> ROption<RStr<'_>> {
+        self.redirect.url.as_deref().map(RStr::from).into()
+    }
+    fn redirect_code(&self) -> u16 {
+        self.redirect.code
+    }
+    fn context(&self, key: RStr<'_>) -> ROption<RStr<'_>> {
+        self.context.get(key.as_str()).map(RStr::from).into()
+    }
+    fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>) {
+        self.context.set(key.as_str(), value.as_str())
+    }
+    fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
+        SessionView_TO::from_ptr(&mut *self.session, TD_Opaque)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionState {
+        SessionState::new(
+            1,
+            "10.0.0.1:5000".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:8080".into(),
+        )
+    }
+
+    fn head(uri: &str, host: &str) -> http::request::Parts {
+        let (parts, ()) = http::Request::get(uri)
+            .header("Host", host)
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+    }
+
+    #[test]
+    fn host_is_lowercased_without_port() {
+        let mut s = session();
+        let r = RequestState::new(
+            head("/a", "Shop.Example.COM:8080"),
+            [10, 0, 0, 1].into(),
+            &mut s,
+        );
+        assert_eq!(r.host(), "shop.example.com");
+        let mut s = session();
+        let r = RequestState::new(head("/a", "[::1]:80"), [10, 0, 0, 1].into(), &mut s);
+        assert_eq!(r.host(), "[::1]");
+    }
+
+    #[test]
+    fn target_setters_keep_the_other_half() {
+        let mut s = session();
+        let mut r = RequestState::new(head("/a?x=1", "h"), [10, 0, 0, 1].into(), &mut s);
+        assert!(r.set_path("/b".into()));
+        assert_eq!(RequestView::uri(&r).as_str(), "/b?x=1");
+        assert!(r.set_query(ROption::RSome("y=2".into())));
+        assert_eq!(RequestView::uri(&r).as_str(), "/b?y=2");
+        assert!(r.set_query(ROption::RNone));
+        assert_eq!(RequestView::uri(&r).as_str(), "/b");
+        assert!(!r.set_path("no-slash".into()));
+        assert!(!r.set_uri("/bad path".into()));
+        assert!(r.set_host("Other.Example:81".into()));
+        assert_eq!(r.host(), "other.example");
+        assert_eq!(r.head.headers[HOST], "Other.Example:81");
+    }
+
+    #[test]
+    fn headers_read_by_index_and_name() {
+        let mut s = session();
+        let mut r = RequestState::new(head("/", "h"), [10, 0, 0, 1].into(), &mut s);
+        assert!(r.add_header("x-a".into(), "1".into()));
+        assert!(r.add_header("X-A".into(), "2".into()));
+        assert!(!r.set_header("bad name".into(), "v".into()));
+        assert_eq!(r.header_count(), 3);
+        let second = r
+            .header_value_at("x-a".into(), 1)
+            .into_option()
+            .map(|v| v.as_slice().to_vec());
+        assert_eq!(second, Some(b"2".to_vec()));
+        assert!(r.remove_header("x-a".into()));
+        assert_eq!(r.header_count(), 1);
+    }
+}

@@ -1,0 +1,66 @@
+//! [`ResponseState`]: the head of a response on its way to the client, and its view
+//! for plugins.
+
+use hookgate_plugin_api::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::StatusCode;
+
+use crate::header_view::header_methods;
+
+/// A response's head, plus the body a plugin put in place of the original.
+pub struct ResponseState {
+    /// Status, version, headers.
+    pub head: http::response::Parts,
+    /// A replacement body, if a plugin set one.
+    pub body: Option<Vec<u8>>,
+}
+
+impl ResponseState {
+    /// A response with this head and its original body.
+    pub fn new(head: http::response::Parts) -> Self {
+        ResponseState { head, body: None }
+    }
+}
+
+impl ResponseView for ResponseState {
+    fn status(&self) -> u16 {
+        self.head.status.as_u16()
+    }
+    fn set_status(&mut self, status: u16) -> bool {
+        match StatusCode::from_u16(status) {
+            Ok(status) => {
+                self.head.status = status;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    header_methods!(head.headers);
+    fn set_body(&mut self, body: RVec<u8>) {
+        let body = body.into_vec();
+        self.head.headers.remove(TRANSFER_ENCODING);
+        self.head.headers.insert(CONTENT_LENGTH, body.len().into());
+        self.body = Some(body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_body_fixes_length() {
+        let (head, ()) = http::Response::builder()
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut r = ResponseState::new(head);
+        r.set_body(RVec::from(b"hello".to_vec()));
+        assert_eq!(r.head.headers[CONTENT_LENGTH], "5");
+        assert!(r.head.headers.get(TRANSFER_ENCODING).is_none());
+        assert!(!r.set_status(42));
+        assert!(r.set_status(404));
+        assert_eq!(r.status(), 404);
+    }
+}
