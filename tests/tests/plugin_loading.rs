@@ -1,0 +1,242 @@
+//! Loading plugins, end to end with the real binary (DESIGN §2.6, §4): `inspect`,
+//! `check`, chain order, and every start-up error, each one line naming the file and
+//! the cause, with a non-zero exit, before any socket is bound.
+
+use std::fs;
+use std::net::TcpListener;
+
+use hookgate_tests::{arg, hookgate, library, system_library, Output};
+
+/// Asserts a start-up failure: exit 1, exactly one error line, naming `file` and
+/// containing every `expected` fragment.
+fn assert_fails(out: &Output, file: &str, expected: &[&str]) {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", out.stderr);
+    let lines = out.error_lines();
+    assert_eq!(lines.len(), 1, "want one error line, got: {}", out.stderr);
+    let line = lines[0];
+    assert!(line.contains(file), "error does not name {file}: {line}");
+    for fragment in expected {
+        assert!(line.contains(fragment), "error lacks `{fragment}`: {line}");
+    }
+}
+
+/// Runs both `check` and the server start with one `--plugin`, expecting the same
+/// failure from each.
+fn assert_plugin_fails(plugin: &str, file: &str, expected: &[&str]) {
+    assert_fails(&hookgate(&["check", "--plugin", plugin]), file, expected);
+    assert_fails(&hookgate(&["--plugin", plugin]), file, expected);
+}
+
+fn faulty_with(config_text: &str) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("faulty.toml");
+    fs::write(&config, config_text).expect("write config");
+    let lib = library("hookgate_fixture_faulty");
+    let spec = format!("{}={}", arg(&lib), arg(&config));
+    (dir, spec, arg(&lib).to_owned())
+}
+
+#[test]
+fn inspect_prints_the_manifest() {
+    let lib = library("hookgate_plugin_hello");
+    let out = hookgate(&["inspect", arg(&lib)]);
+    assert!(out.status.success(), "{}", out.stderr);
+    for line in [
+        "name:        hookgate-plugin-hello",
+        "version:     0.1.0",
+        "api version: 0.1.0",
+        "points:      accept, before_location, read_response, request_finish, finish",
+    ] {
+        assert!(out.stdout.contains(line), "missing `{line}` in:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn inspect_does_not_run_init() {
+    // The faulty plugin's init panics or refuses for most configs; inspect never calls
+    // it, so it succeeds and shows the manifest.
+    let lib = library("hookgate_fixture_faulty");
+    let out = hookgate(&["inspect", arg(&lib)]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("points:      before_location"), "{}", out.stdout);
+}
+
+#[test]
+fn check_prints_each_chain_in_plugin_order() {
+    let hello = library("hookgate_plugin_hello");
+    let noop = library("hookgate_plugin_noop");
+    let out = hookgate(&[
+        "check",
+        "--plugin",
+        arg(&hello),
+        "--plugin",
+        arg(&noop),
+        "--plugin",
+        arg(&hello),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let hello1 = "hookgate-plugin-hello";
+    let hello2 = "hookgate-plugin-hello#2";
+    let noop = "hookgate-plugin-noop";
+    let expected = [
+        format!("  accept:          {hello1} -> {hello2}"),
+        "  handshake:       (empty)".to_owned(),
+        format!("  before_location: {hello1} -> {noop} -> {hello2}"),
+        "  found_product:   (empty)".to_owned(),
+        "  after_location:  (empty)".to_owned(),
+        "  forward:         (empty)".to_owned(),
+        format!("  read_response:   {hello1} -> {hello2}"),
+        format!("  request_finish:  {hello1} -> {hello2}"),
+        format!("  finish:          {hello1} -> {hello2}"),
+    ];
+    let chains: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "chains:")
+        .skip(1)
+        .take(9)
+        .collect();
+    assert_eq!(chains, expected, "stdout:\n{}", out.stdout);
+    assert!(out.stdout.ends_with("configuration ok\n"), "{}", out.stdout);
+}
+
+#[test]
+fn config_file_plugins_run_before_cli_plugins() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookgate.toml");
+    let text = format!(
+        r#"
+default_product = "web"
+[[plugins]]
+path = "{noop}"
+name = "first"
+[[plugins]]
+path = "{hello}"
+name = "scoped-hello"
+config = {{ greeting = "hi" }}
+products = ["web"]
+on_error = "fail-open"
+[products.web]
+routes = [{{ cluster = "web" }}]
+[clusters.web.subclusters.main]
+weight = 1
+backends = [{{ addr = "127.0.0.1:9" }}]
+"#,
+        noop = arg(&library("hookgate_plugin_noop")),
+        hello = arg(&library("hookgate_plugin_hello")),
+    );
+    fs::write(&config, text).expect("write config");
+    let cli_hello = library("hookgate_plugin_hello");
+    let out = hookgate(&["check", "--config", arg(&config), "--plugin", arg(&cli_hello)]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("  before_location: first -> scoped-hello -> hookgate-plugin-hello\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("[fail-open, products: web]"), "{}", out.stdout);
+}
+
+#[test]
+fn missing_file() {
+    let path = "/nonexistent/libnothing.so";
+    assert_plugin_fails(path, path, &["file not found"]);
+}
+
+#[test]
+fn file_that_is_not_a_shared_library() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("libtext.so");
+    fs::write(&path, "this is text, not ELF\n".repeat(100)).expect("write");
+    assert_plugin_fails(arg(&path), arg(&path), &["not a shared library"]);
+}
+
+#[test]
+fn shared_library_that_is_not_a_plugin() {
+    let lib = system_library();
+    assert_plugin_fails(arg(&lib), arg(&lib), &["not a hookgate plugin", "root module"]);
+}
+
+#[test]
+fn plugin_built_against_an_incompatible_api_version() {
+    let lib = library("hookgate_fixture_bad_version");
+    assert_plugin_fails(
+        arg(&lib),
+        arg(&lib),
+        &["built against hookgate-plugin-api 0.9.0", "provides 0.1.0"],
+    );
+}
+
+#[test]
+fn plugin_with_an_incompatible_abi_layout() {
+    let lib = library("hookgate_fixture_bad_layout");
+    assert_plugin_fails(arg(&lib), arg(&lib), &["incompatible ABI layout"]);
+}
+
+#[test]
+fn init_returning_an_error() {
+    let (_dir, spec, lib) = faulty_with("error");
+    assert_plugin_fails(
+        &spec,
+        &lib,
+        &["init of `hookgate-fixture-faulty` failed", "init refused its config"],
+    );
+}
+
+#[test]
+fn init_panicking() {
+    let (_dir, spec, lib) = faulty_with("panic");
+    assert_plugin_fails(
+        &spec,
+        &lib,
+        &["init of `hookgate-fixture-faulty` failed", "panicked at", "init panicked on purpose"],
+    );
+    // The panic is reported once, by the host; the plugin prints no backtrace of its own.
+    let out = hookgate(&["check", "--plugin", &spec]);
+    assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
+    assert!(!out.stderr.contains("thread '"), "{}", out.stderr);
+}
+
+#[test]
+fn handler_at_an_undeclared_point() {
+    let (_dir, spec, lib) = faulty_with("undeclared");
+    assert_plugin_fails(&spec, &lib, &["registered a handler at forward", "declared: before_location"]);
+}
+
+#[test]
+fn missing_plugin_config_file() {
+    let lib = library("hookgate_plugin_hello");
+    let spec = format!("{}=/nonexistent/hello.toml", arg(&lib));
+    assert_plugin_fails(&spec, arg(&lib), &["/nonexistent/hello.toml"]);
+}
+
+#[test]
+fn bad_plugin_config_names_the_key() {
+    let lib = library("hookgate_plugin_hello");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hello.toml");
+    fs::write(&config, "greting = \"typo\"\n").expect("write");
+    let spec = format!("{}={}", arg(&lib), arg(&config));
+    assert_plugin_fails(&spec, arg(&lib), &["init of `hookgate-plugin-hello` failed", "greting"]);
+}
+
+#[test]
+fn bad_config_file_names_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookgate.toml");
+    fs::write(&config, "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n").expect("write");
+    let out = hookgate(&["check", "--config", arg(&config)]);
+    assert_fails(&out, arg(&config), &["workerz"]);
+}
+
+#[test]
+fn plugin_errors_come_before_binding_any_socket() {
+    // Hold the port the proxy is told to listen on: if it bound before loading plugins,
+    // it would fail with "address in use" instead of the plugin's error.
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = held.local_addr().expect("addr").to_string();
+    let path = "/nonexistent/libnothing.so";
+    let out = hookgate(&["--listen", &addr, "--plugin", path]);
+    assert_fails(&out, path, &["file not found"]);
+}
