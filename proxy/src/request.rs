@@ -1,4 +1,9 @@
-//! [`RequestState`]: one request as the proxy holds it, and its view for plugins.
+//! [`RequestState`]: one request as the proxy holds it; [`PluginRequest`]: the view
+//! plugins get of it, together with its session.
+//!
+//! Internal: the two are apart because a request lives across awaits (the backend
+//! call) while its session is shared by the connection's requests; a view is built for
+//! the length of one chain call only.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -48,8 +53,9 @@ impl Default for RedirectInfo {
     }
 }
 
-/// One request in flight, lent to plugins through [`RequestView`].
-pub struct RequestState<'s> {
+/// One request in flight.
+#[derive(Debug)]
+pub struct RequestState {
     /// Method, URI, version and headers.
     pub head: http::request::Parts,
     /// Lowercase host without port, from the URI or the `Host` header.
@@ -64,17 +70,20 @@ pub struct RequestState<'s> {
     pub redirect: RedirectInfo,
     /// Plugins' shared context.
     pub context: Context,
-    /// The connection.
-    pub session: &'s mut SessionState,
 }
 
-impl<'s> RequestState<'s> {
-    /// A request as received on `session`, from the client at `client_ip`.
-    pub fn new(
-        head: http::request::Parts,
-        client_ip: IpAddr,
-        session: &'s mut SessionState,
-    ) -> Self {
+/// A request and its session, lent to plugins through [`RequestView`] for one chain
+/// call.
+pub struct PluginRequest<'a> {
+    /// The request.
+    pub request: &'a mut RequestState,
+    /// The connection it arrived on.
+    pub session: &'a mut SessionState,
+}
+
+impl RequestState {
+    /// A request as received, from the client at `client_ip`.
+    pub fn new(head: http::request::Parts, client_ip: IpAddr) -> Self {
         let host = host_of(&head);
         RequestState {
             head,
@@ -84,7 +93,6 @@ impl<'s> RequestState<'s> {
             error_code: "",
             redirect: RedirectInfo::default(),
             context: Context::default(),
-            session,
         }
     }
 
@@ -138,44 +146,45 @@ fn route_part(part: &Option<Arc<str>>) -> RStr<'_> {
     part.as_deref().unwrap_or("").into()
 }
 
-impl RequestView for RequestState<'_> {
+impl RequestView for PluginRequest<'_> {
     fn method(&self) -> RStr<'_> {
-        self.head.method.as_str().into()
+        self.request.head.method.as_str().into()
     }
     fn uri(&self) -> RStr<'_> {
-        self.head
+        self.request
+            .head
             .uri
             .path_and_query()
             .map_or("/", PathAndQuery::as_str)
             .into()
     }
     fn path(&self) -> RStr<'_> {
-        self.head.uri.path().into()
+        self.request.head.uri.path().into()
     }
     fn query(&self) -> ROption<RStr<'_>> {
-        self.head.uri.query().map(RStr::from).into()
+        self.request.head.uri.query().map(RStr::from).into()
     }
     fn host(&self) -> RStr<'_> {
-        self.host.as_str().into()
+        self.request.host.as_str().into()
     }
-    header_methods!(head.headers);
+    header_methods!(request.head.headers);
     fn set_path(&mut self, path: RStr<'_>) -> bool {
         if path.as_str().contains('?') {
             return false;
         }
-        let target = match self.head.uri.query() {
+        let target = match self.request.head.uri.query() {
             Some(query) => format!("{path}?{query}"),
             None => path.as_str().to_owned(),
         };
-        self.set_target(&target)
+        self.request.set_target(&target)
     }
     fn set_query(&mut self, query: ROption<RStr<'_>>) -> bool {
-        let path = self.head.uri.path();
+        let path = self.request.head.uri.path();
         let target = match query.into_option() {
             Some(query) => format!("{path}?{query}"),
             None => path.to_owned(),
         };
-        self.set_target(&target)
+        self.request.set_target(&target)
     }
     fn set_host(&mut self, host: RStr<'_>) -> bool {
         let Ok(value) = HeaderValue::from_str(host.as_str()) else {
@@ -184,34 +193,34 @@ impl RequestView for RequestState<'_> {
         if host.is_empty() || http::uri::Authority::from_str(host.as_str()).is_err() {
             return false;
         }
-        self.head.headers.insert(HOST, value);
-        self.host = strip_port(host.as_str()).to_ascii_lowercase();
+        self.request.head.headers.insert(HOST, value);
+        self.request.host = strip_port(host.as_str()).to_ascii_lowercase();
         true
     }
     fn set_uri(&mut self, uri: RStr<'_>) -> bool {
-        self.set_target(uri.as_str())
+        self.request.set_target(uri.as_str())
     }
     fn client_ip(&self) -> IpAbi {
-        self.client_ip.into()
+        self.request.client_ip.into()
     }
     fn product(&self) -> RStr<'_> {
-        route_part(&self.route.product)
+        route_part(&self.request.route.product)
     }
     fn cluster(&self) -> RStr<'_> {
-        route_part(&self.route.cluster)
+        route_part(&self.request.route.cluster)
     }
     fn subcluster(&self) -> RStr<'_> {
-        route_part(&self.route.subcluster)
+        route_part(&self.request.route.subcluster)
     }
     fn backend(&self) -> RStr<'_> {
-        route_part(&self.route.backend)
+        route_part(&self.request.route.backend)
     }
     fn error_code(&self) -> RStr<'_> {
-        self.error_code.into()
+        self.request.error_code.into()
     }
     fn set_redirect(&mut self, url: RStr<'_>, code: u16) {
-        self.redirect.url = Some(url.as_str().to_owned());
-        self.redirect.code = if code == 0 { 302 } else { code };
+        self.request.redirect.url = Some(url.as_str().to_owned());
+        self.request.redirect.code = if code == 0 { 302 } else { code };
     }
     fn add_redirect_header(&mut self, name: RStr<'_>, value: RStr<'_>) -> bool {
         let (Ok(name), Ok(value)) = (
@@ -220,20 +229,24 @@ impl RequestView for RequestState<'_> {
         ) else {
             return false;
         };
-        self.redirect.headers.append(name, value);
+        self.request.redirect.headers.append(name, value);
         true
     }
     fn redirect_url(&self) -> ROption<RStr<'_>> {
-        self.redirect.url.as_deref().map(RStr::from).into()
+        self.request.redirect.url.as_deref().map(RStr::from).into()
     }
     fn redirect_code(&self) -> u16 {
-        self.redirect.code
+        self.request.redirect.code
     }
     fn context(&self, key: RStr<'_>) -> ROption<RStr<'_>> {
-        self.context.get(key.as_str()).map(RStr::from).into()
+        self.request
+            .context
+            .get(key.as_str())
+            .map(RStr::from)
+            .into()
     }
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>) {
-        self.context.set(key.as_str(), value.as_str())
+        self.request.context.set(key.as_str(), value.as_str())
     }
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
         SessionView_TO::from_ptr(&mut *self.session, TD_Opaque)
@@ -253,6 +266,10 @@ mod tests {
         )
     }
 
+    fn view<'a>(request: &'a mut RequestState, session: &'a mut SessionState) -> PluginRequest<'a> {
+        PluginRequest { request, session }
+    }
+
     fn head(uri: &str, host: &str) -> http::request::Parts {
         let (parts, ()) = http::Request::get(uri)
             .header("Host", host)
@@ -264,22 +281,17 @@ mod tests {
 
     #[test]
     fn host_is_lowercased_without_port() {
-        let mut s = session();
-        let r = RequestState::new(
-            head("/a", "Shop.Example.COM:8080"),
-            [10, 0, 0, 1].into(),
-            &mut s,
-        );
+        let r = RequestState::new(head("/a", "Shop.Example.COM:8080"), [10, 0, 0, 1].into());
         assert_eq!(r.host(), "shop.example.com");
-        let mut s = session();
-        let r = RequestState::new(head("/a", "[::1]:80"), [10, 0, 0, 1].into(), &mut s);
+        let r = RequestState::new(head("/a", "[::1]:80"), [10, 0, 0, 1].into());
         assert_eq!(r.host(), "[::1]");
     }
 
     #[test]
     fn target_setters_keep_the_other_half() {
         let mut s = session();
-        let mut r = RequestState::new(head("/a?x=1", "h"), [10, 0, 0, 1].into(), &mut s);
+        let mut state = RequestState::new(head("/a?x=1", "h"), [10, 0, 0, 1].into());
+        let mut r = view(&mut state, &mut s);
         assert!(r.set_path("/b".into()));
         assert_eq!(RequestView::uri(&r).as_str(), "/b?x=1");
         assert!(r.set_query(ROption::RSome("y=2".into())));
@@ -289,14 +301,15 @@ mod tests {
         assert!(!r.set_path("no-slash".into()));
         assert!(!r.set_uri("/bad path".into()));
         assert!(r.set_host("Other.Example:81".into()));
-        assert_eq!(r.host(), "other.example");
-        assert_eq!(r.head.headers[HOST], "Other.Example:81");
+        assert_eq!(r.request.host(), "other.example");
+        assert_eq!(r.request.head.headers[HOST], "Other.Example:81");
     }
 
     #[test]
     fn headers_read_by_index_and_name() {
         let mut s = session();
-        let mut r = RequestState::new(head("/", "h"), [10, 0, 0, 1].into(), &mut s);
+        let mut state = RequestState::new(head("/", "h"), [10, 0, 0, 1].into());
+        let mut r = view(&mut state, &mut s);
         assert!(r.add_header("x-a".into(), "1".into()));
         assert!(r.add_header("X-A".into(), "2".into()));
         assert!(!r.set_header("bad name".into(), "v".into()));

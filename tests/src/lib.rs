@@ -48,7 +48,13 @@ pub fn build_workspace() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let output = Command::new(cargo)
             .current_dir(workspace_root())
-            .args(["build", "--workspace", "--profile", &profile, "--target-dir"])
+            .args([
+                "build",
+                "--workspace",
+                "--profile",
+                &profile,
+                "--target-dir",
+            ])
             .arg(target_dir)
             .output()
             .expect("cargo runs");

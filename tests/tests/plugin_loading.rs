@@ -47,7 +47,11 @@ fn inspect_prints_the_manifest() {
         "api version: 0.1.0",
         "points:      accept, before_location, read_response, request_finish, finish",
     ] {
-        assert!(out.stdout.contains(line), "missing `{line}` in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(line),
+            "missing `{line}` in:\n{}",
+            out.stdout
+        );
     }
 }
 
@@ -58,7 +62,11 @@ fn inspect_does_not_run_init() {
     let lib = library("hookgate_fixture_faulty");
     let out = hookgate(&["inspect", arg(&lib)]);
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("points:      before_location"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("points:      before_location"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -127,7 +135,13 @@ backends = [{{ addr = "127.0.0.1:9" }}]
     );
     fs::write(&config, text).expect("write config");
     let cli_hello = library("hookgate_plugin_hello");
-    let out = hookgate(&["check", "--config", arg(&config), "--plugin", arg(&cli_hello)]);
+    let out = hookgate(&[
+        "check",
+        "--config",
+        arg(&config),
+        "--plugin",
+        arg(&cli_hello),
+    ]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(
         out.stdout
@@ -135,7 +149,11 @@ backends = [{{ addr = "127.0.0.1:9" }}]
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("[fail-open, products: web]"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("[fail-open, products: web]"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -155,7 +173,11 @@ fn file_that_is_not_a_shared_library() {
 #[test]
 fn shared_library_that_is_not_a_plugin() {
     let lib = system_library();
-    assert_plugin_fails(arg(&lib), arg(&lib), &["not a hookgate plugin", "root module"]);
+    assert_plugin_fails(
+        arg(&lib),
+        arg(&lib),
+        &["not a hookgate plugin", "root module"],
+    );
 }
 
 #[test]
@@ -180,7 +202,10 @@ fn init_returning_an_error() {
     assert_plugin_fails(
         &spec,
         &lib,
-        &["init of `hookgate-fixture-faulty` failed", "init refused its config"],
+        &[
+            "init of `hookgate-fixture-faulty` failed",
+            "init refused its config",
+        ],
     );
 }
 
@@ -190,7 +215,11 @@ fn init_panicking() {
     assert_plugin_fails(
         &spec,
         &lib,
-        &["init of `hookgate-fixture-faulty` failed", "panicked at", "init panicked on purpose"],
+        &[
+            "init of `hookgate-fixture-faulty` failed",
+            "panicked at",
+            "init panicked on purpose",
+        ],
     );
     // The panic is reported once, by the host; the plugin prints no backtrace of its own.
     let out = hookgate(&["check", "--plugin", &spec]);
@@ -201,7 +230,14 @@ fn init_panicking() {
 #[test]
 fn handler_at_an_undeclared_point() {
     let (_dir, spec, lib) = faulty_with("undeclared");
-    assert_plugin_fails(&spec, &lib, &["registered a handler at forward", "declared: before_location"]);
+    assert_plugin_fails(
+        &spec,
+        &lib,
+        &[
+            "registered a handler at forward",
+            "declared: before_location",
+        ],
+    );
 }
 
 #[test]
@@ -218,14 +254,22 @@ fn bad_plugin_config_names_the_key() {
     let config = dir.path().join("hello.toml");
     fs::write(&config, "greting = \"typo\"\n").expect("write");
     let spec = format!("{}={}", arg(&lib), arg(&config));
-    assert_plugin_fails(&spec, arg(&lib), &["init of `hookgate-plugin-hello` failed", "greting"]);
+    assert_plugin_fails(
+        &spec,
+        arg(&lib),
+        &["init of `hookgate-plugin-hello` failed", "greting"],
+    );
 }
 
 #[test]
 fn bad_config_file_names_the_key() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("hookgate.toml");
-    fs::write(&config, "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n").expect("write");
+    fs::write(
+        &config,
+        "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n",
+    )
+    .expect("write");
     let out = hookgate(&["check", "--config", arg(&config)]);
     assert_fails(&out, arg(&config), &["workerz"]);
 }

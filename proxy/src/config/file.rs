@@ -41,6 +41,16 @@ pub struct ServerConfig {
     /// TLS listeners.
     #[serde(default)]
     pub tls: Vec<TlsListenerConfig>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs); the client IP is then the
+    /// rightmost address in it that is not itself trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    /// Open client connections at most; further ones wait in the accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -50,8 +60,19 @@ impl Default for ServerConfig {
             admin: None,
             workers: 0,
             tls: Vec::new(),
+            trusted_proxies: Vec::new(),
+            drain_timeout_ms: default_drain_timeout_ms(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_drain_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_connections() -> usize {
+    100_000
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -186,6 +207,13 @@ pub struct ClusterConfig {
     pub cross_retry: u32,
     /// Active health check.
     pub health_check: Option<HealthCheckConfig>,
+    /// Consecutive connect failures that mark a backend down (passive check).
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    /// How long a backend marked down by connect failures stays down when there is no
+    /// active health check to bring it back.
+    #[serde(default = "default_fail_timeout_ms")]
+    pub fail_timeout_ms: u64,
     /// Subclusters by name.
     pub subclusters: BTreeMap<String, SubclusterConfig>,
 }
@@ -201,6 +229,12 @@ fn default_retries() -> u32 {
 }
 fn default_cross_retry() -> u32 {
     1
+}
+fn default_max_fails() -> u32 {
+    3
+}
+fn default_fail_timeout_ms() -> u64 {
+    10_000
 }
 
 /// Backend balancing mode.

@@ -150,6 +150,8 @@ impl Config {
             retries: 2,
             cross_retry: 1,
             health_check: None,
+            max_fails: 3,
+            fail_timeout_ms: 10_000,
             subclusters: BTreeMap::from([("default".to_owned(), subcluster)]),
         };
         let product = ProductConfig {
