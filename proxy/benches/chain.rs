@@ -17,15 +17,16 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hookgate::config::PluginConfig;
 use hookgate::plugin::Plugins;
-use hookgate::request::RequestState;
+use hookgate::request::{PluginRequest, RequestState};
 use hookgate::session::SessionState;
 use hookgate_plugin_api::{Outcome, Point};
 
 /// Chain lengths measured.
 const LENGTHS: [usize; 3] = [1, 8, 32];
 
-/// A request handler as plain Rust: what a chain costs without the ABI.
-type Closure = Box<dyn Fn(&mut RequestState<'_>) -> Outcome + Send + Sync>;
+/// A request handler as plain Rust, given what the ABI handlers are given: what a
+/// chain costs without the ABI.
+type Closure = Box<dyn Fn(&mut PluginRequest<'_>) -> Outcome + Send + Sync>;
 
 fn before_location_chain(c: &mut Criterion) {
     let library = noop_library();
@@ -44,7 +45,7 @@ fn before_location_chain(c: &mut Criterion) {
         .expect("a valid request head")
         .into_parts();
     let client_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
-    let mut request = RequestState::new(head, client_ip, &mut session);
+    let mut request = RequestState::new(head, client_ip);
 
     let mut group = c.benchmark_group("before_location_chain");
     group
@@ -58,18 +59,31 @@ fn before_location_chain(c: &mut Criterion) {
         let chain = &plugins.chains.before_location;
         assert_eq!(chain.len(), n, "one BeforeLocation handler per instance");
         group.bench_function(BenchmarkId::new("abi", n), |b| {
-            b.iter(|| black_box(chain.run(Point::BeforeLocation, black_box(&mut request))))
+            b.iter(|| {
+                // As in the proxy: a view of request and session per chain call.
+                let mut view = PluginRequest {
+                    request: &mut request,
+                    session: &mut session,
+                };
+                black_box(chain.run(Point::BeforeLocation, black_box(&mut view)))
+            })
         });
 
         // black_box: keep the compiler from seeing through the boxes and inlining the
         // closures, which the ABI chain cannot do either.
         let closures: Vec<Closure> = black_box(
             (0..n)
-                .map(|_| Box::new(|_: &mut RequestState<'_>| Outcome::GoOn) as Closure)
+                .map(|_| Box::new(|_: &mut PluginRequest<'_>| Outcome::GoOn) as Closure)
                 .collect(),
         );
         group.bench_function(BenchmarkId::new("closures", n), |b| {
-            b.iter(|| black_box(run_closures(&closures, black_box(&mut request))))
+            b.iter(|| {
+                let mut view = PluginRequest {
+                    request: &mut request,
+                    session: &mut session,
+                };
+                black_box(run_closures(&closures, black_box(&mut view)))
+            })
         });
     }
     group.finish();
@@ -77,7 +91,7 @@ fn before_location_chain(c: &mut Criterion) {
 
 /// The chain's contract in plain Rust: in order, stop at the first value other than
 /// GoOn.
-fn run_closures(chain: &[Closure], request: &mut RequestState<'_>) -> Outcome {
+fn run_closures(chain: &[Closure], request: &mut PluginRequest<'_>) -> Outcome {
     for handler in chain {
         match handler(request) {
             Outcome::GoOn => {}

@@ -66,9 +66,12 @@ pub enum CliError {
     /// Bad plugin.
     #[error(transparent)]
     Plugin(#[from] LoadError),
-    /// Something this build cannot do yet.
-    #[error("{0}")]
-    Unsupported(&'static str),
+    /// The server failed to start or run (boxed: rare, and large).
+    #[error(transparent)]
+    Serve(Box<crate::listener::ServeError>),
+    /// The async runtime cannot start.
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 impl RunArgs {
@@ -166,9 +169,14 @@ fn inspect(file: &Path) -> Result<(), CliError> {
 
 fn serve(args: &RunArgs) -> Result<(), CliError> {
     // Everything that can fail at start-up fails here, before any socket is bound.
-    let (_config, _plugins) = args.load()?;
-    Err(CliError::Unsupported(
-        "config and plugins load, but this build has no forwarding engine yet \
-         (listeners arrive with issue #3); use `hookgate check` to validate a setup",
-    ))
+    let (config, plugins) = args.load()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.server.workers > 0 {
+        runtime.worker_threads(config.server.workers);
+    }
+    let runtime = runtime.enable_all().build().map_err(CliError::Runtime)?;
+    runtime
+        .block_on(crate::listener::run(&config, plugins))
+        .map_err(|e| CliError::Serve(Box::new(e)))?;
+    Ok(())
 }

@@ -12,16 +12,36 @@
 //!   raw loading), initialising instances, and the chains per callback point.
 //! - [`session`], [`request`], [`response`]: per-connection, per-request and
 //!   per-response state, and the views plugins receive of them.
+//! - [`listener`]: binding, accepting, connection limits, graceful shutdown.
+//! - [`serve`]: one connection's life, and the life of each request: the one place the
+//!   callback points run, in order.
+//! - [`snapshot`]: routing tables, clusters, chains and pools of one configuration,
+//!   swapped whole on reload.
+//! - [`route`]: host → product, and a product's route rules → cluster.
+//! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
+//! - [`health`]: active HTTP health checks of backends.
+//! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
+//! - [`error`]: the proxy's own errors and their status codes.
 //! - [`context`]: the key/value context plugins share.
+//! - [`tls`]: TLS listeners' rustls config and the certificate choice by SNI.
 //! - [`logging`]: tracing set-up.
 
+pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod error;
 mod header_view;
+pub mod health;
+pub mod listener;
 pub mod logging;
 mod message;
 pub mod plugin;
 pub mod request;
 pub mod response;
+pub mod route;
+pub mod serve;
 pub mod session;
+pub mod snapshot;
+pub mod tls;
+pub mod upstream;

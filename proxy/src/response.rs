@@ -20,6 +20,16 @@ impl ResponseState {
     pub fn new(head: http::response::Parts) -> Self {
         ResponseState { head, body: None }
     }
+
+    /// A copy of the head (status, version, headers) without the body, for the
+    /// handlers that run after the original has been handed to the client.
+    pub fn head_copy(&self) -> ResponseState {
+        let mut copy = http::Response::new(());
+        *copy.status_mut() = self.head.status;
+        *copy.version_mut() = self.head.version;
+        *copy.headers_mut() = self.head.headers.clone();
+        ResponseState::new(copy.into_parts().0)
+    }
 }
 
 impl ResponseView for ResponseState {

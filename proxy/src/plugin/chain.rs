@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ForwardHandlerBox, HandlerResult, ROption, RequestHandlerBox, RequestView, RequestView_TO,
-    ResponseData, ResponseHandlerBox, ResponseView, ResponseView_TO, SessionHandlerBox,
-    SessionView, SessionView_TO, TD_Opaque,
+    ForwardHandlerBox, HandlerResult, ROption, RResult, RequestHandlerBox, RequestView,
+    RequestView_TO, ResponseData, ResponseHandlerBox, ResponseView, ResponseView_TO,
+    SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
 };
 use hookgate_plugin_api::{Action, Point};
 
@@ -200,9 +200,15 @@ impl Chain<RequestHandlerBox> {
             if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
                 continue;
             }
-            let verdict = link
+            let result = link
                 .handler
-                .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque))
+                .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque));
+            // GoOn is the common case: skip moving the whole verdict (it is ~100 bytes)
+            // through the conversion below, which profiling showed to dominate.
+            if matches!(&result, RResult::ROk(v) if v.action == Action::GoOn) {
+                continue;
+            }
+            let verdict = result
                 .into_result()
                 .map_err(|e| e.into_string())
                 .and_then(|v| {

@@ -1,0 +1,135 @@
+//! [`Cluster`]: its subclusters, the weighted choice among them, and [`clusters`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::key;
+use super::subcluster::Subcluster;
+use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
+
+/// A named group of subclusters that routes send requests to.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster's name.
+    pub name: Arc<str>,
+    /// How a backend is chosen inside a subcluster.
+    pub balance: Balance,
+    /// Bound on connecting to a backend.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for a backend's response headers.
+    pub response_timeout: Duration,
+    /// Retries on other backends of the same subcluster after a connect failure.
+    pub retries: u32,
+    /// Retries in other subclusters once those are spent.
+    pub cross_retry: u32,
+    /// The active health check, if any (run by [`crate::health`]).
+    pub health_check: Option<HealthCheckConfig>,
+    /// Subclusters in config order; [`Cluster::subcluster`] returns indices into it.
+    pub subclusters: Vec<Subcluster>,
+    /// Running sums of the subclusters' weights: the client's key falls in
+    /// `cumulative[i - 1]..cumulative[i]` for subcluster `i`.
+    cumulative: Vec<u64>,
+}
+
+impl Cluster {
+    /// Builds cluster `name`. Backends are numbered from `*next_backend_id` on, in
+    /// config order, and `*next_backend_id` is advanced past them: numbering every
+    /// cluster of a config with one counter gives each backend a global index (the
+    /// upstream module keeps one connection pool per backend in a `Vec`).
+    pub fn new(name: &str, config: &ClusterConfig, next_backend_id: &mut usize) -> Cluster {
+        let name: Arc<str> = Arc::from(name);
+        let subclusters: Vec<Subcluster> = config
+            .subclusters
+            .iter()
+            .map(|(sub, sub_config)| {
+                Subcluster::new(&name, sub, sub_config, config, next_backend_id)
+            })
+            .collect();
+        let cumulative = subclusters
+            .iter()
+            .scan(0u64, |sum, s| {
+                *sum += u64::from(s.weight);
+                Some(*sum)
+            })
+            .collect();
+        Cluster {
+            name,
+            balance: config.balance,
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            response_timeout: Duration::from_millis(config.response_timeout_ms),
+            retries: config.retries,
+            cross_retry: config.cross_retry,
+            health_check: config.health_check.clone(),
+            subclusters,
+            cumulative,
+        }
+    }
+
+    /// The index of the subcluster for a client, by weight, keyed on its IP: a hash of
+    /// the IP falls on the cumulative weights, so one client sticks to one subcluster
+    /// while clients spread by weight.
+    ///
+    /// Subclusters whose index is in `tried`, of weight 0, or without a healthy
+    /// backend are skipped. When the keyed one is skipped, a second hash of the same
+    /// IP falls on the weights of the remaining ones: still deterministic per client,
+    /// and its traffic spreads over the others by weight. `None` if none is eligible.
+    pub fn subcluster(&self, client_ip: IpAddr, tried: &[usize]) -> Option<usize> {
+        let total = self.cumulative.last().copied().filter(|&t| t > 0)?;
+        let eligible = |index: usize| {
+            !tried.contains(&index)
+                && self
+                    .subclusters
+                    .get(index)
+                    .is_some_and(|s| s.weight > 0 && s.has_healthy_backend())
+        };
+        let hash = key::ip(client_ip, key::SUBCLUSTER);
+        let point = key::scale(hash, total);
+        let keyed = self.cumulative.partition_point(|&sum| sum <= point);
+        if eligible(keyed) {
+            return Some(keyed);
+        }
+        let remaining: u64 = (0..self.subclusters.len())
+            .filter(|&i| eligible(i))
+            .map(|i| self.weight(i))
+            .sum();
+        if remaining == 0 {
+            return None;
+        }
+        let mut point = key::scale(key::mix(hash), remaining);
+        let mut last = None;
+        for index in (0..self.subclusters.len()).filter(|&i| eligible(i)) {
+            let weight = self.weight(index);
+            if point < weight {
+                return Some(index);
+            }
+            point -= weight;
+            last = Some(index);
+        }
+        // Reached only if health changed between the two passes.
+        last
+    }
+
+    fn weight(&self, index: usize) -> u64 {
+        self.subclusters
+            .get(index)
+            .map_or(0, |s| u64::from(s.weight))
+    }
+}
+
+/// Every cluster of `config`, by name, and the number of backends in all of them.
+/// Backend ids run from 0 in config order (clusters, then subclusters, then backends,
+/// each sorted by name as in the config's maps).
+pub fn clusters(config: &Config) -> (HashMap<Arc<str>, Arc<Cluster>>, usize) {
+    let mut next_backend_id = 0;
+    let clusters = config
+        .clusters
+        .iter()
+        .map(|(name, cluster)| {
+            let cluster = Cluster::new(name, cluster, &mut next_backend_id);
+            (Arc::clone(&cluster.name), Arc::new(cluster))
+        })
+        .collect();
+    (clusters, next_backend_id)
+}

@@ -1,0 +1,198 @@
+//! One client connection: a session from accept to close.
+//!
+//! Accept runs before anything is read; on TLS listeners the handshake follows and
+//! Handshake runs after it succeeds; then hyper serves HTTP/1.1 or HTTP/2 (ALPN, or
+//! prior knowledge on plain listeners) and each request runs through
+//! [`request::handle`](super::request). Finish runs exactly once per accepted
+//! connection, whatever ended it (a guard's `Drop`, so even a cancelled task runs it).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hookgate_plugin_api::{Action, Point};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use tokio_rustls::TlsAcceptor;
+
+use crate::session::SessionState;
+use crate::snapshot::Snapshot;
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request head (HTTP/1.1).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection's state shared with its requests.
+pub struct Conn {
+    /// The configuration the connection was accepted under.
+    pub snapshot: Arc<Snapshot>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub is_tls: bool,
+    /// Requests ask the connection task to close through this.
+    pub control: ConnControl,
+    // Internal: a std mutex, because it is held only for a chain call (never across
+    // an await) and only HTTP/2 streams of this one connection contend for it.
+    session: Mutex<SessionState>,
+}
+
+impl Conn {
+    /// The session, for one chain call.
+    pub(crate) fn lock_session(&self) -> MutexGuard<'_, SessionState> {
+        // A poisoned lock means a panic in the host while it was held; the session
+        // data is still usable for the rest of the connection.
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs Accept or Handshake; `false` means close the connection (Close, or a
+    /// handler failure under fail-closed).
+    fn session_point(&self, point: Point) -> bool {
+        let chains = &self.snapshot.plugins.chains;
+        let chain = match point {
+            Point::Accept => &chains.accept,
+            _ => &chains.handshake,
+        };
+        if chain.is_empty() {
+            return true;
+        }
+        let mut session = self.lock_session();
+        !matches!(chain.run(point, &mut *session), Ok(Action::Close) | Err(_))
+    }
+}
+
+/// Requests ending their connection: abort (Close: nothing more is sent) or close
+/// after the response in flight (Finish).
+#[derive(Default)]
+pub struct ConnControl {
+    abort: Notify,
+    close: Notify,
+}
+
+impl ConnControl {
+    /// Drop the connection now, sending nothing more (HTTP/2: the whole connection).
+    pub fn abort(&self) {
+        self.abort.notify_one()
+    }
+
+    /// No keep-alive: close once the responses in flight are sent.
+    pub fn close_after_response(&self) {
+        self.close.notify_one()
+    }
+}
+
+/// Runs Finish when the connection is over, however it ended.
+struct FinishGuard(Arc<Conn>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        let chain = &self.0.snapshot.plugins.chains.finish;
+        if !chain.is_empty() {
+            let mut session = self.0.lock_session();
+            // The return value at Finish is ignored (DESIGN §2.3).
+            let _ = chain.run(Point::Finish, &mut *session);
+        }
+    }
+}
+
+/// Serves one accepted TCP connection to its end.
+pub async fn serve_connection(
+    tcp: TcpStream,
+    id: u64,
+    listener: Arc<str>,
+    tls: Option<TlsAcceptor>,
+    snapshot: Arc<Snapshot>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let conn = Arc::new(Conn {
+        snapshot,
+        peer,
+        is_tls: tls.is_some(),
+        control: ConnControl::default(),
+        session: Mutex::new(SessionState::new(id, peer, local, listener)),
+    });
+    let _finish = FinishGuard(Arc::clone(&conn));
+    if !conn.session_point(Point::Accept) {
+        return;
+    }
+    let Some(acceptor) = tls else {
+        return serve_http(TokioIo::new(tcp), conn, shutdown).await;
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    {
+        let info = crate::tls::tls_info(stream.get_ref().1);
+        let mut session = conn.lock_session();
+        session.protocol = if info.alpn.as_deref() == Some("h2") {
+            "h2"
+        } else {
+            "https"
+        };
+        session.tls = Some(info);
+    }
+    if !conn.session_point(Point::Handshake) {
+        return;
+    }
+    serve_http(TokioIo::new(stream), conn, shutdown).await
+}
+
+async fn serve_http<I>(io: TokioIo<I>, conn: Arc<Conn>, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service = {
+        let conn = Arc::clone(&conn);
+        service_fn(move |request| super::request::handle(request, Arc::clone(&conn)))
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    let (mut closing, mut draining) = (false, *shutdown.borrow());
+    if draining {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(peer = %conn.peer, %error, "connection ended with an error");
+                }
+                break;
+            }
+            () = conn.control.abort.notified() => break,
+            () = conn.control.close.notified(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            changed = shutdown.changed(), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The life of one request: the one place the request-level callback points run, in
+//! order, with what the server does with each return value (the contract is in
+//! `hookgate_plugin_api`'s crate docs; DESIGN §2.3).
+//!
+//! ```text
+//! BeforeLocation → product → FoundProduct → cluster → AfterLocation
+//!   → [subcluster, backend, Forward, send]×attempts → ReadResponse → send → RequestFinish
+//! ```
+//!
+//! Every early end is an [`End`]: a response (with or without ReadResponse, with or
+//! without closing after it) or a silent close. Proxy errors are responses that pass
+//! through ReadResponse with the request's error code set.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hookgate_plugin_api::abi::ResponseData;
+use hookgate_plugin_api::{Action, Point};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use super::body::{BodyKind, ProxyBody, RequestFinish};
+use super::connection::Conn;
+use super::{forward, forwarded, redirect, websocket};
+use crate::balance::ActiveRequest;
+use crate::error::ProxyError;
+use crate::plugin::{Chain, RequestChainOutcome};
+use crate::request::{PluginRequest, RequestState};
+use crate::response::ResponseState;
+use hookgate_plugin_api::abi::RequestHandlerBox;
+
+/// The connection must close without a response (a handler returned Close).
+#[derive(Debug)]
+pub struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("closed by a plugin without a response")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// How a request ends.
+pub(crate) enum End {
+    /// Send this response.
+    Respond {
+        /// The response.
+        response: Response<BodyKind>,
+        /// Whether ReadResponse runs on it first.
+        read_response: bool,
+        /// Whether the connection closes after it.
+        close: bool,
+        /// The backend's busy mark (least_conn), kept until the body is done.
+        active: Option<ActiveRequest>,
+    },
+    /// Send nothing; close the connection.
+    Close,
+}
+
+impl End {
+    fn respond(response: Response<BodyKind>, read_response: bool, close: bool) -> End {
+        End::Respond {
+            response,
+            read_response,
+            close,
+            active: None,
+        }
+    }
+}
+
+/// A request on its way through the points.
+pub(crate) struct Life {
+    pub(crate) conn: Arc<Conn>,
+    pub(crate) request: RequestState,
+}
+
+/// Serves one request; `Err(Closed)` makes hyper drop the connection.
+pub(crate) async fn handle(
+    mut request: http::Request<Incoming>,
+    conn: Arc<Conn>,
+) -> Result<Response<ProxyBody>, Closed> {
+    let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
+    let (head, body) = request.into_parts();
+    let client_ip = forwarded::client_ip(
+        &head.headers,
+        conn.peer.ip(),
+        &conn.snapshot.trusted_proxies,
+    );
+    {
+        let mut session = conn.lock_session();
+        session.request_count += 1;
+        if head.version == Version::HTTP_2 {
+            session.protocol = "h2";
+        }
+    }
+    let mut life = Life {
+        conn,
+        request: RequestState::new(head, client_ip),
+    };
+    let end = life.route_and_forward(body, on_upgrade).await;
+    life.finish(end)
+}
+
+impl Life {
+    async fn route_and_forward(
+        &mut self,
+        body: Incoming,
+        on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> End {
+        let snapshot = Arc::clone(&self.conn.snapshot);
+        let chains = &snapshot.plugins.chains;
+        if let Some(end) = self.request_point(Point::BeforeLocation, &chains.before_location) {
+            return end;
+        }
+        let Some(product) = snapshot.routes.product(self.request.host()) else {
+            return self.proxy_error(ProxyError::NoProduct);
+        };
+        self.request.route.product = Some(Arc::clone(&product.name));
+        if let Some(end) = self.request_point(Point::FoundProduct, &chains.found_product) {
+            return end;
+        }
+        let head = &self.request.head;
+        let cluster = product
+            .cluster(
+                &head.method,
+                self.request.host(),
+                head.uri.path(),
+                &head.headers,
+            )
+            .and_then(|name| snapshot.clusters.get(name));
+        let Some(cluster) = cluster else {
+            return self.proxy_error(ProxyError::NoRoute);
+        };
+        self.request.route.cluster = Some(Arc::clone(&cluster.name));
+        if let Some(end) = self.request_point(Point::AfterLocation, &chains.after_location) {
+            return end;
+        }
+        forward::forward(self, cluster, body, on_upgrade).await
+    }
+
+    /// Runs a request point's chain; `Some` ends the request.
+    fn request_point(&mut self, point: Point, chain: &Chain<RequestHandlerBox>) -> Option<End> {
+        if chain.is_empty() {
+            return None;
+        }
+        let outcome = {
+            let mut session = self.conn.lock_session();
+            let mut view = PluginRequest {
+                request: &mut self.request,
+                session: &mut session,
+            };
+            chain.run(point, &mut view).map_err(|_| ())
+        };
+        match outcome {
+            Ok(RequestChainOutcome::GoOn) => None,
+            Ok(RequestChainOutcome::Respond(data)) => Some(match reply(data) {
+                Some(response) => End::respond(response, true, false),
+                None => self.plugin_failed(point, "a reply with an invalid status or header"),
+            }),
+            Ok(RequestChainOutcome::Redirect) => Some(self.redirect(false)),
+            Ok(RequestChainOutcome::Finish(data)) => {
+                let response = match data.map(reply) {
+                    Some(Some(response)) => response,
+                    Some(None) => {
+                        return Some(
+                            self.plugin_failed(point, "a reply with an invalid status or header"),
+                        )
+                    }
+                    None => error_page(StatusCode::INTERNAL_SERVER_ERROR),
+                };
+                Some(End::respond(response, false, true))
+            }
+            Ok(RequestChainOutcome::Close) => Some(End::Close),
+            // Already logged and counted by the chain; fail-closed means 500.
+            Err(()) => Some(self.proxy_error(ProxyError::PluginError)),
+        }
+    }
+
+    /// A plugin produced something the host cannot send: treated as a plugin error.
+    fn plugin_failed(&mut self, point: Point, what: &str) -> End {
+        tracing::error!(point = point.name(), "plugin returned {what}");
+        self.proxy_error(ProxyError::PluginError)
+    }
+
+    /// The redirect the request's redirect info describes (500 if it is unusable).
+    fn redirect(&mut self, close: bool) -> End {
+        match redirect::response(&self.request) {
+            Some(response) => End::respond(response.map(BodyKind::full), false, close),
+            None => {
+                tracing::error!("plugin redirect has an invalid URL");
+                self.proxy_error(ProxyError::PluginError)
+            }
+        }
+    }
+
+    /// A proxy error: its status, its code on the request, through ReadResponse.
+    pub(crate) fn proxy_error(&mut self, error: ProxyError) -> End {
+        self.request.error_code = error.code();
+        End::respond(error_page(error.status()), true, false)
+    }
+
+    /// Turns the end into what hyper sends, running ReadResponse and arranging
+    /// RequestFinish.
+    fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Closed> {
+        let (response, read_response, mut close, active) = match end {
+            End::Close => {
+                self.conn.control.abort();
+                RequestFinish {
+                    conn: self.conn,
+                    request: self.request,
+                    response: None,
+                }
+                .run();
+                return Err(Closed);
+            }
+            End::Respond {
+                response,
+                read_response,
+                close,
+                active,
+            } => (response, read_response, close, active),
+        };
+        let (head, mut body) = response.into_parts();
+        let mut state = ResponseState::new(head);
+        let chain = &self.conn.snapshot.plugins.chains.read_response;
+        if read_response && !chain.is_empty() {
+            let action = {
+                let mut session = self.conn.lock_session();
+                let mut view = PluginRequest {
+                    request: &mut self.request,
+                    session: &mut session,
+                };
+                chain.run(Point::ReadResponse, &mut view, Some(&mut state))
+            };
+            match action {
+                Ok(Action::Redirect) => match redirect::response(&self.request) {
+                    Some(redirect) => {
+                        let (head, bytes) = redirect.into_parts();
+                        state = ResponseState::new(head);
+                        body = BodyKind::full(bytes);
+                    }
+                    None => {
+                        self.request.error_code = ProxyError::PluginError.code();
+                        (state, body) = plain_error(ProxyError::PluginError);
+                    }
+                },
+                Ok(Action::Finish) => close = true,
+                Ok(_) => {}
+                Err(_) => {
+                    self.request.error_code = ProxyError::PluginError.code();
+                    (state, body) = plain_error(ProxyError::PluginError);
+                }
+            }
+        }
+        if let Some(replaced) = state.body.take() {
+            body = BodyKind::full(replaced);
+        }
+        if close {
+            if self.request.head.version == Version::HTTP_2 {
+                self.conn.control.close_after_response();
+            } else {
+                state
+                    .head
+                    .headers
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+        }
+        let finish = if self.conn.snapshot.plugins.chains.request_finish.is_empty() {
+            None
+        } else {
+            Some(Box::new(RequestFinish {
+                conn: Arc::clone(&self.conn),
+                request: self.request,
+                response: Some(state.head_copy()),
+            }))
+        };
+        Ok(Response::from_parts(
+            state.head,
+            ProxyBody::new(body, finish, active),
+        ))
+    }
+}
+
+/// A handler's reply as a response; `None` if its status or a header is invalid.
+fn reply(data: ResponseData) -> Option<Response<BodyKind>> {
+    let status = StatusCode::from_u16(data.status).ok()?;
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for header in data.headers.iter() {
+        let name = http::header::HeaderName::from_bytes(header.0.as_bytes()).ok()?;
+        let value = HeaderValue::from_str(header.1.as_str()).ok()?;
+        headers.append(name, value);
+    }
+    let body = Bytes::from(data.body.into_vec());
+    headers.insert(CONTENT_LENGTH, body.len().into());
+    Some(response.map(|()| BodyKind::full(body)))
+}
+
+/// A short plain-text page for a status the proxy answers itself.
+pub(crate) fn error_page(status: StatusCode) -> Response<BodyKind> {
+    let text = format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CONTENT_LENGTH, text.len().into());
+    response.map(|()| BodyKind::full(text))
+}
+
+fn plain_error(error: ProxyError) -> (ResponseState, BodyKind) {
+    let (head, body) = error_page(error.status()).into_parts();
+    (ResponseState::new(head), body)
+}

@@ -1,0 +1,44 @@
+//! [`Snapshot`]: everything a request is routed and handled by, immutable once built.
+//!
+//! Internal: the proxy holds the current snapshot in an `ArcSwap`; each accepted
+//! connection takes the snapshot current at that moment and keeps it to its end, so a
+//! reload (a new snapshot stored whole) changes nothing under a request in flight.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::balance::{self, Cluster};
+use crate::config::Config;
+use crate::plugin::Plugins;
+use crate::route::RouteTable;
+use crate::upstream::Upstream;
+
+/// Routing tables, clusters, plugin chains and upstream pools of one configuration.
+pub struct Snapshot {
+    /// Host → product → cluster.
+    pub routes: RouteTable,
+    /// Clusters by name.
+    pub clusters: HashMap<Arc<str>, Arc<Cluster>>,
+    /// Plugin instances and their chains.
+    pub plugins: Plugins,
+    /// Connection pools, one per backend.
+    pub upstream: Upstream,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Box<[IpNet]>,
+}
+
+impl Snapshot {
+    /// Builds the snapshot of a validated config and its loaded plugins.
+    pub fn new(config: &Config, plugins: Plugins) -> Snapshot {
+        let (clusters, backend_count) = balance::clusters(config);
+        Snapshot {
+            routes: RouteTable::new(config),
+            clusters,
+            plugins,
+            upstream: Upstream::new(backend_count),
+            trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The upstream side: HTTP/1.1 connections to backends, pooled and reused with
+//! keep-alive.
+//!
+//! [`Upstream::send`] forwards one request to one backend:
+//!
+//! 1. it takes the backend's most recently used idle connection that is ready
+//!    (`pool`; waiting a moment for one whose previous exchange is just finishing), or
+//!    opens one (`connect`: TCP with `TCP_NODELAY`, bounded by the connect timeout);
+//! 2. it hands the request to hyper and waits for the response head, bounded by the
+//!    response timeout (`exchange`);
+//! 3. it returns the response with an [`UpstreamBody`], which streams from the backend
+//!    and, once it has ended cleanly, puts the connection back in the pool (`body`).
+//!
+//! Bodies stream both ways; nothing is buffered. A failure says how far the request
+//! got ([`UpstreamError`]), which is what the retry rules of DESIGN §3 need: after a
+//! connect failure the request comes back untouched, streamed body included, for the
+//! next backend. A pooled connection found closed before the request was written to it
+//! (the backend dropped it while idle) is replaced by a new one without the caller
+//! noticing; this is possible because the request body is only handed to hyper once a
+//! sender is known ready, and hyper gives back a request it did not start writing
+//! (`request_body` makes it the caller's type again).
+//!
+//! Requests carrying `Upgrade` (WebSocket) get a connection of their own, opened with
+//! upgrades enabled and never pooled, so that `hyper::upgrade::on` works on a 101.
+
+mod body;
+mod connect;
+mod error;
+mod exchange;
+mod pool;
+mod request_body;
+#[cfg(test)]
+mod tests;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONNECTION, UPGRADE};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+
+pub use body::UpstreamBody;
+pub use error::UpstreamError;
+
+use connect::{connect, Upgrades};
+use exchange::{exchange, Exchange};
+use pool::{Pool, Sender};
+use request_body::RequestBody;
+
+/// The HTTP/1.1 client to every backend of one configuration: one pool of idle
+/// connections per backend.
+///
+/// `Send + Sync`, shared through an `Arc` by all client connections. There is no lock
+/// shared by all requests: each backend's pool has its own, held for a push or a pop.
+pub struct Upstream {
+    /// Indexed by backend id. `Arc` because a response body hands its connection back
+    /// after `send` has returned.
+    pools: Box<[Arc<Pool>]>,
+}
+
+/// Time limits of one attempt to one backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// For the TCP connect of a new connection.
+    pub connect: Duration,
+    /// From handing the request over (body upload included) to the response head.
+    pub response: Duration,
+}
+
+impl Upstream {
+    /// One idle-connection pool per backend, indexed by backend id
+    /// `0..backend_count`.
+    pub fn new(backend_count: usize) -> Upstream {
+        Upstream {
+            pools: (0..backend_count).map(|_| Arc::new(Pool::new())).collect(),
+        }
+    }
+
+    /// Sends `request` to the backend `id` at `addr`.
+    ///
+    /// `request` is already rewritten by the caller: origin-form URI, `Host` set,
+    /// hop-by-hop headers removed (except `Connection: upgrade` and `Upgrade` for an
+    /// upgrade).
+    ///
+    /// Reuses an idle pooled connection when one is ready (closed ones are dropped),
+    /// else connects (`TCP_NODELAY`, bounded by `timeouts.connect`); then waits at most
+    /// `timeouts.response` for the response head. If the request carries `Upgrade`, the
+    /// connection is new, has upgrades enabled and is never pooled, so the caller can
+    /// use `hyper::upgrade::on(&mut response)` on a 101.
+    ///
+    /// The returned response's body streams from the backend; the connection is reused
+    /// only once that body has ended cleanly (see [`UpstreamBody`]).
+    ///
+    /// # Errors
+    ///
+    /// [`UpstreamError::Connect`] (with the request given back) when nothing was sent,
+    /// [`UpstreamError::Timeout`] when the response head was late,
+    /// [`UpstreamError::Failed`] when the exchange broke after sending or the response
+    /// was not valid HTTP.
+    pub async fn send<B>(
+        &self,
+        id: usize,
+        addr: SocketAddr,
+        request: Request<B>,
+        timeouts: Timeouts,
+    ) -> Result<Response<UpstreamBody>, UpstreamError<B>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        if request.headers().contains_key(UPGRADE) {
+            return send_unpooled(addr, request, timeouts, Upgrades::Yes).await;
+        }
+        let Some(pool) = self.pools.get(id) else {
+            tracing::warn!(backend = %addr, id, "no connection pool for this backend id");
+            return send_unpooled(addr, request, timeouts, Upgrades::No).await;
+        };
+
+        let mut request = request;
+        if let Some(mut sender) = checkout(pool).await {
+            let erased = request.map(RequestBody::new);
+            match exchange(&mut sender, erased, timeouts.response).await {
+                Exchange::Response(response) => {
+                    return Ok(pooled_response(response, sender, pool));
+                }
+                Exchange::Unsent(unsent, error) => {
+                    tracing::debug!(
+                        backend = %addr,
+                        %error,
+                        "pooled connection closed before the request was written; using a new one"
+                    );
+                    request = match recover(unsent) {
+                        Some(request) => request,
+                        None => return Err(UpstreamError::failed(error)),
+                    };
+                }
+                Exchange::Timeout => return Err(UpstreamError::Timeout),
+                Exchange::Failed(error) => return Err(UpstreamError::failed(error)),
+            }
+        }
+
+        let mut sender: Sender = match connect(addr, timeouts.connect, Upgrades::No).await {
+            Ok(sender) => sender,
+            Err(source) => return Err(UpstreamError::Connect { request, source }),
+        };
+        let erased = request.map(RequestBody::new);
+        match exchange(&mut sender, erased, timeouts.response).await {
+            Exchange::Response(response) => Ok(pooled_response(response, sender, pool)),
+            Exchange::Unsent(unsent, error) => match recover(unsent) {
+                Some(request) => Err(UpstreamError::Connect {
+                    request,
+                    source: connect::closed_before_sending(addr, error),
+                }),
+                None => Err(UpstreamError::failed(error)),
+            },
+            Exchange::Timeout => Err(UpstreamError::Timeout),
+            Exchange::Failed(error) => Err(UpstreamError::failed(error)),
+        }
+    }
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("backends", &self.pools.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pooled connection ready for a request, if there is one.
+///
+/// A connection whose response body has just ended goes back to the pool at once, but
+/// hyper's connection task (possibly on another thread) marks it ready a moment later.
+/// Rather than open a new connection for that moment, a request that finds no ready
+/// connection waits up to [`SETTLE`] for the most recently used open one. A connection
+/// that stays busy longer (the backend answered before the request body was fully
+/// sent, and the upload goes on) goes back to the pool.
+async fn checkout(pool: &Pool) -> Option<Sender> {
+    let mut sender = pool.checkout()?;
+    if sender.is_ready() {
+        return Some(sender);
+    }
+    match tokio::time::timeout(SETTLE, sender.ready()).await {
+        Ok(Ok(())) => Some(sender),
+        Ok(Err(_closed)) => None,
+        Err(_busy) => {
+            pool.checkin(sender);
+            None
+        }
+    }
+}
+
+/// How long a request waits for a pooled connection to become ready before opening a
+/// new one: a thread hop, with room to spare.
+const SETTLE: Duration = Duration::from_millis(1);
+
+/// One request on a new connection that is not pooled afterwards.
+async fn send_unpooled<B>(
+    addr: SocketAddr,
+    request: Request<B>,
+    timeouts: Timeouts,
+    upgrades: Upgrades,
+) -> Result<Response<UpstreamBody>, UpstreamError<B>>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut sender = match connect::<B>(addr, timeouts.connect, upgrades).await {
+        Ok(sender) => sender,
+        Err(source) => return Err(UpstreamError::Connect { request, source }),
+    };
+    // The sender may be dropped with the response in hand: hyper still finishes the
+    // response (and a 101 hands the socket to `hyper::upgrade::on`), then closes.
+    match exchange(&mut sender, request, timeouts.response).await {
+        Exchange::Response(response) => Ok(response.map(UpstreamBody::unpooled)),
+        Exchange::Unsent(request, error) => Err(UpstreamError::Connect {
+            request,
+            source: connect::closed_before_sending(addr, error),
+        }),
+        Exchange::Timeout => Err(UpstreamError::Timeout),
+        Exchange::Failed(error) => Err(UpstreamError::failed(error)),
+    }
+}
+
+/// The response, with a body that hands the connection back to `pool` when it ends,
+/// unless the backend said it closes the connection.
+fn pooled_response(
+    response: Response<Incoming>,
+    sender: Sender,
+    pool: &Arc<Pool>,
+) -> Response<UpstreamBody> {
+    if keeps_alive(&response) {
+        let pool = Arc::clone(pool);
+        response.map(|incoming| UpstreamBody::pooled(incoming, sender, pool))
+    } else {
+        response.map(UpstreamBody::unpooled)
+    }
+}
+
+/// Whether the backend keeps the connection open after `response` (RFC 9112 §9.3).
+fn keeps_alive(response: &Response<Incoming>) -> bool {
+    let has = |token: &str| {
+        response
+            .headers()
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    match response.version() {
+        Version::HTTP_11 => !has("close"),
+        Version::HTTP_10 => has("keep-alive") && !has("close"),
+        _ => false,
+    }
+}
+
+/// The caller's request back from its erased form.
+///
+/// `None` cannot happen: the body was erased from a `B` within the same `send` call.
+/// Should it happen anyway, the caller gets a `Failed` error instead of a panic.
+fn recover<B: 'static>(request: Request<RequestBody>) -> Option<Request<B>> {
+    let (head, body) = request.into_parts();
+    body.into_inner::<B>()
+        .map(|body| Request::from_parts(head, body))
+}

@@ -1,0 +1,81 @@
+//! Opening a new HTTP/1.1 connection to a backend.
+
+use std::error::Error as StdError;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body::Body;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::error::ConnectFailed;
+
+/// Whether the connection may switch protocols after a 101.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Upgrades {
+    /// Keep-alive HTTP/1.1 only.
+    No,
+    /// A 101 hands the socket over to `hyper::upgrade::on`.
+    Yes,
+}
+
+/// Connects to `addr` (`TCP_NODELAY`, at most `timeout`), does the HTTP/1 handshake
+/// and spawns the connection task. Errors name the backend.
+pub(crate) async fn connect<B>(
+    addr: SocketAddr,
+    timeout: Duration,
+    upgrades: Upgrades,
+) -> io::Result<SendRequest<B>>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(ConnectFailed::io(addr, error)),
+        Err(_elapsed) => {
+            let error = io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {} ms", timeout.as_millis()),
+            );
+            return Err(ConnectFailed::io(addr, error));
+        }
+    };
+    // Request heads and small bodies go out in one write each; Nagle would only add
+    // latency waiting for ACKs.
+    stream
+        .set_nodelay(true)
+        .map_err(|error| ConnectFailed::io(addr, error))?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|error| ConnectFailed::io(addr, io::Error::other(error)))?;
+    match upgrades {
+        Upgrades::No => {
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(backend = %addr, %error, "upstream connection ended");
+                }
+            });
+        }
+        Upgrades::Yes => {
+            tokio::spawn(async move {
+                if let Err(error) = connection.with_upgrades().await {
+                    tracing::debug!(backend = %addr, %error, "upstream connection ended");
+                }
+            });
+        }
+    }
+    Ok(sender)
+}
+
+/// The `Connect` source for a new connection that closed before the request was
+/// written to it.
+pub(crate) fn closed_before_sending(addr: SocketAddr, error: hyper::Error) -> io::Error {
+    ConnectFailed::io(
+        addr,
+        io::Error::new(io::ErrorKind::ConnectionAborted, error),
+    )
+}

@@ -1,0 +1,45 @@
+//! One request and its response head on one connection.
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+
+/// How far one request got on one connection.
+pub(crate) enum Exchange<B> {
+    /// The response head arrived.
+    Response(Response<Incoming>),
+    /// The connection closed before the request was written to it; hyper gave the
+    /// request back untouched.
+    Unsent(Request<B>, hyper::Error),
+    /// No response head within the timeout; dropping hyper's future closed the
+    /// connection.
+    Timeout,
+    /// The request was (at least partly) written, then the exchange failed.
+    Failed(hyper::Error),
+}
+
+/// Sends `request` on `sender` and waits at most `timeout` for the response head.
+///
+/// `try_send_request`, unlike `send_request`, gives the request back when the
+/// connection closed before writing it: that is what lets a request on a stale pooled
+/// connection be retried on a new one without losing a streamed body.
+pub(crate) async fn exchange<B>(
+    sender: &mut SendRequest<B>,
+    request: Request<B>,
+    timeout: Duration,
+) -> Exchange<B>
+where
+    B: Body + 'static,
+{
+    match tokio::time::timeout(timeout, sender.try_send_request(request)).await {
+        Err(_elapsed) => Exchange::Timeout,
+        Ok(Ok(response)) => Exchange::Response(response),
+        Ok(Err(mut error)) => match error.take_message() {
+            Some(request) => Exchange::Unsent(request, error.into_error()),
+            None => Exchange::Failed(error.into_error()),
+        },
+    }
+}

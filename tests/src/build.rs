@@ -1,0 +1,95 @@
+//! Building the workspace once per test binary, and finding what it built: the
+//! `hookgate` binary and the plugin libraries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the workspace")
+        .to_path_buf()
+}
+
+/// `target/<profile>` of this test run, derived from the test executable's own path
+/// (`target/<profile>/deps/<test>-<hash>`), so that a custom target dir or profile works.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds every binary and plugin library of the workspace with the test's profile,
+/// once per test process; panics with cargo's output if the build fails.
+pub fn build_workspace() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile_dir = profile_dir();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+            None => panic!("cannot tell the profile from {}", profile_dir.display()),
+        };
+        let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--workspace",
+                "--profile",
+                &profile,
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo build --workspace failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// The `hookgate` binary, built.
+pub fn hookgate_bin() -> PathBuf {
+    build_workspace();
+    profile_dir().join(format!("hookgate{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A plugin library of the workspace, built, by package name with `-` as `_` (e.g.
+/// `hookgate_plugin_hello`).
+pub fn library(crate_name: &str) -> PathBuf {
+    build_workspace();
+    let file = format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = profile_dir().join(file);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// A shared library of the system that is not a hookgate plugin (zlib, else libc).
+pub fn system_library() -> PathBuf {
+    let arch = std::env::consts::ARCH;
+    let dirs = [
+        format!("/lib/{arch}-linux-gnu"),
+        format!("/usr/lib/{arch}-linux-gnu"),
+        "/lib64".to_owned(),
+        "/usr/lib64".to_owned(),
+        "/usr/lib".to_owned(),
+        "/lib".to_owned(),
+    ];
+    ["libz.so.1", "libc.so.6"]
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |dir| Path::new(dir).join(name)))
+        .find(|p| p.is_file())
+        .expect("a system libz.so.1 or libc.so.6 exists")
+}
