@@ -191,6 +191,22 @@ impl Config {
         }
         for (name, product) in &self.products {
             for (i, route) in product.routes.iter().enumerate() {
+                if let Some(header) = &route.header {
+                    if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
+                        return Err(invalid(
+                            format!("products.{name}.routes[{i}].header.name"),
+                            format!("`{}` is not a header name", header.name),
+                        ));
+                    }
+                }
+                if let Some(method) = &route.method {
+                    if http::Method::from_bytes(method.as_bytes()).is_err() {
+                        return Err(invalid(
+                            format!("products.{name}.routes[{i}].method"),
+                            format!("`{method}` is not an HTTP method"),
+                        ));
+                    }
+                }
                 if !self.clusters.contains_key(&route.cluster) {
                     return Err(invalid(
                         format!("products.{name}.routes[{i}].cluster"),
@@ -214,7 +230,36 @@ impl Config {
             }
         }
         for (name, cluster) in &self.clusters {
+            if let Some(check) = &cluster.health_check {
+                if !check.path.starts_with('/')
+                    || check.path.parse::<http::uri::PathAndQuery>().is_err()
+                {
+                    return Err(invalid(
+                        format!("clusters.{name}.health_check.path"),
+                        format!(
+                            "`{}` is not a request path; expected one starting with `/`",
+                            check.path
+                        ),
+                    ));
+                }
+            }
+            if !cluster.subclusters.is_empty()
+                && cluster.subclusters.values().all(|s| s.weight == 0)
+            {
+                return Err(invalid(
+                    format!("clusters.{name}.subclusters"),
+                    "every subcluster has weight 0; expected at least one above 0".into(),
+                ));
+            }
             for (sub, subcluster) in &cluster.subclusters {
+                if !subcluster.backends.is_empty()
+                    && subcluster.backends.iter().all(|b| b.weight == 0)
+                {
+                    return Err(invalid(
+                        format!("clusters.{name}.subclusters.{sub}.backends"),
+                        "every backend has weight 0; expected at least one above 0".into(),
+                    ));
+                }
                 if subcluster.backends.is_empty() && file != Path::new(COMMAND_LINE) {
                     return Err(invalid(
                         format!("clusters.{name}.subclusters.{sub}.backends"),
@@ -365,6 +410,24 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         );
         let e = error("default_product = \"nope\"\n");
         assert!(e.contains("`default_product`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let cluster =
+            "[clusters.c.subclusters.s]\nweight = 1\nbackends = [{ addr = \"127.0.0.1:1\" }]\n";
+        let e = error(&format!(
+            "[clusters.c]\nhealth_check = {{ path = \"healthz\" }}\n{cluster}"
+        ));
+        assert!(e.contains("`clusters.c.health_check.path`"), "{e}");
+        let e = error(
+            "[clusters.c.subclusters.s]\nweight = 0\nbackends = [{ addr = \"127.0.0.1:1\" }]\n",
+        );
+        assert!(e.contains("`clusters.c.subclusters`"), "{e}");
+        let e = error("[clusters.c.subclusters.s]\nweight = 1\nbackends = [{ addr = \"127.0.0.1:1\", weight = 0 }]\n");
+        assert!(e.contains("`clusters.c.subclusters.s.backends`"), "{e}");
+        let e = error(&format!("[products.p]\nroutes = [{{ header = {{ name = \"bad name\", value = \"1\" }}, cluster = \"c\" }}]\n{cluster}"));
+        assert!(e.contains("`products.p.routes[0].header.name`"), "{e}");
     }
 
     #[test]
