@@ -183,12 +183,11 @@ impl Life {
         match action {
             Ok(Action::Finish) => {
                 self.request.error_code = ProxyError::ForwardFinished.code();
-                Some(End::Respond {
-                    response: error_page(StatusCode::INTERNAL_SERVER_ERROR),
-                    read_response: true,
-                    close: true,
-                    active: None,
-                })
+                Some(End::respond(
+                    error_page(StatusCode::INTERNAL_SERVER_ERROR),
+                    true,
+                    true,
+                ))
             }
             // GoOn sends; Response, Redirect and Close are ignored at Forward.
             Ok(_) => None,
@@ -220,5 +219,6 @@ fn upstream_response(
         read_response: true,
         close: false,
         active: Some(active),
+        redirect: false,
     }
 }

@@ -54,18 +54,21 @@ pub(crate) enum End {
         close: bool,
         /// The backend's busy mark (least_conn), kept until the body is done.
         active: Option<ActiveRequest>,
+        /// A redirect: RequestFinish then sees no response (DESIGN §2.3 coverage).
+        redirect: bool,
     },
     /// Send nothing; close the connection.
     Close,
 }
 
 impl End {
-    fn respond(response: Response<BodyKind>, read_response: bool, close: bool) -> End {
+    pub(crate) fn respond(response: Response<BodyKind>, read_response: bool, close: bool) -> End {
         End::Respond {
             response,
             read_response,
             close,
             active: None,
+            redirect: false,
         }
     }
 }
@@ -187,7 +190,13 @@ impl Life {
     /// The redirect the request's redirect info describes (500 if it is unusable).
     fn redirect(&mut self, close: bool) -> End {
         match redirect::response(&self.request) {
-            Some(response) => End::respond(response.map(BodyKind::full), false, close),
+            Some(response) => End::Respond {
+                response: response.map(BodyKind::full),
+                read_response: false,
+                close,
+                active: None,
+                redirect: true,
+            },
             None => {
                 tracing::error!("plugin redirect has an invalid URL");
                 self.proxy_error(ProxyError::PluginError)
@@ -204,7 +213,7 @@ impl Life {
     /// Turns the end into what hyper sends, running ReadResponse and arranging
     /// RequestFinish.
     fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Closed> {
-        let (response, read_response, mut close, active) = match end {
+        let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
                 self.conn.control.abort();
                 RequestFinish {
@@ -220,7 +229,8 @@ impl Life {
                 read_response,
                 close,
                 active,
-            } => (response, read_response, close, active),
+                redirect,
+            } => (response, read_response, close, active, redirect),
         };
         let (head, mut body) = response.into_parts();
         let mut state = ResponseState::new(head);
@@ -240,6 +250,7 @@ impl Life {
                         let (head, bytes) = redirect.into_parts();
                         state = ResponseState::new(head);
                         body = BodyKind::full(bytes);
+                        redirected = true;
                     }
                     None => {
                         self.request.error_code = ProxyError::PluginError.code();
@@ -273,7 +284,7 @@ impl Life {
             Some(Box::new(RequestFinish {
                 conn: Arc::clone(&self.conn),
                 request: self.request,
-                response: Some(state.head_copy()),
+                response: (!redirected).then(|| state.head_copy()),
             }))
         };
         Ok(Response::from_parts(
