@@ -36,7 +36,31 @@ pub fn build_workspace() {
         };
         let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // The variables cargo sets for this test process describe the test crate; a
+        // build script that watches one of them (ring's does) would see it change
+        // between this build and the next `cargo test`, and both would rebuild it.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_by_cargo = ["CARGO_PKG_", "CARGO_BIN_EXE_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&name.as_ref());
+            if set_by_cargo {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let output = command
             .current_dir(workspace_root())
             .args([
                 "build",
