@@ -106,6 +106,11 @@
 //! library: several instances with different configs, and again on reload. Keep state
 //! in the closures init registers, not in statics.
 //!
+//! **End of life**: the host drops an instance's handlers when the proxy shuts down
+//! (after in-flight requests have drained) and when a reload replaces them, so state
+//! captured by the handlers is dropped then: flush buffers and stop helper threads in
+//! `Drop` (a plugin may run its own `std::thread`s; it must not start an async runtime).
+//!
 //! ## Layout
 //!
 //! - [`Registry`]: one method per point; the handler's type is fixed by the method.
