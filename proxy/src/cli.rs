@@ -175,8 +175,11 @@ fn serve(args: &RunArgs) -> Result<(), CliError> {
         runtime.worker_threads(config.server.workers);
     }
     let runtime = runtime.enable_all().build().map_err(CliError::Runtime)?;
+    let reload_args = args.clone();
+    let reloader: crate::listener::Reloader =
+        std::sync::Arc::new(move || reload_args.load().map_err(|e| e.to_string()));
     runtime
-        .block_on(crate::listener::run(&config, plugins))
+        .block_on(crate::listener::run(&config, plugins, Some(reloader)))
         .map_err(|e| CliError::Serve(Box::new(e)))?;
     Ok(())
 }

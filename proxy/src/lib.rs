@@ -22,10 +22,13 @@
 //! - [`health`]: active HTTP health checks of backends.
 //! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
 //! - [`error`]: the proxy's own errors and their status codes.
+//! - [`admin`], [`metrics`]: the admin listener (`/healthz`, `/status`, `/metrics`,
+//!   `POST /reload`) and the counters behind `/metrics`.
 //! - [`context`]: the key/value context plugins share.
 //! - [`tls`]: TLS listeners' rustls config and the certificate choice by SNI.
 //! - [`logging`]: tracing set-up.
 
+pub mod admin;
 pub mod balance;
 pub mod cli;
 pub mod config;
@@ -36,6 +39,7 @@ pub mod health;
 pub mod listener;
 pub mod logging;
 mod message;
+pub mod metrics;
 pub mod plugin;
 pub mod request;
 pub mod response;

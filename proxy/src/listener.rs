@@ -5,12 +5,13 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
@@ -50,8 +51,70 @@ struct Bound {
     tls: Option<TlsAcceptor>,
 }
 
+/// Re-reads the configuration and the plugins, for a reload.
+pub type Reloader = Arc<dyn Fn() -> Result<(Config, Plugins), String> + Send + Sync>;
+
+/// The running server's shared state: the current snapshot, connection counts, the
+/// health-check tasks, and how to reload.
+pub struct Server {
+    snapshot: ArcSwap<Snapshot>,
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+    ids: AtomicU64,
+    health: Mutex<Vec<JoinHandle<()>>>,
+    shutdown: watch::Receiver<bool>,
+    reloader: Option<Reloader>,
+}
+
+impl Server {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Client connections open now.
+    pub fn connections_open(&self) -> u64 {
+        (self.max_connections - self.slots.available_permits()) as u64
+    }
+
+    /// Client connections accepted so far.
+    pub fn connections_total(&self) -> u64 {
+        self.ids.load(Ordering::Relaxed) - 1
+    }
+
+    /// Re-reads config and plugins and swaps the snapshot whole: connections accepted
+    /// from now on use the new one; open ones keep theirs. Listeners and TLS
+    /// certificates are not rebound (that needs a restart).
+    pub async fn reload(self: Arc<Self>) -> Result<(), String> {
+        let reloader = self.reloader.clone().ok_or("this server cannot reload")?;
+        let (config, plugins) = tokio::task::spawn_blocking(move || reloader())
+            .await
+            .map_err(|e| format!("reload task: {e}"))??;
+        let metrics = Arc::clone(&self.snapshot().metrics);
+        let snapshot = Arc::new(Snapshot::new(&config, plugins, metrics));
+        self.start_health_checks(&snapshot);
+        self.snapshot.store(snapshot);
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    fn start_health_checks(&self, snapshot: &Snapshot) {
+        let clusters: Vec<_> = snapshot.clusters.values().cloned().collect();
+        let tasks = crate::health::spawn(&clusters, self.shutdown.clone());
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        for old in health.drain(..) {
+            old.abort();
+        }
+        *health = tasks;
+    }
+}
+
 /// Binds, serves until SIGTERM/SIGINT, drains, returns.
-pub async fn run(config: &Config, plugins: Plugins) -> Result<(), ServeError> {
+pub async fn run(
+    config: &Config,
+    plugins: Plugins,
+    reloader: Option<Reloader>,
+) -> Result<(), ServeError> {
     let mut bound = Vec::new();
     for addr in &config.server.listen {
         bound.push(bind(*addr, None).await?);
@@ -62,26 +125,41 @@ pub async fn run(config: &Config, plugins: Plugins) -> Result<(), ServeError> {
             tls::server_config(tls_listener).map_err(|source| ServeError::Tls { addr, source })?;
         bound.push(bind(addr, Some(TlsAcceptor::from(server_config))).await?);
     }
-    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::new(config, plugins)));
+    let admin = match config.server.admin {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let clusters: Vec<_> = snapshot.load().clusters.values().cloned().collect();
-    let health = crate::health::spawn(&clusters, shutdown_rx.clone());
-
     let max = config
         .server
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS);
-    let slots = Arc::new(Semaphore::new(max));
-    let ids = Arc::new(AtomicU64::new(1));
+    let snapshot = Snapshot::new(config, plugins, Arc::default());
+    let server = Arc::new(Server {
+        snapshot: ArcSwap::from_pointee(snapshot),
+        slots: Arc::new(Semaphore::new(max)),
+        max_connections: max,
+        ids: AtomicU64::new(1),
+        health: Mutex::new(Vec::new()),
+        shutdown: shutdown_rx.clone(),
+        reloader,
+    });
+    server.start_health_checks(&server.snapshot());
+    if let Some(admin) = admin {
+        tracing::info!(addr = %admin.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()), "admin listening");
+        tokio::spawn(crate::admin::serve(
+            admin,
+            Arc::clone(&server),
+            shutdown_rx.clone(),
+        ));
+    }
     let mut accept_loops = Vec::new();
     for listener in bound {
-        let ctx = AcceptContext {
-            snapshot: Arc::clone(&snapshot),
-            slots: Arc::clone(&slots),
-            ids: Arc::clone(&ids),
-            shutdown: shutdown_rx.clone(),
-        };
-        accept_loops.push(tokio::spawn(accept_loop(listener, ctx)));
+        accept_loops.push(tokio::spawn(accept_loop(listener, Arc::clone(&server))));
     }
 
     wait_for_signal().await?;
@@ -92,13 +170,14 @@ pub async fn run(config: &Config, plugins: Plugins) -> Result<(), ServeError> {
     }
     let drain = Duration::from_millis(config.server.drain_timeout_ms);
     let all_slots = u32::try_from(max).unwrap_or(u32::MAX);
-    match tokio::time::timeout(drain, slots.acquire_many(all_slots)).await {
+    match tokio::time::timeout(drain, server.slots.acquire_many(all_slots)).await {
         Ok(_) => tracing::info!("drained"),
         Err(_) => tracing::warn!(
-            open = max - slots.available_permits(),
+            open = server.connections_open(),
             "drain time over; closing the remaining connections"
         ),
     }
+    let health = std::mem::take(&mut *server.health.lock().unwrap_or_else(PoisonError::into_inner));
     for task in health {
         task.abort();
     }
@@ -119,23 +198,17 @@ async fn bind(addr: SocketAddr, tls: Option<TlsAcceptor>) -> Result<Bound, Serve
     })
 }
 
-struct AcceptContext {
-    snapshot: Arc<ArcSwap<Snapshot>>,
-    slots: Arc<Semaphore>,
-    ids: Arc<AtomicU64>,
-    shutdown: watch::Receiver<bool>,
-}
-
-async fn accept_loop(bound: Bound, mut ctx: AcceptContext) {
+async fn accept_loop(bound: Bound, server: Arc<Server>) {
+    let mut shutdown = server.shutdown.clone();
     loop {
         let slot = tokio::select! {
-            slot = Arc::clone(&ctx.slots).acquire_owned() => slot,
-            _ = ctx.shutdown.changed() => return,
+            slot = Arc::clone(&server.slots).acquire_owned() => slot,
+            _ = shutdown.changed() => return,
         };
         let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             accepted = bound.listener.accept() => accepted,
-            _ = ctx.shutdown.changed() => return,
+            _ = shutdown.changed() => return,
         };
         let (tcp, _) = match accepted {
             Ok(accepted) => accepted,
@@ -146,11 +219,11 @@ async fn accept_loop(bound: Bound, mut ctx: AcceptContext) {
                 continue;
             }
         };
-        let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
-        let snapshot = ctx.snapshot.load_full();
+        let id = server.ids.fetch_add(1, Ordering::Relaxed);
+        let snapshot = server.snapshot();
         let name = Arc::clone(&bound.name);
         let tls = bound.tls.clone();
-        let shutdown = ctx.shutdown.clone();
+        let shutdown = server.shutdown.clone();
         tokio::spawn(async move {
             serve_connection(tcp, id, name, tls, snapshot, shutdown).await;
             drop(slot);

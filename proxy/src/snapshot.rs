@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use crate::balance::{self, Cluster};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::plugin::Plugins;
 use crate::route::RouteTable;
 use crate::upstream::Upstream;
@@ -27,11 +28,13 @@ pub struct Snapshot {
     pub upstream: Upstream,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Box<[IpNet]>,
+    /// Counters; carried over from snapshot to snapshot on reload.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Snapshot {
     /// Builds the snapshot of a validated config and its loaded plugins.
-    pub fn new(config: &Config, plugins: Plugins) -> Snapshot {
+    pub fn new(config: &Config, plugins: Plugins, metrics: Arc<Metrics>) -> Snapshot {
         let (clusters, backend_count) = balance::clusters(config);
         Snapshot {
             routes: RouteTable::new(config),
@@ -39,6 +42,7 @@ impl Snapshot {
             plugins,
             upstream: Upstream::new(backend_count),
             trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
+            metrics,
         }
     }
 }

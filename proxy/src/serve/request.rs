@@ -215,6 +215,7 @@ impl Life {
     fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Closed> {
         let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
+                self.conn.snapshot.metrics.closed();
                 self.conn.control.abort();
                 RequestFinish {
                     conn: self.conn,
@@ -278,6 +279,10 @@ impl Life {
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
         }
+        self.conn
+            .snapshot
+            .metrics
+            .response(state.head.status.as_u16(), self.request.error_code);
         let finish = if self.conn.snapshot.plugins.chains.request_finish.is_empty() {
             None
         } else {

@@ -1,0 +1,172 @@
+//! [`Metrics`]: counters the request path bumps (one relaxed atomic add each), and
+//! their Prometheus text rendering for the admin listener's `/metrics`.
+//!
+//! Internal: the hot path touches plain atomics only; the Prometheus registry (from
+//! the `prometheus-client` crate) is built at scrape time from those counters and from
+//! state the snapshot already holds (plugin error counts, backend health).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::error::ProxyError;
+use crate::snapshot::Snapshot;
+
+const ERRORS: [ProxyError; 9] = [
+    ProxyError::NoProduct,
+    ProxyError::NoRoute,
+    ProxyError::NoBackend,
+    ProxyError::ConnectFailed,
+    ProxyError::BadResponse,
+    ProxyError::UpstreamFailed,
+    ProxyError::Timeout,
+    ProxyError::PluginError,
+    ProxyError::ForwardFinished,
+];
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    /// Responses by status class: index 0 = 1xx … 4 = 5xx.
+    responses: [AtomicU64; 5],
+    /// Requests closed without a response by a plugin.
+    closed: AtomicU64,
+    /// Proxy errors by [`ERRORS`] index.
+    errors: [AtomicU64; ERRORS.len()],
+}
+
+impl Metrics {
+    /// Counts a response sent with `status`, and the proxy error behind it if any.
+    #[inline]
+    pub fn response(&self, status: u16, error_code: &str) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        if !error_code.is_empty() {
+            if let Some(i) = ERRORS.iter().position(|e| e.code() == error_code) {
+                self.errors[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts a request a plugin closed without a response.
+    #[inline]
+    pub fn closed(&self) {
+        self.closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of these counters and of `snapshot`'s state.
+    pub fn render(
+        &self,
+        snapshot: &Snapshot,
+        connections_total: u64,
+        connections_open: u64,
+    ) -> String {
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct Class {
+            class: String,
+        }
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct Code {
+            code: String,
+        }
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct Plugin {
+            plugin: String,
+        }
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct BackendLabels {
+            cluster: String,
+            subcluster: String,
+            backend: String,
+        }
+
+        let mut registry = Registry::with_prefix("hookgate");
+        let responses = Family::<Class, Counter>::default();
+        for (i, count) in self.responses.iter().enumerate() {
+            let class = format!("{}xx", i + 1);
+            responses
+                .get_or_create(&Class { class })
+                .inc_by(count.load(Ordering::Relaxed));
+        }
+        registry.register("responses", "Responses sent, by status class", responses);
+
+        let closed = Counter::<u64>::default();
+        closed.inc_by(self.closed.load(Ordering::Relaxed));
+        registry.register(
+            "closed_requests",
+            "Requests closed by a plugin without a response",
+            closed,
+        );
+
+        let errors = Family::<Code, Counter>::default();
+        for (error, count) in ERRORS.iter().zip(&self.errors) {
+            let code = error.code().to_owned();
+            errors
+                .get_or_create(&Code { code })
+                .inc_by(count.load(Ordering::Relaxed));
+        }
+        registry.register(
+            "proxy_errors",
+            "Requests the proxy answered itself, by error code",
+            errors,
+        );
+
+        let total = Counter::<u64>::default();
+        total.inc_by(connections_total);
+        registry.register("connections", "Client connections accepted", total);
+        let open = Gauge::<i64>::default();
+        open.set(i64::try_from(connections_open).unwrap_or(i64::MAX));
+        registry.register("open_connections", "Client connections open now", open);
+
+        let plugin_errors = Family::<Plugin, Counter>::default();
+        for instance in &snapshot.plugins.instances {
+            plugin_errors
+                .get_or_create(&Plugin {
+                    plugin: instance.name.clone(),
+                })
+                .inc_by(instance.error_count());
+        }
+        registry.register(
+            "plugin_errors",
+            "Handler failures (panics, broken verdicts), by plugin instance",
+            plugin_errors,
+        );
+
+        let up = Family::<BackendLabels, Gauge>::default();
+        for cluster in snapshot.clusters.values() {
+            for subcluster in &cluster.subclusters {
+                for backend in &subcluster.backends {
+                    let labels = BackendLabels {
+                        cluster: cluster.name.to_string(),
+                        subcluster: subcluster.name.to_string(),
+                        backend: backend.name.to_string(),
+                    };
+                    up.get_or_create(&labels)
+                        .set(i64::from(backend.is_healthy()));
+                }
+            }
+        }
+        registry.register(
+            "backend_up",
+            "Whether a backend is considered healthy (1) or down (0)",
+            up,
+        );
+
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &registry);
+        text
+    }
+}
