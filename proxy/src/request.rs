@@ -62,6 +62,8 @@ pub struct RequestState {
     host: String,
     /// The client's IP (after trusted `X-Forwarded-For` handling).
     pub client_ip: IpAddr,
+    /// Whether the client IP is the socket peer's (no trusted proxy in between).
+    pub client_ip_is_peer: bool,
     /// Routing results so far.
     pub route: RouteInfo,
     /// The proxy's error code, empty if none.
@@ -89,6 +91,7 @@ impl RequestState {
             head,
             host,
             client_ip,
+            client_ip_is_peer: true,
             route: RouteInfo::default(),
             error_code: "",
             redirect: RedirectInfo::default(),

@@ -33,6 +33,8 @@ pub struct Conn {
     pub snapshot: Arc<Snapshot>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's IP as a header value, made once for `X-Forwarded-For`.
+    pub peer_header: http::HeaderValue,
     /// Whether the connection is TLS.
     pub is_tls: bool,
     /// Requests ask the connection task to close through this.
@@ -116,6 +118,7 @@ pub async fn serve_connection(
     let conn = Arc::new(Conn {
         snapshot,
         peer,
+        peer_header: super::forwarded::ip_value(peer.ip()),
         is_tls: tls.is_some(),
         control: ConnControl::default(),
         session: Mutex::new(SessionState::new(id, peer, local, listener)),

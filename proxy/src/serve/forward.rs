@@ -118,7 +118,7 @@ pub(crate) async fn forward(
         };
         let request = forwarded::upstream_request(
             &life.request,
-            life.conn.peer.ip(),
+            &life.conn.peer_header,
             life.conn.is_tls,
             on_upgrade.is_some(),
             attempt_body,

@@ -42,9 +42,26 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) ->
     client
 }
 
+/// Whether `name` is hop-by-hop in every message (RFC 9110 §7.6.1, plus the
+/// non-standard `Keep-Alive` and `Proxy-Connection`).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == UPGRADE
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes hop-by-hop headers: the fixed list and any named in `Connection`. With
 /// `keep_upgrade`, `Upgrade` and `Connection: upgrade` stay (WebSocket handshakes).
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Internal: most messages carry none; one pass of cheap name comparisons (standard
+    // names compare as enum tags) spares the hashed removals below.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -67,18 +84,24 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// The text form of an IP as a header value.
+pub(crate) fn ip_value(ip: IpAddr) -> HeaderValue {
+    // An IP's text is always a valid header value; the fallback is never used.
+    HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
 /// The request to send upstream for `request`: origin-form target, HTTP/1.1, Host kept
 /// (or taken from an HTTP/2 `:authority`), hop-by-hop headers removed, forwarding
-/// headers set.
+/// headers set. `peer` is the socket peer's IP as a header value (made once per
+/// connection).
 pub(crate) fn upstream_request<B>(
     request: &RequestState,
-    peer: IpAddr,
+    peer: &HeaderValue,
     is_tls: bool,
     upgrade: bool,
     body: B,
 ) -> Request<B> {
     let head = &request.head;
-    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut headers = head.headers.clone();
     remove_hop_by_hop(&mut headers, upgrade);
     if !headers.contains_key(HOST) {
@@ -90,28 +113,46 @@ pub(crate) fn upstream_request<B>(
             headers.insert(HOST, value);
         }
     }
-    let peer_text = peer.to_string();
-    let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {peer_text}"),
-        None => peer_text,
+    let forwarded_for = match headers.get(X_FORWARDED_FOR) {
+        Some(earlier) => {
+            let mut joined = Vec::with_capacity(earlier.len() + 2 + peer.len());
+            joined.extend_from_slice(earlier.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(peer.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.clone())
+        }
+        None => peer.clone(),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(X_FORWARDED_FOR, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&request.client_ip.to_string()) {
-        headers.insert(X_REAL_IP, value);
-    }
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    let real_ip = if request.client_ip_is_peer {
+        peer.clone()
+    } else {
+        ip_value(request.client_ip)
+    };
+    headers.insert(X_REAL_IP, real_ip);
     let proto = if is_tls { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
 
     let mut upstream = Request::new(body);
     *upstream.method_mut() = head.method.clone();
-    *upstream.uri_mut() = target
-        .parse::<Uri>()
-        .unwrap_or_else(|_| Uri::from_static("/"));
+    *upstream.uri_mut() = origin_form(&head.uri);
     *upstream.version_mut() = Version::HTTP_11;
     *upstream.headers_mut() = headers;
     upstream
+}
+
+/// The request target in origin form (`/path?query`), reusing the URI's bytes.
+fn origin_form(uri: &Uri) -> Uri {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return uri.clone();
+    }
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 #[cfg(test)]
@@ -165,8 +206,10 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let state = RequestState::new(head, "198.51.100.1".parse().unwrap());
-        let up = upstream_request(&state, "127.0.0.1".parse().unwrap(), true, false, ());
+        let mut state = RequestState::new(head, "198.51.100.1".parse().unwrap());
+        state.client_ip_is_peer = false;
+        let peer = ip_value("127.0.0.1".parse().unwrap());
+        let up = upstream_request(&state, &peer, true, false, ());
         assert_eq!(up.uri(), "/a?b=1");
         assert_eq!(up.version(), Version::HTTP_11);
         assert_eq!(up.headers()[HOST], "Shop.Example");
@@ -184,7 +227,9 @@ mod tests {
             .unwrap()
             .into_parts();
         let state = RequestState::new(head, "127.0.0.1".parse().unwrap());
-        let up = upstream_request(&state, "127.0.0.1".parse().unwrap(), true, false, ());
+        let peer = ip_value("127.0.0.1".parse().unwrap());
+        let up = upstream_request(&state, &peer, true, false, ());
+        assert_eq!(up.headers()[X_REAL_IP], "127.0.0.1");
         assert_eq!(up.headers()[HOST], "shop.example:8443");
         assert_eq!(up.uri(), "/x");
     }

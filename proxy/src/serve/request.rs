@@ -102,6 +102,7 @@ pub(crate) async fn handle(
         conn,
         request: RequestState::new(head, client_ip),
     };
+    life.request.client_ip_is_peer = client_ip == life.conn.peer.ip();
     let end = life.route_and_forward(body, on_upgrade).await;
     life.finish(end)
 }
