@@ -224,10 +224,15 @@ async fn accept_loop(bound: Bound, server: Arc<Server>) {
         let name = Arc::clone(&bound.name);
         let tls = bound.tls.clone();
         let shutdown = server.shutdown.clone();
-        tokio::spawn(async move {
-            serve_connection(tcp, id, name, tls, snapshot, shutdown).await;
-            drop(slot);
-        });
+        tokio::spawn(serve_connection(
+            tcp,
+            Some(slot),
+            id,
+            name,
+            tls,
+            snapshot,
+            shutdown,
+        ));
     }
 }
 

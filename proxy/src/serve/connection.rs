@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
 use crate::session::SessionState;
@@ -42,6 +42,9 @@ pub struct Conn {
     // Internal: a std mutex, because it is held only for a chain call (never across
     // an await) and only HTTP/2 streams of this one connection contend for it.
     session: Mutex<SessionState>,
+    /// The connection's place under `server.max_connections`, given back on drop, so
+    /// that a WebSocket tunnel counts, and the shutdown drain waits for it.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Conn {
@@ -88,16 +91,18 @@ impl ConnControl {
     }
 }
 
-/// Runs Finish when the connection is over, however it ended.
-struct FinishGuard(Arc<Conn>);
-
-impl Drop for FinishGuard {
+impl Drop for Conn {
+    /// Finish: the connection is over, however it ended (DESIGN §2.3: exactly once per
+    /// accepted connection).
     fn drop(&mut self) {
-        let chain = &self.0.snapshot.plugins.chains.finish;
+        let chain = &self.snapshot.plugins.chains.finish;
         if !chain.is_empty() {
-            let mut session = self.0.lock_session();
-            // The return value at Finish is ignored (DESIGN §2.3).
-            let _ = chain.run(Point::Finish, &mut *session);
+            let session = self
+                .session
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            // The return value at Finish is ignored.
+            let _ = chain.run(Point::Finish, session);
         }
     }
 }
@@ -105,6 +110,7 @@ impl Drop for FinishGuard {
 /// Serves one accepted TCP connection to its end.
 pub async fn serve_connection(
     tcp: TcpStream,
+    slot: Option<OwnedSemaphorePermit>,
     id: u64,
     listener: Arc<str>,
     tls: Option<TlsAcceptor>,
@@ -122,8 +128,8 @@ pub async fn serve_connection(
         is_tls: tls.is_some(),
         control: ConnControl::default(),
         session: Mutex::new(SessionState::new(id, peer, local, listener)),
+        _slot: slot,
     });
-    let _finish = FinishGuard(Arc::clone(&conn));
     if !conn.session_point(Point::Accept) {
         return;
     }

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use super::body::{BodyKind, ClientBody};
+use super::connection::Conn;
 use super::forwarded;
 use super::request::{error_page, End, Life};
 use super::websocket;
@@ -131,7 +132,7 @@ pub(crate) async fn forward(
         {
             Ok(response) => {
                 backend.connect_succeeded();
-                return upstream_response(response, on_upgrade, active);
+                return upstream_response(response, on_upgrade, active, &life.conn);
             }
             Err(UpstreamError::Connect { request, source }) => {
                 backend.connect_failed();
@@ -202,10 +203,11 @@ fn upstream_response(
     mut response: Response<UpstreamBody>,
     on_upgrade: Option<OnUpgrade>,
     active: ActiveRequest,
+    conn: &Arc<Conn>,
 ) -> End {
     let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if let (true, Some(client)) = (upgraded, on_upgrade) {
-        websocket::tunnel(client, hyper::upgrade::on(&mut response));
+        websocket::tunnel(client, hyper::upgrade::on(&mut response), Arc::clone(conn));
     }
     let (mut head, body) = response.into_parts();
     forwarded::remove_hop_by_hop(&mut head.headers, upgraded);

@@ -6,6 +6,9 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Request, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+use super::connection::Conn;
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
 pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
@@ -20,9 +23,12 @@ pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Once both sides have switched, copies bytes between them until one closes.
-pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+/// Once both sides have switched, copies bytes between them until one closes. The
+/// tunnel holds its connection (`conn`): the connection slot stays taken and Finish
+/// runs only when the tunnel ends.
+pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
     tokio::spawn(async move {
+        let _conn = conn;
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(client), Ok(upstream)) => (client, upstream),
             (Err(error), _) | (_, Err(error)) => {
