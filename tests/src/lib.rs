@@ -25,6 +25,7 @@ pub mod net;
 pub mod probe;
 pub mod process;
 pub mod proxy;
+pub mod streams;
 
 pub use backend::{pattern, Backend, Behaviour, Echo, Seen};
 pub use build::{
