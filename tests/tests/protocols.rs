@@ -606,3 +606,47 @@ fn hop_by_hop_headers_are_not_forwarded_either_way() {
     }
     assert_eq!(response.header("x-backend-kept"), Some("1"));
 }
+
+/// An open WebSocket tunnel is a connection like any other: SIGTERM waits for it
+/// (within the drain time), and Finish runs once, when the tunnel closes.
+#[test]
+fn open_tunnel_delays_shutdown_and_finish_until_it_closes() {
+    let backend = Backend::echo("ws");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let probe = Probe::new(dir.path(), "A", "");
+    let config = Config::write(dir.path(), backend.addr(), "drain_timeout_ms = 5000", &[]);
+    let plugin = probe.plugin_arg();
+    let mut proxy = Proxy::start(&[
+        "--config",
+        config.path.to_str().expect("utf-8"),
+        "--plugin",
+        &plugin,
+    ]);
+
+    let mut ws = WebSocket::open(config.plain, "chat.example.com", "/ws").expect("upgrade");
+    assert_eq!(ws.status, 101, "{:?}", ws.headers);
+    assert_eq!(ws.roundtrip(b"ping").expect("echo"), b"ping");
+    let finishes = |p: &Probe| p.events().iter().filter(|e| e.point == "finish").count();
+    assert_eq!(finishes(&probe), 0, "Finish ran while the tunnel is open");
+
+    proxy.signal("TERM");
+    thread::sleep(Duration::from_millis(400));
+    assert!(
+        proxy.is_running(),
+        "the proxy exited with a tunnel still open"
+    );
+    assert_eq!(
+        ws.roundtrip(b"still here").expect("echo while draining"),
+        b"still here"
+    );
+
+    assert!(
+        ws.close_and_wait(Duration::from_secs(3)),
+        "tunnel did not close"
+    );
+    let status = proxy
+        .wait_exit(Duration::from_secs(3))
+        .expect("the proxy exits once the tunnel is gone");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(finishes(&probe), 1, "{:?}", probe.events());
+}
