@@ -159,13 +159,16 @@ impl Life {
         };
         match outcome {
             Ok(RequestChainOutcome::GoOn) => None,
-            Ok(RequestChainOutcome::Respond(data)) => Some(match reply(data) {
-                Some(response) => End::respond(response, true, false),
-                None => self.plugin_failed(point, "a reply with an invalid status or header"),
-            }),
+            Ok(RequestChainOutcome::Respond(data)) => {
+                Some(match reply(data, &self.request.head.method) {
+                    Some(response) => End::respond(response, true, false),
+                    None => self.plugin_failed(point, "a reply with an invalid status or header"),
+                })
+            }
             Ok(RequestChainOutcome::Redirect) => Some(self.redirect(false)),
             Ok(RequestChainOutcome::Finish(data)) => {
-                let response = match data.map(reply) {
+                let method = &self.request.head.method;
+                let response = match data.map(|d| reply(d, method)) {
                     Some(Some(response)) => response,
                     Some(None) => {
                         return Some(
@@ -301,7 +304,9 @@ impl Life {
 }
 
 /// A handler's reply as a response; `None` if its status or a header is invalid.
-fn reply(data: ResponseData) -> Option<Response<BodyKind>> {
+/// `Content-Length` is the body's, except that a reply to HEAD with no body keeps the
+/// length its handler gave (the size the GET would have).
+fn reply(data: ResponseData, method: &http::Method) -> Option<Response<BodyKind>> {
     let status = StatusCode::from_u16(data.status).ok()?;
     let mut response = Response::new(());
     *response.status_mut() = status;
@@ -312,7 +317,11 @@ fn reply(data: ResponseData) -> Option<Response<BodyKind>> {
         headers.append(name, value);
     }
     let body = Bytes::from(data.body.into_vec());
-    headers.insert(CONTENT_LENGTH, body.len().into());
+    let keep_length =
+        *method == http::Method::HEAD && body.is_empty() && headers.contains_key(CONTENT_LENGTH);
+    if !keep_length {
+        headers.insert(CONTENT_LENGTH, body.len().into());
+    }
     Some(response.map(|()| BodyKind::full(body)))
 }
 
