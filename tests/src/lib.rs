@@ -26,6 +26,7 @@ pub mod probe;
 pub mod process;
 pub mod proxy;
 pub mod streams;
+pub mod tls_version;
 
 pub use backend::{pattern, Backend, Behaviour, Echo, Seen};
 pub use build::{

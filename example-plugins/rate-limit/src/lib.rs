@@ -1,0 +1,53 @@
+//! Limits requests per client over a time window, like BFE's `mod_prison`.
+//!
+//! - **FoundProduct**: every rule whose condition holds counts the request against
+//!   the client's budget, `[global]` rules first, then the product's own; the first
+//!   rule whose budget is spent refuses the request: `429 Too Many Requests` with
+//!   `Retry-After` (the default), or closing the connection (`action = "close"`).
+//!
+//! The client is its IP (after the proxy's trusted `X-Forwarded-For` handling, see
+//! `server.trusted_proxies`), or the value of `key_header` when the request has it. A
+//! client's window starts with its first request and lasts `window_ms`; `limit`
+//! requests fit in it. Conditions: `path` (exact), `path_prefix`, `method`, `header`
+//! (name, optional value); none = every request.
+//!
+//! ```toml
+//! [global]
+//! rules = [{ limit = 100, window_ms = 1000 }]
+//!
+//! [products.api]
+//! rules = [
+//!   { path = "/login", method = "POST", limit = 5, window_ms = 60000, action = "close" },
+//!   { path_prefix = "/v1/", key_header = "x-api-key", limit = 1000, window_ms = 60000 },
+//! ]
+//! ```
+
+mod condition;
+mod config;
+mod counter;
+mod rule;
+
+use std::time::Instant;
+
+use hookgate_plugin_api::{export_plugin, Outcome, Registry};
+
+/// Parses the config once and registers the FoundProduct check, if there is a rule.
+pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    let limits = config::parse(config).map_err(|e| format!("rate-limit plugin config: {e}"))?;
+    if limits.is_empty() {
+        return Ok(());
+    }
+    reg.on_found_product(move |req| {
+        let now = Instant::now();
+        let mut rules = limits.rules(req.product());
+        rules
+            .find_map(|rule| rule.check(req, now))
+            .unwrap_or(Outcome::GoOn)
+    });
+    Ok(())
+}
+
+export_plugin!(init, points = [FoundProduct]);
+
+#[cfg(test)]
+mod tests;
