@@ -25,6 +25,7 @@ pub mod net;
 pub mod probe;
 pub mod process;
 pub mod proxy;
+pub mod scripted;
 pub mod streams;
 pub mod tls_version;
 
