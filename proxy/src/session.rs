@@ -34,6 +34,8 @@ pub struct SessionState {
     pub local: SocketAddr,
     /// The listener's configured address.
     pub listener: Arc<str>,
+    /// Whether the connection came in on a TLS listener (known from Accept on).
+    pub is_tls: bool,
     /// Set after a successful handshake on a TLS listener.
     pub tls: Option<TlsInfo>,
     /// `http`, `https` or `h2`.
@@ -54,12 +56,22 @@ impl SessionState {
             remote,
             local,
             listener,
+            is_tls: false,
             tls: None,
             protocol: "http",
             start: SystemTime::now(),
             request_count: 0,
             context: Context::default(),
         }
+    }
+
+    /// Marks a session accepted on a TLS listener (before its handshake).
+    pub fn on_tls_listener(mut self, is_tls: bool) -> Self {
+        self.is_tls = is_tls;
+        if is_tls {
+            self.protocol = "https";
+        }
+        self
     }
 
     fn tls_field(&self, f: impl Fn(&TlsInfo) -> Option<&str>) -> ROption<RStr<'_>> {
@@ -81,7 +93,7 @@ impl SessionView for SessionState {
         RStr::from(&*self.listener)
     }
     fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.is_tls
     }
     fn sni(&self) -> ROption<RStr<'_>> {
         self.tls_field(|t| t.sni.as_deref())

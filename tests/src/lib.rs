@@ -21,6 +21,7 @@ pub mod backend;
 pub mod build;
 pub mod certs;
 pub mod client;
+pub mod contract;
 pub mod net;
 pub mod probe;
 pub mod process;

@@ -7,6 +7,7 @@
 //! connection, whatever ended it (a guard's `Drop`, so even a cancelled task runs it).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -77,6 +78,9 @@ impl Conn {
 pub struct ConnControl {
     abort: Notify,
     close: Notify,
+    /// Set with `close`: a request that arrives anyway (pipelined behind the one that
+    /// ended keep-alive, already in hyper's buffer) is not served.
+    closing: AtomicBool,
 }
 
 impl ConnControl {
@@ -87,7 +91,13 @@ impl ConnControl {
 
     /// No keep-alive: close once the responses in flight are sent.
     pub fn close_after_response(&self) {
+        self.closing.store(true, Ordering::Release);
         self.close.notify_one()
+    }
+
+    /// Whether the connection is closing: no new request is served on it.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 }
 
@@ -121,13 +131,14 @@ pub async fn serve_connection(
         return;
     };
     let _ = tcp.set_nodelay(true);
+    let is_tls = tls.is_some();
     let conn = Arc::new(Conn {
         snapshot,
         peer,
         peer_header: super::forwarded::ip_value(peer.ip()),
-        is_tls: tls.is_some(),
+        is_tls,
         control: ConnControl::default(),
-        session: Mutex::new(SessionState::new(id, peer, local, listener)),
+        session: Mutex::new(SessionState::new(id, peer, local, listener).on_tls_listener(is_tls)),
         _slot: slot,
     });
     if !conn.session_point(Point::Accept) {

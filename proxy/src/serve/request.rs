@@ -84,6 +84,11 @@ pub(crate) async fn handle(
     mut request: http::Request<Incoming>,
     conn: Arc<Conn>,
 ) -> Result<Response<ProxyBody>, Closed> {
+    if conn.control.is_closing() {
+        // Keep-alive already ended (RequestFinish returned Finish): this request,
+        // pipelined behind that one, never reaches BeforeLocation.
+        return Err(Closed);
+    }
     let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
     let (head, body) = request.into_parts();
     let client_ip = forwarded::client_ip(
