@@ -16,6 +16,11 @@
 //! - [`probe`]: [`Probe`], the test plugin that records callbacks and returns chosen
 //!   values.
 //! - [`net`]: free ports, waiting for listeners.
+//! - [`contract`]: probe-rule builder and exact-bytes connections for the callback
+//!   contract tests.
+//! - [`scripted`]: backends with scripted health and raw (invalid) answers.
+//! - [`streams`]: gigabyte uploads/downloads, many HTTP/2 streams, WebSocket, RSS.
+//! - [`tls_version`]: a TLS client forced to one protocol version.
 
 pub mod backend;
 pub mod build;
