@@ -4,9 +4,9 @@
 //! duration. What the server does with each return value is the callback contract in
 //! `hookgate-plugin-api`'s crate docs.
 //!
-//! Lines go over a channel to a writer thread, which buffers them and flushes every
-//! `flush_interval_ms` and when the handlers are dropped: the proxy drops them after
-//! draining at shutdown, so no line is lost.
+//! Lines are appended to a shared buffer that a writer thread writes out every
+//! `flush_interval_ms` (sooner past 64 KiB) and when the handlers are dropped: the proxy
+//! drops them after draining at shutdown, so no line is lost.
 //!
 //! Config (TOML):
 //!
