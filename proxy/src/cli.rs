@@ -120,7 +120,16 @@ impl Cli {
 }
 
 fn check(args: &RunArgs) -> Result<(), CliError> {
-    let (_config, plugins) = args.load()?;
+    let (config, plugins) = args.load()?;
+    // Like `nginx -t`: certificates and keys too, not only the config's shape.
+    for listener in &config.server.tls {
+        crate::tls::server_config(listener).map_err(|source| {
+            CliError::Serve(Box::new(crate::listener::ServeError::Tls {
+                addr: listener.listen,
+                source,
+            }))
+        })?;
+    }
     print!("{}", describe(&plugins));
     println!("configuration ok");
     Ok(())

@@ -284,3 +284,38 @@ fn plugin_errors_come_before_binding_any_socket() {
     let out = hookgate(&["--listen", &addr, "--plugin", path]);
     assert_fails(&out, path, &["file not found"]);
 }
+
+#[test]
+fn every_example_config_passes_check() {
+    let examples = hookgate_tests::workspace_root().join("examples");
+    let mut checked = 0;
+    for entry in fs::read_dir(&examples).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = hookgate(&["check", "--config", arg(&path)]);
+            assert!(out.status.success(), "{}: {}", path.display(), out.stderr);
+            assert!(out.stdout.ends_with("configuration ok\n"), "{}", out.stdout);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "found only {checked} example configs");
+}
+
+#[test]
+fn check_validates_tls_certificates() {
+    let root = hookgate_tests::workspace_root();
+    let text = fs::read_to_string(root.join("examples/routing.toml")).expect("example");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("bad-tls.toml");
+    fs::write(
+        &config,
+        text.replace("examples/certs/www.pem", "examples/certs/missing.pem"),
+    )
+    .expect("write");
+    let out = hookgate(&["check", "--config", arg(&config)]);
+    assert_fails(
+        &out,
+        "examples/certs/missing.pem",
+        &["TLS listener 127.0.0.1:8443", "cannot read"],
+    );
+}
