@@ -1,7 +1,7 @@
 //! The config: TOML → one [`Policy`] per product, checked once at init. Errors name
 //! the key (`products.shop.allow_origins`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use http::{HeaderName, Method, Uri};
 use serde::Deserialize;
@@ -31,7 +31,9 @@ struct Section {
 /// The policies, by product.
 #[derive(Debug)]
 pub(crate) struct Policies {
-    products: HashMap<String, Policy>,
+    /// A `BTreeMap` because a lookup then costs a few string comparisons, less than
+    /// hashing the name with SipHash.
+    products: BTreeMap<String, Policy>,
     /// For products without a section of their own, when `[global]` lists origins.
     global: Option<Policy>,
 }
@@ -44,7 +46,7 @@ impl Policies {
             Some(_) => Some(policy(&file.global, &Section::default(), "global")?),
             None => None,
         };
-        let mut products = HashMap::new();
+        let mut products = BTreeMap::new();
         for (name, section) in &file.products {
             let policy = policy(section, &file.global, &format!("products.{name}"))?;
             products.insert(name.clone(), policy);

@@ -80,14 +80,18 @@ impl Condition {
         })
     }
 
-    /// Whether the request meets every condition.
+    /// Whether the request meets every condition. Each getter crosses into the host, so
+    /// only what a condition needs is asked for: a rule without conditions asks nothing.
     pub fn matches(&self, req: &Request<'_>) -> bool {
-        let path = req.path();
-        self.path.as_deref().is_none_or(|p| p == path)
-            && self
-                .path_prefix
-                .as_deref()
-                .is_none_or(|p| path.starts_with(p))
+        let path_ok = match (&self.path, &self.path_prefix) {
+            (None, None) => true,
+            (exact, prefix) => {
+                let path = req.path();
+                exact.as_deref().is_none_or(|p| p == path)
+                    && prefix.as_deref().is_none_or(|p| path.starts_with(p))
+            }
+        };
+        path_ok
             && self.host.as_deref().is_none_or(|h| h == req.host())
             && self.method.as_deref().is_none_or(|m| m == req.method())
             && self.header.as_ref().is_none_or(|(name, value)| {

@@ -45,29 +45,39 @@ mod template;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
+
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
 
 use rule::Target;
+
+thread_local! {
+    // Internal: values with variables are rendered here. Handlers are shared by the
+    // proxy's worker threads and get `&self`, so a buffer per thread, kept between
+    // requests, is what spares a request an allocation.
+    static RENDER_BUF: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// Parses the config once and registers a handler at each point that has rules.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let config::Config { request, response } = config::parse(config)?;
     if !request.is_empty() {
         reg.on_after_location(move |req| {
-            // Grows only when a value with variables is rendered.
-            let mut buf = String::new();
-            for rule in request.for_product(req.product()) {
-                rule.apply(&mut Target::Request(req), &mut buf);
-            }
+            RENDER_BUF.with_borrow_mut(|buf| {
+                for rule in request.for_request(req) {
+                    rule.apply(&mut Target::Request(req), buf);
+                }
+            });
             Outcome::GoOn
         });
     }
     if !response.is_empty() {
         reg.on_read_response(move |req, resp| {
-            let mut buf = String::new();
-            for rule in response.for_product(req.product()) {
-                rule.apply(&mut Target::Response(req, resp), &mut buf);
-            }
+            RENDER_BUF.with_borrow_mut(|buf| {
+                for rule in response.for_request(req) {
+                    rule.apply(&mut Target::Response(req, resp), buf);
+                }
+            });
             Action::GoOn
         });
     }

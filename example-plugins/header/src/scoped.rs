@@ -1,13 +1,17 @@
 //! [`Scoped`]: rules keyed as BFE keys them, `[global]` first, then
 //! `[products.<name>]`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hookgate_plugin_api::Request;
 
 /// Rules of one kind, ready for the request path.
 #[derive(Debug)]
 pub struct Scoped<R> {
     global: Vec<R>,
-    products: HashMap<String, Vec<R>>,
+    /// Only products with rules of their own. A `BTreeMap` because a lookup then costs
+    /// a few string comparisons, less than hashing the name with SipHash.
+    products: BTreeMap<String, Vec<R>>,
 }
 
 impl<R> Scoped<R> {
@@ -27,6 +31,7 @@ impl<R> Scoped<R> {
         Ok(Scoped {
             global: section("global".to_owned(), global)?,
             products: (products.into_iter())
+                .filter(|(_, rules)| !rules.is_empty())
                 .map(|(name, rules)| Ok((name.clone(), section(product_key(&name), rules)?)))
                 .collect::<Result<_, String>>()?,
         })
@@ -34,14 +39,21 @@ impl<R> Scoped<R> {
 
     /// Whether there is no rule at all.
     pub fn is_empty(&self) -> bool {
-        self.global.is_empty() && self.products.values().all(Vec::is_empty)
+        self.global.is_empty() && self.products.is_empty()
     }
 
-    /// The rules for a request of `product`, in order: the global ones, then the
-    /// product's own.
-    pub fn for_product<'a>(&'a self, product: &str) -> impl Iterator<Item = &'a R> + use<'a, R> {
-        let own = self.products.get(product).map_or(&[][..], Vec::as_slice);
-        self.global.iter().chain(own)
+    /// The rules for `req`, in order: the global ones, then those of its product. The
+    /// product is asked for (a call into the host) only if some product has rules.
+    pub fn for_request<'a>(
+        &'a self,
+        req: &Request<'_>,
+    ) -> impl Iterator<Item = &'a R> + use<'a, R> {
+        let own = if self.products.is_empty() {
+            None
+        } else {
+            self.products.get(req.product())
+        };
+        self.global.iter().chain(own.map_or(&[][..], Vec::as_slice))
     }
 }
 

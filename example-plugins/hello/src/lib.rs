@@ -50,6 +50,8 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
         session.set_context("hello.accepted", "1");
         Action::GoOn
     });
+    // Formatted once: `/hello` is answered with a copy.
+    let page = format!("{greeting} from hookgate\n");
     reg.on_before_location(move |req| {
         req.set_header(&header, &greeting);
         req.set_context("hello.greeted", &greeting);
@@ -57,7 +59,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             return Outcome::GoOn;
         }
         let reply = Reply::new(200).header("content-type", "text/plain");
-        Outcome::Respond(reply.body(format!("{greeting} from hookgate\n")))
+        Outcome::Respond(reply.body(page.as_bytes()))
     });
     reg.on_read_response(|_req, resp| {
         resp.set_header("x-hello-seen", "1");

@@ -1,7 +1,7 @@
 //! The config: TOML → one [`Site`] per product, checked once at init. Errors name the
 //! key (`products.shop.root`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -38,7 +38,9 @@ pub(crate) struct Site {
 /// The sites, by product.
 #[derive(Debug)]
 pub(crate) struct Sites {
-    products: HashMap<String, Site>,
+    /// A `BTreeMap` because a lookup then costs a few string comparisons, less than
+    /// hashing the name with SipHash.
+    products: BTreeMap<String, Site>,
     /// For products without a section of their own, when `[global]` has a root.
     global: Option<Site>,
 }
@@ -51,7 +53,7 @@ impl Sites {
             Some(_) => Some(site(&file.global, &Section::default(), "global")?),
             None => None,
         };
-        let mut products = HashMap::new();
+        let mut products = BTreeMap::new();
         for (name, section) in &file.products {
             let site = site(section, &file.global, &format!("products.{name}"))?;
             products.insert(name.clone(), site);
