@@ -1,7 +1,7 @@
 //! The config as written ([`File`]), checked once at init into [`Realms`]: rules with
 //! their users' hashes checked and their challenges built.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,13 +11,15 @@ use serde::Deserialize;
 
 use crate::condition::{Condition, HeaderKey, Keys};
 use crate::rule::Rule;
+use crate::verified::UserHash;
 
 /// Every rule.
 pub(crate) struct Realms {
     /// Rules for every product, tried before the product's own.
     pub global: Vec<Rule>,
-    /// Rules by product name.
-    pub products: HashMap<String, Vec<Rule>>,
+    /// Rules by product name. Looked up on every request: a few string comparisons in
+    /// a B-tree cost less than hashing the name.
+    pub products: BTreeMap<String, Vec<Rule>>,
 }
 
 impl Realms {
@@ -90,7 +92,7 @@ fn default_realm() -> String {
 pub(crate) fn parse(text: &str) -> Result<Realms, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
     let compile = || -> Result<Realms, ConfigError> {
-        let mut products = HashMap::new();
+        let mut products = BTreeMap::new();
         for (name, section) in file.products {
             let key = format!("products.{}", key_part(&name));
             products.insert(name, rules(&key, section.rules)?);
@@ -136,7 +138,9 @@ fn rules(section: &str, entries: Vec<RuleEntry>) -> Result<Vec<Rule>, ConfigErro
             .body("unauthorized\n");
         rules.push(Rule {
             when: Condition::parse(&key, keys)?,
-            users: entry.users.into_iter().collect(),
+            users: (entry.users.into_iter())
+                .map(|(user, hash)| (user, UserHash::new(hash)))
+                .collect(),
             challenge,
             remove_authorization: entry.remove_authorization,
         });

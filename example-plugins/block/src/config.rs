@@ -1,7 +1,7 @@
 //! The config as written ([`File`]), checked once at init into a [`Blocklist`] that the
 //! handlers read without further parsing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -17,8 +17,9 @@ pub(crate) struct Blocklist {
     pub deny: Vec<IpNet>,
     /// Rules for every product, tried before the product's own.
     pub global: Vec<Rule>,
-    /// Rules by product name.
-    pub products: HashMap<String, Vec<Rule>>,
+    /// Rules by product name. Looked up on every request: a few string comparisons in
+    /// a B-tree cost less than hashing the name.
+    pub products: BTreeMap<String, Vec<Rule>>,
 }
 
 impl Blocklist {
@@ -116,7 +117,7 @@ enum ActionName {
 pub(crate) fn parse(text: &str) -> Result<Blocklist, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
     let compile = || -> Result<Blocklist, ConfigError> {
-        let mut products = HashMap::new();
+        let mut products = BTreeMap::new();
         for (name, section) in file.products {
             let key = format!("products.{}", key_part(&name));
             products.insert(name, rules(&key, section.rules)?);

@@ -6,7 +6,9 @@
 //! wait on each other and no lock covers every client. Each lock is held for one map
 //! lookup. When a new key arrives, a shard sweeps out the windows that have ended if it
 //! has doubled in size or has not been swept for a window's length, so memory follows
-//! the number of keys active within one window.
+//! the number of keys active within one window. The hasher is a type parameter: client
+//! IPs, counted on nearly every request, use the cheap [`IpHash`](crate::ip_hash::IpHash);
+//! header values, which clients choose freely, keep std's SipHash.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -19,18 +21,17 @@ const SHARDS: usize = 32;
 /// A shard smaller than this is never swept.
 const MIN_SWEEP: usize = 64;
 
-/// Request counts per key of type `K`, each over its own window.
-pub(crate) struct Counters<K> {
-    shards: Box<[Mutex<Shard<K>>]>,
-    /// Picks the shard. Separate from the maps' own hashers, so that the keys of one
-    /// shard do not share the low bits the map's buckets are chosen by.
-    hasher: RandomState,
+/// Request counts per key of type `K`, each over its own window; `S` hashes the keys.
+pub(crate) struct Counters<K, S = RandomState> {
+    shards: Box<[Mutex<Shard<K, S>>]>,
+    /// Picks the shard; every shard's map holds a clone of it.
+    hasher: S,
     limit: u32,
     window: Duration,
 }
 
-struct Shard<K> {
-    windows: HashMap<K, Window>,
+struct Shard<K, S> {
+    windows: HashMap<K, Window, S>,
     /// Size at which ended windows are swept next.
     sweep_at: usize,
     /// When they were last swept.
@@ -39,23 +40,51 @@ struct Shard<K> {
 
 #[derive(Clone, Copy)]
 struct Window {
-    start: Instant,
+    /// When the window ends, rather than when it started: counting a request then
+    /// compares two instants instead of subtracting them. `None` if the end lies
+    /// beyond what `Instant` can hold (a window of centuries): it never ends.
+    end: Option<Instant>,
     count: u32,
 }
 
-impl<K: Hash + Eq> Counters<K> {
+impl Window {
+    /// A window of `length` whose first request comes at `now`.
+    fn starting(now: Instant, length: Duration) -> Window {
+        Window {
+            end: now.checked_add(length),
+            count: 1,
+        }
+    }
+
+    /// Whether a request at `now` falls in this window.
+    fn is_open(&self, now: Instant) -> bool {
+        self.end.is_none_or(|end| now < end)
+    }
+
+    /// How long after `now` the window ends, at most its `length`. This is `length`
+    /// less the time since its start, which `now` can precede by a hair when another
+    /// thread opened the window after this one read the clock.
+    fn left(&self, now: Instant, length: Duration) -> Duration {
+        self.end
+            .map_or(length, |end| end.saturating_duration_since(now))
+            .min(length)
+    }
+}
+
+impl<K: Hash + Eq, S: BuildHasher + Clone + Default> Counters<K, S> {
     /// Allows `limit` requests per key within `window` (`limit` ≥ 1).
-    pub(crate) fn new(limit: u32, window: Duration) -> Counters<K> {
+    pub(crate) fn new(limit: u32, window: Duration) -> Counters<K, S> {
+        let hasher = S::default();
         let shard = || {
             Mutex::new(Shard {
-                windows: HashMap::new(),
+                windows: HashMap::with_hasher(hasher.clone()),
                 sweep_at: MIN_SWEEP,
                 swept: Instant::now(),
             })
         };
         Counters {
             shards: (0..SHARDS).map(|_| shard()).collect(),
-            hasher: RandomState::new(),
+            hasher,
             limit,
             window,
         }
@@ -68,30 +97,26 @@ impl<K: Hash + Eq> Counters<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        // The modulo keeps the index in bounds, whatever the hash.
-        let index = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
+        // The map picks a key's bucket by the hash's low bits and tags it with the top
+        // 7; the shard comes from bits 32 to 36, which neither uses, so the keys of a
+        // shard spread over its map like any others. The modulo keeps the index in
+        // bounds, whatever the hash.
+        let index = ((self.hasher.hash_one(key) >> 32) % SHARDS as u64) as usize;
         // A panic while holding the lock cannot leave a count half-written, so a
         // poisoned shard is still good to use.
         let mut shard = self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(window) = shard.windows.get_mut(key) {
-            let elapsed = now.saturating_duration_since(window.start);
-            if elapsed < self.window {
+            if window.is_open(now) {
                 window.count = window.count.saturating_add(1);
-                return (window.count > self.limit).then(|| self.window - elapsed);
+                return (window.count > self.limit).then(|| window.left(now, self.window));
             }
-            *window = Window {
-                start: now,
-                count: 1,
-            };
+            *window = Window::starting(now, self.window);
             return None;
         }
         shard.sweep(now, self.window);
-        let fresh = Window {
-            start: now,
-            count: 1,
-        };
+        let fresh = Window::starting(now, self.window);
         shard.windows.insert(key.to_owned(), fresh);
         None
     }
@@ -99,12 +124,12 @@ impl<K: Hash + Eq> Counters<K> {
     /// Keys currently held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        let len = |s: &Mutex<Shard<K>>| s.lock().map_or(0, |s| s.windows.len());
+        let len = |s: &Mutex<Shard<K, S>>| s.lock().map_or(0, |s| s.windows.len());
         self.shards.iter().map(len).sum()
     }
 }
 
-impl<K> Shard<K> {
+impl<K, S> Shard<K, S> {
     fn sweep(&mut self, now: Instant, window: Duration) {
         let len = self.windows.len();
         let due = len >= self.sweep_at
@@ -112,8 +137,7 @@ impl<K> Shard<K> {
         if !due {
             return;
         }
-        self.windows
-            .retain(|_, w| now.saturating_duration_since(w.start) < window);
+        self.windows.retain(|_, w| w.is_open(now));
         self.sweep_at = MIN_SWEEP.max(self.windows.len() * 2);
         self.swept = now;
     }

@@ -25,8 +25,10 @@
 mod condition;
 mod config;
 mod counter;
+mod ip_hash;
 mod rule;
 
+use std::cell::LazyCell;
 use std::time::Instant;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
@@ -38,10 +40,12 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
         return Ok(());
     }
     reg.on_found_product(move |req| {
-        let now = Instant::now();
+        // The clock is read once for all the rules that count the request, and not at
+        // all when none does.
+        let now = LazyCell::<Instant>::new(Instant::now);
         let mut rules = limits.rules(req.product());
         rules
-            .find_map(|rule| rule.check(req, now))
+            .find_map(|rule| rule.check(req, &now))
             .unwrap_or(Outcome::GoOn)
     });
     Ok(())

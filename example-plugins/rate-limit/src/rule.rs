@@ -1,6 +1,7 @@
 //! [`Rule`]: a condition, whose requests are counted per client, and what to do with a
 //! request over the limit.
 
+use std::cell::LazyCell;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use hookgate_plugin_api::{Outcome, Reply, Request};
 
 use crate::condition::Condition;
 use crate::counter::Counters;
+use crate::ip_hash::IpHash;
 
 /// One limit.
 pub(crate) struct Rule {
@@ -16,8 +18,9 @@ pub(crate) struct Rule {
     /// when the request lacks the header.
     pub key_header: Option<String>,
     pub over: Over,
-    /// Counts keyed by client IP.
-    pub by_ip: Counters<IpAddr>,
+    /// Counts keyed by client IP: the key nearly every request is counted by, hence
+    /// the cheap hash.
+    pub by_ip: Counters<IpAddr, IpHash>,
     /// Counts keyed by header value (a separate map, so a header value can never
     /// stand for somebody's IP).
     pub by_value: Counters<String>,
@@ -33,15 +36,17 @@ pub(crate) enum Over {
 }
 
 impl Rule {
-    /// Counts `req` if the rule applies to it; `Some` when it is over the limit.
-    pub(crate) fn check(&self, req: &Request<'_>, now: Instant) -> Option<Outcome> {
+    /// Counts `req` at `now` if the rule applies to it; `Some` when it is over the
+    /// limit. The clock is read on first use only, so requests no rule applies to
+    /// never read it.
+    pub(crate) fn check(&self, req: &Request<'_>, now: &LazyCell<Instant>) -> Option<Outcome> {
         if !self.when.matches(req) {
             return None;
         }
         let header = self.key_header.as_deref().and_then(|name| req.header(name));
         let retry_after = match header {
-            Some(value) => self.by_value.hit(value, now),
-            None => self.by_ip.hit(&req.client_ip().to_canonical(), now),
+            Some(value) => self.by_value.hit(value, **now),
+            None => self.by_ip.hit(&req.client_ip().to_canonical(), **now),
         }?;
         Some(match self.over {
             Over::Close => Outcome::Close,

@@ -1,13 +1,15 @@
 //! [`Scoped`]: rules keyed as BFE keys them, `[global]` first, then
 //! `[products.<name>]`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Rules of one kind, ready for the request path.
 #[derive(Debug)]
 pub struct Scoped<R> {
     global: Vec<R>,
-    products: HashMap<String, Vec<R>>,
+    /// Looked up on every request: a few string comparisons in a B-tree cost less
+    /// than hashing the name.
+    products: BTreeMap<String, Vec<R>>,
 }
 
 impl<R> Scoped<R> {

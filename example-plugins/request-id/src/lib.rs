@@ -49,8 +49,9 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             let reply = Reply::new(500).body("request id: no random source\n");
             return Outcome::Respond(reply);
         };
-        req.set_header(&config.header, id.as_str());
-        req.set_context(CONTEXT_KEY, id.as_str());
+        let id = id.as_str();
+        req.set_header(&config.header, id);
+        req.set_context(CONTEXT_KEY, id);
         Outcome::GoOn
     });
     Ok(())
