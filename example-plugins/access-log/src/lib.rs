@@ -18,20 +18,22 @@
 //!
 //! ## Layout
 //! - `config`: the TOML, checked once at init; opens the file.
-//! - `line`: what a request and a connection line hold, in either format.
+//! - `line`: what a request and a connection line hold, in either format; `line/text`
+//!   appends a line's pieces, `line/timestamp` its time, formatted once per second.
 //! - `writer`: the thread that owns the file.
 
 mod config;
 mod line;
 mod writer;
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
 
 use config::{Config, Format};
-use line::{ConnectionLine, Line, RequestLine, START_KEY};
+use line::{ConnectionLine, Line, RequestLine};
 use writer::Writer;
 
 /// Parses the config once, opens the log file, starts the writer thread and registers
@@ -47,12 +49,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     });
 
     reg.on_before_location(|req| {
-        // A second instance keeps the first one's start.
-        if req.context(START_KEY).is_none() {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH);
-            let micros = now.map_or(0, |d| d.as_micros());
-            req.set_context(START_KEY, &micros.to_string());
-        }
+        line::note_start(req, SystemTime::now());
         Outcome::GoOn
     });
     let requests = Arc::clone(&log);
@@ -72,9 +69,22 @@ struct Log {
     writer: Writer,
 }
 
+thread_local! {
+    // Internal: each handler thread renders its lines into one buffer that it keeps,
+    // so that a line costs no allocation; it holds about the longest line the thread
+    // wrote. Taken out and put back, so that nothing can borrow it twice.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 impl Log {
     fn write(&self, line: &impl Line) {
-        self.writer.send(line.render(self.format));
+        // `try_with` fails only while the thread is exiting: then the line gets a
+        // buffer of its own.
+        let mut text = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        text.clear();
+        line.render(self.format, &mut text);
+        self.writer.send(&text);
+        let _ = SCRATCH.try_with(|scratch| scratch.set(text));
     }
 }
 

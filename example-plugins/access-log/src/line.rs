@@ -1,35 +1,42 @@
 //! The lines: [`RequestLine`] at RequestFinish and [`ConnectionLine`] at Finish, each
 //! written in the combined log format or as JSON.
+//!
+//! Internal: a line is written on every request, so it is appended piece by piece to a
+//! byte buffer ([`text::Text`]) rather than through `core::fmt` or serde, whose
+//! per-argument, per-field and per-`char` calls cost several times the rest of the
+//! plugin. JSON strings still go through serde_json's escaping; the time is formatted
+//! once per second per thread ([`timestamp`]).
 
-use std::fmt::{self, Display, Write as _};
+mod text;
+mod timestamp;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookgate_plugin_api::{Request, Response, Session};
-use serde::Serialize;
-use time::format_description::BorrowedFormatItem;
-use time::macros::format_description;
-use time::OffsetDateTime;
 
 use crate::config::Format;
+use text::{Decimal, Text};
 
 /// The request context key where BeforeLocation leaves the request's start time (µs
 /// since the Unix epoch) for RequestFinish.
-pub(crate) const START_KEY: &str = "access_log.start_us";
+const START_KEY: &str = "access_log.start_us";
 
-/// `[10/Oct/2000:13:55:36 +0000]`'s inside: the combined format's time, in UTC.
-const CLF_TIME: &[BorrowedFormatItem<'static>] = format_description!(
-    "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
-);
+/// Notes in `req`'s context that it started `now`, unless an earlier instance did: a
+/// second instance keeps the first one's start.
+pub(crate) fn note_start(req: &mut Request<'_>, now: SystemTime) {
+    if req.context(START_KEY).is_none() {
+        // u64 µs last 580,000 years.
+        let micros = since_epoch(now).as_micros() as u64;
+        req.set_context(START_KEY, Decimal::new(micros).as_str());
+    }
+}
 
 /// One request, as RequestFinish sees it.
-#[derive(Serialize)]
 pub(crate) struct RequestLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// When the request started (BeforeLocation), else when it finished.
-    #[serde(serialize_with = "time::serde::rfc3339::serialize")]
-    time: OffsetDateTime,
+    /// When the request started (BeforeLocation), else when it finished; since the
+    /// Unix epoch.
+    time: Duration,
     client: IpAddr,
     session: u64,
     request_id: Option<&'a str>,
@@ -49,7 +56,7 @@ pub(crate) struct RequestLine<'a> {
     error: Option<&'a str>,
     /// `None` when BeforeLocation did not run for this instance (an earlier plugin
     /// ended the request there).
-    duration_ms: Option<f64>,
+    duration: Option<Duration>,
 }
 
 impl<'a> RequestLine<'a> {
@@ -69,17 +76,20 @@ impl<'a> RequestLine<'a> {
             (session.id(), protocol)
         };
         let req: &'a Request<'_> = req;
+        let now = since_epoch(now);
         let start = req
             .context(START_KEY)
             .and_then(|us| us.parse().ok())
-            .map(|us| UNIX_EPOCH + Duration::from_micros(us));
+            .map(Duration::from_micros);
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
         RequestLine {
-            kind: "request",
-            time: OffsetDateTime::from(start.unwrap_or(now)),
+            time: start.unwrap_or(now),
             client: req.client_ip(),
             session,
-            request_id: req.context("request_id").or(req.header("x-request-id")),
+            // The header only when the context has no id: each look-up crosses the ABI.
+            request_id: req
+                .context("request_id")
+                .or_else(|| req.header("x-request-id")),
             method: req.method(),
             uri: req.uri(),
             protocol,
@@ -93,152 +103,166 @@ impl<'a> RequestLine<'a> {
             cluster: non_empty(req.cluster()),
             backend: non_empty(req.backend()),
             error: non_empty(req.error_code()),
-            duration_ms: start.and_then(|start| millis(now, start)),
+            duration: start.and_then(|start| now.checked_sub(start)),
         }
     }
 }
 
 /// One connection, as Finish sees it.
-#[derive(Serialize)]
 pub(crate) struct ConnectionLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// When the connection was accepted.
-    #[serde(serialize_with = "time::serde::rfc3339::serialize")]
-    time: OffsetDateTime,
+    /// When the connection was accepted, since the Unix epoch.
+    time: Duration,
     session: u64,
     client: SocketAddr,
     protocol: &'a str,
     tls_version: Option<&'a str>,
     requests: u64,
-    duration_ms: Option<f64>,
+    duration: Option<Duration>,
 }
 
 impl<'a> ConnectionLine<'a> {
     pub(crate) fn new(session: &'a Session<'_>, now: SystemTime) -> ConnectionLine<'a> {
-        let start = session.start_time();
+        let start = since_epoch(session.start_time());
         ConnectionLine {
-            kind: "connection",
-            time: OffsetDateTime::from(start),
+            time: start,
             session: session.id(),
             client: session.remote_addr(),
             protocol: session.protocol(),
             tls_version: session.tls_version(),
             requests: session.request_count(),
-            duration_ms: millis(now, start),
+            duration: since_epoch(now).checked_sub(start),
         }
     }
 }
 
 /// A line in either format.
-pub(crate) trait Line: Serialize {
-    /// Writes the line in the combined log format, without the newline.
-    fn combined(&self, out: &mut String) -> fmt::Result;
+pub(crate) trait Line {
+    /// Appends the line in the combined log format, without the newline.
+    fn combined(&self, out: &mut Text<'_>);
 
-    /// The line in `format`, with its newline.
-    fn render(&self, format: Format) -> String {
-        let mut out = match format {
-            // Cannot fail: string keys, and no custom error but time formatting, which
-            // cannot fail for a time taken from the clock.
-            Format::Json => serde_json::to_string(self).unwrap_or_default(),
-            Format::Combined => {
-                let mut out = String::with_capacity(256);
-                // Writing into a String does not fail.
-                let _ = self.combined(&mut out);
-                out
-            }
-        };
-        out.push('\n');
-        out
+    /// Appends the line as a JSON object, without the newline.
+    fn json(&self, out: &mut Text<'_>);
+
+    /// Appends the line in `format`, with its newline, to `out`.
+    fn render(&self, format: Format, out: &mut Vec<u8>) {
+        let mut text = Text::new(out);
+        match format {
+            Format::Combined => self.combined(&mut text),
+            Format::Json => self.json(&mut text),
+        }
+        text.raw("\n");
     }
 }
 
 impl Line for RequestLine<'_> {
-    fn combined(&self, out: &mut String) -> fmt::Result {
-        write!(
-            out,
-            "{} - - [{}] \"{} {} {}\" {} {} {} {} request_id={} product={} cluster={} \
-             backend={} error={} session={} duration_ms={:.3}",
-            self.client,
-            clf_time(self.time),
-            Escaped(self.method),
-            Escaped(self.uri),
-            self.protocol,
-            Dash(self.status),
-            Dash(self.bytes),
-            Quoted(self.referer),
-            Quoted(self.user_agent),
-            Quoted(self.request_id),
-            Quoted(self.product),
-            Quoted(self.cluster),
-            Quoted(self.backend),
-            Quoted(self.error),
-            self.session,
-            Dash(self.duration_ms),
-        )
+    fn combined(&self, out: &mut Text<'_>) {
+        out.ip(self.client)
+            .raw(" - - [")
+            .clf_time(self.time)
+            .raw("] \"")
+            .escaped(self.method)
+            .raw(" ")
+            .escaped(self.uri)
+            .raw(" ")
+            .raw(self.protocol)
+            .raw("\" ")
+            .number_or_dash(self.status)
+            .raw(" ")
+            .number_or_dash(self.bytes)
+            .raw(" ")
+            .quoted(self.referer)
+            .raw(" ")
+            .quoted(self.user_agent)
+            .raw(" request_id=")
+            .quoted(self.request_id)
+            .raw(" product=")
+            .quoted(self.product)
+            .raw(" cluster=")
+            .quoted(self.cluster)
+            .raw(" backend=")
+            .quoted(self.backend)
+            .raw(" error=")
+            .quoted(self.error)
+            .raw(" session=")
+            .number(self.session)
+            .raw(" duration_ms=")
+            .millis_or_dash(self.duration);
+    }
+
+    fn json(&self, out: &mut Text<'_>) {
+        out.raw("{\"type\":\"request\",\"time\":")
+            .json_time(self.time)
+            .raw(",\"client\":\"")
+            .ip(self.client)
+            .raw("\",\"session\":")
+            .number(self.session)
+            .raw(",\"request_id\":")
+            .json_string_or_null(self.request_id)
+            .raw(",\"method\":")
+            .json_string(self.method)
+            .raw(",\"uri\":")
+            .json_string(self.uri)
+            .raw(",\"protocol\":")
+            .json_string(self.protocol)
+            .raw(",\"status\":")
+            .number_or_null(self.status)
+            .raw(",\"bytes\":")
+            .number_or_null(self.bytes)
+            .raw(",\"referer\":")
+            .json_string_or_null(self.referer)
+            .raw(",\"user_agent\":")
+            .json_string_or_null(self.user_agent)
+            .raw(",\"product\":")
+            .json_string_or_null(self.product)
+            .raw(",\"cluster\":")
+            .json_string_or_null(self.cluster)
+            .raw(",\"backend\":")
+            .json_string_or_null(self.backend)
+            .raw(",\"error\":")
+            .json_string_or_null(self.error)
+            .raw(",\"duration_ms\":")
+            .json_millis_or_null(self.duration)
+            .raw("}");
     }
 }
 
 impl Line for ConnectionLine<'_> {
-    fn combined(&self, out: &mut String) -> fmt::Result {
-        write!(
-            out,
-            "{} - - [{}] \"CONNECTION\" session={} protocol={} tls={} requests={} \
-             duration_ms={:.3}",
-            self.client,
-            clf_time(self.time),
-            self.session,
-            Escaped(self.protocol),
-            Dash(self.tls_version.map(Escaped)),
-            self.requests,
-            Dash(self.duration_ms),
-        )
+    fn combined(&self, out: &mut Text<'_>) {
+        out.socket_addr(self.client)
+            .raw(" - - [")
+            .clf_time(self.time)
+            .raw("] \"CONNECTION\" session=")
+            .number(self.session)
+            .raw(" protocol=")
+            .escaped(self.protocol)
+            .raw(" tls=")
+            .escaped_or_dash(self.tls_version)
+            .raw(" requests=")
+            .number(self.requests)
+            .raw(" duration_ms=")
+            .millis_or_dash(self.duration);
+    }
+
+    fn json(&self, out: &mut Text<'_>) {
+        out.raw("{\"type\":\"connection\",\"time\":")
+            .json_time(self.time)
+            .raw(",\"session\":")
+            .number(self.session)
+            .raw(",\"client\":\"")
+            .socket_addr(self.client)
+            .raw("\",\"protocol\":")
+            .json_string(self.protocol)
+            .raw(",\"tls_version\":")
+            .json_string_or_null(self.tls_version)
+            .raw(",\"requests\":")
+            .number(self.requests)
+            .raw(",\"duration_ms\":")
+            .json_millis_or_null(self.duration)
+            .raw("}");
     }
 }
 
-fn millis(now: SystemTime, start: SystemTime) -> Option<f64> {
-    let elapsed = now.duration_since(start).ok()?;
-    Some(elapsed.as_micros() as f64 / 1000.0)
-}
-
-fn clf_time(time: OffsetDateTime) -> String {
-    time.format(CLF_TIME).unwrap_or_else(|_| "-".to_owned())
-}
-
-/// The value, or `-` when there is none; formatting flags pass through.
-struct Dash<T>(Option<T>);
-
-impl<T: Display> Display for Dash<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(value) => value.fmt(f),
-            None => f.write_str("-"),
-        }
-    }
-}
-
-/// Text from the client with quotes, backslashes and control characters escaped, so
-/// that it can neither end the line nor forge a field.
-struct Escaped<'a>(&'a str);
-
-impl Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.chars().try_for_each(|c| match c {
-            '"' | '\\' => write!(f, "\\{c}"),
-            c if c.is_control() => write!(f, "{}", c.escape_default()),
-            c => f.write_char(c),
-        })
-    }
-}
-
-/// `"text"` escaped, or `"-"`.
-struct Quoted<'a>(Option<&'a str>);
-
-impl Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(text) => write!(f, "\"{}\"", Escaped(text)),
-            None => f.write_str("\"-\""),
-        }
-    }
+/// The time since the Unix epoch; a clock set before 1970 counts as 1970.
+fn since_epoch(time: SystemTime) -> Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default()
 }

@@ -61,10 +61,10 @@ impl Writer {
     }
 
     /// Queues one line (with its newline).
-    pub(crate) fn send(&self, line: String) {
+    pub(crate) fn send(&self, line: &[u8]) {
         let mut state = lock(&self.shared);
         let was_below = state.buffer.len() < WAKE_AT;
-        state.buffer.extend_from_slice(line.as_bytes());
+        state.buffer.extend_from_slice(line);
         if was_below && state.buffer.len() >= WAKE_AT {
             self.shared.wake.notify_one();
         }
