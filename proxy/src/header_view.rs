@@ -4,6 +4,8 @@
 //! walks the map, which is fine for the dozen-or-so headers a message carries.
 
 use hookgate_plugin_api::abi::{ROption, RSlice, RStr, Tuple2};
+use std::cell::RefCell;
+
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) fn get<'m>(map: &'m HeaderMap, name: RStr<'_>) -> ROption<RSlice<'m, u8>> {
@@ -31,8 +33,33 @@ pub(crate) fn at(map: &HeaderMap, index: usize) -> ROption<Tuple2<RStr<'_>, RSli
         .into()
 }
 
+/// Names parsed recently on this worker thread, at most this many.
+const NAME_CACHE: usize = 32;
+
+thread_local! {
+    static NAMES: RefCell<Vec<HeaderName>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `name` as a `HeaderName`. Internal: parsing a non-standard name (`x-request-id`)
+/// lowercases and copies it into a new allocation on every call, and plugins set the
+/// same few names on every request; a clone from this per-thread list is a reference
+/// count increment.
+fn header_name(name: &str) -> Option<HeaderName> {
+    NAMES.with(|names| {
+        if let Some(found) = names.borrow().iter().find(|n| n.as_str() == name) {
+            return Some(found.clone());
+        }
+        let parsed = HeaderName::from_bytes(name.as_bytes()).ok()?;
+        let mut names = names.borrow_mut();
+        if names.len() < NAME_CACHE && parsed.as_str() == name {
+            names.push(parsed.clone());
+        }
+        Some(parsed)
+    })
+}
+
 fn parse(name: RStr<'_>, value: RStr<'_>) -> Option<(HeaderName, HeaderValue)> {
-    let name = HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+    let name = header_name(name.as_str())?;
     let value = HeaderValue::from_str(value.as_str()).ok()?;
     Some((name, value))
 }
@@ -76,3 +103,29 @@ macro_rules! header_methods {
     };
 }
 pub(crate) use header_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_the_same_from_the_cache() {
+        for _ in 0..2 {
+            assert_eq!(
+                header_name("x-request-id"),
+                Some(HeaderName::from_static("x-request-id"))
+            );
+            assert_eq!(
+                header_name("X-Mixed"),
+                Some(HeaderName::from_static("x-mixed"))
+            );
+            assert_eq!(
+                header_name("content-type"),
+                Some(http::header::CONTENT_TYPE)
+            );
+            assert_eq!(header_name("bad name"), None);
+        }
+        // Only exact (lowercase) spellings are kept: a lookup compares text as given.
+        NAMES.with(|names| assert!(names.borrow().iter().all(|n| n.as_str() != "X-Mixed")));
+    }
+}
