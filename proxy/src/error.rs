@@ -27,6 +27,19 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// Every error, in declaration order.
+    pub const ALL: [ProxyError; 9] = [
+        ProxyError::NoProduct,
+        ProxyError::NoRoute,
+        ProxyError::NoBackend,
+        ProxyError::ConnectFailed,
+        ProxyError::BadResponse,
+        ProxyError::UpstreamFailed,
+        ProxyError::Timeout,
+        ProxyError::PluginError,
+        ProxyError::ForwardFinished,
+    ];
+
     /// The status the client gets.
     pub fn status(self) -> StatusCode {
         match self {

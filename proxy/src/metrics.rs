@@ -16,17 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::error::ProxyError;
 use crate::snapshot::Snapshot;
 
-const ERRORS: [ProxyError; 9] = [
-    ProxyError::NoProduct,
-    ProxyError::NoRoute,
-    ProxyError::NoBackend,
-    ProxyError::ConnectFailed,
-    ProxyError::BadResponse,
-    ProxyError::UpstreamFailed,
-    ProxyError::Timeout,
-    ProxyError::PluginError,
-    ProxyError::ForwardFinished,
-];
+const ERRORS: [ProxyError; 9] = ProxyError::ALL;
 
 /// Process-wide counters.
 #[derive(Default)]

@@ -218,6 +218,34 @@ pub struct ClusterConfig {
     pub subclusters: BTreeMap<String, SubclusterConfig>,
 }
 
+impl ClusterConfig {
+    /// A cluster of these subclusters with every other key at its default, as an
+    /// omitted key gets in a file.
+    pub fn with_subclusters(subclusters: BTreeMap<String, SubclusterConfig>) -> ClusterConfig {
+        ClusterConfig {
+            balance: Balance::default(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            response_timeout_ms: default_response_timeout_ms(),
+            retries: default_retries(),
+            cross_retry: default_cross_retry(),
+            health_check: None,
+            max_fails: default_max_fails(),
+            fail_timeout_ms: default_fail_timeout_ms(),
+            subclusters,
+        }
+    }
+}
+
+impl BackendConfig {
+    /// A backend at `addr` with the default weight.
+    pub fn at(addr: SocketAddr) -> BackendConfig {
+        BackendConfig {
+            addr,
+            weight: default_backend_weight(),
+        }
+    }
+}
+
 fn default_connect_timeout_ms() -> u64 {
     1000
 }

@@ -132,28 +132,12 @@ impl Config {
 
     /// Without a config file: one product for every host, one cluster of the backends.
     fn cli_default(backends: &[SocketAddr]) -> Config {
-        let backends = backends
-            .iter()
-            .map(|addr| BackendConfig {
-                addr: *addr,
-                weight: 1,
-            })
-            .collect();
         let subcluster = SubclusterConfig {
             weight: 100,
-            backends,
+            backends: backends.iter().copied().map(BackendConfig::at).collect(),
         };
-        let cluster = ClusterConfig {
-            balance: Default::default(),
-            connect_timeout_ms: 1000,
-            response_timeout_ms: 30_000,
-            retries: 2,
-            cross_retry: 1,
-            health_check: None,
-            max_fails: 3,
-            fail_timeout_ms: 10_000,
-            subclusters: BTreeMap::from([("default".to_owned(), subcluster)]),
-        };
+        let cluster =
+            ClusterConfig::with_subclusters(BTreeMap::from([("default".to_owned(), subcluster)]));
         let product = ProductConfig {
             hosts: Vec::new(),
             routes: vec![RouteRule {

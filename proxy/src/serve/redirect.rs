@@ -104,6 +104,15 @@ mod tests {
         assert_eq!(get.status(), 301);
         assert_eq!(get.headers()[LOCATION], "/shop/new");
         assert!(!get.body().is_empty());
+        let mut with_headers = request("GET", "https://a.example/", 308);
+        with_headers
+            .redirect
+            .headers
+            .append("x-why", http::HeaderValue::from_static("moved"));
+        let moved = response(&with_headers).unwrap();
+        assert_eq!(moved.status(), 308);
+        assert_eq!(moved.headers()["x-why"], "moved", "extra headers are added");
+        assert_eq!(moved.headers()[LOCATION], "https://a.example/");
         let post = response(&request("POST", "/x", 0)).unwrap();
         assert_eq!(post.status(), 302);
         assert!(post.body().is_empty());
