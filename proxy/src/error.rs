@@ -1,11 +1,42 @@
-//! [`ProxyError`]: what the proxy itself answers when it cannot forward a request, with
-//! the status code DESIGN §3 gives each and the error code plugins see.
+//! [`ProxyError`]: why the proxy answered a request itself instead of with a backend's
+//! response: the one list of error codes plugins see, with the status DESIGN §3 gives
+//! each and the side that failed.
+//!
+//! | code | status | side | when |
+//! |---|---|---|---|
+//! | `bad_request` | 400 | client | invalid head: Host missing, repeated or invalid; a path that escapes the root or has a bad escape |
+//! | `method_not_allowed` | 405 | client | `CONNECT` (hookgate is not a forward proxy) |
+//! | `body_too_large` | 413 | client | the body is (or grows) larger than `max_body_bytes` |
+//! | `bad_body` | 400 | client | a framing error in the request body, or a body that ends before its length |
+//! | `client_closed` | (499) | client | the client went away before its response was sent; nothing is sent |
+//! | `no_product` | 404 | proxy | no product for the host and no default product |
+//! | `no_route` | 404 | proxy | no route rule of the product matches |
+//! | `no_backend` | 503 | proxy | the cluster has no healthy backend |
+//! | `connect_failed` | 502 | upstream | connecting failed on every attempt |
+//! | `bad_response` | 502 | upstream | the backend's response was not valid HTTP |
+//! | `upstream_failed` | 502 | upstream | the backend connection broke after the request was sent |
+//! | `timeout` | 504 | upstream | no response head within the cluster's response timeout |
+//! | `plugin_error` | 500 | plugin | a plugin failed under `fail-closed` |
+//! | `forward_finish` | 500 | plugin | a Forward handler returned Finish: no backend call |
+//!
+//! A client's error is never blamed on a backend: it does not count as a backend
+//! failure and is logged as the client's.
 
 use http::StatusCode;
 
-/// A failure of the proxy (not of the backend's own response).
+/// Why the proxy answered a request itself (see the module docs for the table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyError {
+    /// The request head is invalid (Host, path).
+    BadRequest,
+    /// `CONNECT`: hookgate is not a forward proxy.
+    MethodNotAllowed,
+    /// The body is larger than `max_body_bytes`.
+    BodyTooLarge,
+    /// The request body's framing is invalid, or it ended before its length.
+    BadBody,
+    /// The client went away before its response was sent.
+    ClientClosed,
     /// No product matches the host and there is no default product.
     NoProduct,
     /// No route rule of the product matches.
@@ -26,9 +57,27 @@ pub enum ProxyError {
     ForwardFinished,
 }
 
+/// Which side an error is the fault of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something invalid, or went away.
+    Client,
+    /// The proxy's own configuration or state (no product, route or backend).
+    Proxy,
+    /// A backend.
+    Upstream,
+    /// A plugin.
+    Plugin,
+}
+
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 9] = [
+    pub const ALL: [ProxyError; 14] = [
+        ProxyError::BadRequest,
+        ProxyError::MethodNotAllowed,
+        ProxyError::BodyTooLarge,
+        ProxyError::BadBody,
+        ProxyError::ClientClosed,
         ProxyError::NoProduct,
         ProxyError::NoRoute,
         ProxyError::NoBackend,
@@ -40,9 +89,13 @@ impl ProxyError {
         ProxyError::ForwardFinished,
     ];
 
-    /// The status the client gets.
+    /// The status the client gets (`ClientClosed`: nginx's 499, logged, never sent).
     pub fn status(self) -> StatusCode {
         match self {
+            ProxyError::BadRequest | ProxyError::BadBody => StatusCode::BAD_REQUEST,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::ClientClosed => CLIENT_CLOSED,
             ProxyError::NoProduct | ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ConnectFailed | ProxyError::BadResponse | ProxyError::UpstreamFailed => {
@@ -58,6 +111,11 @@ impl ProxyError {
     /// The error code plugins read from [`Request::error_code`](hookgate_plugin_api::Request::error_code).
     pub fn code(self) -> &'static str {
         match self {
+            ProxyError::BadRequest => "bad_request",
+            ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::BadBody => "bad_body",
+            ProxyError::ClientClosed => "client_closed",
             ProxyError::NoProduct => "no_product",
             ProxyError::NoRoute => "no_route",
             ProxyError::NoBackend => "no_backend",
@@ -69,7 +127,35 @@ impl ProxyError {
             ProxyError::ForwardFinished => "forward_finish",
         }
     }
+
+    /// Whose fault it is.
+    pub fn side(self) -> Side {
+        match self {
+            ProxyError::BadRequest
+            | ProxyError::MethodNotAllowed
+            | ProxyError::BodyTooLarge
+            | ProxyError::BadBody
+            | ProxyError::ClientClosed => Side::Client,
+            ProxyError::NoProduct | ProxyError::NoRoute | ProxyError::NoBackend => Side::Proxy,
+            ProxyError::ConnectFailed
+            | ProxyError::BadResponse
+            | ProxyError::UpstreamFailed
+            | ProxyError::Timeout => Side::Upstream,
+            ProxyError::PluginError | ProxyError::ForwardFinished => Side::Plugin,
+        }
+    }
+
+    /// Its index in [`ProxyError::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
+
+/// nginx's "client closed request": logged, never sent.
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
 
 #[cfg(test)]
 mod tests {
@@ -78,6 +164,11 @@ mod tests {
     #[test]
     fn statuses_are_design_s() {
         let cases = [
+            (ProxyError::BadRequest, 400),
+            (ProxyError::MethodNotAllowed, 405),
+            (ProxyError::BodyTooLarge, 413),
+            (ProxyError::BadBody, 400),
+            (ProxyError::ClientClosed, 499),
             (ProxyError::NoProduct, 404),
             (ProxyError::NoRoute, 404),
             (ProxyError::NoBackend, 503),
@@ -89,5 +180,28 @@ mod tests {
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
         }
+    }
+
+    #[test]
+    fn all_is_in_declaration_order_with_distinct_codes() {
+        for (i, error) in ProxyError::ALL.iter().enumerate() {
+            assert_eq!(error.index(), i, "{error:?}");
+        }
+        let mut codes: Vec<_> = ProxyError::ALL.iter().map(|e| e.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ProxyError::ALL.len());
+    }
+
+    #[test]
+    fn client_errors_are_the_clients() {
+        for error in [
+            ProxyError::BadBody,
+            ProxyError::ClientClosed,
+            ProxyError::BodyTooLarge,
+        ] {
+            assert_eq!(error.side(), Side::Client);
+        }
+        assert_eq!(ProxyError::UpstreamFailed.side(), Side::Upstream);
     }
 }

@@ -13,6 +13,8 @@
 //! - [`session`], [`request`], [`response`]: per-connection, per-request and
 //!   per-response state, and the views plugins receive of them.
 //! - [`listener`]: binding, accepting, connection limits, graceful shutdown.
+//! - [`edge`]: the front door: what a request head must be (Host, method, path) before
+//!   plugins and routing see it, and the normalised path.
 //! - [`serve`]: one connection's life, and the life of each request: the one place the
 //!   callback points run, in order.
 //! - [`snapshot`]: routing tables, clusters, chains and pools of one configuration,
@@ -33,6 +35,7 @@ pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod edge;
 pub mod error;
 mod header_view;
 pub mod health;

@@ -116,14 +116,20 @@ pub async fn run(
     reloader: Option<Reloader>,
 ) -> Result<(), ServeError> {
     let mut bound = Vec::new();
+    let backlog = config.server.backlog;
     for addr in &config.server.listen {
-        bound.push(bind(*addr, None).await?);
+        let listener = bind(*addr, backlog, None);
+        bound.push(listener.map_err(|source| ServeError::Bind {
+            addr: *addr,
+            source,
+        })?);
     }
     for tls_listener in &config.server.tls {
         let addr = tls_listener.listen;
         let server_config =
             tls::server_config(tls_listener).map_err(|source| ServeError::Tls { addr, source })?;
-        bound.push(bind(addr, Some(TlsAcceptor::from(server_config))).await?);
+        let listener = bind(addr, backlog, Some(TlsAcceptor::from(server_config)));
+        bound.push(listener.map_err(|source| ServeError::Bind { addr, source })?);
     }
     let admin = match config.server.admin {
         Some(addr) => Some(
@@ -184,10 +190,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn bind(addr: SocketAddr, tls: Option<TlsAcceptor>) -> Result<Bound, ServeError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
+fn bind(addr: SocketAddr, backlog: u32, tls: Option<TlsAcceptor>) -> std::io::Result<Bound> {
+    let listener = listen(addr, backlog)?;
     let local = listener.local_addr().unwrap_or(addr);
     let kind = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %local, kind, "listening");
@@ -196,6 +200,18 @@ async fn bind(addr: SocketAddr, tls: Option<TlsAcceptor>) -> Result<Bound, Serve
         name: addr.to_string().into(),
         tls,
     })
+}
+
+/// A listening socket on `addr` with `SO_REUSEADDR` (as tokio's `bind`) and the given
+/// backlog (`server.backlog`; tokio's own is 1024 and not configurable).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    TcpListener::from_std(socket.into())
 }
 
 async fn accept_loop(bound: Bound, server: Arc<Server>) {

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::error::ProxyError;
 use crate::snapshot::Snapshot;
 
-const ERRORS: [ProxyError; 9] = ProxyError::ALL;
+const ERRORS: [ProxyError; ProxyError::ALL.len()] = ProxyError::ALL;
 
 /// Process-wide counters.
 #[derive(Default)]
@@ -32,14 +32,18 @@ pub struct Metrics {
 impl Metrics {
     /// Counts a response sent with `status`, and the proxy error behind it if any.
     #[inline]
-    pub fn response(&self, status: u16, error_code: &str) {
+    pub fn response(&self, status: u16, error: Option<ProxyError>) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.responses[class].fetch_add(1, Ordering::Relaxed);
-        if !error_code.is_empty() {
-            if let Some(i) = ERRORS.iter().position(|e| e.code() == error_code) {
-                self.errors[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(error) = error {
+            self.error(error);
         }
+    }
+
+    /// Counts a proxy error (alone: for a request that got no response).
+    #[inline]
+    pub fn error(&self, error: ProxyError) {
+        self.errors[error.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request a plugin closed without a response.

@@ -16,6 +16,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use http::uri::{PathAndQuery, Uri};
 
 use crate::context::Context;
+use crate::edge::route_host;
+use crate::error::ProxyError;
 use crate::header_view::header_methods;
 use crate::session::SessionState;
 
@@ -58,7 +60,7 @@ impl Default for RedirectInfo {
 pub struct RequestState {
     /// Method, URI, version and headers.
     pub head: http::request::Parts,
-    /// Lowercase host without port, from the URI or the `Host` header.
+    /// Lowercase host without port and trailing dot, from the `Host` header.
     host: String,
     /// The client's IP (after trusted `X-Forwarded-For` handling).
     pub client_ip: IpAddr,
@@ -66,8 +68,8 @@ pub struct RequestState {
     pub client_ip_is_peer: bool,
     /// Routing results so far.
     pub route: RouteInfo,
-    /// The proxy's error code, empty if none.
-    pub error_code: &'static str,
+    /// Why the proxy answered the request itself, if it did.
+    pub error: Option<ProxyError>,
     /// Redirect info set by handlers.
     pub redirect: RedirectInfo,
     /// Plugins' shared context.
@@ -93,10 +95,17 @@ impl RequestState {
             client_ip,
             client_ip_is_peer: true,
             route: RouteInfo::default(),
-            error_code: "",
+            error: None,
             redirect: RedirectInfo::default(),
             context: Context::default(),
         }
+    }
+
+    /// What is left in a request's place once it has been handed on whole (to
+    /// RequestFinish): an empty `GET /`. Allocates nothing.
+    pub fn settled() -> Self {
+        let (head, ()) = http::Request::new(()).into_parts();
+        RequestState::new(head, std::net::Ipv4Addr::UNSPECIFIED.into())
     }
 
     /// The lowercase host without port.
@@ -124,25 +133,13 @@ impl RequestState {
     }
 }
 
-/// The host a request is for: the URI's authority (absolute form, HTTP/2), else the
-/// `Host` header; lowercased, port stripped.
+/// The host a request is routed by: its `Host` header (which [`admit`](crate::edge::admit)
+/// made the request's one authority) without case, port and trailing dot.
 fn host_of(head: &http::request::Parts) -> String {
-    let raw = head
-        .uri
-        .host()
-        .or_else(|| head.headers.get(HOST).and_then(|h| h.to_str().ok()))
-        .unwrap_or("");
-    strip_port(raw).to_ascii_lowercase()
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
-        return &host[..end + 2];
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
+    head.headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(String::new, route_host)
 }
 
 fn route_part(part: &Option<Arc<str>>) -> RStr<'_> {
@@ -197,7 +194,7 @@ impl RequestView for PluginRequest<'_> {
             return false;
         }
         self.request.head.headers.insert(HOST, value);
-        self.request.host = strip_port(host.as_str()).to_ascii_lowercase();
+        self.request.host = route_host(host.as_str());
         true
     }
     fn set_uri(&mut self, uri: RStr<'_>) -> bool {
@@ -219,7 +216,7 @@ impl RequestView for PluginRequest<'_> {
         route_part(&self.request.route.backend)
     }
     fn error_code(&self) -> RStr<'_> {
-        self.request.error_code.into()
+        self.request.error.map_or("", ProxyError::code).into()
     }
     fn set_redirect(&mut self, url: RStr<'_>, code: u16) {
         self.request.redirect.url = Some(url.as_str().to_owned());

@@ -1,7 +1,8 @@
 //! Serving: one client connection, and the life of each of its requests.
 //!
 //! - [`connection`]: a session from accept to close: Accept, the TLS handshake and
-//!   Handshake, HTTP/1.1 or HTTP/2 via hyper, and Finish exactly once.
+//!   Handshake, and Finish exactly once.
+//! - `protocol`: HTTP/1.1 or HTTP/2 via hyper (ALPN alone decides on TLS).
 //! - `request`: the life of one request, the one place the request-level callback
 //!   points run, in order (the contract is in `hookgate_plugin_api`'s crate docs).
 //! - `forward`: choosing subcluster and backend, Forward once per attempt, retries.
@@ -13,6 +14,7 @@ mod body;
 pub mod connection;
 mod forward;
 mod forwarded;
+mod protocol;
 mod redirect;
 mod request;
 mod websocket;

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use crate::balance::{self, Cluster};
 use crate::config::Config;
+use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::plugin::Plugins;
 use crate::route::RouteTable;
@@ -30,6 +31,8 @@ pub struct Snapshot {
     pub trusted_proxies: Box<[IpNet]>,
     /// Counters; carried over from snapshot to snapshot on reload.
     pub metrics: Arc<Metrics>,
+    /// Front-door settings (body limit, path rules, HTTP/2 streams).
+    pub edge: Edge,
 }
 
 impl Snapshot {
@@ -43,6 +46,7 @@ impl Snapshot {
             upstream: Upstream::new(backend_count),
             trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
             metrics,
+            edge: Edge::new(&config.server),
         }
     }
 }

@@ -51,6 +51,30 @@ pub struct ServerConfig {
     /// Open client connections at most; further ones wait in the accept queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// The listen backlog of every listener (Linux caps it at `net.core.somaxconn`).
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
+    /// Request bodies larger than this are refused with 413; 0 = unlimited.
+    #[serde(default)]
+    pub max_body_bytes: u64,
+    /// What a `%2F` in a request path becomes.
+    #[serde(default)]
+    pub encoded_slashes: EncodedSlashes,
+    /// Concurrent streams per HTTP/2 client connection (so also the backend requests
+    /// one connection can have in flight).
+    #[serde(default = "default_h2_max_concurrent_streams")]
+    pub h2_max_concurrent_streams: u32,
+}
+
+/// `server.encoded_slashes`: what a `%2F` in a request path becomes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncodedSlashes {
+    /// A `/` like any other (the backend receives the decoded path).
+    #[default]
+    Decode,
+    /// The request is refused with 400.
+    Reject,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +87,10 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             drain_timeout_ms: default_drain_timeout_ms(),
             max_connections: default_max_connections(),
+            backlog: default_backlog(),
+            max_body_bytes: 0,
+            encoded_slashes: EncodedSlashes::default(),
+            h2_max_concurrent_streams: default_h2_max_concurrent_streams(),
         }
     }
 }
@@ -73,6 +101,14 @@ fn default_drain_timeout_ms() -> u64 {
 
 fn default_max_connections() -> usize {
     100_000
+}
+
+fn default_backlog() -> u32 {
+    1024
+}
+
+fn default_h2_max_concurrent_streams() -> u32 {
+    128
 }
 
 fn default_listen() -> Vec<SocketAddr> {
@@ -156,6 +192,8 @@ pub struct ProductConfig {
     pub hosts: Vec<String>,
     /// Route rules, first match wins.
     pub routes: Vec<RouteRule>,
+    /// Overrides `server.max_body_bytes` for this product (0 = unlimited).
+    pub max_body_bytes: Option<u64>,
 }
 
 /// One route rule: conditions (all must hold; none = match all) and a cluster.

@@ -148,6 +148,7 @@ impl Config {
                 header: None,
                 cluster: "default".into(),
             }],
+            max_body_bytes: None,
         };
         Config {
             default_product: Some("default".into()),
@@ -165,6 +166,7 @@ impl Config {
             key,
             message,
         };
+        self.server.validate(&invalid)?;
         if let Some(default) = &self.default_product {
             if !self.products.contains_key(default) {
                 return Err(invalid(
@@ -265,6 +267,40 @@ impl Config {
         Ok(())
     }
 }
+
+impl ServerConfig {
+    /// The ranges types alone do not enforce.
+    fn validate(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if self.workers > MAX_WORKERS {
+            return Err(invalid(
+                "server.workers".into(),
+                format!(
+                    "{} workers; expected 0 (one per core) or 1 to {MAX_WORKERS}",
+                    self.workers
+                ),
+            ));
+        }
+        if !(1..=65_535).contains(&self.backlog) {
+            return Err(invalid(
+                "server.backlog".into(),
+                format!("{}; expected 1 to 65535", self.backlog),
+            ));
+        }
+        if self.h2_max_concurrent_streams == 0 {
+            return Err(invalid(
+                "server.h2_max_concurrent_streams".into(),
+                "0; expected at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `server.workers` at most: more threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
 
 impl PluginConfig {
     /// The text handed to the plugin's init: the file's text, the inline table as TOML,
@@ -412,6 +448,29 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         assert!(e.contains("`clusters.c.subclusters.s.backends`"), "{e}");
         let e = error(&format!("[products.p]\nroutes = [{{ header = {{ name = \"bad name\", value = \"1\" }}, cluster = \"c\" }}]\n{cluster}"));
         assert!(e.contains("`products.p.routes[0].header.name`"), "{e}");
+    }
+
+    #[test]
+    fn server_ranges_name_the_key() {
+        for text in [
+            "[server]\nworkers = 9223372036854775807\n",
+            "[server]\nworkers = 1025\n",
+        ] {
+            let e = error(text);
+            assert!(e.contains("`server.workers`") && e.contains("1024"), "{e}");
+        }
+        assert!(parse("[server]\nworkers = 1024\n").is_ok());
+        let e = error("[server]\nbacklog = 0\n");
+        assert!(e.contains("`server.backlog`"), "{e}");
+        let e = error("[server]\nh2_max_concurrent_streams = 0\n");
+        assert!(e.contains("`server.h2_max_concurrent_streams`"), "{e}");
+        let e = error("[server]\nencoded_slashes = \"keep\"\n");
+        assert!(e.contains("`server.encoded_slashes`"), "{e}");
+        let config =
+            parse("[server]\nmax_body_bytes = 10\nencoded_slashes = \"reject\"\n").unwrap();
+        assert_eq!(config.server.max_body_bytes, 10);
+        assert_eq!(config.server.backlog, 1024);
+        assert_eq!(config.server.h2_max_concurrent_streams, 128);
     }
 
     #[test]

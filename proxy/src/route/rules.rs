@@ -15,6 +15,8 @@ pub struct ProductRoutes {
     pub name: Arc<str>,
     /// Rules in config order; the first that matches wins.
     rules: Vec<Rule>,
+    /// `max_body_bytes` of the product, overriding the server's (0 = unlimited).
+    pub max_body_bytes: Option<u64>,
 }
 
 impl ProductRoutes {
@@ -38,6 +40,7 @@ impl ProductRoutes {
         ProductRoutes {
             name: Arc::from(name),
             rules,
+            max_body_bytes: config.max_body_bytes,
         }
     }
 

@@ -39,7 +39,8 @@ impl RouteTable {
                 default = Some(index);
             }
             for host in &product.hosts {
-                let host = host.to_ascii_lowercase();
+                // Routing ignores a trailing dot, in the config as in requests.
+                let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
                 let (map, key) = match host.strip_prefix("*.") {
                     Some(suffix) => (&mut wildcards, suffix.to_owned()),
                     None => (&mut exact, host.clone()),

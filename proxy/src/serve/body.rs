@@ -2,6 +2,7 @@
 //! the response has been sent (or sending failed).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,6 +11,7 @@ use hookgate_plugin_api::Point;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::balance::ActiveRequest;
+use crate::error::ProxyError;
 use crate::request::{PluginRequest, RequestState};
 use crate::response::ResponseState;
 use crate::upstream::UpstreamBody;
@@ -58,23 +60,33 @@ pub(crate) struct RequestFinish {
 }
 
 impl RequestFinish {
-    /// Runs the RequestFinish chain; Finish there means no keep-alive after this request.
+    /// Runs the RequestFinish chain.
     pub(crate) fn run(mut self) {
-        let chain = &self.conn.snapshot.plugins.chains.request_finish;
-        if chain.is_empty() {
-            return;
-        }
-        let action = {
-            let mut session = self.conn.lock_session();
-            let mut view = PluginRequest {
-                request: &mut self.request,
-                session: &mut session,
-            };
-            chain.run(Point::RequestFinish, &mut view, self.response.as_mut())
+        request_finish(&self.conn, &mut self.request, self.response.as_mut());
+    }
+}
+
+/// Runs the RequestFinish chain for `request`; Finish there means no keep-alive after
+/// this request.
+pub(crate) fn request_finish(
+    conn: &Conn,
+    request: &mut RequestState,
+    response: Option<&mut ResponseState>,
+) {
+    let chain = &conn.snapshot.plugins.chains.request_finish;
+    if chain.is_empty() {
+        return;
+    }
+    let action = {
+        let mut session = conn.lock_session();
+        let mut view = PluginRequest {
+            request,
+            session: &mut session,
         };
-        if matches!(action, Ok(hookgate_plugin_api::Action::Finish)) {
-            self.conn.control.close_after_response();
-        }
+        chain.run(Point::RequestFinish, &mut view, response)
+    };
+    if matches!(action, Ok(hookgate_plugin_api::Action::Finish)) {
+        conn.control.close_after_response();
     }
 }
 
@@ -141,36 +153,133 @@ impl Body for ProxyBody {
 /// The request body sent upstream: the client's stream, or nothing (a retry of a
 /// request that had no body).
 pub enum ClientBody {
-    /// The client's body.
-    Stream(hyper::body::Incoming),
+    /// The client's body, counted against the request's body limit.
+    Stream {
+        /// The body as hyper reads it.
+        body: hyper::body::Incoming,
+        /// Bytes the client may still send.
+        left: u64,
+        /// Where a client-side failure is recorded.
+        fault: ClientFault,
+    },
     /// No body.
     Empty,
 }
 
+impl ClientBody {
+    /// The client's `body`, at most `limit` bytes of it.
+    pub(crate) fn new(body: hyper::body::Incoming, limit: u64, fault: ClientFault) -> ClientBody {
+        ClientBody::Stream {
+            body,
+            left: limit,
+            fault,
+        }
+    }
+}
+
+/// The first failure of a request body that is the client's fault (too large,
+/// broken framing, cut short, reset), shared by the body, which records it, and the
+/// forwarding loop, which reads it when an attempt fails: a backend exchange that
+/// failed because of its client is not the backend's failure.
+//
+// Internal: `None` for a request without a body (most of them), which cannot fail,
+// so that they cost no allocation.
+#[derive(Clone, Default)]
+pub struct ClientFault(Option<Arc<AtomicUsize>>);
+
+impl ClientFault {
+    /// A place to record the failures of `body`.
+    pub(crate) fn of(body: &hyper::body::Incoming) -> ClientFault {
+        ClientFault((!body.is_end_stream()).then(Arc::default))
+    }
+
+    fn set(&self, error: ProxyError) {
+        if let Some(cell) = &self.0 {
+            let _ =
+                cell.compare_exchange(0, error.index() + 1, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// The recorded failure, if any.
+    pub(crate) fn get(&self) -> Option<ProxyError> {
+        let index = self.0.as_ref()?.load(Ordering::Acquire).checked_sub(1)?;
+        ProxyError::ALL.get(index).copied()
+    }
+}
+
+/// Which client error a failed read of the request body is: the peer going away
+/// (reset, broken connection, HTTP/2 stream reset) or anything else (bad chunk
+/// framing, a body shorter than its length: hyper's `InvalidInput`, `InvalidData`,
+/// `UnexpectedEof`).
+fn client_error_of(error: &hyper::Error) -> ProxyError {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe => ProxyError::ClientClosed,
+                _ => ProxyError::BadBody,
+            };
+        }
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return if h2.is_reset() || h2.is_go_away() || h2.is_io() {
+                ProxyError::ClientClosed
+            } else {
+                ProxyError::BadBody
+            };
+        }
+        source = cause.source();
+    }
+    ProxyError::BadBody
+}
+
+/// The error a body ends with when it grows past its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body larger than max_body_bytes")]
+struct TooLarge;
+
 impl Body for ClientBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            ClientBody::Stream(body) => Pin::new(body).poll_frame(cx),
-            ClientBody::Empty => Poll::Ready(None),
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let ClientBody::Stream { body, left, fault } = self.get_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > *left {
+                        fault.set(ProxyError::BodyTooLarge);
+                        return Poll::Ready(Some(Err(TooLarge.into())));
+                    }
+                    *left -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                fault.set(client_error_of(&error));
+                Poll::Ready(Some(Err(error.into())))
+            }
+            other => other.map_err(BoxError::from),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ClientBody::Stream(body) => body.is_end_stream(),
+            ClientBody::Stream { body, .. } => body.is_end_stream(),
             ClientBody::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ClientBody::Stream(body) => body.size_hint(),
+            ClientBody::Stream { body, .. } => body.size_hint(),
             ClientBody::Empty => SizeHint::with_exact(0),
         }
     }

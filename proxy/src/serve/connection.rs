@@ -12,21 +12,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hookgate_plugin_api::{Action, Point};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::protocol::{self, Protocol};
 use crate::session::SessionState;
 use crate::snapshot::Snapshot;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send a request head (HTTP/1.1).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection's state shared with its requests.
 pub struct Conn {
@@ -99,6 +95,16 @@ impl ConnControl {
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }
+
+    /// Resolves when a request asks to drop the connection.
+    pub(crate) async fn abort_requested(&self) {
+        self.abort.notified().await
+    }
+
+    /// Resolves when a request asks to close after the responses in flight.
+    pub(crate) async fn close_requested(&self) {
+        self.close.notified().await
+    }
 }
 
 impl Drop for Conn {
@@ -145,7 +151,7 @@ pub async fn serve_connection(
         return;
     }
     let Some(acceptor) = tls else {
-        return serve_http(TokioIo::new(tcp), conn, shutdown).await;
+        return protocol::serve(TokioIo::new(tcp), Protocol::Sniff, conn, shutdown).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
@@ -158,61 +164,19 @@ pub async fn serve_connection(
             return;
         }
     };
-    {
+    let protocol = {
         let info = crate::tls::tls_info(stream.get_ref().1);
+        let protocol = Protocol::of_alpn(info.alpn.as_deref());
         let mut session = conn.lock_session();
-        session.protocol = if info.alpn.as_deref() == Some("h2") {
-            "h2"
-        } else {
-            "https"
+        session.protocol = match protocol {
+            Protocol::Http2 => "h2",
+            _ => "https",
         };
         session.tls = Some(info);
-    }
+        protocol
+    };
     if !conn.session_point(Point::Handshake) {
         return;
     }
-    serve_http(TokioIo::new(stream), conn, shutdown).await
-}
-
-async fn serve_http<I>(io: TokioIo<I>, conn: Arc<Conn>, mut shutdown: watch::Receiver<bool>)
-where
-    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let service = {
-        let conn = Arc::clone(&conn);
-        service_fn(move |request| super::request::handle(request, Arc::clone(&conn)))
-    };
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-    let (mut closing, mut draining) = (false, *shutdown.borrow());
-    if draining {
-        connection.as_mut().graceful_shutdown();
-    }
-    loop {
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(peer = %conn.peer, %error, "connection ended with an error");
-                }
-                break;
-            }
-            () = conn.control.abort.notified() => break,
-            () = conn.control.close.notified(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            changed = shutdown.changed(), if !draining => {
-                draining = true;
-                if changed.is_ok() {
-                    connection.as_mut().graceful_shutdown();
-                }
-            }
-        }
-    }
+    protocol::serve(TokioIo::new(stream), protocol, conn, shutdown).await
 }

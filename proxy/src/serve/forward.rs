@@ -11,7 +11,7 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::body::{BodyKind, ClientBody};
+use super::body::{BodyKind, ClientBody, ClientFault};
 use super::connection::Conn;
 use super::forwarded;
 use super::request::{error_page, End, Life};
@@ -73,7 +73,8 @@ pub(crate) async fn forward(
         connect: cluster.connect_timeout,
         response: cluster.response_timeout,
     };
-    let mut body = Some(ClientBody::Stream(body));
+    let fault = ClientFault::of(&body);
+    let mut body = Some(ClientBody::new(body, life.body_limit, fault.clone()));
     let mut tried_subclusters = Tried::new();
     let mut tried_backends = Tried::new();
     let mut current: Option<usize> = None;
@@ -122,6 +123,7 @@ pub(crate) async fn forward(
             &life.conn.peer_header,
             life.conn.is_tls,
             on_upgrade.is_some(),
+            backend.addr,
             attempt_body,
         );
         let active = backend.start_request();
@@ -140,6 +142,9 @@ pub(crate) async fn forward(
                 body = Some(request.into_body());
                 last_error = ProxyError::ConnectFailed;
             }
+            // The attempt failed because the client's body did (too large, broken,
+            // cut): the client's error, not the backend's, and no retry.
+            Err(_) if fault.get().is_some() => break,
             Err(UpstreamError::Timeout) => {
                 tracing::warn!(cluster = %cluster.name, backend = %backend.name, "response timeout");
                 last_error = ProxyError::Timeout;
@@ -163,7 +168,10 @@ pub(crate) async fn forward(
             }
         }
     }
-    life.proxy_error(last_error)
+    match fault.get() {
+        Some(error) => life.client_error(error),
+        None => life.proxy_error(last_error),
+    }
 }
 
 impl Life {
@@ -183,7 +191,7 @@ impl Life {
         };
         match action {
             Ok(Action::Finish) => {
-                self.request.error_code = ProxyError::ForwardFinished.code();
+                self.request.error = Some(ProxyError::ForwardFinished);
                 Some(End::respond(
                     error_page(StatusCode::INTERNAL_SERVER_ERROR),
                     true,

@@ -2,7 +2,7 @@
 //! `X-Forwarded-Proto` and `X-Real-IP` in, Host preserved; and the client IP behind
 //! trusted proxies.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -17,6 +17,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// The client's IP: the peer, unless the peer is a trusted proxy, in which case the
 /// rightmost `X-Forwarded-For` address that is not itself trusted.
@@ -43,7 +44,8 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) ->
 }
 
 /// Whether `name` is hop-by-hop in every message (RFC 9110 §7.6.1, plus the
-/// non-standard `Keep-Alive` and `Proxy-Connection`).
+/// non-standard `Keep-Alive` and `Proxy-Connection`, and `HTTP2-Settings` of an h2c
+/// upgrade, which is never forwarded).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     name == CONNECTION
         || name == UPGRADE
@@ -52,6 +54,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name == TRANSFER_ENCODING
         || name == KEEP_ALIVE
         || name == PROXY_CONNECTION
+        || name == HTTP2_SETTINGS
 }
 
 /// Removes hop-by-hop headers: the fixed list and any named in `Connection`. With
@@ -73,7 +76,14 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in named {
         headers.remove(name);
     }
-    for name in [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, TRANSFER_ENCODING] {
+    for name in [
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        HTTP2_SETTINGS,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+    ] {
         headers.remove(name);
     }
     if keep_upgrade {
@@ -91,27 +101,23 @@ pub(crate) fn ip_value(ip: IpAddr) -> HeaderValue {
 }
 
 /// The request to send upstream for `request`: origin-form target, HTTP/1.1, Host kept
-/// (or taken from an HTTP/2 `:authority`), hop-by-hop headers removed, forwarding
-/// headers set. `peer` is the socket peer's IP as a header value (made once per
-/// connection).
+/// (the request's one authority, see [`admit`](crate::edge::admit); an HTTP/1.0
+/// request without one gets the backend's address), hop-by-hop headers removed,
+/// forwarding headers set. `peer` is the socket peer's IP as a header value (made once
+/// per connection).
 pub(crate) fn upstream_request<B>(
     request: &RequestState,
     peer: &HeaderValue,
     is_tls: bool,
     upgrade: bool,
+    backend: SocketAddr,
     body: B,
 ) -> Request<B> {
     let head = &request.head;
     let mut headers = head.headers.clone();
     remove_hop_by_hop(&mut headers, upgrade);
     if !headers.contains_key(HOST) {
-        if let Some(value) = head
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            headers.insert(HOST, value);
-        }
+        headers.insert(HOST, ip_value_port(backend));
     }
     let forwarded_for = match headers.get(X_FORWARDED_FOR) {
         Some(earlier) => {
@@ -139,6 +145,12 @@ pub(crate) fn upstream_request<B>(
     *upstream.version_mut() = Version::HTTP_11;
     *upstream.headers_mut() = headers;
     upstream
+}
+
+/// `ip:port` as a header value.
+fn ip_value_port(addr: SocketAddr) -> HeaderValue {
+    // An address's text is always a valid header value; the fallback is never used.
+    HeaderValue::from_str(&addr.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// The request target in origin form (`/path?query`), reusing the URI's bytes.
@@ -209,7 +221,7 @@ mod tests {
         let mut state = RequestState::new(head, "198.51.100.1".parse().unwrap());
         state.client_ip_is_peer = false;
         let peer = ip_value("127.0.0.1".parse().unwrap());
-        let up = upstream_request(&state, &peer, true, false, ());
+        let up = upstream_request(&state, &peer, true, false, backend(), ());
         assert_eq!(up.uri(), "/a?b=1");
         assert_eq!(up.version(), Version::HTTP_11);
         assert_eq!(up.headers()[HOST], "Shop.Example");
@@ -219,18 +231,21 @@ mod tests {
         assert!(!up.headers().contains_key(CONNECTION));
     }
 
+    fn backend() -> SocketAddr {
+        "10.0.0.9:8080".parse().unwrap()
+    }
+
     #[test]
-    fn http2_authority_becomes_host() {
-        let (head, ()) = http::Request::get("https://shop.example:8443/x")
-            .version(Version::HTTP_2)
+    fn a_request_without_host_gets_the_backends_address() {
+        let (head, ()) = http::Request::get("/x")
+            .version(Version::HTTP_10)
             .body(())
             .unwrap()
             .into_parts();
         let state = RequestState::new(head, "127.0.0.1".parse().unwrap());
         let peer = ip_value("127.0.0.1".parse().unwrap());
-        let up = upstream_request(&state, &peer, true, false, ());
-        assert_eq!(up.headers()[X_REAL_IP], "127.0.0.1");
-        assert_eq!(up.headers()[HOST], "shop.example:8443");
+        let up = upstream_request(&state, &peer, false, false, backend(), ());
+        assert_eq!(up.headers()[HOST], "10.0.0.9:8080");
         assert_eq!(up.uri(), "/x");
     }
 }

@@ -16,31 +16,50 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hookgate_plugin_api::abi::ResponseData;
 use hookgate_plugin_api::{Action, Point};
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
-use super::body::{BodyKind, ProxyBody, RequestFinish};
+use super::body::{request_finish, BodyKind, ProxyBody, RequestFinish};
 use super::connection::Conn;
 use super::{forward, forwarded, redirect, websocket};
 use crate::balance::ActiveRequest;
+use crate::edge::{self, Refusal};
 use crate::error::ProxyError;
 use crate::plugin::{Chain, RequestChainOutcome};
 use crate::request::{PluginRequest, RequestState};
 use crate::response::ResponseState;
 use hookgate_plugin_api::abi::RequestHandlerBox;
 
-/// The connection must close without a response (a handler returned Close).
+/// Why hyper gets no response for a request.
 #[derive(Debug)]
-pub struct Closed;
+pub enum Refused {
+    /// Close the connection without a response (a handler returned Close; or the
+    /// connection is already closing).
+    Closed,
+    /// HTTP/2: a malformed request; hyper resets the stream with this error's reason
+    /// (`PROTOCOL_ERROR`), which it finds as the error's source.
+    Malformed(h2::Error),
+}
 
-impl std::fmt::Display for Closed {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("closed by a plugin without a response")
+        match self {
+            Refused::Closed => f.write_str("closed by a plugin without a response"),
+            Refused::Malformed(_) => f.write_str("malformed request"),
+        }
     }
 }
 
-impl std::error::Error for Closed {}
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Refused::Closed => None,
+            Refused::Malformed(reason) => Some(reason),
+        }
+    }
+}
 
 /// How a request ends.
 pub(crate) enum End {
@@ -77,20 +96,37 @@ impl End {
 pub(crate) struct Life {
     pub(crate) conn: Arc<Conn>,
     pub(crate) request: RequestState,
+    /// The most body bytes the request may send (its product's `max_body_bytes`, or
+    /// the server's; `u64::MAX` for no limit).
+    pub(crate) body_limit: u64,
+    /// Whether the request has been handed on (to hyper as a response, or to
+    /// RequestFinish); if not when the life is dropped, hyper dropped it because the
+    /// client went away.
+    settled: bool,
 }
 
-/// Serves one request; `Err(Closed)` makes hyper drop the connection.
+/// Serves one request; `Err` makes hyper drop the connection (`Closed`) or reset the
+/// stream (`Malformed`).
 pub(crate) async fn handle(
     mut request: http::Request<Incoming>,
     conn: Arc<Conn>,
-) -> Result<Response<ProxyBody>, Closed> {
+) -> Result<Response<ProxyBody>, Refused> {
     if conn.control.is_closing() {
         // Keep-alive already ended (RequestFinish returned Finish): this request,
         // pipelined behind that one, never reaches BeforeLocation.
-        return Err(Closed);
+        return Err(Refused::Closed);
     }
     let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
-    let (head, body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
+    let admitted = edge::admit(&mut head, &conn.snapshot.edge);
+    if admitted == Err(Refusal::Malformed) {
+        // A stream error: no request to run the points for (RFC 9113 §8.1.1).
+        conn.snapshot.metrics.error(ProxyError::BadRequest);
+        tracing::debug!(peer = %conn.peer, "malformed HTTP/2 request refused");
+        return Err(Refused::Malformed(h2::Error::from(
+            h2::Reason::PROTOCOL_ERROR,
+        )));
+    }
     let client_ip = forwarded::client_ip(
         &head.headers,
         conn.peer.ip(),
@@ -106,10 +142,29 @@ pub(crate) async fn handle(
     let mut life = Life {
         conn,
         request: RequestState::new(head, client_ip),
+        body_limit: u64::MAX,
+        settled: false,
     };
     life.request.client_ip_is_peer = client_ip == life.conn.peer.ip();
-    let end = life.route_and_forward(body, on_upgrade).await;
+    let end = match admitted {
+        Ok(()) => life.route_and_forward(body, on_upgrade).await,
+        Err(refusal) => life.refuse(refusal),
+    };
     life.finish(end)
+}
+
+impl Drop for Life {
+    /// hyper dropped the request before it was settled: the client went away (closed
+    /// its connection or reset its stream) while the request was being served.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.request.error = Some(ProxyError::ClientClosed);
+        self.conn.snapshot.metrics.error(ProxyError::ClientClosed);
+        tracing::debug!(peer = %self.conn.peer, "client went away before its response");
+        request_finish(&self.conn, &mut self.request, None);
+    }
 }
 
 impl Life {
@@ -127,6 +182,17 @@ impl Life {
             return self.proxy_error(ProxyError::NoProduct);
         };
         self.request.route.product = Some(Arc::clone(&product.name));
+        let limit = product
+            .max_body_bytes
+            .unwrap_or(snapshot.edge.max_body_bytes);
+        if limit > 0 {
+            self.body_limit = limit;
+            // A declared length over the limit is refused before anything reads the
+            // body (so `Expect: 100-continue` gets the 413 instead of a 100).
+            if body.size_hint().lower() > limit {
+                return self.client_error(ProxyError::BodyTooLarge);
+            }
+        }
         if let Some(end) = self.request_point(Point::FoundProduct, &chains.found_product) {
             return end;
         }
@@ -215,24 +281,61 @@ impl Life {
 
     /// A proxy error: its status, its code on the request, through ReadResponse.
     pub(crate) fn proxy_error(&mut self, error: ProxyError) -> End {
-        self.request.error_code = error.code();
+        self.request.error = Some(error);
         End::respond(error_page(error.status()), true, false)
+    }
+
+    /// A client's error found while the request was served (body too large or
+    /// broken): like a proxy error, but an HTTP/1 connection closes after it, since
+    /// the rest of the body is unread or unreadable. A client that went away gets
+    /// nothing.
+    pub(crate) fn client_error(&mut self, error: ProxyError) -> End {
+        tracing::info!(peer = %self.conn.peer, code = error.code(), "client error");
+        if error == ProxyError::ClientClosed {
+            self.request.error = Some(error);
+            return End::Close;
+        }
+        let close = self.request.head.version != Version::HTTP_2;
+        let mut end = self.proxy_error(error);
+        if let End::Respond { close: c, .. } = &mut end {
+            *c = close;
+        }
+        end
+    }
+
+    /// A head the front door refused (DESIGN §6): 400 or 405 before any callback
+    /// point (the request was never valid enough to route), then RequestFinish with
+    /// the error code, so access logs see it. HTTP/1 connections close after it.
+    fn refuse(&mut self, refusal: Refusal) -> End {
+        let error = match refusal {
+            Refusal::Answer(error) => error,
+            Refusal::Malformed => ProxyError::BadRequest,
+        };
+        tracing::debug!(peer = %self.conn.peer, code = error.code(), "request refused");
+        self.request.error = Some(error);
+        let mut response = error_page(error.status());
+        if error == ProxyError::MethodNotAllowed {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(edge::ALLOW));
+        }
+        let close = self.request.head.version != Version::HTTP_2;
+        End::respond(response, false, close)
     }
 
     /// Turns the end into what hyper sends, running ReadResponse and arranging
     /// RequestFinish.
-    fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Closed> {
+    fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
+        self.settled = true;
         let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
-                self.conn.snapshot.metrics.closed();
-                self.conn.control.abort();
-                RequestFinish {
-                    conn: self.conn,
-                    request: self.request,
-                    response: None,
+                match self.request.error {
+                    Some(error) => self.conn.snapshot.metrics.error(error),
+                    None => self.conn.snapshot.metrics.closed(),
                 }
-                .run();
-                return Err(Closed);
+                self.conn.control.abort();
+                request_finish(&self.conn, &mut self.request, None);
+                return Err(Refused::Closed);
             }
             End::Respond {
                 response,
@@ -263,14 +366,14 @@ impl Life {
                         redirected = true;
                     }
                     None => {
-                        self.request.error_code = ProxyError::PluginError.code();
+                        self.request.error = Some(ProxyError::PluginError);
                         (state, body) = plain_error(ProxyError::PluginError);
                     }
                 },
                 Ok(Action::Finish) => close = true,
                 Ok(_) => {}
                 Err(_) => {
-                    self.request.error_code = ProxyError::PluginError.code();
+                    self.request.error = Some(ProxyError::PluginError);
                     (state, body) = plain_error(ProxyError::PluginError);
                 }
             }
@@ -291,13 +394,14 @@ impl Life {
         self.conn
             .snapshot
             .metrics
-            .response(state.head.status.as_u16(), self.request.error_code);
+            .response(state.head.status.as_u16(), self.request.error);
         let finish = if self.conn.snapshot.plugins.chains.request_finish.is_empty() {
             None
         } else {
+            let request = std::mem::replace(&mut self.request, RequestState::settled());
             Some(Box::new(RequestFinish {
                 conn: Arc::clone(&self.conn),
-                request: self.request,
+                request,
                 response: (!redirected).then(|| state.head_copy()),
             }))
         };

@@ -10,10 +10,19 @@ use std::sync::Arc;
 
 use super::connection::Conn;
 
-/// Whether the request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+/// Whether the request asks to switch protocols (`Connection: upgrade` + `Upgrade`) to
+/// something the backend may answer. `h2c` is not: HTTP/2 is spoken with prior
+/// knowledge or over TLS, and an `Upgrade: h2c` request is forwarded as plain
+/// HTTP/1.1 with its hop-by-hop headers (`Upgrade`, `HTTP2-Settings`) removed.
 pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
+    let upgrade = request.headers().get_all(UPGRADE);
     request.version() == Version::HTTP_11
-        && request.headers().contains_key(UPGRADE)
+        && upgrade.iter().next().is_some()
+        && !upgrade
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|protocol| protocol.trim().eq_ignore_ascii_case("h2c"))
         && request
             .headers()
             .get_all(CONNECTION)

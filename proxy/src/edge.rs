@@ -1,0 +1,167 @@
+//! The front door: what a request head must be before any plugin or routing sees it
+//! (DESIGN §6), and the host and path every later step sees.
+//!
+//! [`admit`] takes the head hyper parsed and either refuses it or leaves it in the one
+//! shape the rest of the proxy relies on:
+//!
+//! - **Host** (`host`): exactly one authority, valid `host[:port]`. HTTP/1.1: the
+//!   absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2); without
+//!   one, exactly one valid `Host` header (no Host, two Host headers or an invalid one
+//!   → 400). HTTP/1.0 may have no Host: it is routed to the default product and the
+//!   backend receives its own address as Host. HTTP/2: `:authority`, or `host`
+//!   without it; both and different → malformed (stream error `PROTOCOL_ERROR`, RFC
+//!   9113 §8.3.1); neither → 400. The chosen authority is then the request's only
+//!   `Host` header, so routing, plugins and the backend see the same host; routing
+//!   ignores case, the port and a trailing dot.
+//! - **Method**: `CONNECT` → 405 with `Allow` (hookgate is not a forward proxy).
+//! - **Path** (`path`): normalised once, and the normalised path is what route rules,
+//!   plugins and the backend see (Envoy's `normalize_path` and `merge_slashes`, rather
+//!   than nginx's "match the normalised path, forward the raw one", so that what is
+//!   checked is what is sent).
+//!
+//! The target is left in origin form (`/path?query`; `*` for `OPTIONS *`).
+
+mod host;
+mod path;
+
+use http::header::{HeaderValue, HOST};
+use http::request::Parts;
+use http::uri::{PathAndQuery, Uri};
+use http::{Method, Version};
+
+use crate::config::{EncodedSlashes, ServerConfig};
+use crate::error::ProxyError;
+
+pub use host::{is_valid_authority, route_host};
+pub use path::{normalize as normalize_path, PathError};
+
+/// The front-door settings of one configuration (from `[server]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Edge {
+    /// `server.max_body_bytes`; 0 = unlimited.
+    pub max_body_bytes: u64,
+    /// `server.encoded_slashes`.
+    pub encoded_slashes: EncodedSlashes,
+    /// `server.h2_max_concurrent_streams`.
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl Edge {
+    /// The settings of `server`.
+    pub fn new(server: &ServerConfig) -> Edge {
+        Edge {
+            max_body_bytes: server.max_body_bytes,
+            encoded_slashes: server.encoded_slashes,
+            h2_max_concurrent_streams: server.h2_max_concurrent_streams,
+        }
+    }
+}
+
+/// Why a head is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Answer with this error's status (400, 405).
+    Answer(ProxyError),
+    /// HTTP/2: a malformed request, refused with a stream error (RFC 9113 §8.1.1).
+    Malformed,
+}
+
+/// The methods hookgate forwards, for a 405's `Allow`.
+pub const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE";
+
+/// Checks `head` and brings it into shape (see the module docs): afterwards its one
+/// `Host` header (none only for HTTP/1.0 without one) is the request's authority and
+/// its target is in origin form with a normalised path.
+pub fn admit(head: &mut Parts, edge: &Edge) -> Result<(), Refusal> {
+    let authority = authority(head)?;
+    if head.method == Method::CONNECT {
+        return Err(Refusal::Answer(ProxyError::MethodNotAllowed));
+    }
+    if let Some(authority) = authority {
+        let value = HeaderValue::from_str(&authority)
+            .map_err(|_| Refusal::Answer(ProxyError::BadRequest))?;
+        head.headers.insert(HOST, value);
+    }
+    head.uri = origin_form(&head.uri, edge.encoded_slashes)?;
+    Ok(())
+}
+
+/// The request's one authority, by the rules of its HTTP version.
+fn authority(head: &Parts) -> Result<Option<String>, Refusal> {
+    let bad = Refusal::Answer(ProxyError::BadRequest);
+    let mut hosts = head.headers.get_all(HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err(if head.version == Version::HTTP_2 {
+            Refusal::Malformed
+        } else {
+            bad
+        });
+    }
+    let header = match header {
+        Some(value) => {
+            let text = value.to_str().map_err(|_| bad)?;
+            if !is_valid_authority(text) {
+                return Err(bad);
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    let target = head.uri.authority().map(|a| a.as_str());
+    if let Some(target) = target {
+        if !is_valid_authority(target) {
+            return Err(bad);
+        }
+    }
+    match (head.version, target, header) {
+        // RFC 9113 §8.3.1: a `host` that names another entity than `:authority`.
+        (Version::HTTP_2, Some(target), Some(header)) if !same_authority(target, header) => {
+            Err(Refusal::Malformed)
+        }
+        // RFC 9112 §3.2.2: the target's authority wins over Host.
+        (_, Some(target), _) => Ok(Some(target.to_owned())),
+        (_, None, Some(header)) => Ok(Some(header.to_owned())),
+        // RFC 9112 §3.2: HTTP/1.0 may omit Host.
+        (Version::HTTP_10 | Version::HTTP_09, None, None) => Ok(None),
+        (_, None, None) => Err(bad),
+    }
+}
+
+/// Whether two authorities name the same host and port (case-insensitive host).
+fn same_authority(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The target in origin form with its path normalised.
+fn origin_form(uri: &Uri, slashes: EncodedSlashes) -> Result<Uri, Refusal> {
+    let bad = Refusal::Answer(ProxyError::BadRequest);
+    let Some(path_and_query) = uri.path_and_query() else {
+        // CONNECT's authority-form has no path; it never gets here.
+        return Ok(Uri::from_static("/"));
+    };
+    let path = path_and_query.path();
+    if !path.starts_with('/') {
+        // `OPTIONS *` (and the empty path of an absolute-form target, which `http`
+        // already turns into `/`).
+        return Ok(Uri::from(path_and_query.clone()));
+    }
+    let normalized = normalize_path(path, slashes).map_err(|_| bad)?;
+    let unchanged = matches!(normalized, std::borrow::Cow::Borrowed(_));
+    if unchanged && uri.scheme().is_none() && uri.authority().is_none() {
+        return Ok(uri.clone());
+    }
+    if unchanged {
+        return Ok(Uri::from(path_and_query.clone()));
+    }
+    let text = match path_and_query.query() {
+        Some(query) => format!("{normalized}?{query}"),
+        None => normalized.into_owned(),
+    };
+    PathAndQuery::from_maybe_shared(text)
+        .map(Uri::from)
+        .map_err(|_| bad)
+}
+
+#[cfg(test)]
+mod tests;

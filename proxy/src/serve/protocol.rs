@@ -1,0 +1,132 @@
+//! Which HTTP a client connection speaks, and serving it with hyper until it ends.
+//!
+//! On TLS listeners ALPN alone decides (DESIGN §6): `h2` → HTTP/2 only, so HTTP/1.1
+//! bytes get a GOAWAY `PROTOCOL_ERROR`; `http/1.1` or no ALPN → HTTP/1.1 only, so an
+//! HTTP/2 preface is a bad request. Plain listeners serve HTTP/1.1 and HTTP/2 with
+//! prior knowledge on one port, told apart by the first bytes (`Upgrade: h2c` is
+//! never honoured, nor forwarded).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::connection::Conn;
+
+/// How long a client may take to send a request head (HTTP/1.1).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP a connection is served with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Plain listeners: HTTP/1.1, or HTTP/2 if the client starts with its preface.
+    Sniff,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only.
+    Http2,
+}
+
+impl Protocol {
+    /// The protocol of a TLS connection that negotiated `alpn`.
+    pub(crate) fn of_alpn(alpn: Option<&str>) -> Protocol {
+        match alpn {
+            Some("h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        }
+    }
+}
+
+/// Polls a hyper connection to its end, starting a graceful shutdown when the
+/// connection is asked to close after its response (a plugin's Finish) or the server
+/// drains, and dropping it at once when a plugin's Close aborts it.
+// Internal: a macro because hyper's three connection types share `graceful_shutdown`
+// by name only, behind bounds that would have to be restated for a trait.
+macro_rules! drive {
+    ($connection:expr, $conn:expr, $shutdown:expr) => {{
+        let connection = $connection;
+        tokio::pin!(connection);
+        let (mut closing, mut draining) = (false, *$shutdown.borrow());
+        if draining {
+            connection.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(peer = %$conn.peer, %error, "connection ended with an error");
+                    }
+                    break;
+                }
+                () = $conn.control.abort_requested() => break,
+                () = $conn.control.close_requested(), if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                changed = $shutdown.changed(), if !draining => {
+                    draining = true;
+                    if changed.is_ok() {
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        }
+    }};
+}
+
+/// Serves the connection's requests with `protocol` until it ends.
+pub(crate) async fn serve<I>(
+    io: TokioIo<I>,
+    protocol: Protocol,
+    conn: Arc<Conn>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service = {
+        let conn = Arc::clone(&conn);
+        service_fn(move |request| super::request::handle(request, Arc::clone(&conn)))
+    };
+    let streams = conn.snapshot.edge.h2_max_concurrent_streams;
+    match protocol {
+        Protocol::Sniff => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(streams);
+            drive!(
+                builder.serve_connection_with_upgrades(io, service),
+                conn,
+                shutdown
+            );
+        }
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            drive!(
+                builder.serve_connection(io, service).with_upgrades(),
+                conn,
+                shutdown
+            );
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(streams);
+            drive!(builder.serve_connection(io, service), conn, shutdown);
+        }
+    }
+}
