@@ -88,8 +88,11 @@
 //! Accept and failed TLS handshakes. RequestFinish runs for every request that reached
 //! BeforeLocation, including those ended by Close or Redirect (then with no response).
 //! Responses the proxy generates for its own errors (no product, no route, backend
-//! down) pass through ReadResponse and RequestFinish too, with
-//! [`Request::error_code`] set.
+//! down, a body too large or broken) pass through ReadResponse and RequestFinish too,
+//! with [`Request::error_code`] set. A request head the front door refuses (bad Host
+//! or path: 400; `CONNECT`: 405) runs no point but RequestFinish, with its error code,
+//! so that access logs see it. A request whose client went away before its response
+//! reaches RequestFinish with no response and the code `client_closed`.
 //!
 //! **Product scoping**: an instance configured with `products = [...]` has its
 //! FoundProduct, AfterLocation, Forward, ReadResponse and RequestFinish handlers skipped

@@ -145,9 +145,12 @@ impl<'a> Request<'a> {
         self.raw.backend().into()
     }
 
-    /// The proxy's error code for this request (`no_product`, `no_route`,
-    /// `no_backend`, `connect_failed`, `timeout`, `bad_response`, `plugin_error`), or
-    /// empty.
+    /// The proxy's error code for this request, or empty. The client's:
+    /// `bad_request` (400), `method_not_allowed` (405), `body_too_large` (413),
+    /// `bad_body` (400), `client_closed` (nothing sent); the proxy's: `no_product`,
+    /// `no_route` (404), `no_backend` (503); a backend's: `connect_failed`,
+    /// `bad_response`, `upstream_failed` (502), `timeout` (504); a plugin's:
+    /// `plugin_error`, `forward_finish` (500).
     pub fn error_code(&self) -> &str {
         self.raw.error_code().into()
     }
