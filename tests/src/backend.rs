@@ -147,6 +147,9 @@ impl Seen {
 struct Stats {
     requests: AtomicUsize,
     connections: AtomicUsize,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
 }
 
@@ -214,6 +217,12 @@ impl Backend {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.stats.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most requests this backend was answering at one time (from the head's
+    /// arrival to the response head being built, delays included).
+    pub fn max_in_flight(&self) -> usize {
+        self.stats.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every request head received so far, in arrival order.
@@ -290,6 +299,7 @@ async fn answer(
     stats: &Stats,
 ) -> hyper::Response<Body> {
     stats.requests.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(stats);
     let seen = Seen {
         method: req.method().to_string(),
         uri: req
@@ -356,6 +366,23 @@ async fn answer(
         *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
+}
+
+/// One request counted in [`Stats::in_flight`] until dropped.
+struct InFlight<'a>(&'a Stats);
+
+impl<'a> InFlight<'a> {
+    fn enter(stats: &'a Stats) -> InFlight<'a> {
+        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The `Sec-WebSocket-Key` of a WebSocket upgrade request.
