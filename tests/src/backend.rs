@@ -151,6 +151,8 @@ struct Stats {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// The length of each request body received whole (echo mode), in order.
+    bodies: Mutex<Vec<usize>>,
 }
 
 /// A running backend; stopped by [`stop`](Backend::stop) or on drop.
@@ -223,6 +225,16 @@ impl Backend {
     /// arrival to the response head being built, delays included).
     pub fn max_in_flight(&self) -> usize {
         self.stats.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The length of every request body received whole so far (echoing backends
+    /// only): a body cut short is not in it.
+    pub fn bodies(&self) -> Vec<usize> {
+        self.stats
+            .bodies
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default()
     }
 
     /// Every request head received so far, in arrival order.
@@ -344,6 +356,9 @@ async fn answer(
         Mode::Body(bytes) => Full::new(bytes.clone()).boxed(),
         Mode::Echo | Mode::Close => {
             let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            if let (Ok(body), Ok(mut bodies)) = (&body, stats.bodies.lock()) {
+                bodies.push(body.len());
+            }
             let text = echo::render(&behaviour.name, &seen, body.as_deref().unwrap_or(b""));
             Full::new(Bytes::from(text)).boxed()
         }
