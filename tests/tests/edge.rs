@@ -206,20 +206,27 @@ routes = [{{ cluster = "app" }}]
         events.into_iter().find(matches).expect("waited for it")
     }
 
-    /// A counter or gauge of the admin listener's `/metrics` (0 if absent): the sum of
-    /// every series of `name` whose labels contain `labels`.
+    /// A counter or gauge of the admin listener's `/metrics`: the sum of every series
+    /// of `name` whose labels contain `labels`; panics if there is none (a renamed
+    /// metric must not pass as a zero).
     fn metric(&self, name: &str, labels: &str) -> f64 {
         let admin = self
             .proxy
             .admin_addr()
             .expect("the config has an admin listener");
         let text = http1_get(admin, "admin", "/metrics", &[]).text();
-        text.lines()
+        let values: Vec<f64> = text
+            .lines()
             .filter(|l| !l.starts_with('#'))
             .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
             .filter(|l| l.contains(labels))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .collect();
+        assert!(
+            !values.is_empty(),
+            "no {name}{{{labels}}} in /metrics:\n{text}"
+        );
+        values.iter().sum()
     }
 }
 
