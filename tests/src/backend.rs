@@ -147,7 +147,12 @@ impl Seen {
 struct Stats {
     requests: AtomicUsize,
     connections: AtomicUsize,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// The length of each request body received whole (echo mode), in order.
+    bodies: Mutex<Vec<usize>>,
 }
 
 /// A running backend; stopped by [`stop`](Backend::stop) or on drop.
@@ -214,6 +219,22 @@ impl Backend {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.stats.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most requests this backend was answering at one time (from the head's
+    /// arrival to the response head being built, delays included).
+    pub fn max_in_flight(&self) -> usize {
+        self.stats.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The length of every request body received whole so far (echoing backends
+    /// only): a body cut short is not in it.
+    pub fn bodies(&self) -> Vec<usize> {
+        self.stats
+            .bodies
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default()
     }
 
     /// Every request head received so far, in arrival order.
@@ -290,6 +311,7 @@ async fn answer(
     stats: &Stats,
 ) -> hyper::Response<Body> {
     stats.requests.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(stats);
     let seen = Seen {
         method: req.method().to_string(),
         uri: req
@@ -334,6 +356,9 @@ async fn answer(
         Mode::Body(bytes) => Full::new(bytes.clone()).boxed(),
         Mode::Echo | Mode::Close => {
             let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            if let (Ok(body), Ok(mut bodies)) = (&body, stats.bodies.lock()) {
+                bodies.push(body.len());
+            }
             let text = echo::render(&behaviour.name, &seen, body.as_deref().unwrap_or(b""));
             Full::new(Bytes::from(text)).boxed()
         }
@@ -356,6 +381,23 @@ async fn answer(
         *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
+}
+
+/// One request counted in [`Stats::in_flight`] until dropped.
+struct InFlight<'a>(&'a Stats);
+
+impl<'a> InFlight<'a> {
+    fn enter(stats: &'a Stats) -> InFlight<'a> {
+        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The `Sec-WebSocket-Key` of a WebSocket upgrade request.

@@ -8,7 +8,7 @@
 
 mod conn;
 mod raw;
-mod tls;
+pub(crate) mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use rustls::{
 };
 
 /// A client config trusting `roots`, offering `alpn`, with ring as the provider.
-pub(super) fn client_config(roots: Arc<RootCertStore>, alpn: &[&str]) -> Arc<ClientConfig> {
+pub(crate) fn client_config(roots: Arc<RootCertStore>, alpn: &[&str]) -> Arc<ClientConfig> {
     let provider = Arc::new(ring::default_provider());
     let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .build()

@@ -23,6 +23,8 @@ pub struct TlsExchange {
     /// Whether the server closed the connection within the wait (EOF, a missing
     /// `close_notify`, or a reset).
     pub closed: bool,
+    /// The ALPN protocol the server chose.
+    pub alpn: Option<String>,
 }
 
 impl TlsExchange {
@@ -42,13 +44,26 @@ pub fn tls_exchange(
     request: &[u8],
     wait: Duration,
 ) -> Result<TlsExchange, String> {
+    tls_exchange_alpn(addr, ca, name, &["http/1.1"], request, wait)
+}
+
+/// [`tls_exchange`] offering `alpn` (none if empty) instead of `http/1.1`: what a
+/// server does with bytes of another protocol than the one it agreed to.
+pub fn tls_exchange_alpn(
+    addr: SocketAddr,
+    ca: &TestCa,
+    name: &str,
+    alpn: &[&str],
+    request: &[u8],
+    wait: Duration,
+) -> Result<TlsExchange, String> {
     let provider = Arc::new(ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS versions: {e}"))?
         .with_root_certificates(ca.roots())
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     let server_name =
         ServerName::try_from(name.to_owned()).map_err(|e| format!("bad name {name:?}: {e}"))?;
     let request = request.to_vec();
@@ -61,9 +76,15 @@ pub fn tls_exchange(
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?;
         let deadline = Instant::now() + wait;
+        let alpn = tls
+            .get_ref()
+            .1
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
         let mut seen = TlsExchange {
             bytes: Vec::new(),
             closed: false,
+            alpn,
         };
         if tls.write_all(&request).await.is_err() || tls.flush().await.is_err() {
             seen.closed = true;
