@@ -848,10 +848,12 @@ fn broken_request_bodies_are_400_bad_body_not_upstream_failures() {
             .into_bytes(),
             &["bad_body"],
         ),
+        // Refused by the HTTP/1 parser itself (400) before a request exists: no
+        // callback point runs for it.
         (
             "/gzip",
             format!("{}hello", post_head("/gzip", "Transfer-Encoding: gzip\r\n")).into_bytes(),
-            &["bad_request", "bad_body"],
+            &[],
         ),
     ];
     for (path, bytes, codes) in &cases {
@@ -862,6 +864,9 @@ fn broken_request_bodies_are_400_bad_body_not_upstream_failures() {
             !text.contains("x-backend:"),
             "{path}: the backend answered: {text:?}"
         );
+        if codes.is_empty() {
+            continue;
+        }
         let finish = edge.finish_of(path);
         assert!(
             finish.error().is_some_and(|e| codes.contains(&e)),

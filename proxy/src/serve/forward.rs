@@ -11,7 +11,7 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::body::{BodyKind, ClientBody, ClientFault};
+use super::body::{BodyKind, ClientBody};
 use super::connection::Conn;
 use super::forwarded;
 use super::request::{error_page, End, Life};
@@ -73,7 +73,7 @@ pub(crate) async fn forward(
         connect: cluster.connect_timeout,
         response: cluster.response_timeout,
     };
-    let fault = ClientFault::of(&body);
+    let fault = life.fault.clone();
     let mut body = Some(ClientBody::new(body, life.body_limit, fault.clone()));
     let mut tried_subclusters = Tried::new();
     let mut tried_backends = Tried::new();

@@ -21,7 +21,7 @@ use http::{Response, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
 
-use super::body::{request_finish, BodyKind, ProxyBody, RequestFinish};
+use super::body::{request_finish, BodyKind, ClientFault, ProxyBody, RequestFinish};
 use super::connection::Conn;
 use super::{forward, forwarded, redirect, websocket};
 use crate::balance::ActiveRequest;
@@ -99,6 +99,8 @@ pub(crate) struct Life {
     /// The most body bytes the request may send (its product's `max_body_bytes`, or
     /// the server's; `u64::MAX` for no limit).
     pub(crate) body_limit: u64,
+    /// The client-side failure of the request body, if one happened.
+    pub(crate) fault: ClientFault,
     /// Whether the request has been handed on (to hyper as a response, or to
     /// RequestFinish); if not when the life is dropped, hyper dropped it because the
     /// client went away.
@@ -107,10 +109,40 @@ pub(crate) struct Life {
 
 /// Serves one request; `Err` makes hyper drop the connection (`Closed`) or reset the
 /// stream (`Malformed`).
-pub(crate) async fn handle(
-    mut request: http::Request<Incoming>,
+///
+/// Internal: the head is checked and the request's [`Life`] begun at once, when hyper
+/// hands the request over, not when hyper first polls the future: a client that
+/// closes right after sending its request makes hyper drop the future unpolled, and
+/// the request must still end in RequestFinish (`client_closed`).
+pub(crate) fn handle(
+    request: http::Request<Incoming>,
     conn: Arc<Conn>,
-) -> Result<Response<ProxyBody>, Refused> {
+) -> impl std::future::Future<Output = Result<Response<ProxyBody>, Refused>> + Send {
+    let begun = begin(request, conn);
+    async move {
+        let Begun {
+            mut life,
+            admitted,
+            body,
+            on_upgrade,
+        } = begun?;
+        let end = match admitted {
+            Ok(()) => life.route_and_forward(body, on_upgrade).await,
+            Err(refusal) => life.refuse(refusal),
+        };
+        life.finish(end)
+    }
+}
+
+/// A request handed over by hyper, checked at the front door.
+struct Begun {
+    life: Life,
+    admitted: Result<(), Refusal>,
+    body: Incoming,
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun, Refused> {
     if conn.control.is_closing() {
         // Keep-alive already ended (RequestFinish returned Finish): this request,
         // pipelined behind that one, never reaches BeforeLocation.
@@ -143,25 +175,31 @@ pub(crate) async fn handle(
         conn,
         request: RequestState::new(head, client_ip),
         body_limit: u64::MAX,
+        fault: ClientFault::of(&body),
         settled: false,
     };
     life.request.client_ip_is_peer = client_ip == life.conn.peer.ip();
-    let end = match admitted {
-        Ok(()) => life.route_and_forward(body, on_upgrade).await,
-        Err(refusal) => life.refuse(refusal),
-    };
-    life.finish(end)
+    Ok(Begun {
+        life,
+        admitted,
+        body,
+        on_upgrade,
+    })
 }
 
 impl Drop for Life {
     /// hyper dropped the request before it was settled: the client went away (closed
-    /// its connection or reset its stream) while the request was being served.
+    /// its connection or reset its stream) while the request was being served. If its
+    /// body had failed first (cut before its length), that is the error: hyper takes
+    /// the end of the stream for the client leaving, as nginx does, so no 400 can be
+    /// sent, but the log says what the client did.
     fn drop(&mut self) {
         if self.settled {
             return;
         }
-        self.request.error = Some(ProxyError::ClientClosed);
-        self.conn.snapshot.metrics.error(ProxyError::ClientClosed);
+        let error = self.fault.get().unwrap_or(ProxyError::ClientClosed);
+        self.request.error = Some(error);
+        self.conn.snapshot.metrics.error(error);
         tracing::debug!(peer = %self.conn.peer, "client went away before its response");
         request_finish(&self.conn, &mut self.request, None);
     }
