@@ -84,9 +84,22 @@ pub const fn lib_header<P: PluginExport>() -> LibHeader {
 ///
 /// export_plugin!(init, points = [BeforeLocation]);
 /// ```
+///
+/// A plugin must be built with `panic = "unwind"` (Cargo's default): the SDK turns
+/// every panic of a handler into an error the host contains, which `panic = "abort"`
+/// makes impossible (the first panic would kill the whole proxy). The macro refuses
+/// to compile under `panic = "abort"`, saying how to fix the profile.
 #[macro_export]
 macro_rules! export_plugin {
     ($init:path, points = [$($point:ident),* $(,)?] $(,)?) => {
+        #[cfg(panic = "abort")]
+        ::core::compile_error!(
+            "hookgate plugins must be built with panic = \"unwind\": with panic = \"abort\" \
+             a plugin's first panic kills the whole proxy instead of costing one request. \
+             Set `panic = \"unwind\"` (or remove `panic = \"abort\"`) in the [profile.*] \
+             sections of the workspace's Cargo.toml, and do not pass `-C panic=abort`."
+        );
+
         #[doc(hidden)]
         pub struct __HookgatePlugin;
 

@@ -28,48 +28,7 @@ pub fn profile_dir() -> PathBuf {
 pub fn build_workspace() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let profile_dir = profile_dir();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-            None => panic!("cannot tell the profile from {}", profile_dir.display()),
-        };
-        let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut command = Command::new(cargo);
-        // The variables cargo sets for this test process describe the test crate; a
-        // build script that watches one of them (ring's does) would see it change
-        // between this build and the next `cargo test`, and both would rebuild it.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let set_by_cargo = ["CARGO_PKG_", "CARGO_BIN_EXE_"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "CARGO_RUSTC_CURRENT_DIR",
-                    "OUT_DIR",
-                ]
-                .contains(&name.as_ref());
-            if set_by_cargo {
-                command.env_remove(name.as_ref());
-            }
-        }
-        let output = command
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--workspace",
-                "--profile",
-                &profile,
-                "--target-dir",
-            ])
-            .arg(target_dir)
+        let output = cargo(&["build", "--workspace"], &[])
             .output()
             .expect("cargo runs");
         assert!(
@@ -78,6 +37,52 @@ pub fn build_workspace() {
             String::from_utf8_lossy(&output.stderr)
         );
     });
+}
+
+/// `cargo <subcommand> <args>... --profile P --target-dir D [-- <rustc_args>...]` for
+/// this test run's profile and target dir, from the workspace root.
+pub fn cargo(args: &[&str], rustc_args: &[&str]) -> Command {
+    let profile_dir = profile_dir();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+        None => panic!("cannot tell the profile from {}", profile_dir.display()),
+    };
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    // The variables cargo sets for this test process describe the test crate; a
+    // build script that watches one of them (ring's does) would see it change
+    // between this build and the next `cargo test`, and both would rebuild it.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = ["CARGO_PKG_", "CARGO_BIN_EXE_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if set_by_cargo {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+        .current_dir(workspace_root())
+        .args(args)
+        .args(["--profile", &profile, "--target-dir"])
+        .arg(target_dir);
+    if !rustc_args.is_empty() {
+        command.arg("--").args(rustc_args);
+    }
+    command
 }
 
 /// The `hookgate` binary, built.

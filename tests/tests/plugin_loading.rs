@@ -319,3 +319,29 @@ fn check_validates_tls_certificates() {
         &["TLS listener 127.0.0.1:8443", "cannot read"],
     );
 }
+
+/// A plugin built with `panic = "abort"` would take the whole proxy down at its first
+/// panic: `export_plugin!` refuses to compile it, saying how to fix the profile.
+#[test]
+fn a_plugin_built_with_panic_abort_does_not_compile() {
+    hookgate_tests::build_workspace();
+    let out = hookgate_tests::run(
+        &mut hookgate_tests::cargo(
+            &["rustc", "-p", "hookgate-fixture-abort", "--lib"],
+            &["-C", "panic=abort"],
+        ),
+        std::time::Duration::from_secs(300),
+    );
+    assert!(!out.status.success(), "it compiled: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hookgate plugins must be built with panic = \"unwind\"")
+            && out.stderr.contains("[profile.*]"),
+        "{}",
+        out.stderr
+    );
+    // The same crate with the workspace's profile (unwind) is a plugin that loads.
+    let lib = library("hookgate_fixture_abort");
+    let out = hookgate(&["inspect", arg(&lib)]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+}
