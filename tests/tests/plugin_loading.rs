@@ -345,3 +345,14 @@ fn a_plugin_built_with_panic_abort_does_not_compile() {
     let out = hookgate(&["inspect", arg(&lib)]);
     assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
 }
+
+/// Logs written to a file or a pipe carry no ANSI colour codes (they did: the
+/// demo's log file and `hookgate … 2>&1 | …` were full of them).
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let lib = library("hookgate_plugin_hello");
+    let proxy = hookgate_tests::Proxy::start(&["--plugin", arg(&lib)]);
+    let log = proxy.stderr_text();
+    assert!(log.contains("listening"), "the proxy logs: {log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
