@@ -2,6 +2,17 @@
 //! manifests, each point's chain, backend health: like BFE's `module_handlers`),
 //! `GET /metrics` (Prometheus text) and `POST /reload` (re-read the config file and the
 //! plugins, and swap the snapshot whole; on failure the running config stays).
+//!
+//! Who may ask ([`Guard`]): with `server.admin_token_file`, every request needs
+//! `Authorization: Bearer <token>` (compared in constant time; the listener may then
+//! bind anywhere). Without a token the listener is loopback-only (the config refuses
+//! anything else), and two browser attacks are shut out: a request whose `Host` is not
+//! a loopback name or address is refused (DNS rebinding: a page on `evil.example`
+//! that resolves to 127.0.0.1 cannot read `/status`), and `POST /reload` carrying an
+//! `Origin` header or a content type a form can send (`text/plain`,
+//! `application/x-www-form-urlencoded`, `multipart/form-data`) is refused, so no web
+//! page can trigger a reload. `curl -X POST http://127.0.0.1:9901/reload` sends
+//! neither and works.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -17,14 +28,18 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::config::AdminToken;
 use crate::listener::Server;
 
-/// Serves the admin endpoints until `shutdown` changes.
+/// Serves the admin endpoints until `shutdown` changes; `token`, if any, is required
+/// of every request.
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
+    token: Option<AdminToken>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let guard = Arc::new(Guard { token });
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -32,16 +47,123 @@ pub async fn serve(
         };
         let Ok((tcp, _)) = accepted else { continue };
         let server = Arc::clone(&server);
+        let guard = Arc::clone(&guard);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
-                async move { Ok::<_, Infallible>(route(request, &server).await) }
+                let guard = Arc::clone(&guard);
+                async move {
+                    let response = match guard.check(&request) {
+                        Ok(()) => route(request, &server).await,
+                        Err(refused) => refused,
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
         });
     }
+}
+
+/// Who may use the admin listener (see the module docs).
+struct Guard {
+    token: Option<AdminToken>,
+}
+
+impl Guard {
+    /// `Err` is the refusal to send.
+    fn check<B>(&self, request: &Request<B>) -> Result<(), Response<Full<Bytes>>> {
+        let headers = request.headers();
+        if let Some(AdminToken(token)) = &self.token {
+            let given = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+                return Ok(());
+            }
+            let mut refused = text(
+                StatusCode::UNAUTHORIZED,
+                "admin: missing or wrong bearer token\n".into(),
+            );
+            refused.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"hookgate admin\""),
+            );
+            return Err(refused);
+        }
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        if !host.is_some_and(is_loopback_host) {
+            return Err(text(
+                StatusCode::FORBIDDEN,
+                "admin: Host must be a loopback name or address (localhost, 127.0.0.1, [::1])\n"
+                    .into(),
+            ));
+        }
+        if request.method() == Method::POST && is_from_a_browser(headers) {
+            return Err(text(
+                StatusCode::FORBIDDEN,
+                "admin: a POST with an Origin header or a form content type is refused \
+                 (no web page may trigger it); use curl -X POST\n"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `a` equals `b`, in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let longest = a.len().max(b.len());
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..longest {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Whether `host` (`name[:port]`) names this machine's loopback: `localhost` (and
+/// `*.localhost`, RFC 6761), `127.0.0.0/8`, `[::1]`.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request carries what only a browser (a web page) would send: an
+/// `Origin`, or a content type an HTML form or a "simple" `fetch` may use without a
+/// preflight.
+fn is_from_a_browser(headers: &http::HeaderMap) -> bool {
+    if headers.contains_key(http::header::ORIGIN) {
+        return true;
+    }
+    headers
+        .get_all(http::header::CONTENT_TYPE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|value| {
+            let essence = value.split(';').next().unwrap_or("").trim();
+            [
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            ]
+            .iter()
+            .any(|simple| essence.eq_ignore_ascii_case(simple))
+        })
 }
 
 async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Full<Bytes>> {
@@ -121,4 +243,94 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().method(method).uri("/reload");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn allowed(guard: &Guard, method: &str, headers: &[(&str, &str)]) -> Option<u16> {
+        match guard.check(&request(method, headers)) {
+            Ok(()) => None,
+            Err(refused) => Some(refused.status().as_u16()),
+        }
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_hosts_and_no_browser_posts() {
+        let guard = Guard { token: None };
+        for host in [
+            "127.0.0.1:9901",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:9901",
+            "127.1.2.3",
+        ] {
+            assert_eq!(allowed(&guard, "GET", &[("host", host)]), None, "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9901",
+            "10.0.0.1",
+            "localhost.evil.example",
+        ] {
+            assert_eq!(
+                allowed(&guard, "GET", &[("host", host)]),
+                Some(403),
+                "{host}"
+            );
+        }
+        assert_eq!(allowed(&guard, "GET", &[]), Some(403), "no Host");
+        let local = ("host", "127.0.0.1:9901");
+        assert_eq!(allowed(&guard, "POST", &[local]), None, "curl -X POST");
+        assert_eq!(
+            allowed(
+                &guard,
+                "POST",
+                &[local, ("content-type", "application/json")]
+            ),
+            None
+        );
+        for refused in [
+            [local, ("origin", "https://evil.example")],
+            [local, ("content-type", "text/plain;charset=UTF-8")],
+            [local, ("content-type", "application/x-www-form-urlencoded")],
+            [local, ("content-type", "Multipart/Form-Data; boundary=x")],
+        ] {
+            assert_eq!(allowed(&guard, "POST", &refused), Some(403), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn with_a_token_every_request_needs_it() {
+        let guard = Guard {
+            token: Some(AdminToken("s3cret".into())),
+        };
+        assert_eq!(allowed(&guard, "GET", &[("host", "127.0.0.1")]), Some(401));
+        let wrong = ("authorization", "Bearer s3cre");
+        assert_eq!(allowed(&guard, "GET", &[wrong]), Some(401));
+        let right = ("authorization", "Bearer s3cret");
+        assert_eq!(
+            allowed(&guard, "GET", &[right, ("host", "admin.internal")]),
+            None
+        );
+        assert_eq!(allowed(&guard, "POST", &[right]), None);
+    }
+
+    #[test]
+    fn equal_means_equal() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
 }

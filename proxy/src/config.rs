@@ -8,8 +8,8 @@ mod file;
 mod load;
 
 pub use file::{
-    BackendConfig, Balance, CertConfig, ClusterConfig, Config, EncodedSlashes, ErrorPolicy,
-    HeaderCondition, HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig, RouteRule,
-    ServerConfig, SubclusterConfig, TlsListenerConfig,
+    AdminToken, BackendConfig, Balance, CertConfig, ClusterConfig, Config, EncodedSlashes,
+    ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig,
+    RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
 };
 pub use load::{ConfigError, Overrides};

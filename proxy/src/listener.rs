@@ -160,6 +160,7 @@ pub async fn run(
         tokio::spawn(crate::admin::serve(
             admin,
             Arc::clone(&server),
+            config.server.admin_token.clone(),
             shutdown_rx.clone(),
         ));
     }

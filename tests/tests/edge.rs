@@ -214,7 +214,7 @@ routes = [{{ cluster = "app" }}]
             .proxy
             .admin_addr()
             .expect("the config has an admin listener");
-        let text = http1_get(admin, "admin", "/metrics", &[]).text();
+        let text = http1_get(admin, "localhost", "/metrics", &[]).text();
         let values: Vec<f64> = text
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -33,8 +33,19 @@ pub struct ServerConfig {
     /// Plain HTTP/1.1 + h2c listeners.
     #[serde(default = "default_listen")]
     pub listen: Vec<SocketAddr>,
-    /// Admin listener (metrics, status, reload).
+    /// Admin listener (metrics, status, reload). A loopback address, unless
+    /// `admin_token_file` protects it.
     pub admin: Option<SocketAddr>,
+    /// A file holding the admin listener's bearer token: with one, every admin
+    /// request needs `Authorization: Bearer <token>`.
+    pub admin_token_file: Option<PathBuf>,
+    /// Refused with a message: a token written in the config itself (configs are
+    /// shared and logged; the token belongs in `admin_token_file`).
+    #[serde(default, rename = "admin_token")]
+    pub inline_admin_token: Option<toml::Value>,
+    /// The token read from `admin_token_file` by [`Config::load`](super::Config::load).
+    #[serde(skip)]
+    pub admin_token: Option<AdminToken>,
     /// Worker threads; 0 = one per core.
     #[serde(default)]
     pub workers: usize,
@@ -66,6 +77,16 @@ pub struct ServerConfig {
     pub h2_max_concurrent_streams: u32,
 }
 
+/// The admin listener's bearer token; its Debug form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
 /// `server.encoded_slashes`: what a `%2F` in a request path becomes.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -82,6 +103,9 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             admin: None,
+            admin_token_file: None,
+            inline_admin_token: None,
+            admin_token: None,
             workers: 0,
             tls: Vec::new(),
             trusted_proxies: Vec::new(),

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::file::{
-    BackendConfig, ClusterConfig, Config, PluginConfig, PluginSettings, ProductConfig, RouteRule,
-    ServerConfig, SubclusterConfig,
+    AdminToken, BackendConfig, ClusterConfig, Config, PluginConfig, PluginSettings, ProductConfig,
+    RouteRule, ServerConfig, SubclusterConfig,
 };
 
 /// A config that cannot be used; each names the file and the key.
@@ -98,6 +98,7 @@ impl Config {
                 }),
         );
         config.validate(&origin)?;
+        config.server.admin_token = config.server.read_admin_token(&origin)?;
         Ok(config)
     }
 
@@ -289,6 +290,25 @@ impl ServerConfig {
                 format!("{}; expected 1 to 65535", self.backlog),
             ));
         }
+        if self.inline_admin_token.is_some() {
+            return Err(invalid(
+                "server.admin_token".into(),
+                "a token written in the config is refused; put it in a file readable by \
+                 hookgate only and set `server.admin_token_file`"
+                    .into(),
+            ));
+        }
+        if let Some(admin) = self.admin {
+            if !admin.ip().is_loopback() && self.admin_token_file.is_none() {
+                return Err(invalid(
+                    "server.admin".into(),
+                    format!(
+                        "{admin} is not a loopback address; the admin listener can reload \
+                         the proxy, so anywhere else it needs `server.admin_token_file`"
+                    ),
+                ));
+            }
+        }
         if self.h2_max_concurrent_streams == 0 {
             return Err(invalid(
                 "server.h2_max_concurrent_streams".into(),
@@ -296,6 +316,30 @@ impl ServerConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// The token in `admin_token_file` (trimmed; it must not be empty).
+    fn read_admin_token(&self, file: &Path) -> Result<Option<AdminToken>, ConfigError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key: "server.admin_token_file".into(),
+            message,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        let token = text.trim();
+        if token.is_empty() || token.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(invalid(format!(
+                "{} must hold one token of visible ASCII characters",
+                path.display()
+            )));
+        }
+        Ok(Some(AdminToken(token.to_owned())))
     }
 }
 
@@ -464,6 +508,18 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         assert!(e.contains("`server.backlog`"), "{e}");
         let e = error("[server]\nh2_max_concurrent_streams = 0\n");
         assert!(e.contains("`server.h2_max_concurrent_streams`"), "{e}");
+        let e = error("[server]\nadmin = \"0.0.0.0:9901\"\n");
+        assert!(
+            e.contains("`server.admin`") && e.contains("admin_token_file"),
+            "{e}"
+        );
+        assert!(parse("[server]\nadmin = \"127.0.0.1:9901\"\n").is_ok());
+        assert!(parse("[server]\nadmin = \"[::1]:9901\"\n").is_ok());
+        let e = error("[server]\nadmin_token = \"s3cret\"\n");
+        assert!(
+            e.contains("`server.admin_token`") && e.contains("admin_token_file"),
+            "{e}"
+        );
         let e = error("[server]\nencoded_slashes = \"keep\"\n");
         assert!(e.contains("`server.encoded_slashes`"), "{e}");
         let config =
