@@ -53,9 +53,9 @@ pub async fn serve(
                 let server = Arc::clone(&server);
                 let guard = Arc::clone(&guard);
                 async move {
-                    let response = match guard.check(&request) {
-                        Ok(()) => route(request, &server).await,
-                        Err(refused) => refused,
+                    let response = match guard.refusal(&request) {
+                        None => route(request, &server).await,
+                        Some(refused) => refused,
                     };
                     Ok::<_, Infallible>(response)
                 }
@@ -73,8 +73,8 @@ struct Guard {
 }
 
 impl Guard {
-    /// `Err` is the refusal to send.
-    fn check<B>(&self, request: &Request<B>) -> Result<(), Response<Full<Bytes>>> {
+    /// The refusal to send instead of serving `request`, if it is refused.
+    fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
         let headers = request.headers();
         if let Some(AdminToken(token)) = &self.token {
             let given = headers
@@ -83,7 +83,7 @@ impl Guard {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
             if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-                return Ok(());
+                return None;
             }
             let mut refused = text(
                 StatusCode::UNAUTHORIZED,
@@ -93,28 +93,28 @@ impl Guard {
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer realm=\"hookgate admin\""),
             );
-            return Err(refused);
+            return Some(refused);
         }
         let host = headers
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok())
             .or_else(|| request.uri().authority().map(|a| a.as_str()));
         if !host.is_some_and(is_loopback_host) {
-            return Err(text(
+            return Some(text(
                 StatusCode::FORBIDDEN,
                 "admin: Host must be a loopback name or address (localhost, 127.0.0.1, [::1])\n"
                     .into(),
             ));
         }
         if request.method() == Method::POST && is_from_a_browser(headers) {
-            return Err(text(
+            return Some(text(
                 StatusCode::FORBIDDEN,
                 "admin: a POST with an Origin header or a form content type is refused \
                  (no web page may trigger it); use curl -X POST\n"
                     .into(),
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -258,10 +258,9 @@ mod tests {
     }
 
     fn allowed(guard: &Guard, method: &str, headers: &[(&str, &str)]) -> Option<u16> {
-        match guard.check(&request(method, headers)) {
-            Ok(()) => None,
-            Err(refused) => Some(refused.status().as_u16()),
-        }
+        guard
+            .refusal(&request(method, headers))
+            .map(|refused| refused.status().as_u16())
     }
 
     #[test]
