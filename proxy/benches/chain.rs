@@ -55,7 +55,9 @@ fn before_location_chain(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
 
         let configs = vec![noop_config(&library); n];
-        let plugins = Plugins::load(&configs).expect("the noop plugin loads N times");
+        let cache = hookgate::plugin::PluginCache::open(&hookgate::plugin::cache::default_dir())
+            .expect("the plugin cache");
+        let plugins = Plugins::load(&configs, &cache).expect("the noop plugin loads N times");
         let chain = &plugins.chains.before_location;
         assert_eq!(chain.len(), n, "one BeforeLocation handler per instance");
         group.bench_function(BenchmarkId::new("abi", n), |b| {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use hookgate_plugin_api::Point;
 
 use crate::config::{Config, ConfigError, Overrides};
-use crate::plugin::{Library, LoadError, Plugins};
+use crate::plugin::{CacheError, Library, LoadError, PluginCache, Plugins};
 
 /// hookgate: a reverse proxy extended by native plugins at BFE's nine callback points.
 #[derive(Debug, Parser)]
@@ -66,6 +66,9 @@ pub enum CliError {
     /// Bad plugin.
     #[error(transparent)]
     Plugin(#[from] LoadError),
+    /// The plugin cache directory is unusable.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     /// The server failed to start or run (boxed: rare, and large).
     #[error(transparent)]
     Serve(Box<crate::listener::ServeError>),
@@ -96,7 +99,13 @@ impl RunArgs {
     /// Config and plugins, loaded in the order start-up needs them (before any socket).
     fn load(&self) -> Result<(Config, Plugins), CliError> {
         let config = Config::load(self.config.as_deref(), &self.overrides())?;
-        let plugins = Plugins::load(&config.plugins)?;
+        let cache_dir = config
+            .server
+            .plugin_cache_dir
+            .clone()
+            .unwrap_or_else(crate::plugin::cache::default_dir);
+        let cache = PluginCache::open(&cache_dir)?;
+        let plugins = Plugins::load(&config.plugins, &cache)?;
         Ok((config, plugins))
     }
 }
@@ -148,12 +157,13 @@ pub fn describe(plugins: &Plugins) -> String {
         };
         let _ = writeln!(
             out,
-            "  {} {} (api {}) from {} [{}{scope}]",
+            "  {} {} (api {}) from {} [{}{scope}] sha256={}",
             i.name,
             i.manifest.version,
             i.manifest.api_version,
             i.path.display(),
             i.policy.name(),
+            i.sha256,
         );
     }
     out.push_str("chains:\n");
@@ -170,8 +180,10 @@ pub fn describe(plugins: &Plugins) -> String {
 }
 
 fn inspect(file: &Path) -> Result<(), CliError> {
-    let library = Library::open(file)?;
+    let cache = PluginCache::open(&crate::plugin::cache::default_dir())?;
+    let library = Library::open(file, &cache)?;
     println!("file:        {}", file.display());
+    println!("sha256:      {}", library.sha256);
     println!("{}", library.manifest());
     Ok(())
 }

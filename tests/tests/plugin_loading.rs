@@ -356,3 +356,143 @@ fn logs_to_a_file_have_no_colour_codes() {
     assert!(log.contains("listening"), "the proxy logs: {log}");
     assert!(!log.contains('\u{1b}'), "{log:?}");
 }
+
+/// The SHA-256 of a file, as `sha256sum` prints it.
+fn sha256_of(file: &std::path::Path) -> String {
+    let out = hookgate_tests::run(
+        std::process::Command::new("sha256sum").arg(file),
+        hookgate_tests::COMMAND_TIMEOUT,
+    );
+    assert!(out.status.success(), "sha256sum: {}", out.stderr);
+    out.stdout
+        .split_whitespace()
+        .next()
+        .expect("a hash")
+        .to_owned()
+}
+
+/// Copying a new build over a loaded plugin file (`cp` keeps the inode) used to crash
+/// the proxy at the next request, and a reload after it kept the old code while
+/// reporting success. The proxy loads a private copy named by content: the running
+/// code is untouched by the overwrite, and a reload loads the new file.
+#[test]
+fn a_plugin_file_overwritten_in_place_changes_nothing_until_a_reload_loads_it() {
+    use hookgate_tests::{free_addr, http1_get, http1_send, Backend, Proxy, Req};
+    let backend = Backend::echo("b1");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("libmine.so");
+    let (hello, noop) = (
+        library("hookgate_plugin_hello"),
+        library("hookgate_plugin_noop"),
+    );
+    fs::copy(&hello, &plugin).expect("copy hello");
+    let admin = free_addr();
+    let file = dir.path().join("hookgate.toml");
+    fs::write(
+        &file,
+        format!(
+            "default_product = \"web\"\n[server]\nadmin = \"{admin}\"\n\
+             plugin_cache_dir = {cache:?}\n\
+             [[plugins]]\npath = {plugin:?}\n\
+             [products.web]\nroutes = [{{ cluster = \"web\" }}]\n\
+             [clusters.web.subclusters.main]\nweight = 1\nbackends = [{{ addr = \"{backend}\" }}]\n",
+            cache = arg(&dir.path().join("cache")),
+            plugin = arg(&plugin),
+            backend = backend.addr_string(),
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&file)]);
+    let status = || http1_get(admin, "localhost", "/status", &[]).text();
+    let hello_sha = sha256_of(&hello);
+    assert!(
+        status().contains(&format!("sha256={hello_sha}")),
+        "{}",
+        status()
+    );
+    assert_eq!(
+        http1_get(proxy.addr(), "www.example.com", "/hello", &[]).text(),
+        "hello from hookgate\n"
+    );
+
+    // `fs::copy` writes into the existing file, as `cp` does: same inode, new bytes.
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let before = inode(&plugin);
+    fs::copy(&noop, &plugin).expect("overwrite in place");
+    assert_eq!(inode(&plugin), before, "the overwrite kept the inode");
+    for _ in 0..3 {
+        let answer = http1_get(proxy.addr(), "www.example.com", "/hello", &[]);
+        assert_eq!(
+            answer.text(),
+            "hello from hookgate\n",
+            "the old code runs on"
+        );
+    }
+
+    let reload = http1_send(admin, &Req::new("POST", "localhost", "/reload")).expect("reload");
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    let answer = http1_get(proxy.addr(), "www.example.com", "/hello", &[]);
+    assert_eq!(
+        answer.header("x-backend"),
+        Some("b1"),
+        "noop does not answer /hello"
+    );
+    let noop_sha = sha256_of(&noop);
+    let after = status();
+    assert!(after.contains(&format!("sha256={noop_sha}")), "{after}");
+    assert!(after.contains("hookgate-plugin-noop"), "{after}");
+    assert!(dir
+        .path()
+        .join("cache")
+        .join(format!("{noop_sha}.so"))
+        .is_file());
+    assert!(dir
+        .path()
+        .join("cache")
+        .join(format!("{hello_sha}.so"))
+        .is_file());
+}
+
+/// `inspect` and `check` show each plugin's SHA-256.
+#[test]
+fn inspect_and_check_show_the_sha256() {
+    let lib = library("hookgate_plugin_hello");
+    let sha = sha256_of(&lib);
+    let out = hookgate(&["inspect", arg(&lib)]);
+    assert!(
+        out.stdout.contains(&format!("sha256:      {sha}")),
+        "{}",
+        out.stdout
+    );
+    let out = hookgate(&["check", "--plugin", arg(&lib)]);
+    assert!(
+        out.stdout.contains(&format!("sha256={sha}")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A cache directory others could write to would let them swap a library between
+/// its copy and its load: refused, naming the key.
+#[test]
+fn a_cache_dir_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = dir.path().join("cache");
+    fs::create_dir(&cache).expect("mkdir");
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let file = dir.path().join("hookgate.toml");
+    fs::write(
+        &file,
+        format!("[server]\nplugin_cache_dir = {:?}\n", arg(&cache)),
+    )
+    .expect("write");
+    let lib = library("hookgate_plugin_hello");
+    let out = hookgate(&["check", "--config", arg(&file), "--plugin", arg(&lib)]);
+    assert_fails(
+        &out,
+        "server.plugin_cache_dir",
+        &["writable by group or others"],
+    );
+}

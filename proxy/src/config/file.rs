@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Open client connections at most; further ones wait in the accept queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Where plugin libraries are copied to be loaded (see `plugin::cache`); default
+    /// `$XDG_RUNTIME_DIR/hookgate/plugins`, else `/tmp/hookgate-<uid>/plugins`.
+    pub plugin_cache_dir: Option<PathBuf>,
     /// The listen backlog of every listener (Linux caps it at `net.core.somaxconn`).
     #[serde(default = "default_backlog")]
     pub backlog: u32,
@@ -111,6 +114,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             drain_timeout_ms: default_drain_timeout_ms(),
             max_connections: default_max_connections(),
+            plugin_cache_dir: None,
             backlog: default_backlog(),
             max_body_bytes: 0,
             encoded_slashes: EncodedSlashes::default(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hookgate_plugin_api::abi::{RStr, RegistryAbi_TO, TD_Opaque};
 use hookgate_plugin_api::Point;
 
+use super::cache::PluginCache;
 use super::chain::Chains;
 use super::loader::{Library, LoadError};
 use super::manifest::Manifest;
@@ -22,6 +23,8 @@ pub struct Instance {
     pub name: String,
     /// The library file.
     pub path: PathBuf,
+    /// The SHA-256 of the library's content as loaded.
+    pub sha256: Arc<str>,
     /// The library's manifest.
     pub manifest: Manifest,
     /// What a handler failure does.
@@ -71,7 +74,8 @@ pub struct Plugins {
 impl Plugins {
     /// Loads and initialises every configured instance, in order. The first failure
     /// stops loading with an error naming the file and the cause.
-    pub fn load(configs: &[PluginConfig]) -> Result<Plugins, LoadError> {
+    /// Each library is loaded from its copy in `cache`.
+    pub fn load(configs: &[PluginConfig], cache: &PluginCache) -> Result<Plugins, LoadError> {
         let mut libraries: HashMap<PathBuf, Library> = HashMap::new();
         let mut name_counts: HashMap<String, usize> = HashMap::new();
         let mut plugins = Plugins {
@@ -81,10 +85,10 @@ impl Plugins {
         for config in configs {
             let key = std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone());
             let library = match libraries.get(&key) {
-                Some(library) => *library,
+                Some(library) => library.clone(),
                 None => {
-                    let library = Library::open(&config.path)?;
-                    libraries.insert(key, library);
+                    let library = Library::open(&config.path, cache)?;
+                    libraries.insert(key, library.clone());
                     library
                 }
             };
@@ -106,6 +110,7 @@ impl Plugins {
             let instance = Arc::new(Instance {
                 name,
                 path: config.path.clone(),
+                sha256: Arc::clone(&library.sha256),
                 manifest,
                 policy: config.on_error,
                 products: config.products.clone().map(Vec::into_boxed_slice),

@@ -3,18 +3,23 @@
 //! unloading a Rust cdylib is unsound.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use abi_stable::sabi_types::VersionNumber;
 use hookgate_plugin_api::abi::{PluginModRef, API_VERSION};
 
+use super::cache::PluginCache;
 use super::manifest::Manifest;
 
 /// An opened, checked plugin library.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Library {
     /// The root module: manifest and init.
     pub module: PluginModRef,
+    /// The SHA-256 of the file's content when it was loaded (its copy in the
+    /// [plugin cache](super::cache) is what was loaded).
+    pub sha256: Arc<str>,
 }
 
 /// Why a library cannot be used. Each message is one line that names the file.
@@ -87,6 +92,16 @@ pub enum LoadError {
         /// The plugin's message.
         message: String,
     },
+    /// The library cannot be copied into the plugin cache.
+    #[error("plugin {path}: cannot copy it into the plugin cache {cache}: {source}")]
+    Cache {
+        /// The path.
+        path: PathBuf,
+        /// The cache directory.
+        cache: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The instance's config file cannot be read.
     #[error("plugin {path}: {source}")]
     Settings {
@@ -114,8 +129,9 @@ pub enum LoadError {
 
 impl Library {
     /// Opens `path` and checks it: a file, a shared library, a hookgate plugin, a
-    /// compatible API version and ABI layout. Does not run the plugin's init.
-    pub fn open(path: &Path) -> Result<Library, LoadError> {
+    /// compatible API version and ABI layout. What is loaded is the file's copy in
+    /// `cache` (the file itself may change afterwards). Does not run the plugin's init.
+    pub fn open(path: &Path, cache: &PluginCache) -> Result<Library, LoadError> {
         let path_buf = || path.to_path_buf();
         if !path.exists() {
             return Err(LoadError::NotFound { path: path_buf() });
@@ -126,11 +142,16 @@ impl Library {
                 cause: "it is not a regular file".into(),
             });
         }
+        let cached = cache.install(path).map_err(|source| LoadError::Cache {
+            path: path_buf(),
+            cache: cache.dir().to_path_buf(),
+            source,
+        })?;
         // abi_stable's loader: dlopen, then look up its library header symbol.
-        let header = lib_header_from_path(path).map_err(|e| match e {
+        let header = lib_header_from_path(&cached.path).map_err(|e| match e {
             LibraryError::OpenError { err, .. } => LoadError::NotSharedLibrary {
                 path: path_buf(),
-                cause: strip_path(&err.to_string(), path),
+                cause: strip_path(&err.to_string(), &cached.path),
             },
             LibraryError::GetSymbolError { .. } => LoadError::NotPlugin {
                 path: path_buf(),
@@ -155,7 +176,10 @@ impl Library {
         let module = header
             .init_root_module::<PluginModRef>()
             .map_err(|e| classify(e, path))?;
-        Ok(Library { module })
+        Ok(Library {
+            module,
+            sha256: cached.sha256.into(),
+        })
     }
 
     /// The manifest, as the library states it.
@@ -317,7 +341,9 @@ mod tests {
 
     #[test]
     fn missing_file_is_named() {
-        let Err(e) = Library::open(Path::new("/nonexistent/libx.so")) else {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = PluginCache::open(dir.path()).unwrap();
+        let Err(e) = Library::open(Path::new("/nonexistent/libx.so"), &cache) else {
             panic!("a missing file must not load");
         };
         assert_eq!(e.to_string(), "plugin /nonexistent/libx.so: file not found");
