@@ -101,7 +101,9 @@
 //! **Errors and panics**: a panic in init or in a handler never crosses the boundary;
 //! the SDK catches it and the host logs it with the plugin's name and point, counts it,
 //! and applies the instance's policy: `fail-closed` (default: 500 at request points,
-//! close at Accept and Handshake) or `fail-open` (treated as GoOn).
+//! close at Accept and Handshake) or `fail-open` (treated as GoOn). This needs the
+//! plugin built with `panic = "unwind"` (Cargo's default); [`export_plugin!`] refuses
+//! to compile under `panic = "abort"`, with which a panic would abort the whole proxy.
 //!
 //! **Rules for handlers**: they are synchronous, run concurrently on many threads, and
 //! must not block; a plugin must not start a tokio runtime or call `tokio::spawn` (each
