@@ -58,7 +58,9 @@ fn before_location_chain(c: &mut Criterion) {
         let cache = hookgate::plugin::PluginCache::open(&hookgate::plugin::cache::default_dir())
             .expect("the plugin cache");
         let plugins = Plugins::load(&configs, &cache).expect("the noop plugin loads N times");
-        let chain = &plugins.chains.before_location;
+        let chain = plugins
+            .chains
+            .request(hookgate_plugin_api::RequestPoint::BeforeLocation);
         assert_eq!(chain.len(), n, "one BeforeLocation handler per instance");
         group.bench_function(BenchmarkId::new("abi", n), |b| {
             b.iter(|| {

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::AdminToken;
-use crate::listener::Server;
+use crate::server::Server;
 
 /// Serves the admin endpoints until `shutdown` changes; `token`, if any, is required
 /// of every request.
@@ -174,7 +174,8 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
         (&Method::GET, "/metrics") => {
             let snapshot = server.snapshot();
             let body = snapshot.metrics.render(
-                &snapshot,
+                &snapshot.plugins,
+                snapshot.clusters.values(),
                 server.connections_total(),
                 server.connections_open(),
             );
@@ -207,7 +208,7 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
 
 fn status(server: &Server) -> String {
     let snapshot = server.snapshot();
-    let mut out = crate::cli::describe(&snapshot.plugins);
+    let mut out = snapshot.plugins.describe();
     out.push_str("clusters:\n");
     let mut clusters: Vec<_> = snapshot.clusters.values().collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));

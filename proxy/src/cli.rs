@@ -1,12 +1,10 @@
 //! The command line (DESIGN §4): run, `check`, `inspect`.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use hookgate_plugin_api::Point;
 
 use crate::config::{Config, ConfigError, Overrides};
 use crate::plugin::{CacheError, Library, LoadError, PluginCache, Plugins};
@@ -71,7 +69,7 @@ pub enum CliError {
     Cache(#[from] CacheError),
     /// The server failed to start or run (boxed: rare, and large).
     #[error(transparent)]
-    Serve(Box<crate::listener::ServeError>),
+    Serve(Box<crate::run::ServeError>),
     /// The async runtime cannot start.
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
@@ -133,50 +131,15 @@ fn check(args: &RunArgs) -> Result<(), CliError> {
     // Like `nginx -t`: certificates and keys too, not only the config's shape.
     for listener in &config.server.tls {
         crate::tls::server_config(listener).map_err(|source| {
-            CliError::Serve(Box::new(crate::listener::ServeError::Tls {
+            CliError::Serve(Box::new(crate::run::ServeError::Tls {
                 addr: listener.listen,
                 source,
             }))
         })?;
     }
-    print!("{}", describe(&plugins));
+    print!("{}", plugins.describe());
     println!("configuration ok");
     Ok(())
-}
-
-/// What `check` prints: the instances, then each point's chain.
-pub fn describe(plugins: &Plugins) -> String {
-    let mut out = String::from("plugins:\n");
-    if plugins.instances.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    for i in &plugins.instances {
-        let scope = match &i.products {
-            Some(products) => format!(", products: {}", products.join(", ")),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  {} {} (api {}) from {} [{}{scope}] sha256={}",
-            i.name,
-            i.manifest.version,
-            i.manifest.api_version,
-            i.path.display(),
-            i.policy.name(),
-            i.sha256,
-        );
-    }
-    out.push_str("chains:\n");
-    for point in Point::ALL {
-        let names = plugins.chains.names(point);
-        let chain = if names.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            names.join(" -> ")
-        };
-        let _ = writeln!(out, "  {:<16} {chain}", format!("{}:", point.name()));
-    }
-    out
 }
 
 fn inspect(file: &Path) -> Result<(), CliError> {
@@ -197,10 +160,10 @@ fn serve(args: &RunArgs) -> Result<(), CliError> {
     }
     let runtime = runtime.enable_all().build().map_err(CliError::Runtime)?;
     let reload_args = args.clone();
-    let reloader: crate::listener::Reloader =
+    let reloader: crate::server::Reloader =
         std::sync::Arc::new(move || reload_args.load().map_err(|e| e.to_string()));
     runtime
-        .block_on(crate::listener::run(&config, plugins, Some(reloader)))
+        .block_on(crate::run::run(&config, plugins, Some(reloader)))
         .map_err(|e| CliError::Serve(Box::new(e)))?;
     Ok(())
 }

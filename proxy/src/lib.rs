@@ -12,7 +12,12 @@
 //!   raw loading), initialising instances, and the chains per callback point.
 //! - [`session`], [`request`], [`response`]: per-connection, per-request and
 //!   per-response state, and the views plugins receive of them.
-//! - [`listener`]: binding, accepting, connection limits, graceful shutdown.
+//! - [`run`]: running the proxy: listeners and admin bound, serving until a signal,
+//!   the drain.
+//! - [`server`]: the running proxy's shared state: the current snapshot, connection
+//!   slots and counts, health-check tasks, reload.
+//! - [`listener`]: binding (with the backlog) and accepting, under the connection
+//!   limit.
 //! - [`edge`]: the front door: what a request head must be (Host, method, path) before
 //!   plugins and routing see it, and the normalised path.
 //! - [`serve`]: one connection's life, and the life of each request: the one place the
@@ -47,7 +52,9 @@ pub mod plugin;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod run;
 pub mod serve;
+pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod tls;

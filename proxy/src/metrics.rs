@@ -3,9 +3,10 @@
 //!
 //! Internal: the hot path touches plain atomics only; the Prometheus registry (from
 //! the `prometheus-client` crate) is built at scrape time from those counters and from
-//! state the snapshot already holds (plugin error counts, backend health).
+//! state the configuration's parts already hold (plugin error counts, backend health).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -13,8 +14,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::balance::Cluster;
 use crate::error::ProxyError;
-use crate::snapshot::Snapshot;
+use crate::plugin::Plugins;
 
 const ERRORS: [ProxyError; ProxyError::ALL.len()] = ProxyError::ALL;
 
@@ -52,10 +54,12 @@ impl Metrics {
         self.closed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition of these counters and of `snapshot`'s state.
-    pub fn render(
+    /// The Prometheus text exposition of these counters and of the state of `plugins`
+    /// (failures per instance) and `clusters` (backend health).
+    pub fn render<'c>(
         &self,
-        snapshot: &Snapshot,
+        plugins: &Plugins,
+        clusters: impl Iterator<Item = &'c Arc<Cluster>>,
         connections_total: u64,
         connections_open: u64,
     ) -> String {
@@ -125,7 +129,7 @@ impl Metrics {
         registry.register("open_connections", "Client connections open now", open);
 
         let plugin_errors = Family::<Plugin, Counter>::default();
-        for instance in &snapshot.plugins.instances {
+        for instance in &plugins.instances {
             plugin_errors
                 .get_or_create(&Plugin {
                     plugin: instance.name.clone(),
@@ -139,7 +143,7 @@ impl Metrics {
         );
 
         let up = Family::<BackendLabels, Gauge>::default();
-        for cluster in snapshot.clusters.values() {
+        for cluster in clusters {
             for subcluster in &cluster.subclusters {
                 for backend in &subcluster.backends {
                     let labels = BackendLabels {

@@ -3,8 +3,11 @@
 //! - [`cache`]: the private copies libraries are loaded from, named by content.
 //! - [`loader`]: opens a library and checks it is a compatible hookgate plugin; the one
 //!   place that touches raw loading.
-//! - [`instance`]: runs each instance's init and collects its handlers.
+//! - [`instance`]: one initialised instance: its name, manifest, policy, scope, errors.
 //! - [`chain`]: one immutable chain per callback point, and running it.
+//! - `registry`: where an instance's init puts its handlers.
+//! - [`set`]: every instance of a configuration, loaded and initialised in order, and
+//!   the chains they form.
 
 pub mod cache;
 pub mod chain;
@@ -12,9 +15,11 @@ pub mod instance;
 pub mod loader;
 mod manifest;
 mod registry;
+pub mod set;
 
 pub use cache::{CacheError, PluginCache};
 pub use chain::{Chain, ChainError, Chains, RequestChainOutcome};
-pub use instance::{Instance, Plugins};
+pub use instance::Instance;
 pub use loader::{Library, LoadError};
 pub use manifest::Manifest;
+pub use set::Plugins;

@@ -1,22 +1,29 @@
 //! Serving: one client connection, and the life of each of its requests.
 //!
-//! - [`connection`]: a session from accept to close: Accept, the TLS handshake and
-//!   Handshake, and Finish exactly once.
+//! - [`accepted`]: an accepted TCP connection to its end: Accept, the TLS handshake
+//!   and Handshake, then the protocol; Finish when its [`Conn`] goes.
+//! - [`connection`]: [`Conn`], a connection's state shared with its requests, and the
+//!   session-level points (Accept, Handshake, Finish).
 //! - `protocol`: HTTP/1.1 or HTTP/2 via hyper (ALPN alone decides on TLS).
-//! - `request`: the life of one request, the one place the request-level callback
+//! - `life`: **the life of one request**, the one place the request-level callback
 //!   points run, in order (the contract is in `hookgate_plugin_api`'s crate docs).
-//! - `forward`: choosing subcluster and backend, Forward once per attempt, retries.
+//! - `retry`: the retry rules, as a value the attempts loop asks.
 //! - `forwarded`: rewriting heads both ways (hop-by-hop, `X-Forwarded-*`, client IP).
-//! - `body`: the response body, which runs RequestFinish when it is done.
-//! - `redirect`, `websocket`: redirect responses; Upgrade tunnels.
+//! - `body`: the response body (which runs RequestFinish when it is done) and the
+//!   client's body on its way to a backend (limit, client-side failures).
+//! - `reply`, `redirect`, `websocket`: the proxy's own responses; redirects; Upgrade
+//!   tunnels.
 
+pub mod accepted;
 mod body;
 pub mod connection;
-mod forward;
 mod forwarded;
+mod life;
 mod protocol;
 mod redirect;
-mod request;
+mod reply;
+mod retry;
 mod websocket;
 
-pub use connection::{serve_connection, Conn, ConnControl};
+pub use accepted::serve_connection;
+pub use connection::{Conn, ConnControl};

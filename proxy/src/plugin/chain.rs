@@ -14,7 +14,7 @@ use hookgate_plugin_api::abi::{
     RequestView_TO, ResponseData, ResponseHandlerBox, ResponseView, ResponseView_TO,
     SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
 };
-use hookgate_plugin_api::{Action, Point};
+use hookgate_plugin_api::{AcceptPoint, Action, Point, RequestPoint, ResponsePoint};
 
 use super::instance::Instance;
 use crate::config::ErrorPolicy;
@@ -60,58 +60,172 @@ impl<H> Chain<H> {
     }
 }
 
-/// One chain per callback point.
+/// One chain per callback point, each reached through its typed point, so that a
+/// chain of the wrong handler type cannot be asked for.
 #[derive(Default)]
 pub struct Chains {
-    /// At Accept.
-    pub accept: Chain<SessionHandlerBox>,
-    /// At Handshake.
-    pub handshake: Chain<SessionHandlerBox>,
-    /// At BeforeLocation.
-    pub before_location: Chain<RequestHandlerBox>,
-    /// At FoundProduct.
-    pub found_product: Chain<RequestHandlerBox>,
-    /// At AfterLocation.
-    pub after_location: Chain<RequestHandlerBox>,
+    /// At Accept and Handshake, by [`AcceptPoint`].
+    accept: [Chain<SessionHandlerBox>; 2],
+    /// At BeforeLocation, FoundProduct and AfterLocation, by [`RequestPoint`].
+    request: [Chain<RequestHandlerBox>; 3],
     /// At Forward.
-    pub forward: Chain<ForwardHandlerBox>,
-    /// At ReadResponse.
-    pub read_response: Chain<ResponseHandlerBox>,
-    /// At RequestFinish.
-    pub request_finish: Chain<ResponseHandlerBox>,
+    forward: Chain<ForwardHandlerBox>,
+    /// At ReadResponse and RequestFinish, by [`ResponsePoint`].
+    response: [Chain<ResponseHandlerBox>; 2],
     /// At Finish.
-    pub finish: Chain<SessionHandlerBox>,
+    finish: Chain<SessionHandlerBox>,
+}
+
+/// A point by the type of its handlers: the one mapping from [`Point`] to a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypedPoint {
+    /// Accept or Handshake.
+    Accept(AcceptPoint),
+    /// BeforeLocation, FoundProduct or AfterLocation.
+    Request(RequestPoint),
+    /// Forward.
+    Forward,
+    /// ReadResponse or RequestFinish.
+    Response(ResponsePoint),
+    /// Finish.
+    Finish,
+}
+
+impl From<Point> for TypedPoint {
+    fn from(point: Point) -> TypedPoint {
+        match point {
+            Point::Accept => TypedPoint::Accept(AcceptPoint::Accept),
+            Point::Handshake => TypedPoint::Accept(AcceptPoint::Handshake),
+            Point::BeforeLocation => TypedPoint::Request(RequestPoint::BeforeLocation),
+            Point::FoundProduct => TypedPoint::Request(RequestPoint::FoundProduct),
+            Point::AfterLocation => TypedPoint::Request(RequestPoint::AfterLocation),
+            Point::Forward => TypedPoint::Forward,
+            Point::ReadResponse => TypedPoint::Response(ResponsePoint::ReadResponse),
+            Point::RequestFinish => TypedPoint::Response(ResponsePoint::RequestFinish),
+            Point::Finish => TypedPoint::Finish,
+        }
+    }
+}
+
+impl From<TypedPoint> for Point {
+    fn from(point: TypedPoint) -> Point {
+        match point {
+            TypedPoint::Accept(p) => p.into(),
+            TypedPoint::Request(p) => p.into(),
+            TypedPoint::Forward => Point::Forward,
+            TypedPoint::Response(p) => p.into(),
+            TypedPoint::Finish => Point::Finish,
+        }
+    }
+}
+
+// Internal: the typed points' discriminants are their `Point` numbers; these turn
+// them into indexes of the arrays above.
+fn accept_index(point: AcceptPoint) -> usize {
+    point as usize
+}
+fn request_index(point: RequestPoint) -> usize {
+    point as usize - RequestPoint::BeforeLocation as usize
+}
+fn response_index(point: ResponsePoint) -> usize {
+    point as usize - ResponsePoint::ReadResponse as usize
 }
 
 impl Chains {
+    /// The chain at Accept or Handshake.
+    #[inline]
+    pub fn accept(&self, point: AcceptPoint) -> &Chain<SessionHandlerBox> {
+        &self.accept[accept_index(point)]
+    }
+
+    /// The chain at a request point.
+    #[inline]
+    pub fn request(&self, point: RequestPoint) -> &Chain<RequestHandlerBox> {
+        &self.request[request_index(point)]
+    }
+
+    /// The chain at Forward.
+    #[inline]
+    pub fn forward(&self) -> &Chain<ForwardHandlerBox> {
+        &self.forward
+    }
+
+    /// The chain at ReadResponse or RequestFinish.
+    #[inline]
+    pub fn response(&self, point: ResponsePoint) -> &Chain<ResponseHandlerBox> {
+        &self.response[response_index(point)]
+    }
+
+    /// The chain at Finish.
+    #[inline]
+    pub fn finish(&self) -> &Chain<SessionHandlerBox> {
+        &self.finish
+    }
+
+    pub(super) fn accept_mut(&mut self, point: AcceptPoint) -> &mut Chain<SessionHandlerBox> {
+        &mut self.accept[accept_index(point)]
+    }
+
+    pub(super) fn request_mut(&mut self, point: RequestPoint) -> &mut Chain<RequestHandlerBox> {
+        &mut self.request[request_index(point)]
+    }
+
+    pub(super) fn forward_mut(&mut self) -> &mut Chain<ForwardHandlerBox> {
+        &mut self.forward
+    }
+
+    pub(super) fn response_mut(&mut self, point: ResponsePoint) -> &mut Chain<ResponseHandlerBox> {
+        &mut self.response[response_index(point)]
+    }
+
+    pub(super) fn finish_mut(&mut self) -> &mut Chain<SessionHandlerBox> {
+        &mut self.finish
+    }
+
     /// Instance names at `point`, in order.
     pub fn names(&self, point: Point) -> Vec<&str> {
-        match point {
-            Point::Accept => self.accept.names().collect(),
-            Point::Handshake => self.handshake.names().collect(),
-            Point::BeforeLocation => self.before_location.names().collect(),
-            Point::FoundProduct => self.found_product.names().collect(),
-            Point::AfterLocation => self.after_location.names().collect(),
-            Point::Forward => self.forward.names().collect(),
-            Point::ReadResponse => self.read_response.names().collect(),
-            Point::RequestFinish => self.request_finish.names().collect(),
-            Point::Finish => self.finish.names().collect(),
+        match TypedPoint::from(point) {
+            TypedPoint::Accept(p) => self.accept(p).names().collect(),
+            TypedPoint::Request(p) => self.request(p).names().collect(),
+            TypedPoint::Forward => self.forward.names().collect(),
+            TypedPoint::Response(p) => self.response(p).names().collect(),
+            TypedPoint::Finish => self.finish.names().collect(),
         }
     }
 
     /// Appends every chain of `other` after this one's.
     pub(crate) fn append(&mut self, other: Chains) {
-        self.accept.links.extend(other.accept.links);
-        self.handshake.links.extend(other.handshake.links);
-        self.before_location
-            .links
-            .extend(other.before_location.links);
-        self.found_product.links.extend(other.found_product.links);
-        self.after_location.links.extend(other.after_location.links);
-        self.forward.links.extend(other.forward.links);
-        self.read_response.links.extend(other.read_response.links);
-        self.request_finish.links.extend(other.request_finish.links);
-        self.finish.links.extend(other.finish.links);
+        fn extend<H>(to: &mut [Chain<H>], from: impl IntoIterator<Item = Chain<H>>) {
+            for (to, from) in to.iter_mut().zip(from) {
+                to.links.extend(from.links);
+            }
+        }
+        extend(&mut self.accept, other.accept);
+        extend(&mut self.request, other.request);
+        extend(std::slice::from_mut(&mut self.forward), [other.forward]);
+        extend(&mut self.response, other.response);
+        extend(std::slice::from_mut(&mut self.finish), [other.finish]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_point_has_its_own_chain() {
+        let mut seen = std::collections::HashSet::new();
+        for point in Point::ALL {
+            let slot = match TypedPoint::from(point) {
+                TypedPoint::Accept(p) => ("accept", accept_index(p)),
+                TypedPoint::Request(p) => ("request", request_index(p)),
+                TypedPoint::Forward => ("forward", 0),
+                TypedPoint::Response(p) => ("response", response_index(p)),
+                TypedPoint::Finish => ("finish", 0),
+            };
+            assert!(seen.insert(slot), "{point:?} shares {slot:?}");
+            assert_eq!(Point::from(TypedPoint::from(point)), point);
+        }
     }
 }
 

@@ -39,10 +39,7 @@ impl Collector<'_> {
 
 impl RegistryAbi for Collector<'_> {
     fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
-        let chain = match point {
-            AcceptPoint::Accept => &mut self.chains.accept,
-            AcceptPoint::Handshake => &mut self.chains.handshake,
-        };
+        let chain = self.chains.accept_mut(point);
         Self::push(
             &self.instance,
             &mut self.undeclared,
@@ -53,11 +50,7 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
-        let chain = match point {
-            RequestPoint::BeforeLocation => &mut self.chains.before_location,
-            RequestPoint::FoundProduct => &mut self.chains.found_product,
-            RequestPoint::AfterLocation => &mut self.chains.after_location,
-        };
+        let chain = self.chains.request_mut(point);
         Self::push(
             &self.instance,
             &mut self.undeclared,
@@ -68,7 +61,7 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn forward(&mut self, handler: ForwardHandlerBox) {
-        let chain = &mut self.chains.forward;
+        let chain = self.chains.forward_mut();
         Self::push(
             &self.instance,
             &mut self.undeclared,
@@ -79,10 +72,7 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
-        let chain = match point {
-            ResponsePoint::ReadResponse => &mut self.chains.read_response,
-            ResponsePoint::RequestFinish => &mut self.chains.request_finish,
-        };
+        let chain = self.chains.response_mut(point);
         Self::push(
             &self.instance,
             &mut self.undeclared,
@@ -93,7 +83,7 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn finish(&mut self, handler: SessionHandlerBox) {
-        let chain = &mut self.chains.finish;
+        let chain = self.chains.finish_mut();
         Self::push(
             &self.instance,
             &mut self.undeclared,

@@ -1,5 +1,7 @@
-//! [`ProxyBody`]: what the client receives, and the hook that runs RequestFinish once
-//! the response has been sent (or sending failed).
+//! Bodies on their way through: [`ProxyBody`], what the client receives, with the hook
+//! that runs RequestFinish once it has been sent (or sending failed); and
+//! [`ClientBody`], what the backend receives of the client's body, counted against
+//! the body limit, with its client-side failures recorded in a [`ClientFault`].
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,16 +9,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hookgate_plugin_api::Point;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::balance::ActiveRequest;
 use crate::error::ProxyError;
-use crate::request::{PluginRequest, RequestState};
-use crate::response::ResponseState;
 use crate::upstream::UpstreamBody;
-
-use super::connection::Conn;
 
 /// Errors a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,62 +41,31 @@ impl BodyKind {
 }
 
 /// The response body handed to hyper. When hyper drops it (sent, or the client went
-/// away), RequestFinish runs with the request and the response head.
+/// away), its [`WhenSent`] runs: the request's RequestFinish.
 pub struct ProxyBody {
     kind: BodyKind,
-    finish: Option<Box<RequestFinish>>,
+    when_sent: Option<Box<dyn WhenSent>>,
     /// Keeps the backend counted as busy (least_conn) until the body is done.
     _active: Option<ActiveRequest>,
 }
 
-/// What RequestFinish needs once the body is done.
-pub(crate) struct RequestFinish {
-    pub(crate) conn: Arc<Conn>,
-    pub(crate) request: RequestState,
-    pub(crate) response: Option<ResponseState>,
-}
-
-impl RequestFinish {
-    /// Runs the RequestFinish chain.
-    pub(crate) fn run(mut self) {
-        request_finish(&self.conn, &mut self.request, self.response.as_mut());
-    }
-}
-
-/// Runs the RequestFinish chain for `request`; Finish there means no keep-alive after
-/// this request.
-pub(crate) fn request_finish(
-    conn: &Conn,
-    request: &mut RequestState,
-    response: Option<&mut ResponseState>,
-) {
-    let chain = &conn.snapshot.plugins.chains.request_finish;
-    if chain.is_empty() {
-        return;
-    }
-    let action = {
-        let mut session = conn.lock_session();
-        let mut view = PluginRequest {
-            request,
-            session: &mut session,
-        };
-        chain.run(Point::RequestFinish, &mut view, response)
-    };
-    if matches!(action, Ok(hookgate_plugin_api::Action::Finish)) {
-        conn.control.close_after_response();
-    }
+/// What runs once a response body is done. A trait, so that bodies know nothing of
+/// the life of a request (which implements it).
+pub(crate) trait WhenSent: Send {
+    /// The body has been sent, or sending it failed.
+    fn sent(self: Box<Self>);
 }
 
 impl ProxyBody {
-    /// A body of this kind; `finish` runs when it is dropped.
+    /// A body of this kind; `when_sent` runs when it is dropped.
     pub(crate) fn new(
         kind: BodyKind,
-        finish: Option<Box<RequestFinish>>,
+        when_sent: Option<Box<dyn WhenSent>>,
         active: Option<ActiveRequest>,
     ) -> ProxyBody {
         ProxyBody {
             kind,
-            finish,
+            when_sent,
             _active: active,
         }
     }
@@ -107,8 +73,8 @@ impl ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        if let Some(finish) = self.finish.take() {
-            finish.run();
+        if let Some(when_sent) = self.when_sent.take() {
+            when_sent.sent();
         }
     }
 }

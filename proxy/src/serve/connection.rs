@@ -1,28 +1,17 @@
-//! One client connection: a session from accept to close.
-//!
-//! Accept runs before anything is read; on TLS listeners the handshake follows and
-//! Handshake runs after it succeeds; then hyper serves HTTP/1.1 or HTTP/2 (ALPN, or
-//! prior knowledge on plain listeners) and each request runs through
-//! [`request::handle`](super::request). Finish runs exactly once per accepted
-//! connection, whatever ended it (a guard's `Drop`, so even a cancelled task runs it).
+//! [`Conn`]: one client connection's state, shared with its requests, and its
+//! session-level callback points: Accept and Handshake ([`Conn::session_point`]), and
+//! Finish, exactly once per accepted connection whatever ended it (in `Drop`, so even
+//! a cancelled task runs it). Nothing of a request lives here.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use hookgate_plugin_api::{Action, Point};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
-use tokio_rustls::TlsAcceptor;
+use hookgate_plugin_api::{AcceptPoint, Action, Point};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use super::protocol::{self, Protocol};
 use crate::session::SessionState;
 use crate::snapshot::Snapshot;
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection's state shared with its requests.
 pub struct Conn {
@@ -45,6 +34,30 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A connection from `peer` to `local`, accepted on `listener` as the `id`th, taking
+    /// `slot` under `server.max_connections`.
+    pub(crate) fn new(
+        snapshot: Arc<Snapshot>,
+        id: u64,
+        peer: SocketAddr,
+        local: SocketAddr,
+        listener: Arc<str>,
+        is_tls: bool,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Conn {
+        Conn {
+            snapshot,
+            peer,
+            peer_header: super::forwarded::ip_value(peer.ip()),
+            is_tls,
+            control: ConnControl::default(),
+            session: Mutex::new(
+                SessionState::new(id, peer, local, listener).on_tls_listener(is_tls),
+            ),
+            _slot: slot,
+        }
+    }
+
     /// The session, for one chain call.
     pub(crate) fn lock_session(&self) -> MutexGuard<'_, SessionState> {
         // A poisoned lock means a panic in the host while it was held; the session
@@ -53,18 +66,15 @@ impl Conn {
     }
 
     /// Runs Accept or Handshake; `false` means close the connection (Close, or a
-    /// handler failure under fail-closed).
-    fn session_point(&self, point: Point) -> bool {
-        let chains = &self.snapshot.plugins.chains;
-        let chain = match point {
-            Point::Accept => &chains.accept,
-            _ => &chains.handshake,
-        };
+    /// handler failure under fail-closed; the other values are ignored there).
+    pub(crate) fn session_point(&self, point: AcceptPoint) -> bool {
+        let chain = self.snapshot.plugins.chains.accept(point);
         if chain.is_empty() {
             return true;
         }
         let mut session = self.lock_session();
-        !matches!(chain.run(point, &mut *session), Ok(Action::Close) | Err(_))
+        let verdict = chain.run(point.into(), &mut *session);
+        !matches!(verdict, Ok(Action::Close) | Err(_))
     }
 }
 
@@ -111,7 +121,7 @@ impl Drop for Conn {
     /// Finish: the connection is over, however it ended (DESIGN §2.3: exactly once per
     /// accepted connection).
     fn drop(&mut self) {
-        let chain = &self.snapshot.plugins.chains.finish;
+        let chain = self.snapshot.plugins.chains.finish();
         if !chain.is_empty() {
             let session = self
                 .session
@@ -121,62 +131,4 @@ impl Drop for Conn {
             let _ = chain.run(Point::Finish, session);
         }
     }
-}
-
-/// Serves one accepted TCP connection to its end.
-pub async fn serve_connection(
-    tcp: TcpStream,
-    slot: Option<OwnedSemaphorePermit>,
-    id: u64,
-    listener: Arc<str>,
-    tls: Option<TlsAcceptor>,
-    snapshot: Arc<Snapshot>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
-        return;
-    };
-    let _ = tcp.set_nodelay(true);
-    let is_tls = tls.is_some();
-    let conn = Arc::new(Conn {
-        snapshot,
-        peer,
-        peer_header: super::forwarded::ip_value(peer.ip()),
-        is_tls,
-        control: ConnControl::default(),
-        session: Mutex::new(SessionState::new(id, peer, local, listener).on_tls_listener(is_tls)),
-        _slot: slot,
-    });
-    if !conn.session_point(Point::Accept) {
-        return;
-    }
-    let Some(acceptor) = tls else {
-        return protocol::serve(TokioIo::new(tcp), Protocol::Sniff, conn, shutdown).await;
-    };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
-    };
-    let protocol = {
-        let info = crate::tls::tls_info(stream.get_ref().1);
-        let protocol = Protocol::of_alpn(info.alpn.as_deref());
-        let mut session = conn.lock_session();
-        session.protocol = match protocol {
-            Protocol::Http2 => "h2",
-            _ => "https",
-        };
-        session.tls = Some(info);
-        protocol
-    };
-    if !conn.session_point(Point::Handshake) {
-        return;
-    }
-    protocol::serve(TokioIo::new(stream), protocol, conn, shutdown).await
 }

@@ -1,5 +1,6 @@
-//! Rewriting heads on their way through: hop-by-hop headers out, `X-Forwarded-For`,
-//! `X-Forwarded-Proto` and `X-Real-IP` in, Host preserved; and the client IP behind
+//! Rewriting heads on their way through, both ways: the request a backend receives
+//! (hop-by-hop headers out, `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Real-IP`
+//! in, Host kept), hop-by-hop headers out of the response; and the client IP behind
 //! trusted proxies.
 
 use std::net::{IpAddr, SocketAddr};

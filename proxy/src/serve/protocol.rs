@@ -90,7 +90,7 @@ pub(crate) async fn serve<I>(
 {
     let service = {
         let conn = Arc::clone(&conn);
-        service_fn(move |request| super::request::handle(request, Arc::clone(&conn)))
+        service_fn(move |request| super::life::handle(request, Arc::clone(&conn)))
     };
     let streams = conn.snapshot.edge.h2_max_concurrent_streams;
     match protocol {

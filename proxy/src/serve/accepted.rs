@@ -1,0 +1,77 @@
+//! An accepted TCP connection served to its end: Accept before anything is read; on
+//! TLS listeners the handshake, then Handshake; then HTTP/1.1 or HTTP/2
+//! ([`protocol`](super::protocol)), each request living its life in
+//! [`life`](super::life); Finish when the [`Conn`] is dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookgate_plugin_api::AcceptPoint;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio_rustls::TlsAcceptor;
+
+use super::connection::Conn;
+use super::protocol::{self, Protocol};
+use crate::snapshot::Snapshot;
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one accepted TCP connection to its end.
+pub async fn serve_connection(
+    tcp: TcpStream,
+    slot: Option<OwnedSemaphorePermit>,
+    id: u64,
+    listener: Arc<str>,
+    tls: Option<TlsAcceptor>,
+    snapshot: Arc<Snapshot>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let conn = Arc::new(Conn::new(
+        snapshot,
+        id,
+        peer,
+        local,
+        listener,
+        tls.is_some(),
+        slot,
+    ));
+    if !conn.session_point(AcceptPoint::Accept) {
+        return;
+    }
+    let Some(acceptor) = tls else {
+        return protocol::serve(TokioIo::new(tcp), Protocol::Sniff, conn, shutdown).await;
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let protocol = {
+        let info = crate::tls::tls_info(stream.get_ref().1);
+        let protocol = Protocol::of_alpn(info.alpn.as_deref());
+        let mut session = conn.lock_session();
+        session.protocol = match protocol {
+            Protocol::Http2 => "h2",
+            _ => "https",
+        };
+        session.tls = Some(info);
+        protocol
+    };
+    if !conn.session_point(AcceptPoint::Handshake) {
+        return;
+    }
+    protocol::serve(TokioIo::new(stream), protocol, conn, shutdown).await
+}

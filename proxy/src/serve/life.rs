@@ -1,0 +1,639 @@
+//! The life of one request: the one place every request-level callback point runs, in
+//! the order of the lifecycle chart of `hookgate_plugin_api`'s crate docs, with what
+//! the server does with each return value (the callback contract, DESIGN §2.3).
+//!
+//! ```text
+//! hyper hands a request over ─ admit (front door) ─ refused (400, 405) ────────────┐
+//!   BeforeLocation → product → FoundProduct → cluster → AfterLocation             │
+//!   → [subcluster, backend, Forward, send] × attempts (Retries)                   │
+//!   → ReadResponse → send → RequestFinish  ◄──────────────────────────────────────┘
+//! ```
+//!
+//! Every early end is an [`End`]: a response (through ReadResponse or not, closing
+//! after it or not) or a silent close. Proxy errors are responses that pass through
+//! ReadResponse with the request's error code set; heads the front door refuses skip
+//! every point but RequestFinish. Every chain is called the same way ([`call`]); the
+//! verdict's meaning differs per point and is written out at each.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hookgate_plugin_api::{Action, Point, RequestPoint, ResponsePoint};
+use http::header::{HeaderValue, ALLOW, CONNECTION};
+use http::{Response, StatusCode, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
+use super::connection::Conn;
+use super::reply::{error_page, plain_error, reply};
+use super::retry::{Failure, Retries};
+use super::{forwarded, redirect, websocket};
+use crate::balance::{ActiveRequest, Cluster};
+use crate::edge::{self, Refusal};
+use crate::error::ProxyError;
+use crate::plugin::{Chain, RequestChainOutcome};
+use crate::request::{PluginRequest, RequestState};
+use crate::response::ResponseState;
+use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
+
+/// Why hyper gets no response for a request.
+#[derive(Debug)]
+pub enum Refused {
+    /// Close the connection without a response (a handler returned Close; or the
+    /// connection is already closing).
+    Closed,
+    /// HTTP/2: a malformed request; hyper resets the stream with this error's reason
+    /// (`PROTOCOL_ERROR`), which it finds as the error's source.
+    Malformed(h2::Error),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Closed => f.write_str("closed by a plugin without a response"),
+            Refused::Malformed(_) => f.write_str("malformed request"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Refused::Closed => None,
+            Refused::Malformed(reason) => Some(reason),
+        }
+    }
+}
+
+/// Serves one request; `Err` makes hyper drop the connection (`Closed`) or reset the
+/// stream (`Malformed`).
+///
+/// Internal: the head is checked and the request's [`Life`] begun at once, when hyper
+/// hands the request over, not when hyper first polls the future: a client that
+/// closes right after sending its request makes hyper drop the future unpolled, and
+/// the request must still end in RequestFinish (`client_closed`).
+pub(crate) fn handle(
+    request: http::Request<Incoming>,
+    conn: Arc<Conn>,
+) -> impl Future<Output = Result<Response<ProxyBody>, Refused>> + Send {
+    let begun = begin(request, conn);
+    async move {
+        let Begun {
+            mut life,
+            admitted,
+            body,
+            on_upgrade,
+        } = begun?;
+        let end = match admitted {
+            Ok(()) => life.route_and_forward(body, on_upgrade).await,
+            Err(refusal) => life.refuse(refusal),
+        };
+        life.finish(end)
+    }
+}
+
+/// A request handed over by hyper, checked at the front door.
+struct Begun {
+    life: Life,
+    admitted: Result<(), Refusal>,
+    body: Incoming,
+    on_upgrade: Option<OnUpgrade>,
+}
+
+fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun, Refused> {
+    if conn.control.is_closing() {
+        // Keep-alive already ended (RequestFinish returned Finish): this request,
+        // pipelined behind that one, never reaches BeforeLocation.
+        return Err(Refused::Closed);
+    }
+    let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
+    let (mut head, body) = request.into_parts();
+    let admitted = edge::admit(&mut head, &conn.snapshot.edge);
+    if admitted == Err(Refusal::Malformed) {
+        // A stream error: no request to run the points for (RFC 9113 §8.1.1).
+        conn.snapshot.metrics.error(ProxyError::BadRequest);
+        tracing::debug!(peer = %conn.peer, "malformed HTTP/2 request refused");
+        return Err(Refused::Malformed(h2::Error::from(
+            h2::Reason::PROTOCOL_ERROR,
+        )));
+    }
+    let client_ip = forwarded::client_ip(
+        &head.headers,
+        conn.peer.ip(),
+        &conn.snapshot.trusted_proxies,
+    );
+    {
+        let mut session = conn.lock_session();
+        session.request_count += 1;
+        if head.version == Version::HTTP_2 {
+            session.protocol = "h2";
+        }
+    }
+    let mut request = RequestState::new(head, client_ip);
+    request.client_ip_is_peer = client_ip == conn.peer.ip();
+    let life = Life {
+        conn,
+        request,
+        body_limit: u64::MAX,
+        fault: ClientFault::of(&body),
+        settled: false,
+    };
+    Ok(Begun {
+        life,
+        admitted,
+        body,
+        on_upgrade,
+    })
+}
+
+/// A request on its way through the points.
+struct Life {
+    conn: Arc<Conn>,
+    request: RequestState,
+    /// The most body bytes the request may send (its product's `max_body_bytes`, or
+    /// the server's; `u64::MAX` for no limit).
+    body_limit: u64,
+    /// The client-side failure of the request body, if one happened.
+    fault: ClientFault,
+    /// Whether the request has been handed on (to hyper as a response, or to
+    /// RequestFinish); if not when the life is dropped, hyper dropped it because the
+    /// client went away.
+    settled: bool,
+}
+
+/// How a request ends.
+enum End {
+    /// Send this response.
+    Respond {
+        /// The response.
+        response: Response<BodyKind>,
+        /// Whether ReadResponse runs on it first.
+        read_response: bool,
+        /// Whether the connection closes after it.
+        close: bool,
+        /// The backend's busy mark (least_conn), kept until the body is done.
+        active: Option<ActiveRequest>,
+        /// A redirect: RequestFinish then sees no response (DESIGN §2.3 coverage).
+        redirect: bool,
+    },
+    /// Send nothing; close the connection.
+    Close,
+}
+
+impl End {
+    fn respond(response: Response<BodyKind>, read_response: bool, close: bool) -> End {
+        End::Respond {
+            response,
+            read_response,
+            close,
+            active: None,
+            redirect: false,
+        }
+    }
+}
+
+impl Life {
+    /// From BeforeLocation to the backend's response (or an early end).
+    async fn route_and_forward(&mut self, body: Incoming, on_upgrade: Option<OnUpgrade>) -> End {
+        let snapshot = Arc::clone(&self.conn.snapshot);
+        if let Some(end) = self.request_point(RequestPoint::BeforeLocation) {
+            return end;
+        }
+        let Some(product) = snapshot.routes.product(self.request.host()) else {
+            return self.proxy_error(ProxyError::NoProduct);
+        };
+        self.request.route.product = Some(Arc::clone(&product.name));
+        let limit = product
+            .max_body_bytes
+            .unwrap_or(snapshot.edge.max_body_bytes);
+        if limit > 0 {
+            self.body_limit = limit;
+            // A declared length over the limit is refused before anything reads the
+            // body (so `Expect: 100-continue` gets the 413 instead of a 100).
+            if body.size_hint().lower() > limit {
+                return self.client_error(ProxyError::BodyTooLarge);
+            }
+        }
+        if let Some(end) = self.request_point(RequestPoint::FoundProduct) {
+            return end;
+        }
+        let head = &self.request.head;
+        let cluster = product
+            .cluster(
+                &head.method,
+                self.request.host(),
+                head.uri.path(),
+                &head.headers,
+            )
+            .and_then(|name| snapshot.clusters.get(name));
+        let Some(cluster) = cluster else {
+            return self.proxy_error(ProxyError::NoRoute);
+        };
+        self.request.route.cluster = Some(Arc::clone(&cluster.name));
+        if let Some(end) = self.request_point(RequestPoint::AfterLocation) {
+            return end;
+        }
+        self.forward(cluster, body, on_upgrade).await
+    }
+
+    /// The attempts: each asks [`Retries`] for a subcluster and backend, runs Forward,
+    /// and sends; a failure goes on while the retry rules allow it.
+    async fn forward(
+        &mut self,
+        cluster: &Cluster,
+        body: Incoming,
+        on_upgrade: Option<OnUpgrade>,
+    ) -> End {
+        let snapshot = Arc::clone(&self.conn.snapshot);
+        let client_ip = self.request.client_ip;
+        let mut retries = Retries::new(cluster, &self.request.head.method, !body.is_end_stream());
+        let timeouts = Timeouts {
+            connect: cluster.connect_timeout,
+            response: cluster.response_timeout,
+        };
+        let fault = self.fault.clone();
+        let mut body = Some(ClientBody::new(body, self.body_limit, fault.clone()));
+        let mut last_error = ProxyError::NoBackend;
+        while let Some((index, backend)) = retries.next(cluster, client_ip) {
+            self.request.route.subcluster = Some(Arc::clone(&cluster.subclusters[index].name));
+            self.request.route.backend = Some(Arc::clone(&backend.name));
+            if let Some(end) = self.forward_point() {
+                return end;
+            }
+            let resend = retries.resendable().then_some(ClientBody::Empty);
+            let Some(attempt_body) = body.take().or(resend) else {
+                break;
+            };
+            let request = forwarded::upstream_request(
+                &self.request,
+                &self.conn.peer_header,
+                self.conn.is_tls,
+                on_upgrade.is_some(),
+                backend.addr,
+                attempt_body,
+            );
+            let active = backend.start_request();
+            let failure = match snapshot
+                .upstream
+                .send(backend.id, backend.addr, request, timeouts)
+                .await
+            {
+                Ok(response) => {
+                    backend.connect_succeeded();
+                    let response = client_response(response, on_upgrade, &self.conn);
+                    return End::Respond {
+                        response,
+                        read_response: true,
+                        close: false,
+                        active: Some(active),
+                        redirect: false,
+                    };
+                }
+                // The attempt failed because the client's body did (too large,
+                // broken, cut): the client's error, not the backend's, and no retry.
+                Err(_) if fault.get().is_some() => break,
+                Err(UpstreamError::Connect { request, source }) => {
+                    backend.connect_failed();
+                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "connect failed");
+                    body = Some(request.into_body());
+                    last_error = ProxyError::ConnectFailed;
+                    Failure::Connect
+                }
+                Err(UpstreamError::Timeout) => {
+                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, "response timeout");
+                    last_error = ProxyError::Timeout;
+                    Failure::AfterSending
+                }
+                Err(UpstreamError::Failed {
+                    source,
+                    invalid_response,
+                }) => {
+                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "upstream failed");
+                    last_error = if invalid_response {
+                        ProxyError::BadResponse
+                    } else {
+                        ProxyError::UpstreamFailed
+                    };
+                    Failure::AfterSending
+                }
+            };
+            if !retries.failed(failure) {
+                break;
+            }
+        }
+        match fault.get() {
+            Some(error) => self.client_error(error),
+            None => self.proxy_error(last_error),
+        }
+    }
+
+    /// BeforeLocation, FoundProduct or AfterLocation; `Some` ends the request.
+    fn request_point(&mut self, point: RequestPoint) -> Option<End> {
+        let chain = self.conn.snapshot.plugins.chains.request(point);
+        let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
+            chain.run(point.into(), view).map_err(|_| ())
+        })?;
+        match outcome {
+            Ok(RequestChainOutcome::GoOn) => None,
+            Ok(RequestChainOutcome::Respond(data)) => {
+                Some(match reply(data, &self.request.head.method) {
+                    Some(response) => End::respond(response, true, false),
+                    None => {
+                        self.plugin_failed(point.into(), "a reply with an invalid status or header")
+                    }
+                })
+            }
+            Ok(RequestChainOutcome::Redirect) => Some(self.redirect(false)),
+            Ok(RequestChainOutcome::Finish(data)) => {
+                let method = &self.request.head.method;
+                let response = match data.map(|d| reply(d, method)) {
+                    Some(Some(response)) => response,
+                    Some(None) => {
+                        return Some(self.plugin_failed(
+                            point.into(),
+                            "a reply with an invalid status or header",
+                        ))
+                    }
+                    None => error_page(StatusCode::INTERNAL_SERVER_ERROR),
+                };
+                Some(End::respond(response, false, true))
+            }
+            Ok(RequestChainOutcome::Close) => Some(End::Close),
+            // Already logged and counted by the chain; fail-closed means 500.
+            Err(()) => Some(self.proxy_error(ProxyError::PluginError)),
+        }
+    }
+
+    /// Forward, once per attempt; `Some` ends the request.
+    fn forward_point(&mut self) -> Option<End> {
+        let chain = self.conn.snapshot.plugins.chains.forward();
+        let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
+            chain.run(view).map_err(|_| ())
+        })?;
+        match verdict {
+            Ok(Action::Finish) => {
+                self.request.error = Some(ProxyError::ForwardFinished);
+                Some(End::respond(
+                    error_page(StatusCode::INTERNAL_SERVER_ERROR),
+                    true,
+                    true,
+                ))
+            }
+            // GoOn sends; Response, Redirect and Close are ignored at Forward.
+            Ok(_) => None,
+            Err(()) => Some(self.proxy_error(ProxyError::PluginError)),
+        }
+    }
+
+    /// A plugin produced something the host cannot send: treated as a plugin error.
+    fn plugin_failed(&mut self, point: Point, what: &str) -> End {
+        tracing::error!(point = point.name(), "plugin returned {what}");
+        self.proxy_error(ProxyError::PluginError)
+    }
+
+    /// The redirect the request's redirect info describes (500 if it is unusable).
+    fn redirect(&mut self, close: bool) -> End {
+        match redirect::response(&self.request) {
+            Some(response) => End::Respond {
+                response: response.map(BodyKind::full),
+                read_response: false,
+                close,
+                active: None,
+                redirect: true,
+            },
+            None => {
+                tracing::error!("plugin redirect has an invalid URL");
+                self.proxy_error(ProxyError::PluginError)
+            }
+        }
+    }
+
+    /// A proxy error: its status, its code on the request, through ReadResponse.
+    fn proxy_error(&mut self, error: ProxyError) -> End {
+        self.request.error = Some(error);
+        End::respond(error_page(error.status()), true, false)
+    }
+
+    /// A client's error found while the request was served (body too large or
+    /// broken): like a proxy error, but an HTTP/1 connection closes after it, since
+    /// the rest of the body is unread or unreadable. A client that went away gets
+    /// nothing.
+    fn client_error(&mut self, error: ProxyError) -> End {
+        tracing::info!(peer = %self.conn.peer, code = error.code(), "client error");
+        if error == ProxyError::ClientClosed {
+            self.request.error = Some(error);
+            return End::Close;
+        }
+        let close = self.request.head.version != Version::HTTP_2;
+        let mut end = self.proxy_error(error);
+        if let End::Respond { close: c, .. } = &mut end {
+            *c = close;
+        }
+        end
+    }
+
+    /// A head the front door refused (DESIGN §6): 400 or 405 before any callback
+    /// point (the request was never valid enough to route), then RequestFinish with
+    /// the error code, so access logs see it. HTTP/1 connections close after it.
+    fn refuse(&mut self, refusal: Refusal) -> End {
+        let error = match refusal {
+            Refusal::Answer(error) => error,
+            Refusal::Malformed => ProxyError::BadRequest,
+        };
+        tracing::debug!(peer = %self.conn.peer, code = error.code(), "request refused");
+        self.request.error = Some(error);
+        let mut response = error_page(error.status());
+        if error == ProxyError::MethodNotAllowed {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(edge::ALLOW));
+        }
+        let close = self.request.head.version != Version::HTTP_2;
+        End::respond(response, false, close)
+    }
+
+    /// Turns the end into what hyper sends: ReadResponse, then the response with
+    /// RequestFinish to run once it is sent.
+    fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
+        self.settled = true;
+        let (response, read_response, mut close, active, mut redirected) = match end {
+            End::Close => {
+                match self.request.error {
+                    Some(error) => self.conn.snapshot.metrics.error(error),
+                    None => self.conn.snapshot.metrics.closed(),
+                }
+                self.conn.control.abort();
+                request_finish(&self.conn, &mut self.request, None);
+                return Err(Refused::Closed);
+            }
+            End::Respond {
+                response,
+                read_response,
+                close,
+                active,
+                redirect,
+            } => (response, read_response, close, active, redirect),
+        };
+        let (head, mut body) = response.into_parts();
+        let mut state = ResponseState::new(head);
+        let chain = self
+            .conn
+            .snapshot
+            .plugins
+            .chains
+            .response(ResponsePoint::ReadResponse);
+        let verdict = if read_response {
+            call(&self.conn, &mut self.request, chain, |chain, view| {
+                chain.run(Point::ReadResponse, view, Some(&mut state))
+            })
+        } else {
+            None
+        };
+        match verdict.map(|v| v.map_err(|_| ())) {
+            None | Some(Ok(Action::GoOn | Action::Response | Action::Close)) => {}
+            Some(Ok(Action::Redirect)) => match redirect::response(&self.request) {
+                Some(redirect) => {
+                    let (head, bytes) = redirect.into_parts();
+                    state = ResponseState::new(head);
+                    body = BodyKind::full(bytes);
+                    redirected = true;
+                }
+                None => {
+                    self.request.error = Some(ProxyError::PluginError);
+                    (state, body) = plain_error(ProxyError::PluginError);
+                }
+            },
+            Some(Ok(Action::Finish)) => close = true,
+            Some(Err(())) => {
+                self.request.error = Some(ProxyError::PluginError);
+                (state, body) = plain_error(ProxyError::PluginError);
+            }
+        }
+        if let Some(replaced) = state.body.take() {
+            body = BodyKind::full(replaced);
+        }
+        if close {
+            if self.request.head.version == Version::HTTP_2 {
+                self.conn.control.close_after_response();
+            } else {
+                state
+                    .head
+                    .headers
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+        }
+        self.conn
+            .snapshot
+            .metrics
+            .response(state.head.status.as_u16(), self.request.error);
+        let chains = &self.conn.snapshot.plugins.chains;
+        let when_sent: Option<Box<dyn WhenSent>> =
+            if chains.response(ResponsePoint::RequestFinish).is_empty() {
+                None
+            } else {
+                let request = std::mem::replace(&mut self.request, RequestState::settled());
+                Some(Box::new(Sent {
+                    conn: Arc::clone(&self.conn),
+                    request,
+                    response: (!redirected).then(|| state.head_copy()),
+                }))
+            };
+        Ok(Response::from_parts(
+            state.head,
+            ProxyBody::new(body, when_sent, active),
+        ))
+    }
+}
+
+impl Drop for Life {
+    /// hyper dropped the request before it was settled: the client went away (closed
+    /// its connection or reset its stream) while the request was being served. If its
+    /// body had failed first (cut before its length), that is the error: hyper takes
+    /// the end of the stream for the client leaving, as nginx does, so no 400 can be
+    /// sent, but the log says what the client did.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let error = self.fault.get().unwrap_or(ProxyError::ClientClosed);
+        self.request.error = Some(error);
+        self.conn.snapshot.metrics.error(error);
+        tracing::debug!(peer = %self.conn.peer, "client went away before its response");
+        request_finish(&self.conn, &mut self.request, None);
+    }
+}
+
+/// What RequestFinish needs once the response body is done.
+struct Sent {
+    conn: Arc<Conn>,
+    request: RequestState,
+    response: Option<ResponseState>,
+}
+
+impl WhenSent for Sent {
+    fn sent(mut self: Box<Self>) {
+        let Sent {
+            conn,
+            request,
+            response,
+        } = &mut *self;
+        request_finish(conn, request, response.as_mut());
+    }
+}
+
+/// RequestFinish; Finish there means no keep-alive after this request.
+fn request_finish(conn: &Conn, request: &mut RequestState, response: Option<&mut ResponseState>) {
+    let chain = conn
+        .snapshot
+        .plugins
+        .chains
+        .response(ResponsePoint::RequestFinish);
+    let verdict = call(conn, request, chain, |chain, view| {
+        chain.run(Point::RequestFinish, view, response)
+    });
+    if matches!(verdict, Some(Ok(Action::Finish))) {
+        conn.control.close_after_response();
+    }
+}
+
+/// The backend's response made ready for the client: hop-by-hop headers removed; a
+/// 101 to an upgrade starts the tunnel (and the client gets the 101 with no body).
+pub(crate) fn client_response(
+    mut response: Response<UpstreamBody>,
+    on_upgrade: Option<OnUpgrade>,
+    conn: &Arc<Conn>,
+) -> Response<BodyKind> {
+    let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if let (true, Some(client)) = (upgraded, on_upgrade) {
+        websocket::tunnel(client, hyper::upgrade::on(&mut response), Arc::clone(conn));
+    }
+    let (mut head, body) = response.into_parts();
+    forwarded::remove_hop_by_hop(&mut head.headers, upgraded);
+    let body = if upgraded {
+        BodyKind::Empty
+    } else {
+        BodyKind::Upstream(body)
+    };
+    Response::from_parts(head, body)
+}
+
+/// Runs `run` on `chain` with the plugin view of `request` (its session locked for the
+/// call), unless the chain is empty: the one way every request-level chain is called.
+fn call<'c, H, T>(
+    conn: &Conn,
+    request: &mut RequestState,
+    chain: &'c Chain<H>,
+    run: impl FnOnce(&'c Chain<H>, &mut PluginRequest<'_>) -> T,
+) -> Option<T> {
+    if chain.is_empty() {
+        return None;
+    }
+    let mut session = conn.lock_session();
+    let mut view = PluginRequest {
+        request,
+        session: &mut session,
+    };
+    Some(run(chain, &mut view))
+}

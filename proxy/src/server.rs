@@ -1,0 +1,126 @@
+//! [`Server`]: the running proxy's shared state: the current [`Snapshot`] (swapped
+//! whole on reload), the connection slots under `server.max_connections`, connection
+//! counts, the health-check tasks, and how to reload.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::plugin::Plugins;
+use crate::snapshot::Snapshot;
+
+/// Re-reads the configuration and the plugins, for a reload.
+pub type Reloader = Arc<dyn Fn() -> Result<(Config, Plugins), String> + Send + Sync>;
+
+/// The running server's shared state: the current snapshot, connection counts, the
+/// health-check tasks, and how to reload.
+pub struct Server {
+    snapshot: ArcSwap<Snapshot>,
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+    ids: AtomicU64,
+    health: Mutex<Vec<JoinHandle<()>>>,
+    shutdown: watch::Receiver<bool>,
+    reloader: Option<Reloader>,
+}
+
+impl Server {
+    /// The state of a server starting with `snapshot`, allowing `max_connections`
+    /// open connections, stopping when `shutdown` turns true; health checks start.
+    pub fn start(
+        snapshot: Snapshot,
+        max_connections: usize,
+        shutdown: watch::Receiver<bool>,
+        reloader: Option<Reloader>,
+    ) -> Arc<Server> {
+        let max = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let server = Arc::new(Server {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            slots: Arc::new(Semaphore::new(max)),
+            max_connections: max,
+            ids: AtomicU64::new(1),
+            health: Mutex::new(Vec::new()),
+            shutdown,
+            reloader,
+        });
+        server.start_health_checks(&server.snapshot());
+        server
+    }
+
+    /// A place for one more connection; waits while `max_connections` are open.
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).acquire_owned().await.ok()
+    }
+
+    /// The next connection's id.
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A receiver that turns true when the server stops accepting.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every connection has closed (all slots are free again).
+    pub async fn drained(&self) {
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let _ = self.slots.acquire_many(all).await;
+    }
+
+    /// Stops the health-check tasks.
+    pub fn stop_health_checks(&self) {
+        let tasks =
+            std::mem::take(&mut *self.health.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Server {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Client connections open now.
+    pub fn connections_open(&self) -> u64 {
+        (self.max_connections - self.slots.available_permits()) as u64
+    }
+
+    /// Client connections accepted so far.
+    pub fn connections_total(&self) -> u64 {
+        self.ids.load(Ordering::Relaxed) - 1
+    }
+
+    /// Re-reads config and plugins and swaps the snapshot whole: connections accepted
+    /// from now on use the new one; open ones keep theirs. Listeners and TLS
+    /// certificates are not rebound (that needs a restart).
+    pub async fn reload(self: Arc<Self>) -> Result<(), String> {
+        let reloader = self.reloader.clone().ok_or("this server cannot reload")?;
+        let (config, plugins) = tokio::task::spawn_blocking(move || reloader())
+            .await
+            .map_err(|e| format!("reload task: {e}"))??;
+        let metrics = Arc::clone(&self.snapshot().metrics);
+        let snapshot = Arc::new(Snapshot::new(&config, plugins, metrics));
+        self.start_health_checks(&snapshot);
+        self.snapshot.store(snapshot);
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    fn start_health_checks(&self, snapshot: &Snapshot) {
+        let clusters: Vec<_> = snapshot.clusters.values().cloned().collect();
+        let tasks = crate::health::spawn(&clusters, self.shutdown.clone());
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        for old in health.drain(..) {
+            old.abort();
+        }
+        *health = tasks;
+    }
+}
