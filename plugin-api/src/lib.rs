@@ -43,13 +43,36 @@
 //! ```text
 //!  connection ──► Accept ──► [TLS handshake] ──► Handshake ──┐
 //!                                                            ▼
-//!      ┌──────────────── for each request ─────────────────────────────┐
-//!      │ BeforeLocation ─► (product) ─► FoundProduct ─► (cluster) ─►    │
-//!      │ AfterLocation ─► (subcluster, backend) ─► Forward ─► backend ─► │
-//!      │ ReadResponse ─► (send) ─► RequestFinish                        │
-//!      └───────────────────────────────────────────────────────────────┘
+//!      ┌──────────────── for each request ──────────────────────────────────┐
+//!      │ (front door: Host, method, path, sizes) ─── refused (400 405 414 431) ─┐
+//!      │ BeforeLocation ─► (product) ─► FoundProduct ─► (cluster) ─►         │  │
+//!      │ AfterLocation ─► (subcluster, backend) ─► Forward ─► backend ─►     │  │
+//!      │ ReadResponse ─► (send) ─► RequestFinish ◄────────────────────────────────┘
+//!      └────────────────────────────────────────────────────────────────────┘
 //!  connection closed ──► Finish   (exactly once per accepted connection)
 //! ```
+//!
+//! **The response order** is always ReadResponse → (send) → RequestFinish: every
+//! change to a response (a ReadResponse handler's headers or body, and the steps that
+//! will join later, such as body handlers and compression) happens before the first
+//! byte is sent; RequestFinish sees the response as it was sent.
+//!
+//! **The proxy's own answers** all reach RequestFinish with their
+//! [`Request::error_code`]; which also pass through ReadResponse:
+//!
+//! | answer | error code | ReadResponse | why |
+//! |---|---|---|---|
+//! | 400 (Host missing, repeated or invalid; bad path), 405 (`CONNECT`), 414 (target over 8 KiB), 431 (header field over 8 KiB, section over 32 KiB) | `bad_request`, `method_not_allowed`, `uri_too_long`, `headers_too_large` | no | refused at the front door: the request was never valid enough to route, and no other point ran on it |
+//! | 413 (body over `max_body_bytes`), 400 (broken body) | `body_too_large`, `bad_body` | yes | found once the request is routed, like the errors below |
+//! | 404 (no product, no route), 503 (no healthy backend), 502, 504 | `no_product`, `no_route`, `no_backend`, `connect_failed`, `bad_response`, `upstream_failed`, `timeout` | yes | a response like a backend's: header policy applies to it |
+//! | 500 (a plugin failed, Forward returned Finish) | `plugin_error`, `forward_finish` | yes, except a failure at ReadResponse itself (its 500 replaces the response) | |
+//! | nothing sent (the client went away) | `client_closed` | no | RequestFinish runs with no response |
+//!
+//! A head that hyper's HTTP/1 parser itself refuses (a malformed request line or
+//! header, more than 100 header fields, a `Transfer-Encoding` it cannot frame) gets
+//! its 400 or 431 before a request exists: no point runs for it. An HTTP/2 request
+//! whose `:authority` and `host` differ is reset (`PROTOCOL_ERROR`), also before any
+//! point.
 //!
 //! | # | point | handler | runs |
 //! |---|---|---|---|
@@ -87,12 +110,8 @@
 //! **Coverage**: Finish runs for every accepted connection, including those closed at
 //! Accept and failed TLS handshakes. RequestFinish runs for every request that reached
 //! BeforeLocation, including those ended by Close or Redirect (then with no response).
-//! Responses the proxy generates for its own errors (no product, no route, backend
-//! down, a body too large or broken) pass through ReadResponse and RequestFinish too,
-//! with [`Request::error_code`] set. A request head the front door refuses (bad Host
-//! or path: 400; `CONNECT`: 405) runs no point but RequestFinish, with its error code,
-//! so that access logs see it. A request whose client went away before its response
-//! reaches RequestFinish with no response and the code `client_closed`.
+//! The proxy's own answers reach RequestFinish too (the table above says which pass
+//! through ReadResponse), with [`Request::error_code`] set.
 //!
 //! **Product scoping**: an instance configured with `products = [...]` has its
 //! FoundProduct, AfterLocation, Forward, ReadResponse and RequestFinish handlers skipped

@@ -13,6 +13,11 @@
 //!   9113 §8.3.1); neither → 400. The chosen authority is then the request's only
 //!   `Host` header, so routing, plugins and the backend see the same host; routing
 //!   ignores case, the port and a trailing dot.
+//! - **Sizes**: a request target over [`MAX_TARGET_BYTES`] → 414; a header field over
+//!   [`MAX_FIELD_BYTES`] or a header section over [`MAX_HEADER_BYTES`] → 431 (nginx's
+//!   `large_client_header_buffers 4 8k`). More than 100 header fields, or a head over
+//!   hyper's buffer, are refused by the HTTP/1 parser itself (431) before a request
+//!   exists.
 //! - **Method**: `CONNECT` → 405 with `Allow` (hookgate is not a forward proxy).
 //! - **Path** (`path`): normalised once, and the normalised path is what route rules,
 //!   plugins and the backend see (Envoy's `normalize_path` and `merge_slashes`, rather
@@ -66,6 +71,13 @@ pub enum Refusal {
     Malformed,
 }
 
+/// The longest request target accepted (bytes).
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The largest header field accepted (name, value and separators, in bytes).
+pub const MAX_FIELD_BYTES: usize = 8 * 1024;
+/// The largest header section accepted (bytes).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// The methods hookgate forwards, for a 405's `Allow`.
 pub const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE";
 
@@ -73,6 +85,7 @@ pub const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE";
 /// `Host` header (none only for HTTP/1.0 without one) is the request's authority and
 /// its target is in origin form with a normalised path.
 pub fn admit(head: &mut Parts, edge: &Edge) -> Result<(), Refusal> {
+    sizes(head)?;
     let authority = authority(head)?;
     if head.method == Method::CONNECT {
         return Err(Refusal::Answer(ProxyError::MethodNotAllowed));
@@ -83,6 +96,25 @@ pub fn admit(head: &mut Parts, edge: &Edge) -> Result<(), Refusal> {
         head.headers.insert(HOST, value);
     }
     head.uri = origin_form(&head.uri, edge.encoded_slashes)?;
+    Ok(())
+}
+
+/// 414 or 431 for a head larger than the limits.
+fn sizes(head: &Parts) -> Result<(), Refusal> {
+    let target = head.uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + head.uri.authority().map_or(0, |a| a.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return Err(Refusal::Answer(ProxyError::UriTooLong));
+    }
+    let mut total = 0;
+    for (name, value) in &head.headers {
+        // `name: value\r\n`, as on the wire.
+        let field = name.as_str().len() + value.len() + 4;
+        total += field;
+        if field > MAX_FIELD_BYTES || total > MAX_HEADER_BYTES {
+            return Err(Refusal::Answer(ProxyError::HeadersTooLarge));
+        }
+    }
     Ok(())
 }
 

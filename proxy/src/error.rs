@@ -6,6 +6,8 @@
 //! |---|---|---|---|
 //! | `bad_request` | 400 | client | invalid head: Host missing, repeated or invalid; a path that escapes the root or has a bad escape |
 //! | `method_not_allowed` | 405 | client | `CONNECT` (hookgate is not a forward proxy) |
+//! | `uri_too_long` | 414 | client | a request target over 8 KiB |
+//! | `headers_too_large` | 431 | client | a header field over 8 KiB, or a header section over 32 KiB |
 //! | `body_too_large` | 413 | client | the body is (or grows) larger than `max_body_bytes` |
 //! | `bad_body` | 400 | client | a framing error in the request body, or a body that ends before its length |
 //! | `client_closed` | (499) | client | the client went away before its response was sent; nothing is sent |
@@ -31,6 +33,10 @@ pub enum ProxyError {
     BadRequest,
     /// `CONNECT`: hookgate is not a forward proxy.
     MethodNotAllowed,
+    /// The request target is longer than the front door allows.
+    UriTooLong,
+    /// A header field, or the header section, is larger than the front door allows.
+    HeadersTooLarge,
     /// The body is larger than `max_body_bytes`.
     BodyTooLarge,
     /// The request body's framing is invalid, or it ended before its length.
@@ -72,9 +78,11 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 14] = [
+    pub const ALL: [ProxyError; 16] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
+        ProxyError::UriTooLong,
+        ProxyError::HeadersTooLarge,
         ProxyError::BodyTooLarge,
         ProxyError::BadBody,
         ProxyError::ClientClosed,
@@ -94,6 +102,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest | ProxyError::BadBody => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::ClientClosed => CLIENT_CLOSED,
             ProxyError::NoProduct | ProxyError::NoRoute => StatusCode::NOT_FOUND,
@@ -113,6 +123,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest => "bad_request",
             ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::UriTooLong => "uri_too_long",
+            ProxyError::HeadersTooLarge => "headers_too_large",
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::BadBody => "bad_body",
             ProxyError::ClientClosed => "client_closed",
@@ -133,6 +145,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest
             | ProxyError::MethodNotAllowed
+            | ProxyError::UriTooLong
+            | ProxyError::HeadersTooLarge
             | ProxyError::BodyTooLarge
             | ProxyError::BadBody
             | ProxyError::ClientClosed => Side::Client,
@@ -166,6 +180,8 @@ mod tests {
         let cases = [
             (ProxyError::BadRequest, 400),
             (ProxyError::MethodNotAllowed, 405),
+            (ProxyError::UriTooLong, 414),
+            (ProxyError::HeadersTooLarge, 431),
             (ProxyError::BodyTooLarge, 413),
             (ProxyError::BadBody, 400),
             (ProxyError::ClientClosed, 499),

@@ -1222,3 +1222,98 @@ fn backlog_zero_fails_check_naming_the_key() {
     let out = check("backlog = 1");
     assert_eq!(out.status.code(), Some(0), "backlog = 1: {}", out.stderr);
 }
+
+// ---------------------------------------------------------------------------------
+// 5. Coverage of the proxy's own answers (issue 10, item 4)
+// ---------------------------------------------------------------------------------
+
+/// Every answer the proxy makes for a request it has parsed reaches RequestFinish with
+/// its status and error code, so an access log records it as nginx logs its 400s.
+/// Refusals at the front door (400, 405, 414, 431) skip ReadResponse: no other point
+/// ran, the request was never routed. Errors found once routed (413, a broken body)
+/// pass through ReadResponse like any response. The crate docs of the plugin API hold
+/// the same table.
+#[test]
+fn every_answer_of_the_proxy_reaches_request_finish_with_its_code() {
+    let edge = Edge::start("max_body_bytes = 100\n", "");
+    let long_target = format!("/long-{}", "a".repeat(9000));
+    let big_header = format!("x-big: {}", "b".repeat(9000));
+    let cases: Vec<(&str, Vec<u8>, u16, &str, bool)> = vec![
+        (
+            "no host",
+            b"GET /c1 HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "bad_request",
+            false,
+        ),
+        (
+            "connect",
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n".to_vec(),
+            405,
+            "method_not_allowed",
+            false,
+        ),
+        (
+            "long target",
+            get_bytes(&long_target, &["Host: public.example"]),
+            414,
+            "uri_too_long",
+            false,
+        ),
+        (
+            "big header",
+            get_bytes("/c4", &["Host: public.example", &big_header]),
+            431,
+            "headers_too_large",
+            false,
+        ),
+        (
+            "body too large",
+            post_bytes(
+                "public.example",
+                "/c5",
+                &["Content-Length: 101"],
+                &[b'x'; 101],
+            ),
+            413,
+            "body_too_large",
+            true,
+        ),
+        (
+            "bad chunk",
+            format!(
+                "{}zz\r\nhello\r\n0\r\n\r\n",
+                post_head("/c6", "Transfer-Encoding: chunked\r\n")
+            )
+            .into_bytes(),
+            400,
+            "bad_body",
+            true,
+        ),
+    ];
+    for (what, bytes, status, code, through_read_response) in cases {
+        let before = edge.finishes().len();
+        let read_responses = || {
+            read_events(edge.probe.log_path())
+                .iter()
+                .filter(|e| e.is("P", "read_response"))
+                .count()
+        };
+        let read_before = read_responses();
+        let answer = raw(edge.plain(), &bytes);
+        assert_eq!(answer.status, status, "{what}: {}", answer.text());
+        let finish = edge.finish_after(before);
+        assert_eq!(finish.error(), Some(code), "{what}: {finish}");
+        assert_eq!(finish.status(), Some(status), "{what}: {finish}");
+        assert_eq!(
+            read_responses() - read_before,
+            usize::from(through_read_response),
+            "{what}: ReadResponse"
+        );
+    }
+    assert_eq!(
+        edge.backends.app.bodies().len(),
+        0,
+        "no complete body got through"
+    );
+}

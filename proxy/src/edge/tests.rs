@@ -105,3 +105,32 @@ fn paths_are_normalised_and_queries_kept() {
     let (_, head) = admit_one(Version::HTTP_11, "*", &["h"]).unwrap();
     assert_eq!(head.uri, "*");
 }
+
+#[test]
+fn oversized_heads_are_414_or_431() {
+    let long = format!("/{}", "a".repeat(MAX_TARGET_BYTES));
+    assert_eq!(
+        admit_one(Version::HTTP_11, &long, &["h"]).unwrap_err(),
+        Refusal::Answer(ProxyError::UriTooLong)
+    );
+    let mut head = head(Version::HTTP_11, "/", &["h"]);
+    head.headers
+        .insert("x-big", "v".repeat(MAX_FIELD_BYTES).parse().unwrap());
+    assert_eq!(
+        admit(&mut head, &edge()).unwrap_err(),
+        Refusal::Answer(ProxyError::HeadersTooLarge)
+    );
+    let mut head = self::head(Version::HTTP_11, "/", &["h"]);
+    for i in 0..8 {
+        head.headers.insert(
+            http::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+            "v".repeat(MAX_FIELD_BYTES / 2).parse().unwrap(),
+        );
+    }
+    assert_eq!(
+        admit(&mut head, &edge()).unwrap_err(),
+        Refusal::Answer(ProxyError::HeadersTooLarge)
+    );
+    let fits = format!("/{}", "a".repeat(MAX_TARGET_BYTES - 1));
+    assert!(admit_one(Version::HTTP_11, &fits, &["h"]).is_ok());
+}
