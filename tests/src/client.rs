@@ -101,6 +101,23 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response of this head and body.
+    pub fn from_parts(head: &http::response::Parts, body: Vec<u8>) -> Response {
+        Response {
+            status: head.status.as_u16(),
+            version: format!("{:?}", head.version),
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (n.as_str().to_owned(), value)
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_all(name).into_iter().next()

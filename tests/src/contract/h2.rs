@@ -87,19 +87,7 @@ impl H2c {
                 .await
                 .map_err(|e| format!("response body: {e}"))?
                 .to_bytes();
-            Ok(Response {
-                status: head.status.as_u16(),
-                version: format!("{:?}", head.version),
-                headers: head
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                        (n.as_str().to_owned(), value)
-                    })
-                    .collect(),
-                body: body.to_vec(),
-            })
+            Ok(Response::from_parts(&head, body.to_vec()))
         };
         InFlight(runtime().spawn(task))
     }

@@ -144,19 +144,7 @@ impl H2Exact {
                 let _ = body.flow_control().release_capacity(chunk.len());
                 bytes.extend_from_slice(&chunk);
             }
-            Ok(Response {
-                status: head.status.as_u16(),
-                version: format!("{:?}", head.version),
-                headers: head
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                        (n.as_str().to_owned(), value)
-                    })
-                    .collect(),
-                body: bytes,
-            })
+            Ok(Response::from_parts(&head, bytes))
         };
         let handle = runtime().spawn(task);
         block_on(async move {
