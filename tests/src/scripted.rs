@@ -5,7 +5,10 @@
 //!   otherwise), and counts the checks it passed and failed; every other request gets
 //!   a small echo naming the backend.
 //! - [`RawBackend`]: a raw TCP server that reads each request head and answers with
-//!   fixed bytes (say, something that is not HTTP), then closes.
+//!   fixed bytes (say, something that is not HTTP), then closes; or, made with
+//!   [`RawBackend::keep_alive`], answers every request head on a connection with the
+//!   same bytes and leaves the connection open (so that leftover bytes of a malformed
+//!   answer are there for the next request, as a smuggling backend would have it).
 //!
 //! Both stop on drop. Like the rest of the support module, they are synchronous to
 //! use; the async work runs on each backend's own runtime (or thread).
@@ -220,29 +223,47 @@ async fn switch_answer(
 pub struct RawBackend {
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accept: Option<thread::JoinHandle<()>>,
 }
 
 impl RawBackend {
-    /// Starts one that answers every request head with `reply`.
+    /// Starts one that answers every request head with `reply`, then closes.
     pub fn start(reply: &[u8]) -> RawBackend {
+        RawBackend::spawn(reply, false)
+    }
+
+    /// Starts one that answers every request head on a connection with `reply` and
+    /// keeps the connection open until the peer closes it (request bodies are not
+    /// read: send it requests without one).
+    pub fn keep_alive(reply: &[u8]) -> RawBackend {
+        RawBackend::spawn(reply, true)
+    }
+
+    fn spawn(reply: &[u8], keep_alive: bool) -> RawBackend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind raw backend");
         let addr = listener.local_addr().expect("raw backend addr");
         listener.set_nonblocking(true).expect("nonblocking");
         let requests = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let reply: Arc<[u8]> = Arc::from(reply);
         let accept = {
-            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            let counts = Counts {
+                requests: Arc::clone(&requests),
+                connections: Arc::clone(&connections),
+            };
+            let stop = Arc::clone(&stop);
             thread::Builder::new()
                 .name("raw-backend".to_owned())
-                .spawn(move || raw_accept_loop(&listener, &reply, &requests, &stop))
+                .spawn(move || raw_accept_loop(&listener, &reply, &counts, keep_alive, &stop))
                 .expect("raw backend thread")
         };
         RawBackend {
             addr,
             requests,
+            connections,
             stop,
             accept: Some(accept),
         }
@@ -257,6 +278,17 @@ impl RawBackend {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// What a [`RawBackend`] counts.
+struct Counts {
+    requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Drop for RawBackend {
@@ -271,7 +303,8 @@ impl Drop for RawBackend {
 fn raw_accept_loop(
     listener: &TcpListener,
     reply: &Arc<[u8]>,
-    requests: &Arc<AtomicUsize>,
+    counts: &Counts,
+    keep_alive: bool,
     stop: &AtomicBool,
 ) {
     // Internal: a non-blocking accept polled every few milliseconds is what lets Drop
@@ -279,8 +312,13 @@ fn raw_accept_loop(
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let (reply, requests) = (Arc::clone(reply), Arc::clone(requests));
-                thread::spawn(move || raw_answer(stream, &reply, &requests));
+                counts.connections.fetch_add(1, Ordering::SeqCst);
+                let (reply, requests) = (Arc::clone(reply), Arc::clone(&counts.requests));
+                if keep_alive {
+                    thread::spawn(move || raw_answer_each(stream, &reply, &requests));
+                } else {
+                    thread::spawn(move || raw_answer(stream, &reply, &requests));
+                }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 thread::sleep(Duration::from_millis(2));
@@ -309,6 +347,32 @@ fn raw_answer(mut stream: TcpStream, reply: &[u8], requests: &AtomicUsize) {
     // the connection before the reply is read.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Answers every request head on the connection with `reply`, until the peer closes
+/// (or stays silent for 5 s).
+fn raw_answer_each(mut stream: TcpStream, reply: &[u8], requests: &AtomicUsize) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            requests.fetch_add(1, Ordering::SeqCst);
+            if stream
+                .write_all(reply)
+                .and_then(|()| stream.flush())
+                .is_err()
+            {
+                return;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -356,5 +420,18 @@ mod tests {
         assert_eq!(reply.text(), "not http\r\n\r\n");
         assert!(reply.closed);
         assert_eq!(backend.requests(), 1);
+    }
+
+    #[test]
+    fn keep_alive_raw_backend_answers_every_head_on_one_connection() {
+        let backend = RawBackend::keep_alive(b"x\r\n");
+        let reply = raw_exchange(
+            backend.addr(),
+            b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_millis(300),
+        );
+        assert_eq!(reply.text(), "x\r\nx\r\n");
+        assert!(!reply.closed);
+        assert_eq!((backend.requests(), backend.connections()), (2, 1));
     }
 }

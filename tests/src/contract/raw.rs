@@ -71,6 +71,12 @@ impl RawConn {
         self.request("GET", host, path)
     }
 
+    /// A second handle on the socket, for writing from another thread while this one
+    /// reads (a long pipeline would otherwise fill both sides' buffers).
+    pub fn try_clone_stream(&self) -> std::io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
     /// Writes bytes as they are.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.stream
