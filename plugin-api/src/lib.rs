@@ -43,12 +43,13 @@
 //! ```text
 //!  connection ──► Accept ──► [TLS handshake] ──► Handshake ──┐
 //!                                                            ▼
-//!      ┌──────────────── for each request ──────────────────────────────────┐
-//!      │ (front door: Host, method, path, sizes) ─── refused (400 405 414 431) ─┐
-//!      │ BeforeLocation ─► (product) ─► FoundProduct ─► (cluster) ─►         │  │
-//!      │ AfterLocation ─► (subcluster, backend) ─► Forward ─► backend ─►     │  │
-//!      │ ReadResponse ─► (send) ─► RequestFinish ◄────────────────────────────────┘
-//!      └────────────────────────────────────────────────────────────────────┘
+//!      ┌──────────────── for each request ─────────────────────────────────────┐
+//!      │ (front door: Host, method, path, sizes)                                │
+//!      │    └─ refused (400 405 414 417 431 501) ───────────────────────────┐   │
+//!      │ BeforeLocation ─► (product) ─► FoundProduct ─► (cluster) ─►         │   │
+//!      │ AfterLocation ─► (subcluster, backend) ─► Forward ─► backend ─►     │   │
+//!      │ ReadResponse ─► (send) ─► RequestFinish ◄────────────────────────────┘   │
+//!      └───────────────────────────────────────────────────────────────────────┘
 //!  connection closed ──► Finish   (exactly once per accepted connection)
 //! ```
 //!
@@ -62,7 +63,7 @@
 //!
 //! | answer | error code | ReadResponse | why |
 //! |---|---|---|---|
-//! | 400 (Host missing, repeated or invalid; bad path), 405 (`CONNECT`), 414 (target over 8 KiB), 431 (header field over 8 KiB, section over 32 KiB) | `bad_request`, `method_not_allowed`, `uri_too_long`, `headers_too_large` | no | refused at the front door: the request was never valid enough to route, and no other point ran on it |
+//! | 400 (Host missing, repeated or invalid; bad path; `*` but for OPTIONS), 405 (`CONNECT`), 414 (target over 8 KiB), 417 (an `Expect` but `100-continue`), 431 (header field over 8 KiB, section over 32 KiB), 501 (a transfer coding but `chunked`) | `bad_request`, `method_not_allowed`, `uri_too_long`, `expectation_failed`, `headers_too_large`, `not_implemented` | no | refused at the front door: the request was never valid enough to route, and no other point ran on it |
 //! | 413 (body over `max_body_bytes`), 400 (broken body) | `body_too_large`, `bad_body` | yes | found once the request is routed, like the errors below |
 //! | 404 (no product, no route), 503 (no healthy backend), 502, 504 | `no_product`, `no_route`, `no_backend`, `connect_failed`, `bad_response`, `upstream_failed`, `timeout` | yes | a response like a backend's: header policy applies to it |
 //! | 500 (a plugin failed, Forward returned Finish) | `plugin_error`, `forward_finish` | yes, except a failure at ReadResponse itself (its 500 replaces the response) | |

@@ -147,7 +147,8 @@ impl<'a> Request<'a> {
 
     /// The proxy's error code for this request, or empty. The client's:
     /// `bad_request` (400), `method_not_allowed` (405), `uri_too_long` (414),
-    /// `headers_too_large` (431), `body_too_large` (413),
+    /// `expectation_failed` (417), `headers_too_large` (431), `not_implemented` (501),
+    /// `body_too_large` (413),
     /// `bad_body` (400), `client_closed` (nothing sent); the proxy's: `no_product`,
     /// `no_route` (404), `no_backend` (503); a backend's: `connect_failed`,
     /// `bad_response`, `upstream_failed` (502), `timeout` (504); a plugin's:

@@ -19,17 +19,24 @@
 //!   hyper's buffer, are refused by the HTTP/1 parser itself (431) before a request
 //!   exists.
 //! - **Method**: `CONNECT` → 405 with `Allow` (hookgate is not a forward proxy).
+//! - **Framing and expectations**: a `Transfer-Encoding` with any coding but
+//!   `chunked` → 501 (RFC 9112 §6.1; hyper only checks the last one, and the codings
+//!   would be dropped with the hop-by-hop header); an `Expect` other than
+//!   `100-continue` → 417 (RFC 9110 §10.1.1).
 //! - **Path** (`path`): normalised once, and the normalised path is what route rules,
 //!   plugins and the backend see (Envoy's `normalize_path` and `merge_slashes`, rather
 //!   than nginx's "match the normalised path, forward the raw one", so that what is
 //!   checked is what is sent).
 //!
-//! The target is left in origin form (`/path?query`; `*` for `OPTIONS *`).
+//! The target is left in origin form (`/path?query`), or `*` for `OPTIONS *`; `*`
+//! with any other method → 400 (RFC 9112 §3.2.4). (An `OPTIONS http://h` should go on
+//! as `OPTIONS *`, but hyper's parser already turned its empty path into `/`, so it
+//! goes on as `OPTIONS /`, as nginx forwards it.)
 
 mod host;
 mod path;
 
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderValue, EXPECT, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 use http::{Method, Version};
@@ -90,12 +97,32 @@ pub fn admit(head: &mut Parts, edge: &Edge) -> Result<(), Refusal> {
     if head.method == Method::CONNECT {
         return Err(Refusal::Answer(ProxyError::MethodNotAllowed));
     }
+    framing(head)?;
     if let Some(authority) = authority {
         let value = HeaderValue::from_str(&authority)
             .map_err(|_| Refusal::Answer(ProxyError::BadRequest))?;
         head.headers.insert(HOST, value);
     }
-    head.uri = origin_form(&head.uri, edge.encoded_slashes)?;
+    head.uri = origin_form(&head.uri, &head.method, edge.encoded_slashes)?;
+    Ok(())
+}
+
+/// 501 for a transfer coding other than `chunked`, 417 for an unknown expectation.
+fn framing(head: &Parts) -> Result<(), Refusal> {
+    let tokens = |name| {
+        head.headers
+            .get_all(name)
+            .into_iter()
+            .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    if tokens(TRANSFER_ENCODING).any(|coding| !coding.eq_ignore_ascii_case("chunked")) {
+        return Err(Refusal::Answer(ProxyError::NotImplemented));
+    }
+    if tokens(EXPECT).any(|e| !e.eq_ignore_ascii_case("100-continue")) {
+        return Err(Refusal::Answer(ProxyError::ExpectationFailed));
+    }
     Ok(())
 }
 
@@ -166,17 +193,22 @@ fn same_authority(a: &str, b: &str) -> bool {
 }
 
 /// The target in origin form with its path normalised.
-fn origin_form(uri: &Uri, slashes: EncodedSlashes) -> Result<Uri, Refusal> {
+fn origin_form(uri: &Uri, method: &Method, slashes: EncodedSlashes) -> Result<Uri, Refusal> {
     let bad = Refusal::Answer(ProxyError::BadRequest);
     let Some(path_and_query) = uri.path_and_query() else {
-        // CONNECT's authority-form has no path; it never gets here.
         return Ok(Uri::from_static("/"));
     };
     let path = path_and_query.path();
+    if path == "*" {
+        // The asterisk-form is for OPTIONS only (RFC 9112 §3.2.4).
+        return if *method == Method::OPTIONS {
+            Ok(Uri::from_static("*"))
+        } else {
+            Err(bad)
+        };
+    }
     if !path.starts_with('/') {
-        // `OPTIONS *` (and the empty path of an absolute-form target, which `http`
-        // already turns into `/`).
-        return Ok(Uri::from(path_and_query.clone()));
+        return Err(bad);
     }
     let normalized = normalize_path(path, slashes).map_err(|_| bad)?;
     let unchanged = matches!(normalized, std::borrow::Cow::Borrowed(_));

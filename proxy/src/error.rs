@@ -6,6 +6,8 @@
 //! |---|---|---|---|
 //! | `bad_request` | 400 | client | invalid head: Host missing, repeated or invalid; a path that escapes the root or has a bad escape |
 //! | `method_not_allowed` | 405 | client | `CONNECT` (hookgate is not a forward proxy) |
+//! | `expectation_failed` | 417 | client | an `Expect` other than `100-continue` |
+//! | `not_implemented` | 501 | client | a transfer coding other than `chunked` |
 //! | `uri_too_long` | 414 | client | a request target over 8 KiB |
 //! | `headers_too_large` | 431 | client | a header field over 8 KiB, or a header section over 32 KiB |
 //! | `body_too_large` | 413 | client | the body is (or grows) larger than `max_body_bytes` |
@@ -33,6 +35,10 @@ pub enum ProxyError {
     BadRequest,
     /// `CONNECT`: hookgate is not a forward proxy.
     MethodNotAllowed,
+    /// An expectation other than `100-continue`.
+    ExpectationFailed,
+    /// A transfer coding hookgate does not implement (anything but `chunked`).
+    NotImplemented,
     /// The request target is longer than the front door allows.
     UriTooLong,
     /// A header field, or the header section, is larger than the front door allows.
@@ -78,9 +84,11 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 16] = [
+    pub const ALL: [ProxyError; 18] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
+        ProxyError::ExpectationFailed,
+        ProxyError::NotImplemented,
         ProxyError::UriTooLong,
         ProxyError::HeadersTooLarge,
         ProxyError::BodyTooLarge,
@@ -102,6 +110,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest | ProxyError::BadBody => StatusCode::BAD_REQUEST,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            ProxyError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,6 +133,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest => "bad_request",
             ProxyError::MethodNotAllowed => "method_not_allowed",
+            ProxyError::ExpectationFailed => "expectation_failed",
+            ProxyError::NotImplemented => "not_implemented",
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::HeadersTooLarge => "headers_too_large",
             ProxyError::BodyTooLarge => "body_too_large",
@@ -145,6 +157,8 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest
             | ProxyError::MethodNotAllowed
+            | ProxyError::ExpectationFailed
+            | ProxyError::NotImplemented
             | ProxyError::UriTooLong
             | ProxyError::HeadersTooLarge
             | ProxyError::BodyTooLarge

@@ -96,14 +96,23 @@ fn connect_is_not_allowed() {
 
 #[test]
 fn paths_are_normalised_and_queries_kept() {
-    let (_, head) = admit_one(Version::HTTP_11, "/x/../%61dmin//a?q=%2e%2e", &["h"]).unwrap();
-    assert_eq!(head.uri, "/admin/a?q=%2e%2e");
+    let (_, normalised) = admit_one(Version::HTTP_11, "/x/../%61dmin//a?q=%2e%2e", &["h"]).unwrap();
+    assert_eq!(normalised.uri, "/admin/a?q=%2e%2e");
     assert_eq!(
         admit_one(Version::HTTP_11, "/../x", &["h"]).unwrap_err(),
         BAD
     );
-    let (_, head) = admit_one(Version::HTTP_11, "*", &["h"]).unwrap();
-    assert_eq!(head.uri, "*");
+    assert_eq!(admit_one(Version::HTTP_11, "*", &["h"]).unwrap_err(), BAD);
+    let mut options = head(Version::HTTP_11, "*", &["h"]);
+    options.method = Method::OPTIONS;
+    admit(&mut options, &edge()).unwrap();
+    assert_eq!(options.uri, "*");
+    for (target, want) in [("http://h/", "/"), ("http://h/x?y", "/x?y")] {
+        let mut options = head(Version::HTTP_11, target, &[]);
+        options.method = Method::OPTIONS;
+        admit(&mut options, &edge()).unwrap();
+        assert_eq!(options.uri, want, "{target}");
+    }
 }
 
 #[test]
@@ -133,4 +142,31 @@ fn oversized_heads_are_414_or_431() {
     );
     let fits = format!("/{}", "a".repeat(MAX_TARGET_BYTES - 1));
     assert!(admit_one(Version::HTTP_11, &fits, &["h"]).is_ok());
+}
+
+#[test]
+fn unknown_codings_and_expectations_are_refused() {
+    let mut gzip = head(Version::HTTP_11, "/", &["h"]);
+    gzip.headers
+        .insert(TRANSFER_ENCODING, "gzip, chunked".parse().unwrap());
+    assert_eq!(
+        admit(&mut gzip, &edge()).unwrap_err(),
+        Refusal::Answer(ProxyError::NotImplemented)
+    );
+    let mut chunked = head(Version::HTTP_11, "/", &["h"]);
+    chunked
+        .headers
+        .insert(TRANSFER_ENCODING, "Chunked".parse().unwrap());
+    assert!(admit(&mut chunked, &edge()).is_ok());
+    let mut expect = head(Version::HTTP_11, "/", &["h"]);
+    expect.headers.insert(EXPECT, "x-custom".parse().unwrap());
+    assert_eq!(
+        admit(&mut expect, &edge()).unwrap_err(),
+        Refusal::Answer(ProxyError::ExpectationFailed)
+    );
+    let mut expect = head(Version::HTTP_11, "/", &["h"]);
+    expect
+        .headers
+        .insert(EXPECT, "100-Continue".parse().unwrap());
+    assert!(admit(&mut expect, &edge()).is_ok());
 }

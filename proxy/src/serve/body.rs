@@ -29,6 +29,17 @@ pub enum BodyKind {
 }
 
 impl BodyKind {
+    /// What is known of the body's length.
+    pub fn size_hint(&self) -> SizeHint {
+        match self {
+            BodyKind::Empty => SizeHint::with_exact(0),
+            BodyKind::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            BodyKind::Upstream(body) => body.size_hint(),
+        }
+    }
+
     /// A body of these bytes.
     pub fn full(bytes: impl Into<Bytes>) -> BodyKind {
         let bytes = bytes.into();
@@ -106,13 +117,7 @@ impl Body for ProxyBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            BodyKind::Empty => SizeHint::with_exact(0),
-            BodyKind::Full(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            BodyKind::Upstream(body) => body.size_hint(),
-        }
+        self.kind.size_hint()
     }
 }
 

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use hookgate_plugin_api::{Action, Point, RequestPoint, ResponsePoint};
-use http::header::{HeaderValue, ALLOW, CONNECTION};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -514,6 +514,15 @@ impl Life {
         if let Some(replaced) = state.body.take() {
             body = BodyKind::full(replaced);
         }
+        if self.request.head.version == Version::HTTP_10
+            && !state.head.headers.contains_key(CONTENT_LENGTH)
+            && body.size_hint().exact().is_none()
+        {
+            // An HTTP/1.0 client cannot read chunked framing: a body of unknown length
+            // is delimited by closing the connection (RFC 9112 §6.3 (8)), so it must
+            // not be told keep-alive.
+            close = true;
+        }
         if close {
             if self.request.head.version == Version::HTTP_2 {
                 self.conn.control.close_after_response();
@@ -610,6 +619,12 @@ pub(crate) fn client_response(
         websocket::tunnel(client, hyper::upgrade::on(&mut response), Arc::clone(conn));
     }
     let (mut head, body) = response.into_parts();
+    if head.headers.contains_key(TRANSFER_ENCODING) {
+        // RFC 9112 §6.3 (3): Transfer-Encoding overrides Content-Length, and an
+        // intermediary removes the Content-Length: the body is de-chunked here and
+        // framed anew for the client.
+        head.headers.remove(CONTENT_LENGTH);
+    }
     forwarded::remove_hop_by_hop(&mut head.headers, upgraded);
     let body = if upgraded {
         BodyKind::Empty
