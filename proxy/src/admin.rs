@@ -23,7 +23,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,6 +40,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let guard = Arc::new(Guard { token });
+    let header_timeout = server.snapshot().edge.timeouts.header;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -49,6 +50,14 @@ pub async fn serve(
         let server = Arc::clone(&server);
         let guard = Arc::clone(&guard);
         tokio::spawn(async move {
+            // A socket that never sends a byte is not held: the header timeout runs
+            // from accept (hyper's own timer starts only once it knows the protocol).
+            if tokio::time::timeout(header_timeout, tcp.readable())
+                .await
+                .is_err()
+            {
+                return;
+            }
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
                 let guard = Arc::clone(&guard);
@@ -60,9 +69,16 @@ pub async fn serve(
                     Ok::<_, Infallible>(response)
                 }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            // `server.header_timeout_ms` here too (hyper's header timer, which also runs
+            // while a keep-alive connection idles: an admin client has no business
+            // idling).
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            builder.http2().timer(TokioTimer::new());
+            let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }

@@ -36,6 +36,8 @@
 mod host;
 mod path;
 
+use std::time::Duration;
+
 use http::header::{HeaderValue, EXPECT, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
@@ -56,6 +58,25 @@ pub struct Edge {
     pub encoded_slashes: EncodedSlashes,
     /// `server.h2_max_concurrent_streams`.
     pub h2_max_concurrent_streams: u32,
+    /// The client-side timeouts.
+    pub timeouts: ClientTimeouts,
+    /// `server.keepalive_requests`.
+    pub keepalive_requests: u64,
+}
+
+/// The waits on a client, each bounded (DESIGN §6; nginx's names and defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientTimeouts {
+    /// `server.header_timeout_ms`.
+    pub header: Duration,
+    /// `server.idle_timeout_ms`.
+    pub idle: Duration,
+    /// `server.body_timeout_ms`.
+    pub body: Duration,
+    /// `server.send_timeout_ms`.
+    pub send: Duration,
+    /// `server.tunnel_idle_timeout_ms`.
+    pub tunnel_idle: Duration,
 }
 
 impl Edge {
@@ -65,6 +86,14 @@ impl Edge {
             max_body_bytes: server.max_body_bytes,
             encoded_slashes: server.encoded_slashes,
             h2_max_concurrent_streams: server.h2_max_concurrent_streams,
+            timeouts: ClientTimeouts {
+                header: Duration::from_millis(server.header_timeout_ms),
+                idle: Duration::from_millis(server.idle_timeout_ms),
+                body: Duration::from_millis(server.body_timeout_ms),
+                send: Duration::from_millis(server.send_timeout_ms),
+                tunnel_idle: Duration::from_millis(server.tunnel_idle_timeout_ms),
+            },
+            keepalive_requests: server.keepalive_requests,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | `uri_too_long` | 414 | client | a request target over 8 KiB |
 //! | `headers_too_large` | 431 | client | a header field over 8 KiB, or a header section over 32 KiB |
 //! | `body_too_large` | 413 | client | the body is (or grows) larger than `max_body_bytes` |
+//! | `body_timeout` | 408 | client | no byte of the request body for `server.body_timeout_ms` |
 //! | `bad_body` | 400 | client | a framing error in the request body, or a body that ends before its length |
 //! | `client_closed` | (499) | client | the client went away before its response was sent; nothing is sent |
 //! | `no_product` | 404 | proxy | no product for the host and no default product |
@@ -45,6 +46,8 @@ pub enum ProxyError {
     HeadersTooLarge,
     /// The body is larger than `max_body_bytes`.
     BodyTooLarge,
+    /// No byte of the request body for `server.body_timeout_ms`.
+    BodyTimeout,
     /// The request body's framing is invalid, or it ended before its length.
     BadBody,
     /// The client went away before its response was sent.
@@ -84,7 +87,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 18] = [
+    pub const ALL: [ProxyError; 19] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -92,6 +95,7 @@ impl ProxyError {
         ProxyError::UriTooLong,
         ProxyError::HeadersTooLarge,
         ProxyError::BodyTooLarge,
+        ProxyError::BodyTimeout,
         ProxyError::BadBody,
         ProxyError::ClientClosed,
         ProxyError::NoProduct,
@@ -115,6 +119,7 @@ impl ProxyError {
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::ClientClosed => CLIENT_CLOSED,
             ProxyError::NoProduct | ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +143,7 @@ impl ProxyError {
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::HeadersTooLarge => "headers_too_large",
             ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::BodyTimeout => "body_timeout",
             ProxyError::BadBody => "bad_body",
             ProxyError::ClientClosed => "client_closed",
             ProxyError::NoProduct => "no_product",
@@ -162,6 +168,7 @@ impl ProxyError {
             | ProxyError::UriTooLong
             | ProxyError::HeadersTooLarge
             | ProxyError::BodyTooLarge
+            | ProxyError::BodyTimeout
             | ProxyError::BadBody
             | ProxyError::ClientClosed => Side::Client,
             ProxyError::NoProduct | ProxyError::NoRoute | ProxyError::NoBackend => Side::Proxy,

@@ -28,6 +28,8 @@
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
 //! - [`health`]: active HTTP health checks of backends.
 //! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
+//! - [`write_timeout`]: streams whose stalled writes time out (client and backend
+//!   send timeouts).
 //! - [`error`]: the proxy's own errors and their status codes.
 //! - [`admin`], [`metrics`]: the admin listener (`/healthz`, `/status`, `/metrics`,
 //!   `POST /reload`) and the counters behind `/metrics`.
@@ -59,3 +61,4 @@ pub mod session;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;
+pub mod write_timeout;

@@ -4,7 +4,8 @@
 //!   and Handshake, then the protocol; Finish when its [`Conn`] goes.
 //! - [`connection`]: [`Conn`], a connection's state shared with its requests, and the
 //!   session-level points (Accept, Handshake, Finish).
-//! - `protocol`: HTTP/1.1 or HTTP/2 via hyper (ALPN alone decides on TLS).
+//! - `protocol`: HTTP/1.1 or HTTP/2 via hyper (ALPN alone decides on TLS), each
+//!   connection driven to its end within its header and idle timeouts (`activity`).
 //! - `life`: **the life of one request**, the one place the request-level callback
 //!   points run, in order (the contract is in `hookgate_plugin_api`'s crate docs).
 //! - `retry`: the retry rules, as a value the attempts loop asks.
@@ -15,6 +16,7 @@
 //!   tunnels.
 
 pub mod accepted;
+mod activity;
 mod body;
 pub mod connection;
 mod forwarded;

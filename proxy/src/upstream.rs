@@ -43,13 +43,13 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Request, Response, Version};
 use hyper::body::Incoming;
 
-pub use body::UpstreamBody;
+pub use body::{ReadTimeout, UpstreamBody};
 pub use error::UpstreamError;
 
 use connect::{connect, Upgrades};
 use exchange::{exchange, Exchange};
 use pool::{Pool, Sender};
-use request_body::RequestBody;
+use request_body::{BodySent, RequestBody};
 
 /// The HTTP/1.1 client to every backend of one configuration: one pool of idle
 /// connections per backend.
@@ -67,8 +67,12 @@ pub struct Upstream {
 pub struct Timeouts {
     /// For the TCP connect of a new connection.
     pub connect: Duration,
-    /// From handing the request over (body upload included) to the response head.
+    /// From the end of the request body to the response head.
     pub response: Duration,
+    /// Between two reads of the response body.
+    pub read: Duration,
+    /// Between two writes of the request body (or the head).
+    pub send: Duration,
 }
 
 impl Upstream {
@@ -122,10 +126,11 @@ impl Upstream {
 
         let mut request = request;
         if let Some(mut sender) = checkout(pool).await {
-            let erased = request.map(RequestBody::new);
-            match exchange(&mut sender, erased, timeouts.response).await {
+            let sent = BodySent::default();
+            let erased = request.map(|body| RequestBody::new(body, sent.clone()));
+            match exchange(&mut sender, erased, timeouts.response, &sent).await {
                 Exchange::Response(response) => {
-                    return Ok(pooled_response(response, sender, pool));
+                    return Ok(pooled_response(response, sender, pool, timeouts.read));
                 }
                 Exchange::Unsent(unsent, error) => {
                     tracing::debug!(
@@ -143,13 +148,16 @@ impl Upstream {
             }
         }
 
-        let mut sender: Sender = match connect(addr, timeouts.connect, Upgrades::No).await {
+        let mut sender: Sender = match connect(addr, timeouts, Upgrades::No).await {
             Ok(sender) => sender,
             Err(source) => return Err(UpstreamError::Connect { request, source }),
         };
-        let erased = request.map(RequestBody::new);
-        match exchange(&mut sender, erased, timeouts.response).await {
-            Exchange::Response(response) => Ok(pooled_response(response, sender, pool)),
+        let sent = BodySent::default();
+        let erased = request.map(|body| RequestBody::new(body, sent.clone()));
+        match exchange(&mut sender, erased, timeouts.response, &sent).await {
+            Exchange::Response(response) => {
+                Ok(pooled_response(response, sender, pool, timeouts.read))
+            }
             Exchange::Unsent(unsent, error) => match recover(unsent) {
                 Some(request) => Err(UpstreamError::Connect {
                     request,
@@ -209,18 +217,25 @@ where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let mut sender = match connect::<B>(addr, timeouts.connect, upgrades).await {
+    let mut sender = match connect::<RequestBody>(addr, timeouts, upgrades).await {
         Ok(sender) => sender,
         Err(source) => return Err(UpstreamError::Connect { request, source }),
     };
+    let sent = BodySent::default();
+    let erased = request.map(|body| RequestBody::new(body, sent.clone()));
     // The sender may be dropped with the response in hand: hyper still finishes the
     // response (and a 101 hands the socket to `hyper::upgrade::on`), then closes.
-    match exchange(&mut sender, request, timeouts.response).await {
-        Exchange::Response(response) => Ok(response.map(UpstreamBody::unpooled)),
-        Exchange::Unsent(request, error) => Err(UpstreamError::Connect {
-            request,
-            source: connect::closed_before_sending(addr, error),
-        }),
+    match exchange(&mut sender, erased, timeouts.response, &sent).await {
+        Exchange::Response(response) => {
+            Ok(response.map(|incoming| UpstreamBody::unpooled(incoming, timeouts.read)))
+        }
+        Exchange::Unsent(unsent, error) => match recover(unsent) {
+            Some(request) => Err(UpstreamError::Connect {
+                request,
+                source: connect::closed_before_sending(addr, error),
+            }),
+            None => Err(UpstreamError::failed(error)),
+        },
         Exchange::Timeout => Err(UpstreamError::Timeout),
         Exchange::Failed(error) => Err(UpstreamError::failed(error)),
     }
@@ -232,12 +247,13 @@ fn pooled_response(
     response: Response<Incoming>,
     sender: Sender,
     pool: &Arc<Pool>,
+    read_timeout: Duration,
 ) -> Response<UpstreamBody> {
     if keeps_alive(&response) {
         let pool = Arc::clone(pool);
-        response.map(|incoming| UpstreamBody::pooled(incoming, sender, pool))
+        response.map(|incoming| UpstreamBody::pooled(incoming, sender, pool, read_timeout))
     } else {
-        response.map(UpstreamBody::unpooled)
+        response.map(|incoming| UpstreamBody::unpooled(incoming, read_timeout))
     }
 }
 

@@ -18,8 +18,13 @@ pub struct Cluster {
     pub balance: Balance,
     /// Bound on connecting to a backend.
     pub connect_timeout: Duration,
-    /// Bound on waiting for a backend's response headers.
+    /// Bound on waiting for a backend's response head, from the end of the request
+    /// body.
     pub response_timeout: Duration,
+    /// Bound between two reads of a response body.
+    pub read_timeout: Duration,
+    /// Bound between two writes of a request body.
+    pub send_timeout: Duration,
     /// Retries on other backends of the same subcluster after a connect failure.
     pub retries: u32,
     /// Retries in other subclusters once those are spent.
@@ -59,6 +64,8 @@ impl Cluster {
             balance: config.balance,
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             response_timeout: Duration::from_millis(config.response_timeout_ms),
+            read_timeout: Duration::from_millis(config.read_timeout_ms),
+            send_timeout: Duration::from_millis(config.send_timeout_ms),
             retries: config.retries,
             cross_retry: config.cross_retry,
             health_check: config.health_check.clone(),

@@ -35,6 +35,8 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         balance,
         connect_timeout_ms: 1000,
         response_timeout_ms: 1000,
+        read_timeout_ms: 1000,
+        send_timeout_ms: 1000,
         retries: 2,
         cross_retry: 1,
         health_check: None,

@@ -74,6 +74,31 @@ pub struct ServerConfig {
     /// What a `%2F` in a request path becomes.
     #[serde(default)]
     pub encoded_slashes: EncodedSlashes,
+    /// From accept to the first complete request head (TLS handshake and protocol
+    /// detection included), and on keep-alive from the first byte of the next
+    /// request to its complete head (nginx `client_header_timeout`).
+    #[serde(default = "default_60s")]
+    pub header_timeout_ms: u64,
+    /// From the end of a response to the first byte of the next request; an HTTP/2
+    /// connection with no open stream this long gets GOAWAY (nginx
+    /// `keepalive_timeout`).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Between two reads of a request body: 408 if no response has started, else
+    /// the connection closes (nginx `client_body_timeout`).
+    #[serde(default = "default_60s")]
+    pub body_timeout_ms: u64,
+    /// Between two writes to a client that stops reading: the request ends and its
+    /// backend connection is released (nginx `send_timeout`).
+    #[serde(default = "default_60s")]
+    pub send_timeout_ms: u64,
+    /// Requests per keep-alive connection before it is closed gracefully (nginx
+    /// `keepalive_requests`).
+    #[serde(default = "default_keepalive_requests")]
+    pub keepalive_requests: u64,
+    /// How long a WebSocket (or other upgraded) tunnel may carry no byte either way.
+    #[serde(default = "default_tunnel_idle_timeout_ms")]
+    pub tunnel_idle_timeout_ms: u64,
     /// Concurrent streams per HTTP/2 client connection (so also the backend requests
     /// one connection can have in flight).
     #[serde(default = "default_h2_max_concurrent_streams")]
@@ -119,6 +144,12 @@ impl Default for ServerConfig {
             max_body_bytes: 0,
             encoded_slashes: EncodedSlashes::default(),
             h2_max_concurrent_streams: default_h2_max_concurrent_streams(),
+            header_timeout_ms: default_60s(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            body_timeout_ms: default_60s(),
+            send_timeout_ms: default_60s(),
+            keepalive_requests: default_keepalive_requests(),
+            tunnel_idle_timeout_ms: default_tunnel_idle_timeout_ms(),
         }
     }
 }
@@ -129,6 +160,22 @@ fn default_drain_timeout_ms() -> u64 {
 
 fn default_max_connections() -> usize {
     100_000
+}
+
+fn default_60s() -> u64 {
+    60_000
+}
+
+fn default_idle_timeout_ms() -> u64 {
+    75_000
+}
+
+fn default_keepalive_requests() -> u64 {
+    1000
+}
+
+fn default_tunnel_idle_timeout_ms() -> u64 {
+    3_600_000
 }
 
 fn default_backlog() -> u32 {
@@ -262,9 +309,16 @@ pub struct ClusterConfig {
     /// Connect timeout.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
-    /// Timeout for the response headers.
-    #[serde(default = "default_response_timeout_ms")]
+    /// From the end of the request body to the response head (nginx
+    /// `proxy_read_timeout` for the head).
+    #[serde(default = "default_60s")]
     pub response_timeout_ms: u64,
+    /// Between two reads of the response body (nginx `proxy_read_timeout`).
+    #[serde(default = "default_60s")]
+    pub read_timeout_ms: u64,
+    /// Between two writes of the request body (nginx `proxy_send_timeout`).
+    #[serde(default = "default_60s")]
+    pub send_timeout_ms: u64,
     /// Retries on other backends.
     #[serde(default = "default_retries")]
     pub retries: u32,
@@ -291,7 +345,9 @@ impl ClusterConfig {
         ClusterConfig {
             balance: Balance::default(),
             connect_timeout_ms: default_connect_timeout_ms(),
-            response_timeout_ms: default_response_timeout_ms(),
+            response_timeout_ms: default_60s(),
+            read_timeout_ms: default_60s(),
+            send_timeout_ms: default_60s(),
             retries: default_retries(),
             cross_retry: default_cross_retry(),
             health_check: None,
@@ -314,9 +370,6 @@ impl BackendConfig {
 
 fn default_connect_timeout_ms() -> u64 {
     1000
-}
-fn default_response_timeout_ms() -> u64 {
-    30_000
 }
 fn default_retries() -> u32 {
     2

@@ -217,6 +217,19 @@ impl Config {
             }
         }
         for (name, cluster) in &self.clusters {
+            for (key, value) in [
+                ("connect_timeout_ms", cluster.connect_timeout_ms),
+                ("response_timeout_ms", cluster.response_timeout_ms),
+                ("read_timeout_ms", cluster.read_timeout_ms),
+                ("send_timeout_ms", cluster.send_timeout_ms),
+            ] {
+                if value == 0 {
+                    return Err(invalid(
+                        format!("clusters.{name}.{key}"),
+                        "0; expected at least 1 (every wait is bounded)".into(),
+                    ));
+                }
+            }
             if let Some(check) = &cluster.health_check {
                 if !check.path.starts_with('/')
                     || check.path.parse::<http::uri::PathAndQuery>().is_err()
@@ -306,6 +319,21 @@ impl ServerConfig {
                         "{admin} is not a loopback address; the admin listener can reload \
                          the proxy, so anywhere else it needs `server.admin_token_file`"
                     ),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("send_timeout_ms", self.send_timeout_ms),
+            ("tunnel_idle_timeout_ms", self.tunnel_idle_timeout_ms),
+            ("keepalive_requests", self.keepalive_requests),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    format!("server.{key}"),
+                    "0; expected at least 1 (every wait is bounded)".into(),
                 ));
             }
         }

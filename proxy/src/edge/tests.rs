@@ -9,11 +9,7 @@ fn head(version: Version, uri: &str, hosts: &[&str]) -> Parts {
 }
 
 fn edge() -> Edge {
-    Edge {
-        max_body_bytes: 0,
-        encoded_slashes: EncodedSlashes::Decode,
-        h2_max_concurrent_streams: 128,
-    }
+    Edge::new(&crate::config::ServerConfig::default())
 }
 
 /// The routing host and the head after `admit`.

@@ -80,6 +80,8 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         balance: Default::default(),
         connect_timeout_ms: 1000,
         response_timeout_ms: 1000,
+        read_timeout_ms: 1000,
+        send_timeout_ms: 1000,
         retries: 0,
         cross_retry: 0,
         health_check: Some(HealthCheckConfig {

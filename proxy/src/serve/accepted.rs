@@ -4,7 +4,6 @@
 //! [`life`](super::life); Finish when the [`Conn`] is dropped.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hookgate_plugin_api::AcceptPoint;
 use hyper_util::rt::TokioIo;
@@ -12,12 +11,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
+use super::activity::Watched;
 use super::connection::Conn;
 use super::protocol::{self, Protocol};
 use crate::snapshot::Snapshot;
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::write_timeout::WriteTimeout;
 
 /// Serves one accepted TCP connection to its end.
 pub async fn serve_connection(
@@ -45,10 +43,17 @@ pub async fn serve_connection(
     if !conn.session_point(AcceptPoint::Accept) {
         return;
     }
+    let timeouts = conn.snapshot.edge.timeouts;
     let Some(acceptor) = tls else {
-        return protocol::serve(TokioIo::new(tcp), Protocol::Sniff, conn, shutdown).await;
+        let io = Watched::new(
+            WriteTimeout::new(tcp, timeouts.send),
+            Arc::clone(&conn.activity),
+        );
+        return protocol::serve(TokioIo::new(io), Protocol::Sniff, conn, shutdown).await;
     };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    // The handshake counts against the header timeout, from accept.
+    let deadline = conn.activity.accepted_at() + timeouts.header;
+    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -73,5 +78,9 @@ pub async fn serve_connection(
     if !conn.session_point(AcceptPoint::Handshake) {
         return;
     }
-    protocol::serve(TokioIo::new(stream), protocol, conn, shutdown).await
+    let io = Watched::new(
+        WriteTimeout::new(stream, timeouts.send),
+        Arc::clone(&conn.activity),
+    );
+    protocol::serve(TokioIo::new(io), protocol, conn, shutdown).await
 }

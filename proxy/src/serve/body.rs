@@ -3,14 +3,18 @@
 //! [`ClientBody`], what the backend receives of the client's body, counted against
 //! the body limit, with its client-side failures recorded in a [`ClientFault`].
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 
+use super::activity::InFlight;
 use crate::balance::ActiveRequest;
 use crate::error::ProxyError;
 use crate::upstream::UpstreamBody;
@@ -58,6 +62,8 @@ pub struct ProxyBody {
     when_sent: Option<Box<dyn WhenSent>>,
     /// Keeps the backend counted as busy (least_conn) until the body is done.
     _active: Option<ActiveRequest>,
+    /// Keeps the request in flight on its connection until the body is done.
+    _in_flight: Option<InFlight>,
 }
 
 /// What runs once a response body is done. A trait, so that bodies know nothing of
@@ -73,11 +79,13 @@ impl ProxyBody {
         kind: BodyKind,
         when_sent: Option<Box<dyn WhenSent>>,
         active: Option<ActiveRequest>,
+        in_flight: Option<InFlight>,
     ) -> ProxyBody {
         ProxyBody {
             kind,
             when_sent,
             _active: active,
+            _in_flight: in_flight,
         }
     }
 }
@@ -102,9 +110,7 @@ impl Body for ProxyBody {
         match &mut self.get_mut().kind {
             BodyKind::Empty => Poll::Ready(None),
             BodyKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            BodyKind::Upstream(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
+            BodyKind::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -125,26 +131,40 @@ impl Body for ProxyBody {
 /// request that had no body).
 pub enum ClientBody {
     /// The client's body, counted against the request's body limit.
-    Stream {
-        /// The body as hyper reads it.
-        body: hyper::body::Incoming,
-        /// Bytes the client may still send.
-        left: u64,
-        /// Where a client-side failure is recorded.
-        fault: ClientFault,
-    },
+    Stream(Box<ClientStream>),
     /// No body.
     Empty,
 }
 
+/// The client's body as the backend receives it: at most `left` more bytes, at most
+/// the body timeout between two reads; failures recorded in `fault`.
+pub struct ClientStream {
+    body: hyper::body::Incoming,
+    left: u64,
+    timeout: Duration,
+    /// Armed while waiting for the client; kept once made.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+    fault: ClientFault,
+}
+
 impl ClientBody {
-    /// The client's `body`, at most `limit` bytes of it.
-    pub(crate) fn new(body: hyper::body::Incoming, limit: u64, fault: ClientFault) -> ClientBody {
-        ClientBody::Stream {
+    /// The client's `body`, at most `limit` bytes of it, with at most `timeout` between
+    /// two reads.
+    pub(crate) fn new(
+        body: hyper::body::Incoming,
+        limit: u64,
+        timeout: Duration,
+        fault: ClientFault,
+    ) -> ClientBody {
+        ClientBody::Stream(Box::new(ClientStream {
             body,
             left: limit,
+            timeout,
+            sleep: None,
+            armed: false,
             fault,
-        }
+        }))
     }
 }
 
@@ -210,6 +230,11 @@ fn client_error_of(error: &hyper::Error) -> ProxyError {
 #[error("request body larger than max_body_bytes")]
 struct TooLarge;
 
+/// The error a body ends with when the client sends nothing for the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no request body data for {0:?} (body timeout)")]
+struct BodyTimedOut(Duration);
+
 impl Body for ClientBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -218,39 +243,58 @@ impl Body for ClientBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let ClientBody::Stream { body, left, fault } = self.get_mut() else {
+        let ClientBody::Stream(stream) = self.get_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(body).poll_frame(cx) {
+        let stream = &mut **stream;
+        match Pin::new(&mut stream.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                stream.armed = false;
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
-                    if len > *left {
-                        fault.set(ProxyError::BodyTooLarge);
+                    if len > stream.left {
+                        stream.fault.set(ProxyError::BodyTooLarge);
                         return Poll::Ready(Some(Err(TooLarge.into())));
                     }
-                    *left -= len;
+                    stream.left -= len;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
-                fault.set(client_error_of(&error));
+                stream.fault.set(client_error_of(&error));
                 Poll::Ready(Some(Err(error.into())))
             }
-            other => other.map_err(BoxError::from),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                if !stream.armed {
+                    let deadline = Instant::now() + stream.timeout;
+                    match &mut stream.sleep {
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => stream.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    stream.armed = true;
+                }
+                match stream.sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => {
+                        stream.fault.set(ProxyError::BodyTimeout);
+                        Poll::Ready(Some(Err(BodyTimedOut(stream.timeout).into())))
+                    }
+                    _ => Poll::Pending,
+                }
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ClientBody::Stream { body, .. } => body.is_end_stream(),
+            ClientBody::Stream(stream) => stream.body.is_end_stream(),
             ClientBody::Empty => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ClientBody::Stream { body, .. } => body.size_hint(),
+            ClientBody::Stream(stream) => stream.body.size_hint(),
             ClientBody::Empty => SizeHint::with_exact(0),
         }
     }

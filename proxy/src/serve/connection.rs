@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use hookgate_plugin_api::{AcceptPoint, Action, Point};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
+use super::activity::Activity;
 use crate::session::SessionState;
 use crate::snapshot::Snapshot;
 
@@ -25,6 +26,8 @@ pub struct Conn {
     pub is_tls: bool,
     /// Requests ask the connection task to close through this.
     pub control: ConnControl,
+    /// What the connection is doing, for its header and idle timeouts.
+    pub(crate) activity: Arc<Activity>,
     // Internal: a std mutex, because it is held only for a chain call (never across
     // an await) and only HTTP/2 streams of this one connection contend for it.
     session: Mutex<SessionState>,
@@ -51,6 +54,7 @@ impl Conn {
             peer_header: super::forwarded::ip_value(peer.ip()),
             is_tls,
             control: ConnControl::default(),
+            activity: Arc::new(Activity::new()),
             session: Mutex::new(
                 SessionState::new(id, peer, local, listener).on_tls_listener(is_tls),
             ),

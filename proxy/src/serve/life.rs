@@ -25,6 +25,7 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
+use super::activity::InFlight;
 use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
 use super::connection::Conn;
 use super::reply::{error_page, plain_error, reply};
@@ -124,20 +125,24 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         conn.peer.ip(),
         &conn.snapshot.trusted_proxies,
     );
-    {
+    let last = {
         let mut session = conn.lock_session();
         session.request_count += 1;
         if head.version == Version::HTTP_2 {
             session.protocol = "h2";
         }
-    }
+        // `server.keepalive_requests`: this one is the connection's last.
+        session.request_count >= conn.snapshot.edge.keepalive_requests
+    };
     let mut request = RequestState::new(head, client_ip);
     request.client_ip_is_peer = client_ip == conn.peer.ip();
     let life = Life {
+        in_flight: Some(conn.activity.begin()),
         conn,
         request,
         body_limit: u64::MAX,
         fault: ClientFault::of(&body),
+        last,
         settled: false,
     };
     Ok(Begun {
@@ -157,6 +162,11 @@ struct Life {
     body_limit: u64,
     /// The client-side failure of the request body, if one happened.
     fault: ClientFault,
+    /// The request counted in flight on its connection (for the connection's idle
+    /// timeout) until its response is sent.
+    in_flight: Option<InFlight>,
+    /// The connection's last request (`server.keepalive_requests`): it closes after.
+    last: bool,
     /// Whether the request has been handed on (to hyper as a response, or to
     /// RequestFinish); if not when the life is dropped, hyper dropped it because the
     /// client went away.
@@ -164,6 +174,9 @@ struct Life {
 }
 
 /// How a request ends.
+// Internal: made and moved once per request; `Close` is the rare case, so boxing the
+// response to shrink it would only add an allocation to every request.
+#[allow(clippy::large_enum_variant)]
 enum End {
     /// Send this response.
     Respond {
@@ -252,9 +265,16 @@ impl Life {
         let timeouts = Timeouts {
             connect: cluster.connect_timeout,
             response: cluster.response_timeout,
+            read: cluster.read_timeout,
+            send: cluster.send_timeout,
         };
         let fault = self.fault.clone();
-        let mut body = Some(ClientBody::new(body, self.body_limit, fault.clone()));
+        let mut body = Some(ClientBody::new(
+            body,
+            self.body_limit,
+            self.conn.snapshot.edge.timeouts.body,
+            fault.clone(),
+        ));
         let mut last_error = ProxyError::NoBackend;
         while let Some((index, backend)) = retries.next(cluster, client_ip) {
             self.request.route.subcluster = Some(Arc::clone(&cluster.subclusters[index].name));
@@ -476,6 +496,7 @@ impl Life {
                 redirect,
             } => (response, read_response, close, active, redirect),
         };
+        close |= self.last;
         let (head, mut body) = response.into_parts();
         let mut state = ResponseState::new(head);
         let chain = self
@@ -551,7 +572,7 @@ impl Life {
             };
         Ok(Response::from_parts(
             state.head,
-            ProxyBody::new(body, when_sent, active),
+            ProxyBody::new(body, when_sent, active, self.in_flight.take()),
         ))
     }
 }

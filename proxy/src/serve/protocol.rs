@@ -7,7 +7,6 @@
 //! never honoured, nor forwarded).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -16,10 +15,11 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::activity::Expired;
 use super::connection::Conn;
 
-/// How long a client may take to send a request head (HTTP/1.1).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an HTTP/2 connection closed for idleness has to send its GOAWAY.
+const GOAWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The HTTP a connection is served with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,19 +44,53 @@ impl Protocol {
 
 /// Polls a hyper connection to its end, starting a graceful shutdown when the
 /// connection is asked to close after its response (a plugin's Finish) or the server
-/// drains, and dropping it at once when a plugin's Close aborts it.
+/// drains, and dropping it at once when a plugin's Close aborts it or a header or idle
+/// timeout runs out (HTTP/2 idle: GOAWAY first).
 // Internal: a macro because hyper's three connection types share `graceful_shutdown`
 // by name only, behind bounds that would have to be restated for a trait.
 macro_rules! drive {
-    ($connection:expr, $conn:expr, $shutdown:expr) => {{
+    ($connection:expr, $conn:expr, $shutdown:expr, $streams:expr) => {{
         let connection = $connection;
         tokio::pin!(connection);
         let (mut closing, mut draining) = (false, *$shutdown.borrow());
         if draining {
             connection.as_mut().graceful_shutdown();
         }
+        let timeouts = $conn.snapshot.edge.timeouts;
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        // After an HTTP/2 idle GOAWAY: the moment to stop waiting for hyper to send it
+        // and finish.
+        let mut goaway_sent: Option<tokio::time::Instant> = None;
         loop {
+            let deadline = match goaway_sent {
+                Some(at) => Some((at + GOAWAY_GRACE, Expired::Idle)),
+                None => $conn.activity.deadline(&timeouts, $streams),
+            };
+            timer.as_mut().reset(deadline.map_or_else(far, |(at, _)| at));
             tokio::select! {
+                () = timer.as_mut(), if deadline.is_some() => {
+                    // The deadline may have moved since it was read: re-check.
+                    let now = tokio::time::Instant::now();
+                    if goaway_sent.is_some() {
+                        break;
+                    }
+                    match $conn.activity.deadline(&timeouts, $streams) {
+                        Some((at, Expired::Idle)) if at <= now && $streams => {
+                            tracing::debug!(peer = %$conn.peer, "idle timeout: GOAWAY");
+                            goaway_sent = Some(now);
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                        Some((at, expired)) if at <= now => {
+                            tracing::debug!(peer = %$conn.peer, ?expired, "client timeout: closing");
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                () = $conn.activity.changed() => {}
                 result = connection.as_mut() => {
                     if let Err(error) = result {
                         tracing::debug!(peer = %$conn.peer, %error, "connection ended with an error");
@@ -96,29 +130,33 @@ pub(crate) async fn serve<I>(
     match protocol {
         Protocol::Sniff => {
             let mut builder = auto::Builder::new(TokioExecutor::new());
+            // The header and idle timeouts are the connection's (`activity`), not
+            // hyper's, whose header timer would also run while the connection idles.
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+                .header_read_timeout(None);
             builder
                 .http2()
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(streams);
+            // Told apart only by the first bytes: the HTTP/1.1 rules (first byte of
+            // the next head) until a request says it is HTTP/2.
             drive!(
                 builder.serve_connection_with_upgrades(io, service),
                 conn,
-                shutdown
+                shutdown,
+                conn.lock_session().protocol == "h2"
             );
         }
         Protocol::Http1 => {
             let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder.timer(TokioTimer::new()).header_read_timeout(None);
             drive!(
                 builder.serve_connection(io, service).with_upgrades(),
                 conn,
-                shutdown
+                shutdown,
+                false
             );
         }
         Protocol::Http2 => {
@@ -126,7 +164,7 @@ pub(crate) async fn serve<I>(
             builder
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(streams);
-            drive!(builder.serve_connection(io, service), conn, shutdown);
+            drive!(builder.serve_connection(io, service), conn, shutdown, true);
         }
     }
 }

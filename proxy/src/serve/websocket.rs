@@ -6,7 +6,15 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Request, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 use super::connection::Conn;
 
@@ -32,11 +40,13 @@ pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Once both sides have switched, copies bytes between them until one closes. The
-/// tunnel holds its connection (`conn`): the connection slot stays taken and Finish
-/// runs only when the tunnel ends.
+/// Once both sides have switched, copies bytes between them until one closes, or no
+/// byte has gone either way for `server.tunnel_idle_timeout_ms`. The tunnel holds its
+/// connection (`conn`): the connection slot stays taken and Finish runs only when the
+/// tunnel ends.
 pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
     tokio::spawn(async move {
+        let idle_timeout = conn.snapshot.edge.timeouts.tunnel_idle;
         let _conn = conn;
         let (client, upstream) = match tokio::join!(client, upstream) {
             (Ok(client), Ok(upstream)) => (client, upstream),
@@ -45,9 +55,101 @@ pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
                 return;
             }
         };
-        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-        if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            tracing::debug!(%error, "tunnel ended with an error");
+        let last = Arc::new(LastByte::new());
+        let mut client = Touching::new(TokioIo::new(client), Arc::clone(&last));
+        let mut upstream = Touching::new(TokioIo::new(upstream), Arc::clone(&last));
+        tokio::select! {
+            result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "tunnel ended with an error");
+                }
+            }
+            () = last.idle_for(idle_timeout) => {
+                tracing::debug!(?idle_timeout, "tunnel idle timeout: closing both sides");
+            }
         }
     });
+}
+
+/// When a byte last went through a tunnel, either way.
+struct LastByte {
+    start: Instant,
+    /// Milliseconds since `start`.
+    at: AtomicU64,
+}
+
+impl LastByte {
+    fn new() -> LastByte {
+        LastByte {
+            start: Instant::now(),
+            at: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte has gone through for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.at.load(Ordering::Relaxed));
+            if last.elapsed() >= timeout {
+                return;
+            }
+            tokio::time::sleep_until(last + timeout).await;
+        }
+    }
+}
+
+/// A tunnel end that marks each byte it moves on a [`LastByte`].
+struct Touching<I> {
+    inner: I,
+    last: Arc<LastByte>,
+}
+
+impl<I> Touching<I> {
+    fn new(inner: I, last: Arc<LastByte>) -> Touching<I> {
+        Touching { inner, last }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Touching<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.last.touch();
+        }
+        result
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Touching<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.last.touch();
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }

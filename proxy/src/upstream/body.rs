@@ -2,15 +2,19 @@
 //! to the pool when it ends.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 use super::pool::{Pool, Sender};
+use super::request_body::BoxError;
 
 /// The body of a backend's response.
 ///
@@ -24,7 +28,19 @@ pub struct UpstreamBody {
     /// Where the connection goes once the body has ended; `None` for connections that
     /// are never reused (upgrades, `Connection: close`) and once handed back or failed.
     reuse: Option<Reuse>,
+    /// The read timeout: the longest wait for the next frame.
+    read_timeout: Duration,
+    /// Armed while waiting for a frame; boxed once so that the body stays `Unpin`.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
 }
+
+/// The error a response body ends with when the backend sends nothing for the read
+/// timeout; the client sees the truncation (HTTP/1.1: the connection closes without
+/// the last chunk; HTTP/2: the stream is reset with `INTERNAL_ERROR`).
+#[derive(Debug, thiserror::Error)]
+#[error("backend sent no response body data for {0:?} (read timeout)")]
+pub struct ReadTimeout(Duration);
 
 /// A connection waiting for its response body to end before going back to its pool.
 struct Reuse {
@@ -34,10 +50,18 @@ struct Reuse {
 
 impl UpstreamBody {
     /// A body whose connection goes back to `pool` when it ends.
-    pub(crate) fn pooled(incoming: Incoming, sender: Sender, pool: Arc<Pool>) -> UpstreamBody {
+    pub(crate) fn pooled(
+        incoming: Incoming,
+        sender: Sender,
+        pool: Arc<Pool>,
+        read_timeout: Duration,
+    ) -> UpstreamBody {
         let mut body = UpstreamBody {
             incoming,
             reuse: Some(Reuse { sender, pool }),
+            read_timeout,
+            sleep: None,
+            armed: false,
         };
         // A response without a body (204, 304, `Content-Length: 0`) frees the
         // connection at once, whether or not anyone polls the body.
@@ -48,10 +72,13 @@ impl UpstreamBody {
     }
 
     /// A body whose connection is not reused.
-    pub(crate) fn unpooled(incoming: Incoming) -> UpstreamBody {
+    pub(crate) fn unpooled(incoming: Incoming, read_timeout: Duration) -> UpstreamBody {
         UpstreamBody {
             incoming,
             reuse: None,
+            read_timeout,
+            sleep: None,
+            armed: false,
         }
     }
 
@@ -64,14 +91,34 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.incoming).poll_frame(cx));
+        let frame = match Pin::new(&mut this.incoming).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                frame
+            }
+            Poll::Pending => {
+                if !this.armed {
+                    let deadline = Instant::now() + this.read_timeout;
+                    match &mut this.sleep {
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    this.armed = true;
+                }
+                if let Some(sleep) = this.sleep.as_mut() {
+                    ready!(sleep.as_mut().poll(cx));
+                }
+                this.reuse = None;
+                return Poll::Ready(Some(Err(ReadTimeout(this.read_timeout).into())));
+            }
+        };
         match &frame {
             // With a known length the last data frame already ends the body: callers
             // such as hyper's server stop polling there.
@@ -80,7 +127,7 @@ impl Body for UpstreamBody {
             None => this.hand_back(),
             Some(Err(_)) => this.reuse = None,
         }
-        Poll::Ready(frame)
+        Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

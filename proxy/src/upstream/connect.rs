@@ -3,7 +3,6 @@
 use std::error::Error as StdError;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use http_body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -11,6 +10,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::error::ConnectFailed;
+use super::Timeouts;
+use crate::write_timeout::WriteTimeout;
 
 /// Whether the connection may switch protocols after a 101.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,11 +22,12 @@ pub(crate) enum Upgrades {
     Yes,
 }
 
-/// Connects to `addr` (`TCP_NODELAY`, at most `timeout`), does the HTTP/1 handshake
-/// and spawns the connection task. Errors name the backend.
+/// Connects to `addr` (`TCP_NODELAY`, at most `timeouts.connect`), does the HTTP/1
+/// handshake and spawns the connection task; writes that stall for `timeouts.send`
+/// fail the connection. Errors name the backend.
 pub(crate) async fn connect<B>(
     addr: SocketAddr,
-    timeout: Duration,
+    timeouts: Timeouts,
     upgrades: Upgrades,
 ) -> io::Result<SendRequest<B>>
 where
@@ -33,6 +35,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
+    let timeout = timeouts.connect;
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(ConnectFailed::io(addr, error)),
@@ -49,6 +52,7 @@ where
     stream
         .set_nodelay(true)
         .map_err(|error| ConnectFailed::io(addr, error))?;
+    let stream = WriteTimeout::new(stream, timeouts.send);
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|error| ConnectFailed::io(addr, io::Error::other(error)))?;

@@ -7,6 +7,8 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
+use super::request_body::BodySent;
+
 /// How far one request got on one connection.
 pub(crate) enum Exchange<B> {
     /// The response head arrived.
@@ -21,7 +23,8 @@ pub(crate) enum Exchange<B> {
     Failed(hyper::Error),
 }
 
-/// Sends `request` on `sender` and waits at most `timeout` for the response head.
+/// Sends `request` on `sender` and waits for the response head at most `timeout`
+/// after `sent` (the request body handed over whole).
 ///
 /// `try_send_request`, unlike `send_request`, gives the request back when the
 /// connection closed before writing it: that is what lets a request on a stale pooled
@@ -30,14 +33,25 @@ pub(crate) async fn exchange<B>(
     sender: &mut SendRequest<B>,
     request: Request<B>,
     timeout: Duration,
+    sent: &BodySent,
 ) -> Exchange<B>
 where
     B: Body + 'static,
 {
-    match tokio::time::timeout(timeout, sender.try_send_request(request)).await {
-        Err(_elapsed) => Exchange::Timeout,
-        Ok(Ok(response)) => Exchange::Response(response),
-        Ok(Err(mut error)) => match error.take_message() {
+    let response = sender.try_send_request(request);
+    tokio::pin!(response);
+    let late = async {
+        sent.wait().await;
+        tokio::time::sleep(timeout).await
+    };
+    let result = tokio::select! {
+        biased;
+        result = &mut response => result,
+        () = late => return Exchange::Timeout,
+    };
+    match result {
+        Ok(response) => Exchange::Response(response),
+        Err(mut error) => match error.take_message() {
             Some(request) => Exchange::Unsent(request, error.into_error()),
             None => Exchange::Failed(error.into_error()),
         },

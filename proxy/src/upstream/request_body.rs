@@ -9,28 +9,63 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::Notify;
 
 /// The error type of an erased body.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// A request body of any type, as pooled connections see it.
+/// A request body of any type, as pooled connections see it; it marks its
+/// [`BodySent`] once it has been read to its end.
 pub(crate) struct RequestBody {
     inner: Box<dyn ErasedBody>,
+    sent: BodySent,
+}
+
+/// Whether a request body has been handed over whole: the response timeout runs from
+/// then (nginx counts it from the end of the request, not from its start, so a long
+/// upload is bounded by the send and body timeouts instead).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BodySent(Arc<(AtomicBool, Notify)>);
+
+impl BodySent {
+    fn mark(&self) {
+        if !self.0 .0.swap(true, Ordering::AcqRel) {
+            self.0 .1.notify_waiters();
+        }
+    }
+
+    /// Resolves once the body has been handed over whole.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.0 .0.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl RequestBody {
-    /// Erases `body`.
-    pub(crate) fn new<B>(body: B) -> RequestBody
+    /// Erases `body`; `sent` is marked when it has been read to its end (at once if
+    /// it is empty).
+    pub(crate) fn new<B>(body: B, sent: BodySent) -> RequestBody
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
+        if body.is_end_stream() {
+            sent.mark();
+        }
         RequestBody {
             inner: Box::new(body),
+            sent,
         }
     }
 
@@ -48,7 +83,12 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.get_mut().inner.poll_erased(cx)
+        let this = self.get_mut();
+        let frame = this.inner.poll_erased(cx);
+        if matches!(frame, Poll::Ready(None)) || this.inner.erased_is_end_stream() {
+            this.sent.mark();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -110,7 +150,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_untouched_body_comes_back_as_its_own_type() {
-        let body = RequestBody::new(Full::new(Bytes::from_static(b"intact")));
+        let body = RequestBody::new(
+            Full::new(Bytes::from_static(b"intact")),
+            BodySent::default(),
+        );
         assert!(!body.is_end_stream());
         let body = body.into_inner::<Full<Bytes>>().unwrap();
         let bytes = body.collect().await.unwrap().to_bytes();
@@ -119,13 +162,16 @@ mod tests {
 
     #[test]
     fn another_type_does_not_come_back() {
-        let body = RequestBody::new(Full::new(Bytes::from_static(b"x")));
+        let body = RequestBody::new(Full::new(Bytes::from_static(b"x")), BodySent::default());
         assert!(body.into_inner::<Empty<Bytes>>().is_none());
     }
 
     #[tokio::test]
     async fn erased_frames_pass_through() {
-        let body = RequestBody::new(Full::new(Bytes::from_static(b"frames")));
+        let body = RequestBody::new(
+            Full::new(Bytes::from_static(b"frames")),
+            BodySent::default(),
+        );
         assert_eq!(body.size_hint().exact(), Some(6));
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(bytes, "frames");

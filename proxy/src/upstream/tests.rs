@@ -30,6 +30,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 const TIMEOUTS: Timeouts = Timeouts {
     connect: Duration::from_secs(2),
     response: Duration::from_secs(5),
+    read: Duration::from_secs(5),
+    send: Duration::from_secs(5),
 };
 
 /// A body fed chunk by chunk through a channel, ending when the sender is dropped.
@@ -407,6 +409,8 @@ async fn connect_timeout_is_a_connect_error() {
         let timeouts = Timeouts {
             connect: Duration::from_millis(200),
             response: Duration::from_secs(5),
+            read: Duration::from_secs(5),
+            send: Duration::from_secs(5),
         };
         let started = Instant::now();
         let result = Upstream::new(1)
@@ -439,6 +443,8 @@ async fn silent_backend_times_out() {
         let timeouts = Timeouts {
             connect: Duration::from_secs(2),
             response: Duration::from_millis(200),
+            read: Duration::from_secs(5),
+            send: Duration::from_secs(5),
         };
         let started = Instant::now();
         let result = Upstream::new(1)
