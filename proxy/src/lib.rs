@@ -27,6 +27,7 @@
 //! - [`route`]: host → product, and a product's route rules → cluster.
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
 //! - [`health`]: active HTTP health checks of backends.
+//! - [`clock`]: the time passive health reads, moved by hand in unit tests.
 //! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
 //! - [`error`]: the proxy's own errors and their status codes.
 //! - [`admin`], [`metrics`]: the admin listener (`/healthz`, `/status`, `/metrics`,
@@ -38,6 +39,7 @@
 pub mod admin;
 pub mod balance;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod edge;
