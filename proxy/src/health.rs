@@ -79,7 +79,8 @@ fn probe_path(path: &str) -> Result<Uri, &'static str> {
         .map_err(|_| "is not a valid request path")
 }
 
-/// One backend's checker loop.
+/// One backend's checker loop. It reads the time only through tokio's timers, so its
+/// tests run on tokio's paused clock rather than waiting for real intervals.
 async fn run(
     backend: Arc<Backend>,
     probe: Probe,

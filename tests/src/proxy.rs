@@ -134,6 +134,44 @@ impl Proxy {
         self.admin
     }
 
+    /// The body of `GET <path>` on the admin listener, with a loopback Host (which
+    /// needs no token). Panics if the proxy has no admin listener or does not answer.
+    pub fn admin_text(&self, path: &str) -> String {
+        let admin = self
+            .admin
+            .expect("the proxy was started with an admin listener");
+        crate::client::http1_get(admin, "localhost", path, &[]).text()
+    }
+
+    /// Waits until no client connection is open in the proxy, as its admin
+    /// `/metrics` says, at most `timeout`: every connection task has then ended, and
+    /// with it every connection's Finish (the proxy runs Finish when a connection's
+    /// state drops, before it gives the connection's slot back).
+    ///
+    /// Internal: `hookgate_open_connections` counts taken connection slots, and each
+    /// listener's accept loop takes the slot of its next connection before it waits
+    /// for one, so an idle proxy shows one per listener.
+    pub fn wait_connections_closed(&self, timeout: Duration) {
+        let listeners = (self.plain.len() + self.tls.len()) as u64;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let metrics = self.admin_text("/metrics");
+            let open = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("hookgate_open_connections "))
+                .and_then(|value| value.trim().parse::<u64>().ok());
+            if open == Some(listeners) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "connections still open after {timeout:?} \
+                 (want {listeners}, one per listener's accept loop):\n{metrics}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)

@@ -57,9 +57,15 @@ struct Rig {
 impl Rig {
     /// Starts the proxy with the arguments `args` makes from the backend and the
     /// directory (called again, for fresh ports, if a port was taken meanwhile).
+    /// Every rig has an admin listener, whose `/metrics` says when the proxy's
+    /// connections are over.
     fn start(args: impl Fn(&Backend, &TestCa) -> Vec<String>) -> Rig {
         let (backend, ca) = (Backend::echo("b1"), TestCa::new());
-        let proxy = start_proxy(|| args(&backend, &ca));
+        let proxy = start_proxy(|| {
+            let mut args = args(&backend, &ca);
+            args.extend(["--admin".to_owned(), free_addr().to_string()]);
+            args
+        });
         Rig { proxy, backend, ca }
     }
 
@@ -148,13 +154,16 @@ impl Rig {
         }
     }
 
-    /// Waits until every connection accepted so far (seen by probe A) is finished,
-    /// then a little longer so that a second Finish would show; returns the events.
+    /// Waits until `connections` connections have finished (seen by probe A) and the
+    /// proxy has no connection open; returns the events. Finish runs as a
+    /// connection's state drops, before the proxy counts the connection closed, so
+    /// once none is open every Finish that will ever run has been logged, a second
+    /// one for the same connection included.
     fn wait_connections_done(&self, connections: usize) -> Vec<Event> {
         self.wait_events(&format!("Finish of {connections} connections"), |events| {
             count(events, "A", "finish") >= connections
         });
-        thread::sleep(Duration::from_millis(200));
+        self.proxy.wait_connections_closed(EVENT_WAIT);
         self.events()
     }
 

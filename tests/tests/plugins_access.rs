@@ -251,9 +251,22 @@ rules = [{ path = "/login", method = "POST", limit = 1, window_ms = 60000, actio
     let second = raw_exchange(proxy.addr(), login, WAIT);
     assert!(second.closed_silently(), "{second:?}");
 
-    // Once the client's window has passed, it is allowed again.
-    thread::sleep(Duration::from_millis(1100).saturating_sub(started.elapsed()));
-    assert_eq!(get("198.51.100.1").status, 200);
+    // Once the client's window has passed, it is allowed again: asked until then,
+    // it is refused (which neither reaches the backend nor extends the window).
+    let deadline = started + Duration::from_secs(5);
+    loop {
+        let response = get("198.51.100.1");
+        if response.status == 200 {
+            break;
+        }
+        assert_eq!(response.status, 429, "{}", response.text());
+        assert!(Instant::now() < deadline, "the 1 s window never ended");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "allowed again before its window ended"
+    );
     assert_eq!(backend.requests(), 6);
 }
 

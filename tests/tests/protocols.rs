@@ -301,7 +301,8 @@ const RECEIVER_PAUSE: Duration = Duration::from_millis(500);
 #[test]
 fn gigabyte_upload_and_download_stream_through_in_bounded_memory() {
     let backend = BulkBackend::start();
-    let proxy = Proxy::start(&["--backend", &backend.addr_string()]);
+    let admin = free_addr().to_string();
+    let proxy = Proxy::start(&["--backend", &backend.addr_string(), "--admin", &admin]);
     let pid = proxy.pid();
     let host = "bulk.example.com";
 
@@ -313,7 +314,8 @@ fn gigabyte_upload_and_download_stream_through_in_bounded_memory() {
     let warm = download(proxy.addr(), host, &path, Duration::ZERO, TRANSFER_LIMIT)
         .expect("warm-up download");
     assert_eq!((warm.status, warm.bytes), (200, small));
-    thread::sleep(Duration::from_millis(100));
+    // The warm-up connections' state is gone from the proxy before the idle reading.
+    proxy.wait_connections_closed(Duration::from_secs(5));
     let idle = rss_kib(pid).expect("the proxy's VmRSS");
 
     // Halfway through each transfer the receiver stops reading for a while: a proxy
@@ -630,9 +632,19 @@ fn open_tunnel_delays_shutdown_and_finish_until_it_closes() {
     assert_eq!(finishes(&probe), 0, "Finish ran while the tunnel is open");
 
     proxy.signal("TERM");
-    thread::sleep(Duration::from_millis(400));
-    assert!(
-        proxy.is_running(),
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy
+        .stderr_text()
+        .contains("shutting down: no new connections")
+    {
+        assert!(Instant::now() < deadline, "SIGTERM did not start the drain");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // The drain has begun. That the proxy does not exit is shown by watching it for a
+    // while: there is no event for "still waiting for the tunnel".
+    assert_eq!(
+        proxy.wait_exit(Duration::from_millis(300)),
+        None,
         "the proxy exited with a tunnel still open"
     );
     assert_eq!(

@@ -633,7 +633,7 @@ fn passive_health_tries_a_dead_backend_once_after_fail_timeout() {
     let dead = free_addr();
     let live = Backend::echo("live");
     let config = proxy_config(
-        "",
+        &format!("[server]\nadmin = \"{}\"", free_addr()),
         TO_C,
         &cluster(
             "c",
@@ -654,7 +654,13 @@ fn passive_health_tries_a_dead_backend_once_after_fail_timeout() {
         assert_eq!(run.get("x", &format!("/mark{i}")).status, 200);
     }
     assert_eq!(to_dead(&run, "/mark"), 2, "max_fails = 2");
-    thread::sleep(Duration::from_millis(700));
+    // The admin status shows the backend up again once its fail_timeout has passed.
+    let dead_up = format!("main/{dead} up");
+    wait_until(
+        "the dead backend's fail_timeout passed",
+        Duration::from_secs(5),
+        || run.proxy.admin_text("/status").contains(&dead_up),
+    );
     // Past fail_timeout one request tries it again (WRR reaches it within two), and
     // that one failure marks it down again for another fail_timeout.
     for i in 0..4 {

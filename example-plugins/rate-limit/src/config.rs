@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -90,22 +90,22 @@ enum ActionName {
     Close,
 }
 
-/// Parses and checks the config text (TOML).
-pub(crate) fn parse(text: &str) -> Result<Limits, String> {
+/// Parses and checks the config text (TOML); the counters start at `now`.
+pub(crate) fn parse(text: &str, now: Instant) -> Result<Limits, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
     let compile = || -> Result<Limits, ConfigError> {
         let mut products = BTreeMap::new();
         for (name, section) in file.products {
             let key = format!("products.{}", key_part(&name));
-            products.insert(name, rules(&key, section.rules)?);
+            products.insert(name, rules(&key, section.rules, now)?);
         }
-        let global = rules("global", file.global.rules)?;
+        let global = rules("global", file.global.rules, now)?;
         Ok(Limits { global, products })
     };
     compile().map_err(|e| e.to_string())
 }
 
-fn rules(section: &str, entries: Vec<RuleEntry>) -> Result<Vec<Rule>, ConfigError> {
+fn rules(section: &str, entries: Vec<RuleEntry>, now: Instant) -> Result<Vec<Rule>, ConfigError> {
     let mut rules = Vec::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
         let key = format!("{section}.rules[{i}]");
@@ -137,8 +137,8 @@ fn rules(section: &str, entries: Vec<RuleEntry>) -> Result<Vec<Rule>, ConfigErro
                 ActionName::Respond => Over::Respond,
                 ActionName::Close => Over::Close,
             },
-            by_ip: Counters::new(entry.limit, window),
-            by_value: Counters::new(entry.limit, window),
+            by_ip: Counters::new(entry.limit, window, now),
+            by_value: Counters::new(entry.limit, window, now),
         });
     }
     Ok(rules)

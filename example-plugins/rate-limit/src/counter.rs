@@ -72,14 +72,15 @@ impl Window {
 }
 
 impl<K: Hash + Eq, S: BuildHasher + Clone + Default> Counters<K, S> {
-    /// Allows `limit` requests per key within `window` (`limit` ≥ 1).
-    pub(crate) fn new(limit: u32, window: Duration) -> Counters<K, S> {
+    /// Allows `limit` requests per key within `window` (`limit` ≥ 1), counting from
+    /// `now`.
+    pub(crate) fn new(limit: u32, window: Duration, now: Instant) -> Counters<K, S> {
         let hasher = S::default();
         let shard = || {
             Mutex::new(Shard {
                 windows: HashMap::with_hasher(hasher.clone()),
                 sweep_at: MIN_SWEEP,
-                swept: Instant::now(),
+                swept: now,
             })
         };
         Counters {
@@ -155,8 +156,8 @@ mod tests {
 
     #[test]
     fn limit_per_key_within_its_window() {
-        let counters = Counters::<String>::new(2, 1000 * MS);
         let t0 = Instant::now();
+        let counters = Counters::<String>::new(2, 1000 * MS, t0);
         assert_eq!(counters.hit("a", t0), None);
         assert_eq!(counters.hit("a", t0 + 100 * MS), None);
         assert_eq!(counters.hit("a", t0 + 250 * MS), Some(750 * MS));
@@ -170,8 +171,8 @@ mod tests {
 
     #[test]
     fn ended_windows_are_swept() {
-        let counters = Counters::<IpAddr>::new(1, 10 * MS);
         let t0 = Instant::now();
+        let counters = Counters::<IpAddr>::new(1, 10 * MS, t0);
         let ip = |i: u32| IpAddr::from((0x0a00_0000 + i).to_be_bytes());
         for i in 0..10_000 {
             counters.hit(&ip(i), t0);
@@ -186,8 +187,8 @@ mod tests {
 
     #[test]
     fn concurrent_hits_are_all_counted() {
-        let counters = Arc::new(Counters::<String>::new(1000, Duration::from_secs(60)));
         let now = Instant::now();
+        let counters = Arc::new(Counters::<String>::new(1000, Duration::from_secs(60), now));
         let workers: Vec<_> = (0..4)
             .map(|_| {
                 let counters = counters.clone();

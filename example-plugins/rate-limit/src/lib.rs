@@ -22,6 +22,7 @@
 //! ]
 //! ```
 
+mod clock;
 mod condition;
 mod config;
 mod counter;
@@ -29,20 +30,27 @@ mod ip_hash;
 mod rule;
 
 use std::cell::LazyCell;
-use std::time::Instant;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
 
+use crate::clock::Clock;
+
 /// Parses the config once and registers the FoundProduct check, if there is a rule.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
-    let limits = config::parse(config).map_err(|e| format!("rate-limit plugin config: {e}"))?;
+    init_with_clock(config, reg, Clock::Real)
+}
+
+/// [`init`], with the windows reading the time from `clock`.
+fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result<(), String> {
+    let limits =
+        config::parse(config, clock.now()).map_err(|e| format!("rate-limit plugin config: {e}"))?;
     if limits.is_empty() {
         return Ok(());
     }
     reg.on_found_product(move |req| {
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.
-        let now = LazyCell::<Instant>::new(Instant::now);
+        let now = LazyCell::new(|| clock.now());
         let mut rules = limits.rules(req.product());
         rules
             .find_map(|rule| rule.check(req, &now))

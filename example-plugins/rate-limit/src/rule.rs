@@ -39,7 +39,11 @@ impl Rule {
     /// Counts `req` at `now` if the rule applies to it; `Some` when it is over the
     /// limit. The clock is read on first use only, so requests no rule applies to
     /// never read it.
-    pub(crate) fn check(&self, req: &Request<'_>, now: &LazyCell<Instant>) -> Option<Outcome> {
+    pub(crate) fn check(
+        &self,
+        req: &Request<'_>,
+        now: &LazyCell<Instant, impl FnOnce() -> Instant>,
+    ) -> Option<Outcome> {
         if !self.when.matches(req) {
             return None;
         }

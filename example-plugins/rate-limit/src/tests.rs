@@ -2,13 +2,13 @@
 //! threads) are in `counter.rs`.
 
 use std::net::IpAddr;
-use std::thread;
 use std::time::Duration;
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
 
-use super::init;
+use super::{init, init_with_clock};
+use crate::clock::Clock;
 
 fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {
@@ -125,10 +125,17 @@ fn global_rules_then_the_products_own_with_conditions() {
 
 #[test]
 fn after_the_window_requests_are_allowed_again() {
-    let plugin = plugin("[global]\nrules = [{ limit = 2, window_ms = 50 }]");
+    let clock = Clock::manual();
+    let config = "[global]\nrules = [{ limit = 2, window_ms = 50 }]";
+    let plugin = match TestPlugin::init(|c, r| init_with_clock(c, r, clock.clone()), config) {
+        Ok(plugin) => plugin,
+        Err(e) => panic!("init failed: {e}"),
+    };
     let req = FakeRequest::get("/");
     assert_eq!(statuses(&send(&plugin, &req, 3)), [0, 0, 429]);
-    thread::sleep(Duration::from_millis(60));
+    clock.advance(Duration::from_millis(49));
+    assert_eq!(statuses(&send(&plugin, &req, 1)), [429]);
+    clock.advance(Duration::from_millis(1));
     assert_eq!(statuses(&send(&plugin, &req, 3)), [0, 0, 429]);
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use crate::config::ClusterConfig;
 
 /// One upstream address of a subcluster.
@@ -43,6 +44,8 @@ pub struct Backend {
     down_until: AtomicU64,
     /// The clock of `down_until`; `Instant` itself cannot live in an atomic.
     epoch: Instant,
+    /// Where `epoch` and the time since it are read.
+    clock: Clock,
     /// Consecutive connect failures.
     fails: AtomicU32,
     /// Consecutive active-check failures and successes. Only the checker task writes
@@ -62,7 +65,8 @@ pub struct Backend {
 pub(super) struct CachePadded<T>(pub(super) T);
 
 impl Backend {
-    /// A backend of `cluster`/`subcluster`, with the cluster's health thresholds.
+    /// A backend of `cluster`/`subcluster`, with the cluster's health thresholds,
+    /// reading the time from `clock`.
     pub(super) fn new(
         id: usize,
         addr: SocketAddr,
@@ -70,6 +74,7 @@ impl Backend {
         cluster: Arc<str>,
         subcluster: Arc<str>,
         config: &ClusterConfig,
+        clock: &Clock,
     ) -> Backend {
         Backend {
             id,
@@ -86,7 +91,8 @@ impl Backend {
                 .map(|c| (c.unhealthy_after.max(1), c.healthy_after.max(1))),
             up: AtomicBool::new(true),
             down_until: AtomicU64::new(0),
-            epoch: Instant::now(),
+            epoch: clock.now(),
+            clock: clock.clone(),
             fails: AtomicU32::new(0),
             check_fails: AtomicU32::new(0),
             check_oks: AtomicU32::new(0),
@@ -256,7 +262,7 @@ impl Backend {
     }
 
     fn now_ms(&self) -> u64 {
-        duration_ms(self.epoch.elapsed())
+        duration_ms(self.clock.now().saturating_duration_since(self.epoch))
     }
 }
 

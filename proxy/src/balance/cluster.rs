@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::key;
 use super::subcluster::Subcluster;
+use crate::clock::Clock;
 use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
 
 /// A named group of subclusters that routes send requests to.
@@ -44,12 +45,22 @@ impl Cluster {
     /// cluster of a config with one counter gives each backend a global index (the
     /// upstream module keeps one connection pool per backend in a `Vec`).
     pub fn new(name: &str, config: &ClusterConfig, next_backend_id: &mut usize) -> Cluster {
+        Cluster::with_clock(name, config, next_backend_id, &Clock::Real)
+    }
+
+    /// [`Cluster::new`] whose backends read the time (for passive health) from `clock`.
+    pub fn with_clock(
+        name: &str,
+        config: &ClusterConfig,
+        next_backend_id: &mut usize,
+        clock: &Clock,
+    ) -> Cluster {
         let name: Arc<str> = Arc::from(name);
         let subclusters: Vec<Subcluster> = config
             .subclusters
             .iter()
             .map(|(sub, sub_config)| {
-                Subcluster::new(&name, sub, sub_config, config, next_backend_id)
+                Subcluster::new(&name, sub, sub_config, config, next_backend_id, clock)
             })
             .collect();
         let cumulative = subclusters

@@ -8,6 +8,7 @@ use super::backend::{Backend, CachePadded};
 use super::key;
 use super::ring::Ring;
 use super::wrr;
+use crate::clock::Clock;
 use crate::config::{Balance, ClusterConfig, SubclusterConfig};
 
 /// A weighted group of backends inside a cluster (BFE's subcluster: typically one
@@ -34,13 +35,14 @@ pub struct Subcluster {
 
 impl Subcluster {
     /// Builds subcluster `name` of `cluster`, numbering its backends from
-    /// `*next_backend_id` on.
+    /// `*next_backend_id` on; they read the time from `clock`.
     pub(super) fn new(
         cluster: &Arc<str>,
         name: &str,
         config: &SubclusterConfig,
         cluster_config: &ClusterConfig,
         next_backend_id: &mut usize,
+        clock: &Clock,
     ) -> Subcluster {
         let name: Arc<str> = Arc::from(name);
         let backends = config
@@ -56,6 +58,7 @@ impl Subcluster {
                     Arc::clone(cluster),
                     Arc::clone(&name),
                     cluster_config,
+                    clock,
                 ))
             })
             .collect();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{clusters, wrr, Backend, Cluster};
+use crate::clock::Clock;
 use crate::config::{
     BackendConfig, Balance, ClusterConfig, Config, HealthCheckConfig, SubclusterConfig,
 };
@@ -269,29 +270,44 @@ fn subcluster_fallback_by_weight() {
     assert_eq!(c.subcluster(client(1), &[1]), None);
 }
 
-fn passive(max_fails: u32, fail_timeout_ms: u64, check: Option<HealthCheckConfig>) -> Cluster {
+/// One backend on port 1, whose passive health reads `clock`.
+fn passive(
+    max_fails: u32,
+    fail_timeout_ms: u64,
+    check: Option<HealthCheckConfig>,
+    clock: &Clock,
+) -> Cluster {
     let mut config = cluster_config(Balance::Wrr, &[("s", subcluster_config(1, &[(1, 1)]))]);
     config.max_fails = max_fails;
     config.fail_timeout_ms = fail_timeout_ms;
     config.health_check = check;
-    Cluster::new("c", &config, &mut 0)
+    Cluster::with_clock("c", &config, &mut 0, clock)
 }
+
+const MS: Duration = Duration::from_millis(1);
 
 #[test]
 fn passive_down_after_max_fails_and_back_after_fail_timeout() {
-    let c = passive(2, 100, None);
+    let clock = Clock::manual();
+    let c = passive(2, 100, None, &clock);
     let b = backend(&c, 1);
     b.connect_failed();
     assert!(b.is_healthy());
     b.connect_failed();
     assert!(!b.is_healthy());
     assert_eq!(pick(&c, Balance::Wrr, client(1), &[]), None);
-    std::thread::sleep(Duration::from_millis(150));
+    clock.advance(99 * MS);
+    assert!(!b.is_healthy(), "down for the whole fail_timeout");
+    clock.advance(MS);
     assert!(b.is_healthy(), "tried again after fail_timeout");
-    // One failure of the trial marks it down again.
+    // One failure of the trial marks it down again, for a fail_timeout from now.
     b.connect_failed();
     assert!(!b.is_healthy());
-    std::thread::sleep(Duration::from_millis(150));
+    clock.advance(99 * MS);
+    assert!(!b.is_healthy());
+    // A request chosen before the marking fails within the timeout: nothing new.
+    b.connect_failed();
+    clock.advance(MS);
     assert!(b.is_healthy());
     b.connect_succeeded();
     // The success reset the count: one failure is not enough any more.
@@ -304,7 +320,7 @@ fn passive_down_after_max_fails_and_back_after_fail_timeout() {
 
 #[test]
 fn passive_marking_off_with_max_fails_zero() {
-    let c = passive(0, 50, None);
+    let c = passive(0, 50, None, &Clock::manual());
     for _ in 0..10 {
         backend(&c, 1).connect_failed();
     }
@@ -322,11 +338,12 @@ fn check(unhealthy_after: u32, healthy_after: u32) -> HealthCheckConfig {
 
 #[test]
 fn passive_with_active_check_waits_for_the_checker() {
-    let c = passive(1, 10, Some(check(3, 2)));
+    let clock = Clock::manual();
+    let c = passive(1, 10, Some(check(3, 2)), &clock);
     let b = backend(&c, 1);
     b.connect_failed();
     assert!(!b.is_healthy());
-    std::thread::sleep(Duration::from_millis(30));
+    clock.advance(30 * MS);
     assert!(!b.is_healthy(), "only the checker brings it back");
     b.connect_succeeded();
     assert!(!b.is_healthy());
@@ -338,7 +355,7 @@ fn passive_with_active_check_waits_for_the_checker() {
 
 #[test]
 fn active_check_thresholds() {
-    let c = passive(3, 10_000, Some(check(3, 2)));
+    let c = passive(3, 10_000, Some(check(3, 2)), &Clock::manual());
     let b = backend(&c, 1);
     b.check_result(false);
     b.check_result(false);

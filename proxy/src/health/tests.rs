@@ -75,18 +75,22 @@ async fn start(server: Arc<Server>) -> SocketAddr {
     addr
 }
 
+/// The tests run on tokio's paused clock (`start_paused`): it stands still while a task
+/// is busy and jumps to the next timer when all wait, so the checker's interval passes
+/// without real waiting. It may also jump while a probe waits on its socket; the
+/// timeouts are long enough (in that virtual time) never to expire on a local exchange.
 fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
     ClusterConfig {
         balance: Default::default(),
-        connect_timeout_ms: 1000,
-        response_timeout_ms: 1000,
-        read_timeout_ms: 1000,
-        send_timeout_ms: 1000,
+        connect_timeout_ms: 600_000,
+        response_timeout_ms: 600_000,
+        read_timeout_ms: 600_000,
+        send_timeout_ms: 600_000,
         retries: 0,
         cross_retry: 0,
         health_check: Some(HealthCheckConfig {
             path: path.into(),
-            interval_ms: 20,
+            interval_ms: 1000,
             unhealthy_after: 2,
             healthy_after: 2,
         }),
@@ -110,14 +114,15 @@ fn backend(cluster: &Cluster) -> &Arc<Backend> {
     &cluster.subclusters[0].backends[0]
 }
 
-/// Polls `done` every 5 ms for up to 5 s.
+/// Polls `done` every (virtual) 10 ms for up to an hour of virtual time, hundreds of
+/// check intervals.
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let wait = async {
         while !done() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(5), wait)
+    if tokio::time::timeout(Duration::from_secs(3600), wait)
         .await
         .is_err()
     {
@@ -125,14 +130,15 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Bounds a whole test, in virtual time.
 async fn bounded<F: Future>(future: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(20), future).await {
+    match tokio::time::timeout(Duration::from_secs(4 * 3600), future).await {
         Ok(output) => output,
         Err(_) => panic!("test took too long"),
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn checker_marks_down_and_up() {
     bounded(async {
         let server = Arc::new(Server::default());
@@ -176,7 +182,7 @@ async fn checker_marks_down_and_up() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn refused_connections_and_bad_paths_fail() {
     bounded(async {
         // A port nobody listens on any more.
@@ -203,7 +209,7 @@ async fn refused_connections_and_bad_paths_fail() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_checks_without_health_check_or_after_shutdown() {
     let server = Arc::new(Server::default());
     let addr = start(Arc::clone(&server)).await;

@@ -1,0 +1,51 @@
+//! [`Clock`]: where passive health reads the time, so that its tests move time by hand
+//! instead of sleeping.
+//!
+//! Internal: an enum rather than a trait object, so that the proxy's clock read is a
+//! plain [`Instant::now`] with no virtual call; the manual variant exists in unit tests
+//! only. Async code (the health-check loops) uses tokio's clock instead, which tests
+//! pause with `#[tokio::test(start_paused = true)]`.
+
+#[cfg(test)]
+use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(test)]
+use std::time::Duration;
+use std::time::Instant;
+
+/// A source of [`Instant`]s.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// The system's monotonic clock.
+    #[default]
+    Real,
+    /// A clock that stands still until a test advances it.
+    #[cfg(test)]
+    Manual(Arc<Mutex<Instant>>),
+}
+
+impl Clock {
+    /// The current time.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::Real => Instant::now(),
+            #[cfg(test)]
+            Clock::Manual(now) => *now.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// A manual clock, standing at the real time of the call.
+    #[cfg(test)]
+    pub(crate) fn manual() -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    /// Moves a manual clock `by` forward; a real clock cannot be moved.
+    #[cfg(test)]
+    pub(crate) fn advance(&self, by: Duration) {
+        match self {
+            Clock::Real => panic!("the real clock cannot be advanced"),
+            Clock::Manual(now) => *now.lock().unwrap_or_else(PoisonError::into_inner) += by,
+        }
+    }
+}
