@@ -52,7 +52,8 @@ pub async fn serve(
         tokio::spawn(async move {
             // A socket that never sends a byte is not held: the header timeout runs
             // from accept (hyper's own timer starts only once it knows the protocol).
-            if tokio::time::timeout(header_timeout, tcp.readable())
+            let mut first = [0u8; 1];
+            if tokio::time::timeout(header_timeout, tcp.peek(&mut first))
                 .await
                 .is_err()
             {

@@ -21,6 +21,9 @@ pub type Reloader = Arc<dyn Fn() -> Result<(Config, Plugins), String> + Send + S
 pub struct Server {
     snapshot: ArcSwap<Snapshot>,
     slots: Arc<Semaphore>,
+    /// Connections accepted and not yet closed (a slot taken by an accept loop that
+    /// is still waiting for its connection does not count).
+    open: Arc<AtomicU64>,
     max_connections: usize,
     ids: AtomicU64,
     health: Mutex<Vec<JoinHandle<()>>>,
@@ -41,6 +44,7 @@ impl Server {
         let server = Arc::new(Server {
             snapshot: ArcSwap::from_pointee(snapshot),
             slots: Arc::new(Semaphore::new(max)),
+            open: Arc::default(),
             max_connections: max,
             ids: AtomicU64::new(1),
             health: Mutex::new(Vec::new()),
@@ -54,6 +58,16 @@ impl Server {
     /// A place for one more connection; waits while `max_connections` are open.
     pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.slots).acquire_owned().await.ok()
+    }
+
+    /// The place `permit` holds, now taken by an accepted connection: counted open
+    /// until the returned slot is dropped.
+    pub fn occupy(&self, permit: OwnedSemaphorePermit) -> ConnectionSlot {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        ConnectionSlot {
+            _permit: permit,
+            open: Arc::clone(&self.open),
+        }
     }
 
     /// The next connection's id.
@@ -90,7 +104,7 @@ impl Server {
 
     /// Client connections open now.
     pub fn connections_open(&self) -> u64 {
-        (self.max_connections - self.slots.available_permits()) as u64
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Client connections accepted so far.
@@ -122,5 +136,19 @@ impl Server {
             old.abort();
         }
         *health = tasks;
+    }
+}
+
+/// An accepted connection's place under `server.max_connections`; dropping it frees
+/// the place and stops counting the connection as open.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    _permit: OwnedSemaphorePermit,
+    open: Arc<AtomicU64>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use hookgate_plugin_api::AcceptPoint;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
+
+use crate::server::ConnectionSlot;
 use tokio_rustls::TlsAcceptor;
 
 use super::activity::Watched;
@@ -20,7 +22,7 @@ use crate::write_timeout::WriteTimeout;
 /// Serves one accepted TCP connection to its end.
 pub async fn serve_connection(
     tcp: TcpStream,
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<ConnectionSlot>,
     id: u64,
     listener: Arc<str>,
     tls: Option<TlsAcceptor>,

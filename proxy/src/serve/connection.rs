@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hookgate_plugin_api::{AcceptPoint, Action, Point};
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
+
+use crate::server::ConnectionSlot;
 
 use super::activity::Activity;
 use crate::session::SessionState;
@@ -33,7 +35,7 @@ pub struct Conn {
     session: Mutex<SessionState>,
     /// The connection's place under `server.max_connections`, given back on drop, so
     /// that a WebSocket tunnel counts, and the shutdown drain waits for it.
-    _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<ConnectionSlot>,
 }
 
 impl Conn {
@@ -46,7 +48,7 @@ impl Conn {
         local: SocketAddr,
         listener: Arc<str>,
         is_tls: bool,
-        slot: Option<OwnedSemaphorePermit>,
+        slot: Option<ConnectionSlot>,
     ) -> Conn {
         Conn {
             snapshot,

@@ -64,9 +64,11 @@ macro_rules! drive {
         // and finish.
         let mut goaway_sent: Option<tokio::time::Instant> = None;
         loop {
+            // Evaluated once per turn, into a plain bool: it may lock the session.
+            let streams: bool = $streams;
             let deadline = match goaway_sent {
                 Some(at) => Some((at + GOAWAY_GRACE, Expired::Idle)),
-                None => $conn.activity.deadline(&timeouts, $streams),
+                None => $conn.activity.deadline(&timeouts, streams),
             };
             timer.as_mut().reset(deadline.map_or_else(far, |(at, _)| at));
             tokio::select! {
@@ -76,8 +78,8 @@ macro_rules! drive {
                     if goaway_sent.is_some() {
                         break;
                     }
-                    match $conn.activity.deadline(&timeouts, $streams) {
-                        Some((at, Expired::Idle)) if at <= now && $streams => {
+                    match $conn.activity.deadline(&timeouts, streams) {
+                        Some((at, Expired::Idle)) if at <= now && streams => {
                             tracing::debug!(peer = %$conn.peer, "idle timeout: GOAWAY");
                             goaway_sent = Some(now);
                             closing = true;
