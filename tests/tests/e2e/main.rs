@@ -1,0 +1,28 @@
+//! The end-to-end tests, in one binary so that the workspace is built (and this
+//! binary linked) once per test run: each module starts the real `hookgate` binary
+//! with real plugin libraries, real backends and real clients.
+//!
+//! - `admin`: the admin listener, its guard (loopback, token, browser requests).
+//! - `callbacks`: the callback contract of DESIGN §2.3, cell by cell.
+//! - `conformance`: HTTP/1.1 (RFC 9110, 9112) case by case, compared with nginx.
+//! - `edge`: the front door: Host and authority, paths, ALPN, methods, client errors,
+//!   limits, and the coverage of the proxy's own answers.
+//! - `plugin_loading`: `inspect`, `check`, start-up errors, the plugin cache.
+//! - `plugins_access`, `plugins_request`, `plugins_serving`: the example plugins.
+//! - `protocols`: TLS and SNI, HTTP/2, WebSocket, large streams, shutdown.
+//! - `proxying`: forwarding basics.
+//! - `routing`: products, routes, balancing, health, retries, proxy errors.
+//! - `timeouts`: every wait bounded (header, idle, body, send, response, read).
+
+mod admin;
+mod callbacks;
+mod conformance;
+mod edge;
+mod plugin_loading;
+mod plugins_access;
+mod plugins_request;
+mod plugins_serving;
+mod protocols;
+mod proxying;
+mod routing;
+mod timeouts;
