@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod health_state;
 mod key;
 mod ring;
 pub mod subcluster;
@@ -24,6 +25,7 @@ mod wrr;
 
 pub use backend::{ActiveRequest, Backend};
 pub use cluster::{clusters, Cluster};
+pub use health_state::{HealthKey, HealthState, HealthStates};
 pub use subcluster::Subcluster;
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! Active health checks: one task per backend of every cluster with a `health_check`,
-//! reporting each probe through [`Backend::check_result`].
+//! Active health checks: one task per backend health state (a backend of a cluster
+//! with a `health_check`, shared by every configuration that has it), reporting each
+//! probe through [`Backend::check_result`]; a reload keeps the tasks of the backends
+//! it keeps ([`reconcile`]).
 //!
 //! A probe is `GET <path>` over a fresh HTTP/1.1 connection (so a check also proves
 //! the backend still accepts connections, which a pooled connection would not), with
@@ -7,6 +9,7 @@
 //! connecting is bounded by the cluster's `connect_timeout`, the response headers by
 //! its `response_timeout`. A 2xx or 3xx status is a success.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{self, MissedTickBehavior};
 
-use crate::balance::{Backend, Cluster};
+use crate::balance::{Backend, Cluster, HealthKey};
 
 /// The `User-Agent` of every probe.
 const AGENT: &str = "hookgate-health-check";
@@ -32,7 +35,21 @@ const AGENT: &str = "hookgate-health-check";
 /// tasks stop when `shutdown` changes or its sender is dropped (or if it is already
 /// `true`). Must be called inside a tokio runtime.
 pub fn spawn(clusters: &[Arc<Cluster>], shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::new();
+    let mut running = HashMap::new();
+    reconcile(clusters, shutdown, &mut running);
+    running.into_values().collect()
+}
+
+/// Makes `running` the checkers of exactly the backends of `clusters` that have a
+/// `health_check`, one per [`HealthKey`]: a backend whose health state already has
+/// a checker (the same backend in the configuration before a reload) keeps it, the
+/// missing ones are started, and those no backend of `clusters` needs are stopped.
+pub fn reconcile(
+    clusters: &[Arc<Cluster>],
+    shutdown: watch::Receiver<bool>,
+    running: &mut HashMap<HealthKey, JoinHandle<()>>,
+) {
+    let mut wanted = HashSet::new();
     for cluster in clusters {
         let Some(check) = &cluster.health_check else {
             continue;
@@ -51,6 +68,11 @@ pub fn spawn(clusters: &[Arc<Cluster>], shutdown: watch::Receiver<bool>) -> Vec<
         let interval = Duration::from_millis(check.interval_ms.max(1));
         for subcluster in &cluster.subclusters {
             for backend in &subcluster.backends {
+                let key = backend.health().key().clone();
+                wanted.insert(key.clone());
+                if running.get(&key).is_some_and(|task| !task.is_finished()) {
+                    continue;
+                }
                 let probe = Probe {
                     addr: backend.addr,
                     path: path.clone(),
@@ -58,16 +80,19 @@ pub fn spawn(clusters: &[Arc<Cluster>], shutdown: watch::Receiver<bool>) -> Vec<
                     connect_timeout: cluster.connect_timeout,
                     response_timeout: cluster.response_timeout,
                 };
-                handles.push(tokio::spawn(run(
-                    Arc::clone(backend),
-                    probe,
-                    interval,
-                    shutdown.clone(),
-                )));
+                let task =
+                    tokio::spawn(run(Arc::clone(backend), probe, interval, shutdown.clone()));
+                running.insert(key, task);
             }
         }
     }
-    handles
+    running.retain(|key, task| {
+        let keep = wanted.contains(key);
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
 }
 
 /// A `path` usable as a request target: origin form, starting with `/`.

@@ -68,7 +68,6 @@ pub async fn accept_loop(bound: Bound, server: Arc<Server>) {
         };
         let id = server.next_id();
         let slot = server.occupy(slot);
-        let snapshot = server.snapshot();
         let name = Arc::clone(&bound.name);
         let tls = bound.tls.clone();
         let shutdown = server.shutdown();
@@ -78,7 +77,7 @@ pub async fn accept_loop(bound: Bound, server: Arc<Server>) {
             id,
             name,
             tls,
-            snapshot,
+            server.current(),
             shutdown,
         ));
     }

@@ -5,8 +5,9 @@
 //! the `prometheus-client` crate) is built at scrape time from those counters and from
 //! state the configuration's parts already hold (plugin error counts, backend health).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -16,7 +17,7 @@ use prometheus_client::registry::Registry;
 
 use crate::balance::Cluster;
 use crate::error::ProxyError;
-use crate::plugin::Plugins;
+use crate::plugin::{Instance, Plugins};
 
 const ERRORS: [ProxyError; ProxyError::ALL.len()] = ProxyError::ALL;
 
@@ -29,6 +30,31 @@ pub struct Metrics {
     closed: AtomicU64,
     /// Proxy errors by [`ERRORS`] index.
     errors: [AtomicU64; ERRORS.len()],
+    /// Plugin instances a reload replaced, so that their error counts stay in the
+    /// totals (a counter never goes back).
+    retired: Mutex<Retired>,
+}
+
+/// Instances replaced by reloads: those still held elsewhere (by requests in flight
+/// on the old configuration) are kept and may still count; the others are folded
+/// into `counts` and let go.
+#[derive(Default)]
+struct Retired {
+    counts: BTreeMap<String, u64>,
+    instances: Vec<Arc<Instance>>,
+}
+
+impl Retired {
+    fn fold(&mut self) {
+        let counts = &mut self.counts;
+        self.instances.retain(|instance| {
+            if Arc::strong_count(instance) > 1 {
+                return true;
+            }
+            *counts.entry(instance.name.clone()).or_default() += instance.error_count();
+            false
+        });
+    }
 }
 
 impl Metrics {
@@ -46,6 +72,25 @@ impl Metrics {
     #[inline]
     pub fn error(&self, error: ProxyError) {
         self.errors[error.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps the error counts of `instances`, which a reload replaced, in the totals.
+    pub fn retire(&self, instances: &[Arc<Instance>]) {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.instances.extend(instances.iter().cloned());
+        retired.fold();
+    }
+
+    /// Handler failures by instance name: the current instances' and every replaced
+    /// one's.
+    fn plugin_errors(&self, plugins: &Plugins) -> BTreeMap<String, u64> {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.fold();
+        let mut totals = retired.counts.clone();
+        for instance in retired.instances.iter().chain(&plugins.instances) {
+            *totals.entry(instance.name.clone()).or_default() += instance.error_count();
+        }
+        totals
     }
 
     /// Counts a request a plugin closed without a response.
@@ -129,12 +174,10 @@ impl Metrics {
         registry.register("open_connections", "Client connections open now", open);
 
         let plugin_errors = Family::<Plugin, Counter>::default();
-        for instance in &plugins.instances {
+        for (plugin, count) in self.plugin_errors(plugins) {
             plugin_errors
-                .get_or_create(&Plugin {
-                    plugin: instance.name.clone(),
-                })
-                .inc_by(instance.error_count());
+                .get_or_create(&Plugin { plugin })
+                .inc_by(count);
         }
         registry.register(
             "plugin_errors",

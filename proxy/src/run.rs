@@ -1,6 +1,6 @@
 //! Running the proxy: bind every listener and the admin listener, serve until
-//! SIGTERM/SIGINT, then stop accepting, let in-flight requests finish within
-//! `server.drain_timeout_ms`, and return.
+//! SIGTERM/SIGINT (SIGHUP reloads), then stop accepting, let in-flight requests finish
+//! within `server.drain_timeout_ms`, and return.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,6 @@ use crate::config::Config;
 use crate::listener::{self, accept_loop};
 use crate::plugin::Plugins;
 use crate::server::{Reloader, Server};
-use crate::snapshot::Snapshot;
 use crate::tls::{self, TlsError};
 
 /// Why the server could not start or run.
@@ -47,6 +46,7 @@ pub async fn run(
     plugins: Plugins,
     reloader: Option<Reloader>,
 ) -> Result<(), ServeError> {
+    let mut signals = Signals::install().map_err(ServeError::Signal)?;
     let mut bound = Vec::new();
     let backlog = config.server.backlog;
     for addr in &config.server.listen {
@@ -72,13 +72,7 @@ pub async fn run(
         None => None,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let snapshot = Snapshot::new(config, plugins, Arc::default());
-    let server = Server::start(
-        snapshot,
-        config.server.max_connections,
-        shutdown_rx.clone(),
-        reloader,
-    );
+    let server = Server::start(config, plugins, shutdown_rx.clone(), reloader);
     if let Some(admin) = admin {
         tracing::info!(addr = %admin.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()), "admin listening");
         tokio::spawn(crate::admin::serve(
@@ -93,7 +87,7 @@ pub async fn run(
         accept_loops.push(tokio::spawn(accept_loop(listener, Arc::clone(&server))));
     }
 
-    wait_for_signal().await?;
+    wait_for_stop(&mut signals, &server).await;
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     let _ = shutdown_tx.send(true);
     for accept in accept_loops {
@@ -111,13 +105,38 @@ pub async fn run(
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), ServeError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+/// The signals the proxy acts on, installed before it serves (so that none of them
+/// can kill it with the default action once it runs).
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
     }
-    Ok(())
+}
+
+/// Serves until SIGTERM or SIGINT; SIGHUP reloads, like `POST /reload` (nginx's and
+/// systemd `ExecReload`'s convention), and the outcome is logged.
+async fn wait_for_stop(signals: &mut Signals, server: &Arc<Server>) {
+    loop {
+        tokio::select! {
+            _ = signals.terminate.recv() => return,
+            _ = signals.interrupt.recv() => return,
+            _ = signals.hangup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                if let Err(error) = Arc::clone(server).reload().await {
+                    tracing::error!(%error, "reload failed; the running configuration stays");
+                }
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! whole on reload), the connection slots under `server.max_connections`, connection
 //! counts, the health-check tasks, and how to reload.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,6 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::balance::{HealthKey, HealthStates};
 use crate::config::Config;
 use crate::plugin::Plugins;
 use crate::snapshot::Snapshot;
@@ -19,35 +21,46 @@ pub type Reloader = Arc<dyn Fn() -> Result<(Config, Plugins), String> + Send + S
 /// The running server's shared state: the current snapshot, connection counts, the
 /// health-check tasks, and how to reload.
 pub struct Server {
-    snapshot: ArcSwap<Snapshot>,
+    /// The current configuration; shared with every connection, whose requests each
+    /// take the one current when they start.
+    snapshot: Arc<ArcSwap<Snapshot>>,
     slots: Arc<Semaphore>,
     /// Connections accepted and not yet closed (a slot taken by an accept loop that
     /// is still waiting for its connection does not count).
     open: Arc<AtomicU64>,
     max_connections: usize,
     ids: AtomicU64,
-    health: Mutex<Vec<JoinHandle<()>>>,
+    /// Backend health, kept across reloads (old and new snapshots share it).
+    health: HealthStates,
+    /// The active health checks running, one per health state.
+    checkers: Mutex<HashMap<HealthKey, JoinHandle<()>>>,
     shutdown: watch::Receiver<bool>,
     reloader: Option<Reloader>,
 }
 
 impl Server {
-    /// The state of a server starting with `snapshot`, allowing `max_connections`
-    /// open connections, stopping when `shutdown` turns true; health checks start.
+    /// The state of a server starting with `config` and `plugins`, stopping when
+    /// `shutdown` turns true; health checks start.
     pub fn start(
-        snapshot: Snapshot,
-        max_connections: usize,
+        config: &Config,
+        plugins: Plugins,
         shutdown: watch::Receiver<bool>,
         reloader: Option<Reloader>,
     ) -> Arc<Server> {
-        let max = max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let max = config
+            .server
+            .max_connections
+            .clamp(1, Semaphore::MAX_PERMITS);
+        let health = HealthStates::default();
+        let snapshot = Snapshot::new(config, plugins, Arc::default(), &health);
         let server = Arc::new(Server {
-            snapshot: ArcSwap::from_pointee(snapshot),
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             slots: Arc::new(Semaphore::new(max)),
             open: Arc::default(),
             max_connections: max,
             ids: AtomicU64::new(1),
-            health: Mutex::new(Vec::new()),
+            health,
+            checkers: Mutex::default(),
             shutdown,
             reloader,
         });
@@ -88,9 +101,8 @@ impl Server {
 
     /// Stops the health-check tasks.
     pub fn stop_health_checks(&self) {
-        let tasks =
-            std::mem::take(&mut *self.health.lock().unwrap_or_else(PoisonError::into_inner));
-        for task in tasks {
+        let mut checkers = self.checkers.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, task) in checkers.drain() {
             task.abort();
         }
     }
@@ -100,6 +112,11 @@ impl Server {
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// Where the current snapshot is, for connections to read it per request.
+    pub fn current(&self) -> Arc<ArcSwap<Snapshot>> {
+        Arc::clone(&self.snapshot)
     }
 
     /// Client connections open now.
@@ -121,21 +138,23 @@ impl Server {
             .await
             .map_err(|e| format!("reload task: {e}"))??;
         let metrics = Arc::clone(&self.snapshot().metrics);
-        let snapshot = Arc::new(Snapshot::new(&config, plugins, metrics));
+        let snapshot = Arc::new(Snapshot::new(
+            &config,
+            plugins,
+            Arc::clone(&metrics),
+            &self.health,
+        ));
         self.start_health_checks(&snapshot);
-        self.snapshot.store(snapshot);
+        let old = self.snapshot.swap(snapshot);
+        metrics.retire(&old.plugins.instances);
         tracing::info!("configuration reloaded");
         Ok(())
     }
 
     fn start_health_checks(&self, snapshot: &Snapshot) {
         let clusters: Vec<_> = snapshot.clusters.values().cloned().collect();
-        let tasks = crate::health::spawn(&clusters, self.shutdown.clone());
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        for old in health.drain(..) {
-            old.abort();
-        }
-        *health = tasks;
+        let mut checkers = self.checkers.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::health::reconcile(&clusters, self.shutdown.clone(), &mut checkers);
     }
 }
 

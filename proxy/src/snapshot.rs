@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::balance::{self, Cluster};
+use crate::balance::{self, Cluster, HealthStates};
 use crate::config::Config;
 use crate::edge::Edge;
 use crate::metrics::Metrics;
@@ -36,9 +36,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds the snapshot of a validated config and its loaded plugins.
-    pub fn new(config: &Config, plugins: Plugins, metrics: Arc<Metrics>) -> Snapshot {
-        let (clusters, backend_count) = balance::clusters(config);
+    /// Builds the snapshot of a validated config and its loaded plugins; backends
+    /// take their health from `health` (kept across reloads).
+    pub fn new(
+        config: &Config,
+        plugins: Plugins,
+        metrics: Arc<Metrics>,
+        health: &HealthStates,
+    ) -> Snapshot {
+        let (clusters, backend_count) = balance::clusters(config, health);
         Snapshot {
             routes: RouteTable::new(config),
             clusters,

@@ -1,22 +1,15 @@
-//! [`Backend`]: one upstream address, its health and its active requests.
+//! [`Backend`]: one upstream address of a subcluster, its health (a [`HealthState`]
+//! shared across configurations) and its active requests.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
+use super::health_state::{HealthKey, HealthState, HealthStates};
 use crate::config::ClusterConfig;
 
 /// One upstream address of a subcluster.
-///
-/// Health has two inputs. **Passive**: `max_fails` consecutive connect failures (as
-/// reported by the upstream client) mark the backend down; without an active health
-/// check it is tried again after `fail_timeout` (and one more failure then marks it
-/// down again), with one only the checker brings it back. **Active**: the checker's
-/// `unhealthy_after` consecutive failures mark it down, `healthy_after` consecutive
-/// successes mark it up. `max_fails = 0` turns passive marking off.
 pub struct Backend {
     /// Unique across all clusters of one config: the index of this backend's
     /// connection pool in the upstream module.
@@ -30,28 +23,8 @@ pub struct Backend {
     /// Cluster and subcluster names, for logs.
     cluster: Arc<str>,
     subcluster: Arc<str>,
-    /// Passive check thresholds.
-    max_fails: u32,
-    fail_timeout: Duration,
-    /// `(unhealthy_after, healthy_after)` when the cluster has an active check.
-    active_check: Option<(u32, u32)>,
-    /// Marked up (by default, by a success after a passive timeout, or by the
-    /// checker). When false and there is no active check, `down_until` says when a
-    /// new attempt is allowed.
-    up: AtomicBool,
-    /// Milliseconds since `epoch` until which a passively marked-down backend is not
-    /// tried; meaningful only while `up` is false and there is no active check.
-    down_until: AtomicU64,
-    /// The clock of `down_until`; `Instant` itself cannot live in an atomic.
-    epoch: Instant,
-    /// Where `epoch` and the time since it are read.
-    clock: Clock,
-    /// Consecutive connect failures.
-    fails: AtomicU32,
-    /// Consecutive active-check failures and successes. Only the checker task writes
-    /// them (and a passive marking-down resets `check_oks`).
-    check_fails: AtomicU32,
-    check_oks: AtomicU32,
+    /// Its health, shared with the same backend in other configurations.
+    health: Arc<HealthState>,
     /// Requests in flight, for least connections. Padded to its own cache line: it is
     /// written by every request, while the fields above are read by every choice.
     active: CachePadded<AtomicUsize>,
@@ -65,8 +38,8 @@ pub struct Backend {
 pub(super) struct CachePadded<T>(pub(super) T);
 
 impl Backend {
-    /// A backend of `cluster`/`subcluster`, with the cluster's health thresholds,
-    /// reading the time from `clock`.
+    /// A backend of `cluster`/`subcluster` with the cluster's health thresholds, its
+    /// health state taken from `health`.
     pub(super) fn new(
         id: usize,
         addr: SocketAddr,
@@ -74,168 +47,47 @@ impl Backend {
         cluster: Arc<str>,
         subcluster: Arc<str>,
         config: &ClusterConfig,
-        clock: &Clock,
+        health: &HealthStates,
     ) -> Backend {
+        let name: Arc<str> = Arc::from(addr.to_string());
+        let key = HealthKey::new(&cluster, addr, config);
+        let health = health.get(key, &subcluster, &name, config);
         Backend {
             id,
             addr,
-            name: Arc::from(addr.to_string()),
+            name,
             weight,
             cluster,
             subcluster,
-            max_fails: config.max_fails,
-            fail_timeout: Duration::from_millis(config.fail_timeout_ms),
-            active_check: config
-                .health_check
-                .as_ref()
-                .map(|c| (c.unhealthy_after.max(1), c.healthy_after.max(1))),
-            up: AtomicBool::new(true),
-            down_until: AtomicU64::new(0),
-            epoch: clock.now(),
-            clock: clock.clone(),
-            fails: AtomicU32::new(0),
-            check_fails: AtomicU32::new(0),
-            check_oks: AtomicU32::new(0),
+            health,
             active: CachePadded(AtomicUsize::new(0)),
         }
     }
 
-    /// Whether the backend may take requests: marked up, or marked down by passive
-    /// checks alone and past its `fail_timeout`. Atomics only; the clock is read only
-    /// for a backend that is down.
+    /// Its health state (shared with the same backend in other configurations).
+    pub fn health(&self) -> &Arc<HealthState> {
+        &self.health
+    }
+
+    /// Whether the backend may take requests (see [`HealthState::is_healthy`]).
+    #[inline]
     pub fn is_healthy(&self) -> bool {
-        if self.up.load(Ordering::Acquire) {
-            return true;
-        }
-        self.active_check.is_none() && self.now_ms() >= self.down_until.load(Ordering::Acquire)
+        self.health.is_healthy()
     }
 
-    /// A connect to this backend failed (passive check): `max_fails` consecutive
-    /// failures mark it down. After a `fail_timeout` without an active check, one
-    /// failure is enough, since the count is only reset by a success.
+    /// A connect to this backend failed (see [`HealthState::connect_failed`]).
     pub fn connect_failed(&self) {
-        // Saturating: a backend that stays down must not wrap back to "no failures".
-        let fails = self
-            .fails
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
-                Some(f.saturating_add(1))
-            })
-            .unwrap_or_else(|f| f)
-            .saturating_add(1);
-        if self.max_fails == 0 || fails < self.max_fails {
-            return;
-        }
-        if self.active_check.is_some() {
-            if self.up.swap(false, Ordering::AcqRel) {
-                // The checker must see `healthy_after` fresh successes to undo this.
-                self.check_oks.store(0, Ordering::Relaxed);
-                tracing::warn!(
-                    cluster = %self.cluster,
-                    subcluster = %self.subcluster,
-                    backend = %self.name,
-                    fails,
-                    "backend marked down after consecutive connect failures; \
-                     the active health check will bring it back"
-                );
-            }
-            return;
-        }
-        let now = self.now_ms();
-        let until = now.saturating_add(duration_ms(self.fail_timeout));
-        if self.up.load(Ordering::Acquire) {
-            // The deadline first: a reader that sees `up == false` must not find an
-            // expired deadline from an earlier marking and take the backend as healthy.
-            self.down_until.store(until, Ordering::Release);
-            if self.up.swap(false, Ordering::AcqRel) {
-                tracing::warn!(
-                    cluster = %self.cluster,
-                    subcluster = %self.subcluster,
-                    backend = %self.name,
-                    fails,
-                    fail_timeout_ms = duration_ms(self.fail_timeout),
-                    "backend marked down after consecutive connect failures"
-                );
-                return;
-            }
-        }
-        // Down already. Within its timeout this is a request chosen before the marking:
-        // nothing new. Past it, this was a failed trial: down again, logged once.
-        let previous = self.down_until.load(Ordering::Acquire);
-        if previous <= now
-            && self
-                .down_until
-                .compare_exchange(previous, until, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            tracing::warn!(
-                cluster = %self.cluster,
-                subcluster = %self.subcluster,
-                backend = %self.name,
-                fail_timeout_ms = duration_ms(self.fail_timeout),
-                "backend still failing after its fail_timeout; marked down again"
-            );
-        }
+        self.health.connect_failed()
     }
 
-    /// A connect to this backend succeeded: resets the count of consecutive failures
-    /// and, without an active check, marks a backend that was down up again.
+    /// A connect to this backend succeeded (see [`HealthState::connect_succeeded`]).
     pub fn connect_succeeded(&self) {
-        // A load first: the common case (no failures) then writes nothing shared.
-        if self.fails.load(Ordering::Relaxed) != 0 {
-            self.fails.store(0, Ordering::Release);
-        }
-        if self.active_check.is_none()
-            && !self.up.load(Ordering::Acquire)
-            && !self.up.swap(true, Ordering::AcqRel)
-        {
-            tracing::info!(
-                cluster = %self.cluster,
-                subcluster = %self.subcluster,
-                backend = %self.name,
-                "backend back up: a connect succeeded after its fail_timeout"
-            );
-        }
+        self.health.connect_succeeded()
     }
 
-    /// The result of one active health check: `unhealthy_after` consecutive failures
-    /// mark the backend down, `healthy_after` consecutive successes mark it up. Without
-    /// an active check configured for the cluster, thresholds of 1 apply.
+    /// The result of one active health check (see [`HealthState::check_result`]).
     pub fn check_result(&self, ok: bool) {
-        let (unhealthy_after, healthy_after) = self.active_check.unwrap_or((1, 1));
-        if ok {
-            self.check_fails.store(0, Ordering::Relaxed);
-            let oks = self
-                .check_oks
-                .fetch_add(1, Ordering::Relaxed)
-                .saturating_add(1);
-            if oks >= healthy_after && !self.up.load(Ordering::Acquire) {
-                self.fails.store(0, Ordering::Release);
-                if !self.up.swap(true, Ordering::AcqRel) {
-                    tracing::info!(
-                        cluster = %self.cluster,
-                        subcluster = %self.subcluster,
-                        backend = %self.name,
-                        successes = oks,
-                        "backend back up after consecutive health check successes"
-                    );
-                }
-            }
-        } else {
-            self.check_oks.store(0, Ordering::Relaxed);
-            let fails = self
-                .check_fails
-                .fetch_add(1, Ordering::Relaxed)
-                .saturating_add(1);
-            if fails >= unhealthy_after && self.up.swap(false, Ordering::AcqRel) {
-                tracing::warn!(
-                    cluster = %self.cluster,
-                    subcluster = %self.subcluster,
-                    backend = %self.name,
-                    failures = fails,
-                    "backend marked down after consecutive health check failures"
-                );
-            }
-        }
+        self.health.check_result(ok)
     }
 
     /// Counts a request as active (for least connections) until the guard drops.
@@ -260,14 +112,6 @@ impl Backend {
     pub fn subcluster(&self) -> &Arc<str> {
         &self.subcluster
     }
-
-    fn now_ms(&self) -> u64 {
-        duration_ms(self.clock.now().saturating_duration_since(self.epoch))
-    }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Debug for Backend {
@@ -279,7 +123,6 @@ impl fmt::Debug for Backend {
             .field("cluster", &self.cluster)
             .field("subcluster", &self.subcluster)
             .field("healthy", &self.is_healthy())
-            .field("fails", &self.fails.load(Ordering::Relaxed))
             .field("active", &self.active())
             .finish()
     }

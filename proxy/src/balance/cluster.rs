@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::health_state::HealthStates;
 use super::key;
 use super::subcluster::Subcluster;
-use crate::clock::Clock;
 use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
 
 /// A named group of subclusters that routes send requests to.
@@ -45,22 +45,23 @@ impl Cluster {
     /// cluster of a config with one counter gives each backend a global index (the
     /// upstream module keeps one connection pool per backend in a `Vec`).
     pub fn new(name: &str, config: &ClusterConfig, next_backend_id: &mut usize) -> Cluster {
-        Cluster::with_clock(name, config, next_backend_id, &Clock::Real)
+        Cluster::with_health(name, config, next_backend_id, &HealthStates::default())
     }
 
-    /// [`Cluster::new`] whose backends read the time (for passive health) from `clock`.
-    pub fn with_clock(
+    /// [`Cluster::new`] whose backends take their health states from `health` (the
+    /// running proxy's, shared across reloads).
+    pub fn with_health(
         name: &str,
         config: &ClusterConfig,
         next_backend_id: &mut usize,
-        clock: &Clock,
+        health: &HealthStates,
     ) -> Cluster {
         let name: Arc<str> = Arc::from(name);
         let subclusters: Vec<Subcluster> = config
             .subclusters
             .iter()
             .map(|(sub, sub_config)| {
-                Subcluster::new(&name, sub, sub_config, config, next_backend_id, clock)
+                Subcluster::new(&name, sub, sub_config, config, next_backend_id, health)
             })
             .collect();
         let cumulative = subclusters
@@ -139,13 +140,16 @@ impl Cluster {
 /// Every cluster of `config`, by name, and the number of backends in all of them.
 /// Backend ids run from 0 in config order (clusters, then subclusters, then backends,
 /// each sorted by name as in the config's maps).
-pub fn clusters(config: &Config) -> (HashMap<Arc<str>, Arc<Cluster>>, usize) {
+pub fn clusters(
+    config: &Config,
+    health: &HealthStates,
+) -> (HashMap<Arc<str>, Arc<Cluster>>, usize) {
     let mut next_backend_id = 0;
     let clusters = config
         .clusters
         .iter()
         .map(|(name, cluster)| {
-            let cluster = Cluster::new(name, cluster, &mut next_backend_id);
+            let cluster = Cluster::with_health(name, cluster, &mut next_backend_id, health);
             (Arc::clone(&cluster.name), Arc::new(cluster))
         })
         .collect();

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::backend::{Backend, CachePadded};
+use super::health_state::HealthStates;
 use super::key;
 use super::ring::Ring;
 use super::wrr;
-use crate::clock::Clock;
 use crate::config::{Balance, ClusterConfig, SubclusterConfig};
 
 /// A weighted group of backends inside a cluster (BFE's subcluster: typically one
@@ -42,7 +42,7 @@ impl Subcluster {
         config: &SubclusterConfig,
         cluster_config: &ClusterConfig,
         next_backend_id: &mut usize,
-        clock: &Clock,
+        health: &HealthStates,
     ) -> Subcluster {
         let name: Arc<str> = Arc::from(name);
         let backends = config
@@ -58,7 +58,7 @@ impl Subcluster {
                     Arc::clone(cluster),
                     Arc::clone(&name),
                     cluster_config,
-                    clock,
+                    health,
                 ))
             })
             .collect();

@@ -281,7 +281,12 @@ fn passive(
     config.max_fails = max_fails;
     config.fail_timeout_ms = fail_timeout_ms;
     config.health_check = check;
-    Cluster::with_clock("c", &config, &mut 0, clock)
+    Cluster::with_health(
+        "c",
+        &config,
+        &mut 0,
+        &crate::balance::HealthStates::with_clock(clock.clone()),
+    )
 }
 
 const MS: Duration = Duration::from_millis(1);
@@ -397,7 +402,7 @@ fn backend_ids_are_global_and_in_config_order() {
         "b".into(),
         cluster_config(Balance::Hash, &[("z", subcluster_config(1, &[(4, 1)]))]),
     );
-    let (map, count) = clusters(&config);
+    let (map, count) = clusters(&config, &crate::balance::HealthStates::default());
     assert_eq!(count, 4);
     let ids = |name: &str| -> Vec<(usize, u16)> {
         map.get(name)

@@ -398,7 +398,7 @@ pub enum Balance {
 }
 
 /// `health_check = { ... }`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckConfig {
     /// Path to GET.

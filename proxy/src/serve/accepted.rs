@@ -18,6 +18,7 @@ use super::connection::Conn;
 use super::protocol::{self, Protocol};
 use crate::snapshot::Snapshot;
 use crate::write_timeout::WriteTimeout;
+use arc_swap::ArcSwap;
 
 /// Serves one accepted TCP connection to its end.
 pub async fn serve_connection(
@@ -26,15 +27,19 @@ pub async fn serve_connection(
     id: u64,
     listener: Arc<str>,
     tls: Option<TlsAcceptor>,
-    snapshot: Arc<Snapshot>,
+    current: Arc<ArcSwap<Snapshot>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let (Ok(peer), Ok(local)) = (tcp.peer_addr(), tcp.local_addr()) else {
         return;
     };
     let _ = tcp.set_nodelay(true);
+    // The connection's own configuration (its session points, its timeouts): the
+    // one current at accept.
+    let snapshot = current.load_full();
     let conn = Arc::new(Conn::new(
         snapshot,
+        current,
         id,
         peer,
         local,

@@ -13,13 +13,19 @@ use tokio::sync::Notify;
 use crate::server::ConnectionSlot;
 
 use super::activity::Activity;
+use arc_swap::ArcSwap;
+
 use crate::session::SessionState;
 use crate::snapshot::Snapshot;
 
 /// A connection's state shared with its requests.
 pub struct Conn {
-    /// The configuration the connection was accepted under.
+    /// The configuration the connection was accepted under: its Accept, Handshake and
+    /// Finish run with its chains, and its timeouts are its.
     pub snapshot: Arc<Snapshot>,
+    /// The current configuration: each request runs on the one current when it
+    /// starts, so a reload reaches every connection.
+    pub(crate) current: Arc<ArcSwap<Snapshot>>,
     /// The client's address.
     pub peer: SocketAddr,
     /// The client's IP as a header value, made once for `X-Forwarded-For`.
@@ -41,8 +47,10 @@ pub struct Conn {
 impl Conn {
     /// A connection from `peer` to `local`, accepted on `listener` as the `id`th, taking
     /// `slot` under `server.max_connections`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         snapshot: Arc<Snapshot>,
+        current: Arc<ArcSwap<Snapshot>>,
         id: u64,
         peer: SocketAddr,
         local: SocketAddr,
@@ -52,6 +60,7 @@ impl Conn {
     ) -> Conn {
         Conn {
             snapshot,
+            current,
             peer,
             peer_header: super::forwarded::ip_value(peer.ip()),
             is_tls,

@@ -37,6 +37,7 @@ use crate::error::ProxyError;
 use crate::plugin::{Chain, RequestChainOutcome};
 use crate::request::{PluginRequest, RequestState};
 use crate::response::ResponseState;
+use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
 
 /// Why hyper gets no response for a request.
@@ -109,22 +110,21 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         // pipelined behind that one, never reaches BeforeLocation.
         return Err(Refused::Closed);
     }
+    // The configuration current now: a request that starts after a reload runs on
+    // the new one, whichever connection it comes on.
+    let snapshot = conn.current.load_full();
     let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
     let (mut head, body) = request.into_parts();
-    let admitted = edge::admit(&mut head, &conn.snapshot.edge);
+    let admitted = edge::admit(&mut head, &snapshot.edge);
     if admitted == Err(Refusal::Malformed) {
         // A stream error: no request to run the points for (RFC 9113 §8.1.1).
-        conn.snapshot.metrics.error(ProxyError::BadRequest);
+        snapshot.metrics.error(ProxyError::BadRequest);
         tracing::debug!(peer = %conn.peer, "malformed HTTP/2 request refused");
         return Err(Refused::Malformed(h2::Error::from(
             h2::Reason::PROTOCOL_ERROR,
         )));
     }
-    let client_ip = forwarded::client_ip(
-        &head.headers,
-        conn.peer.ip(),
-        &conn.snapshot.trusted_proxies,
-    );
+    let client_ip = forwarded::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
     let last = {
         let mut session = conn.lock_session();
         session.request_count += 1;
@@ -132,13 +132,14 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
             session.protocol = "h2";
         }
         // `server.keepalive_requests`: this one is the connection's last.
-        session.request_count >= conn.snapshot.edge.keepalive_requests
+        session.request_count >= snapshot.edge.keepalive_requests
     };
     let mut request = RequestState::new(head, client_ip);
     request.client_ip_is_peer = client_ip == conn.peer.ip();
     let life = Life {
         in_flight: Some(conn.activity.begin()),
         conn,
+        snapshot,
         request,
         body_limit: u64::MAX,
         fault: ClientFault::of(&body),
@@ -156,6 +157,8 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
 /// A request on its way through the points.
 struct Life {
     conn: Arc<Conn>,
+    /// The configuration the request runs on (current when it started).
+    snapshot: Arc<Snapshot>,
     request: RequestState,
     /// The most body bytes the request may send (its product's `max_body_bytes`, or
     /// the server's; `u64::MAX` for no limit).
@@ -210,7 +213,7 @@ impl End {
 impl Life {
     /// From BeforeLocation to the backend's response (or an early end).
     async fn route_and_forward(&mut self, body: Incoming, on_upgrade: Option<OnUpgrade>) -> End {
-        let snapshot = Arc::clone(&self.conn.snapshot);
+        let snapshot = Arc::clone(&self.snapshot);
         if let Some(end) = self.request_point(RequestPoint::BeforeLocation) {
             return end;
         }
@@ -259,7 +262,7 @@ impl Life {
         body: Incoming,
         on_upgrade: Option<OnUpgrade>,
     ) -> End {
-        let snapshot = Arc::clone(&self.conn.snapshot);
+        let snapshot = Arc::clone(&self.snapshot);
         let client_ip = self.request.client_ip;
         let mut retries = Retries::new(cluster, &self.request.head.method, !body.is_end_stream());
         let timeouts = Timeouts {
@@ -272,7 +275,7 @@ impl Life {
         let mut body = Some(ClientBody::new(
             body,
             self.body_limit,
-            self.conn.snapshot.edge.timeouts.body,
+            self.snapshot.edge.timeouts.body,
             fault.clone(),
         ));
         let mut last_error = ProxyError::NoBackend;
@@ -351,7 +354,7 @@ impl Life {
 
     /// BeforeLocation, FoundProduct or AfterLocation; `Some` ends the request.
     fn request_point(&mut self, point: RequestPoint) -> Option<End> {
-        let chain = self.conn.snapshot.plugins.chains.request(point);
+        let chain = self.snapshot.plugins.chains.request(point);
         let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
             chain.run(point.into(), view).map_err(|_| ())
         })?;
@@ -388,7 +391,7 @@ impl Life {
 
     /// Forward, once per attempt; `Some` ends the request.
     fn forward_point(&mut self) -> Option<End> {
-        let chain = self.conn.snapshot.plugins.chains.forward();
+        let chain = self.snapshot.plugins.chains.forward();
         let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
             chain.run(view).map_err(|_| ())
         })?;
@@ -481,11 +484,11 @@ impl Life {
         let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
                 match self.request.error {
-                    Some(error) => self.conn.snapshot.metrics.error(error),
-                    None => self.conn.snapshot.metrics.closed(),
+                    Some(error) => self.snapshot.metrics.error(error),
+                    None => self.snapshot.metrics.closed(),
                 }
                 self.conn.control.abort();
-                request_finish(&self.conn, &mut self.request, None);
+                request_finish(&self.conn, &self.snapshot, &mut self.request, None);
                 return Err(Refused::Closed);
             }
             End::Respond {
@@ -500,7 +503,6 @@ impl Life {
         let (head, mut body) = response.into_parts();
         let mut state = ResponseState::new(head);
         let chain = self
-            .conn
             .snapshot
             .plugins
             .chains
@@ -554,11 +556,10 @@ impl Life {
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
         }
-        self.conn
-            .snapshot
+        self.snapshot
             .metrics
             .response(state.head.status.as_u16(), self.request.error);
-        let chains = &self.conn.snapshot.plugins.chains;
+        let chains = &self.snapshot.plugins.chains;
         let when_sent: Option<Box<dyn WhenSent>> =
             if chains.response(ResponsePoint::RequestFinish).is_empty() {
                 None
@@ -566,6 +567,7 @@ impl Life {
                 let request = std::mem::replace(&mut self.request, RequestState::settled());
                 Some(Box::new(Sent {
                     conn: Arc::clone(&self.conn),
+                    snapshot: Arc::clone(&self.snapshot),
                     request,
                     response: (!redirected).then(|| state.head_copy()),
                 }))
@@ -589,15 +591,16 @@ impl Drop for Life {
         }
         let error = self.fault.get().unwrap_or(ProxyError::ClientClosed);
         self.request.error = Some(error);
-        self.conn.snapshot.metrics.error(error);
+        self.snapshot.metrics.error(error);
         tracing::debug!(peer = %self.conn.peer, "client went away before its response");
-        request_finish(&self.conn, &mut self.request, None);
+        request_finish(&self.conn, &self.snapshot, &mut self.request, None);
     }
 }
 
 /// What RequestFinish needs once the response body is done.
 struct Sent {
     conn: Arc<Conn>,
+    snapshot: Arc<Snapshot>,
     request: RequestState,
     response: Option<ResponseState>,
 }
@@ -606,17 +609,22 @@ impl WhenSent for Sent {
     fn sent(mut self: Box<Self>) {
         let Sent {
             conn,
+            snapshot,
             request,
             response,
         } = &mut *self;
-        request_finish(conn, request, response.as_mut());
+        request_finish(conn, snapshot, request, response.as_mut());
     }
 }
 
 /// RequestFinish; Finish there means no keep-alive after this request.
-fn request_finish(conn: &Conn, request: &mut RequestState, response: Option<&mut ResponseState>) {
-    let chain = conn
-        .snapshot
+fn request_finish(
+    conn: &Conn,
+    snapshot: &Snapshot,
+    request: &mut RequestState,
+    response: Option<&mut ResponseState>,
+) {
+    let chain = snapshot
         .plugins
         .chains
         .response(ResponsePoint::RequestFinish);
