@@ -114,6 +114,13 @@
 //! The proxy's own answers reach RequestFinish too (the table above says which pass
 //! through ReadResponse), with [`Request::error_code`] set.
 //!
+//! **Reloads** (`POST /reload` on the admin listener, or SIGHUP): a request that
+//! starts after a reload has completed runs on the new configuration (its routes and
+//! its chains), on every connection, old ones included. A connection's Accept,
+//! Handshake and Finish run with the chains of the configuration that accepted it:
+//! Finish runs exactly once per connection, even for a plugin instance the reload
+//! removed. The session context lives with the connection, whatever the reloads.
+//!
 //! **Product scoping**: an instance configured with `products = [...]` has its
 //! FoundProduct, AfterLocation, Forward, ReadResponse and RequestFinish handlers skipped
 //! for other products (the product is not known yet at the other points).

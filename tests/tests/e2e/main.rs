@@ -11,6 +11,7 @@
 //! - `plugins_access`, `plugins_request`, `plugins_serving`: the example plugins.
 //! - `protocols`: TLS and SNI, HTTP/2, WebSocket, large streams, shutdown.
 //! - `proxying`: forwarding basics.
+//! - `reloads`: SIGHUP, a reload reaching every connection, health and counters kept.
 //! - `routing`: products, routes, balancing, health, retries, proxy errors.
 //! - `timeouts`: every wait bounded (header, idle, body, send, response, read).
 
@@ -24,5 +25,6 @@ mod plugins_request;
 mod plugins_serving;
 mod protocols;
 mod proxying;
+mod reloads;
 mod routing;
 mod timeouts;
