@@ -321,3 +321,52 @@ fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
         bytes.len()
     );
 }
+
+/// A backend that takes the request head and then stops reading (its window full):
+/// after the cluster's send timeout the exchange fails (502), instead of holding the
+/// client, the proxy and the backend until the response timeout or forever.
+#[test]
+fn a_backend_that_stops_reading_the_body_fails_after_the_send_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let backend_addr = listener.local_addr().expect("addr");
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        // Accept and hold the connection without reading a byte, until the test ends.
+        let held = listener.accept().map(|(stream, _)| stream);
+        let _ = wait_done.recv_timeout(BOUND);
+        drop(held);
+    });
+    let rig = Rig::start(
+        "",
+        "send_timeout_ms = 500\nresponse_timeout_ms = 60000\nretries = 0\ncross_retry = 0\n",
+        backend_addr,
+    );
+    let body_len = 64 * 1024 * 1024;
+    let mut stream = connect(rig.plain());
+    let mut writer = stream.try_clone().expect("clone");
+    let upload = std::thread::spawn(move || {
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: t.example\r\nContent-Length: {body_len}\r\n\r\n"
+        );
+        let _ = writer.write_all(head.as_bytes());
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..(body_len / chunk.len()) {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let (bytes, _) = read_to_close(&mut stream);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 502"), "{text}");
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(
+        rig.finish_error("/upload").as_deref(),
+        Some("upstream_failed")
+    );
+    drop(stream);
+    let _ = done.send(());
+    let _ = upload.join();
+    let _ = holder.join();
+}
