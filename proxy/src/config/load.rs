@@ -28,8 +28,13 @@ pub enum ConfigError {
         /// The parser's message (with line and column).
         message: String,
     },
-    /// A key has a value it cannot have.
-    #[error("{file}: `{key}`: {message}")]
+    /// A key has a value it cannot have. Control and bidirectional characters from
+    /// the config are shown escaped.
+    #[error(
+        "{file}: `{}`: {}",
+        crate::message::escaped(key),
+        crate::message::escaped(message)
+    )]
     Invalid {
         /// The file (`command line` without one).
         file: PathBuf,
@@ -168,6 +173,7 @@ impl Config {
             message,
         };
         self.server.validate(&invalid)?;
+        self.validate_addresses(&invalid)?;
         if let Some(default) = &self.default_product {
             if !self.products.contains_key(default) {
                 return Err(invalid(
@@ -176,6 +182,8 @@ impl Config {
                 ));
             }
         }
+        // Host (lowercase, no trailing dot) → the product that claimed it first.
+        let mut claimed: BTreeMap<String, String> = BTreeMap::new();
         for (name, product) in &self.products {
             for (i, route) in product.routes.iter().enumerate() {
                 if let Some(header) = &route.header {
@@ -202,17 +210,24 @@ impl Config {
                 }
             }
             for (i, host) in product.hosts.iter().enumerate() {
-                let wildcard_ok = host
-                    .strip_prefix("*.")
-                    .is_none_or(|s| !s.is_empty() && !s.contains('*'));
-                if host.is_empty()
-                    || !wildcard_ok
-                    || (!host.starts_with("*.") && host.contains('*'))
-                {
+                let name_part = host.strip_prefix("*.").unwrap_or(host);
+                if name_part.contains(':') || !crate::edge::is_valid_authority(name_part) {
                     return Err(invalid(
                         format!("products.{name}.hosts[{i}]"),
-                        format!("`{host}` is not a host name or a `*.suffix` wildcard"),
+                        format!(
+                            "`{host}` is not a host name or a `*.suffix` wildcard \
+                             (letters, digits, `-`, `_`, `.`; no port, space or `*` inside)"
+                        ),
                     ));
+                }
+                let routed = crate::edge::route_host(host);
+                if let Some(first) = claimed.insert(routed.clone(), name.clone()) {
+                    if first != *name {
+                        return Err(invalid(
+                            format!("products.{name}.hosts[{i}]"),
+                            format!("`{host}` is already a host of product `{first}`"),
+                        ));
+                    }
                 }
             }
         }
@@ -243,6 +258,12 @@ impl Config {
                     ));
                 }
             }
+            if cluster.subclusters.is_empty() && file != Path::new(COMMAND_LINE) {
+                return Err(invalid(
+                    format!("clusters.{name}.subclusters"),
+                    "no subcluster; expected at least one with backends".into(),
+                ));
+            }
             if !cluster.subclusters.is_empty()
                 && cluster.subclusters.values().all(|s| s.weight == 0)
             {
@@ -252,6 +273,14 @@ impl Config {
                 ));
             }
             for (sub, subcluster) in &cluster.subclusters {
+                for (i, backend) in subcluster.backends.iter().enumerate() {
+                    if backend.addr.port() == 0 {
+                        return Err(invalid(
+                            format!("clusters.{name}.subclusters.{sub}.backends[{i}].addr"),
+                            format!("{}: port 0 cannot be connected to", backend.addr),
+                        ));
+                    }
+                }
                 if !subcluster.backends.is_empty()
                     && subcluster.backends.iter().all(|b| b.weight == 0)
                 {
@@ -295,6 +324,12 @@ impl ServerConfig {
                     "{} workers; expected 0 (one per core) or 1 to {MAX_WORKERS}",
                     self.workers
                 ),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid(
+                "server.max_connections".into(),
+                "0; expected at least 1".into(),
             ));
         }
         if !(1..=65_535).contains(&self.backlog) {
@@ -368,6 +403,57 @@ impl ServerConfig {
             )));
         }
         Ok(Some(AdminToken(token.to_owned())))
+    }
+}
+
+impl Config {
+    /// Listeners: at least one, and no two that would take the same socket (the
+    /// same address, or a port on the unspecified address and the same port on
+    /// another).
+    fn validate_addresses(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.listen.is_empty() && server.tls.is_empty() {
+            return Err(invalid(
+                "server.listen".into(),
+                "no listener; expected at least one address in `server.listen` or a \
+                 `[[server.tls]]` listener"
+                    .into(),
+            ));
+        }
+        let mut taken: Vec<(String, SocketAddr)> = Vec::new();
+        let addresses = server
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("server.listen[{i}]"), *a))
+            .chain(
+                server
+                    .tls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("server.tls[{i}].listen"), t.listen)),
+            )
+            .chain(server.admin.map(|a| ("server.admin".to_owned(), a)));
+        for (key, addr) in addresses {
+            let clash = taken.iter().find(|(_, other)| {
+                other.port() == addr.port()
+                    && addr.port() != 0
+                    && (other.ip() == addr.ip()
+                        || other.ip().is_unspecified()
+                        || addr.ip().is_unspecified())
+            });
+            if let Some((other_key, other)) = clash {
+                return Err(invalid(
+                    key,
+                    format!("{addr} takes the same socket as `{other_key}` ({other})"),
+                ));
+            }
+            taken.push((key, addr));
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - `admin`: the admin listener, its guard (loopback, token, browser requests).
 //! - `callbacks`: the callback contract of DESIGN §2.3, cell by cell.
+//! - `check`: `hookgate check` refusing what cannot work, naming the key.
 //! - `conformance`: HTTP/1.1 (RFC 9110, 9112) case by case, compared with nginx.
 //! - `edge`: the front door: Host and authority, paths, ALPN, methods, client errors,
 //!   limits, and the coverage of the proxy's own answers.
@@ -17,6 +18,7 @@
 
 mod admin;
 mod callbacks;
+mod check;
 mod conformance;
 mod edge;
 mod plugin_loading;
