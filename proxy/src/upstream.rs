@@ -103,6 +103,7 @@ impl Upstream {
     ///
     /// [`UpstreamError::Connect`] (with the request given back) when nothing was sent,
     /// [`UpstreamError::Timeout`] when the response head was late,
+    /// [`UpstreamError::Stale`] when a reused connection failed before a response,
     /// [`UpstreamError::Failed`] when the exchange broke after sending or the response
     /// was not valid HTTP.
     pub async fn send<B>(
@@ -144,6 +145,11 @@ impl Upstream {
                     };
                 }
                 Exchange::Timeout => return Err(UpstreamError::Timeout),
+                // No response head on a reused connection: it was closed (or reset)
+                // under the request, unless what came was not HTTP.
+                Exchange::Failed(error) if !error.is_parse() => {
+                    return Err(UpstreamError::Stale { source: error })
+                }
                 Exchange::Failed(error) => return Err(UpstreamError::failed(error)),
             }
         }

@@ -324,6 +324,11 @@ impl Life {
                     last_error = ProxyError::ConnectFailed;
                     Failure::Connect
                 }
+                Err(UpstreamError::Stale { source }) => {
+                    tracing::debug!(cluster = %cluster.name, backend = %backend.name, error = %source, "reused connection closed under the request");
+                    last_error = ProxyError::UpstreamFailed;
+                    Failure::Stale
+                }
                 Err(UpstreamError::Timeout) => {
                     tracing::warn!(cluster = %cluster.name, backend = %backend.name, "response timeout");
                     last_error = ProxyError::Timeout;

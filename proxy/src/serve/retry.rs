@@ -8,6 +8,9 @@
 //!   another subcluster, at most `cross_retry` times.
 //! - After a failure **once the request was sent**, there is a next attempt only if
 //!   the request is idempotent and has no body (it can be sent again as it was).
+//! - A **reused connection that fails before any response byte** (the backend closed
+//!   it while it idled) gives such a request one more attempt on the same backend
+//!   (on a fresh connection), whatever `retries` says.
 //! - No backend is tried twice, and no request makes more than [`MAX_ATTEMPTS`].
 
 use std::net::IpAddr;
@@ -27,6 +30,8 @@ pub(crate) enum Failure {
     Connect,
     /// The request was (at least partly) sent.
     AfterSending,
+    /// A reused connection failed before any response byte (closed while idle).
+    Stale,
 }
 
 /// Where a request's attempts have been, and where the next one goes.
@@ -41,6 +46,11 @@ pub(crate) struct Retries {
     retries: u32,
     /// Whether the request can be sent again after it was sent once.
     resendable: bool,
+    /// The last attempt's subcluster and backend, while it may go again there once
+    /// (after a [`Failure::Stale`]).
+    again: Option<(usize, Arc<Backend>)>,
+    last: Option<(usize, Arc<Backend>)>,
+    stale_retried: bool,
 }
 
 impl Retries {
@@ -54,6 +64,9 @@ impl Retries {
             crosses_left: cluster.cross_retry,
             retries: cluster.retries,
             resendable: idempotent(method) && !has_body,
+            again: None,
+            last: None,
+            stale_retried: false,
         }
     }
 
@@ -69,6 +82,15 @@ impl Retries {
         cluster: &Cluster,
         client_ip: IpAddr,
     ) -> Option<(usize, Arc<Backend>)> {
+        if let Some(again) = self.again.take() {
+            return Some(again);
+        }
+        let next = self.choose(cluster, client_ip);
+        self.last.clone_from(&next);
+        next
+    }
+
+    fn choose(&mut self, cluster: &Cluster, client_ip: IpAddr) -> Option<(usize, Arc<Backend>)> {
         while !self.tried_backends.is_full() {
             let index = match self.current {
                 Some(index) => index,
@@ -114,6 +136,14 @@ impl Retries {
         match failure {
             Failure::Connect => true,
             Failure::AfterSending => self.resendable,
+            // Once per request, on a fresh connection to the same backend, whatever
+            // `retries` says: the backend did nothing wrong.
+            Failure::Stale if self.resendable && !self.stale_retried => {
+                self.stale_retried = true;
+                self.again = self.last.clone();
+                true
+            }
+            Failure::Stale => self.resendable,
         }
     }
 }
@@ -247,6 +277,24 @@ mod tests {
             put_with_body.failed(Failure::Connect),
             "a connect failure sent nothing"
         );
+    }
+
+    #[test]
+    fn a_stale_connection_goes_again_to_the_same_backend_once() {
+        let cluster = cluster(&[("a", 1, 2)], 0, 0);
+        let mut get = Retries::new(&cluster, &Method::GET, false);
+        let (_, first) = get.next(&cluster, CLIENT).unwrap();
+        assert!(get.failed(Failure::Stale));
+        let (_, again) = get.next(&cluster, CLIENT).unwrap();
+        assert_eq!(again.id, first.id, "the same backend, though retries = 0");
+        assert!(get.failed(Failure::Stale));
+        assert!(
+            get.next(&cluster, CLIENT).is_none(),
+            "once; then retries = 0 applies"
+        );
+        let mut post = Retries::new(&cluster, &Method::POST, false);
+        assert!(post.next(&cluster, CLIENT).is_some());
+        assert!(!post.failed(Failure::Stale), "not idempotent");
     }
 
     #[test]

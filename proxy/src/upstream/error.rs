@@ -27,6 +27,14 @@ pub enum UpstreamError<B> {
     /// The request was (at least partly) sent but no response head came within the
     /// response timeout. The connection has been closed.
     Timeout,
+    /// A reused pooled connection failed before any response byte: the backend had
+    /// closed it while it idled (a race any keep-alive client meets). An idempotent
+    /// request without a body can go again on a fresh connection to the same backend,
+    /// and the backend is not to blame.
+    Stale {
+        /// hyper's error.
+        source: hyper::Error,
+    },
     /// The connection failed after the request was sent, or the backend's response was
     /// not valid HTTP.
     Failed {
@@ -60,6 +68,9 @@ impl<B> fmt::Debug for UpstreamError<B> {
                 .field("source", source)
                 .finish_non_exhaustive(),
             UpstreamError::Timeout => f.write_str("Timeout"),
+            UpstreamError::Stale { source } => {
+                f.debug_struct("Stale").field("source", source).finish()
+            }
             UpstreamError::Failed {
                 source,
                 invalid_response,
@@ -80,6 +91,12 @@ impl<B> fmt::Display for UpstreamError<B> {
             UpstreamError::Timeout => {
                 f.write_str("backend sent no response head within the response timeout")
             }
+            UpstreamError::Stale { source } => {
+                write!(
+                    f,
+                    "reused backend connection closed before a response: {source}"
+                )
+            }
             UpstreamError::Failed {
                 source,
                 invalid_response: true,
@@ -98,7 +115,7 @@ impl<B> StdError for UpstreamError<B> {
             // on with its cause.
             UpstreamError::Connect { source, .. } => source.source(),
             UpstreamError::Timeout => None,
-            UpstreamError::Failed { source, .. } => Some(source),
+            UpstreamError::Failed { source, .. } | UpstreamError::Stale { source } => Some(source),
         }
     }
 }

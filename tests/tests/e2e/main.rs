@@ -13,6 +13,7 @@
 //! - `protocols`: TLS and SNI, HTTP/2, WebSocket, large streams, shutdown.
 //! - `proxying`: forwarding basics.
 //! - `reloads`: SIGHUP, a reload reaching every connection, health and counters kept.
+//! - `resilience`: a request on a backend connection closed under it goes again.
 //! - `routing`: products, routes, balancing, health, retries, proxy errors.
 //! - `timeouts`: every wait bounded (header, idle, body, send, response, read).
 
@@ -28,5 +29,6 @@ mod plugins_serving;
 mod protocols;
 mod proxying;
 mod reloads;
+mod resilience;
 mod routing;
 mod timeouts;

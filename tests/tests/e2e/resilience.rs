@@ -1,0 +1,125 @@
+//! Upstream resilience (issue 12 §1): a request that meets a reused backend
+//! connection closed under it, before any response byte (the backend closed it while
+//! it idled: the keep-alive race every proxy meets), goes again on a fresh connection
+//! when it is idempotent and has no body, whatever `retries` says.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use hookgate_tests::{arg, free_addr, http1_get, Proxy};
+
+/// A backend that answers the first request of each connection (keep-alive, as
+/// HTTP/1.1 says) and closes the connection when the second one arrives, without a
+/// byte of answer: what a backend closing idle connections does at the worst moment,
+/// made to happen every time.
+struct OneShotBackend {
+    addr: SocketAddr,
+    answered: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl OneShotBackend {
+    fn start() -> OneShotBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let answered = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (answered, stop) = (Arc::clone(&answered), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let answered = Arc::clone(&answered);
+                            thread::spawn(move || serve_one(stream, &answered));
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(2)),
+                    }
+                }
+            })
+        };
+        OneShotBackend {
+            addr,
+            answered,
+            stop,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for OneShotBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+fn read_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn serve_one(mut stream: TcpStream, answered: &AtomicUsize) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    if !read_head(&mut stream) {
+        return;
+    }
+    if stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .is_ok()
+    {
+        answered.fetch_add(1, Ordering::Relaxed);
+    }
+    // The next request on this connection finds it closing.
+    let _ = read_head(&mut stream);
+}
+
+#[test]
+fn a_request_on_a_connection_closed_under_it_goes_again_on_a_fresh_one() {
+    let backend = OneShotBackend::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("hookgate.toml");
+    fs::write(
+        &file,
+        format!(
+            r#"default_product = "p"
+[server]
+listen = ["{listen}"]
+[products.p]
+routes = [{{ cluster = "c" }}]
+[clusters.c]
+retries = 0
+cross_retry = 0
+[clusters.c.subclusters.s]
+weight = 1
+backends = [{{ addr = "{backend}" }}]
+"#,
+            listen = free_addr(),
+            backend = backend.addr,
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&file)]);
+    for i in 0..20 {
+        let response = http1_get(proxy.addr(), "p.example", &format!("/get/{i}"), &[]);
+        assert_eq!(response.status, 200, "GET {i}: {}", response.text());
+    }
+    assert_eq!(backend.answered.load(Ordering::Relaxed), 20);
+}
