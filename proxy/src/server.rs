@@ -65,6 +65,22 @@ impl Server {
             reloader,
         });
         server.start_health_checks(&server.snapshot());
+        // Idle pooled connections past their idle timeout are closed even without
+        // traffic to notice them.
+        let janitor = Arc::downgrade(&server);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                ticks.tick().await;
+                let Some(server) = janitor.upgrade() else {
+                    return;
+                };
+                if *server.shutdown.borrow() {
+                    return;
+                }
+                server.snapshot().upstream.sweep();
+            }
+        });
         server
     }
 

@@ -15,7 +15,7 @@ use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::plugin::Plugins;
 use crate::route::RouteTable;
-use crate::upstream::Upstream;
+use crate::upstream::{PoolSettings, Upstream};
 
 /// Routing tables, clusters, plugin chains and upstream pools of one configuration.
 pub struct Snapshot {
@@ -35,6 +35,19 @@ pub struct Snapshot {
     pub edge: Edge,
 }
 
+/// Each backend's pool settings (its cluster's), indexed by backend id.
+fn pool_settings(clusters: &HashMap<Arc<str>, Arc<Cluster>>, count: usize) -> Vec<PoolSettings> {
+    let mut settings = vec![PoolSettings::default(); count];
+    for cluster in clusters.values() {
+        for backend in cluster.subclusters.iter().flat_map(|s| &s.backends) {
+            if let Some(slot) = settings.get_mut(backend.id) {
+                *slot = cluster.pool;
+            }
+        }
+    }
+    settings
+}
+
 impl Snapshot {
     /// Builds the snapshot of a validated config and its loaded plugins; backends
     /// take their health from `health` (kept across reloads).
@@ -45,11 +58,12 @@ impl Snapshot {
         health: &HealthStates,
     ) -> Snapshot {
         let (clusters, backend_count) = balance::clusters(config, health);
+        let upstream = Upstream::with_settings(pool_settings(&clusters, backend_count));
         Snapshot {
             routes: RouteTable::new(config),
             clusters,
             plugins,
-            upstream: Upstream::new(backend_count),
+            upstream,
             trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
             metrics,
             edge: Edge::new(&config.server),

@@ -48,6 +48,7 @@ pub use error::UpstreamError;
 
 use connect::{connect, Upgrades};
 use exchange::{exchange, Exchange};
+pub use pool::PoolSettings;
 use pool::{Pool, Sender};
 use request_body::{BodySent, RequestBody};
 
@@ -77,10 +78,27 @@ pub struct Timeouts {
 
 impl Upstream {
     /// One idle-connection pool per backend, indexed by backend id
-    /// `0..backend_count`.
+    /// `0..backend_count`, with the default settings.
     pub fn new(backend_count: usize) -> Upstream {
+        Upstream::with_settings(vec![PoolSettings::default(); backend_count])
+    }
+
+    /// One idle-connection pool per backend, indexed by backend id, each with its
+    /// settings.
+    pub fn with_settings(settings: Vec<PoolSettings>) -> Upstream {
         Upstream {
-            pools: (0..backend_count).map(|_| Arc::new(Pool::new())).collect(),
+            pools: settings
+                .into_iter()
+                .map(|settings| Arc::new(Pool::new(settings)))
+                .collect(),
+        }
+    }
+
+    /// Closes the connections idle for longer than their pool's idle timeout (the
+    /// running proxy calls this every second).
+    pub fn sweep(&self) {
+        for pool in self.pools.iter() {
+            pool.sweep();
         }
     }
 

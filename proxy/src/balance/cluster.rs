@@ -9,6 +9,7 @@ use super::health_state::HealthStates;
 use super::key;
 use super::subcluster::Subcluster;
 use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
+use crate::upstream::PoolSettings;
 
 /// A named group of subclusters that routes send requests to.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Cluster {
     pub read_timeout: Duration,
     /// Bound between two writes of a request body.
     pub send_timeout: Duration,
+    /// How its backends' connection pools keep idle connections.
+    pub pool: PoolSettings,
     /// Retries on other backends of the same subcluster after a connect failure.
     pub retries: u32,
     /// Retries in other subclusters once those are spent.
@@ -78,6 +81,10 @@ impl Cluster {
             response_timeout: Duration::from_millis(config.response_timeout_ms),
             read_timeout: Duration::from_millis(config.read_timeout_ms),
             send_timeout: Duration::from_millis(config.send_timeout_ms),
+            pool: PoolSettings {
+                idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
+                max_idle: config.pool_max_idle_per_backend,
+            },
             retries: config.retries,
             cross_retry: config.cross_retry,
             health_check: config.health_check.clone(),

@@ -38,6 +38,8 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         response_timeout_ms: 1000,
         read_timeout_ms: 1000,
         send_timeout_ms: 1000,
+        pool_idle_timeout_ms: 4000,
+        pool_max_idle_per_backend: 64,
         retries: 2,
         cross_retry: 1,
         health_check: None,

@@ -319,6 +319,13 @@ pub struct ClusterConfig {
     /// Between two writes of the request body (nginx `proxy_send_timeout`).
     #[serde(default = "default_60s")]
     pub send_timeout_ms: u64,
+    /// A pooled connection idle longer is closed (shorter than backends' own
+    /// keep-alive timeouts, so that the proxy closes first).
+    #[serde(default = "default_pool_idle_timeout_ms")]
+    pub pool_idle_timeout_ms: u64,
+    /// Idle connections kept per backend.
+    #[serde(default = "default_pool_max_idle_per_backend")]
+    pub pool_max_idle_per_backend: usize,
     /// Retries on other backends.
     #[serde(default = "default_retries")]
     pub retries: u32,
@@ -348,6 +355,8 @@ impl ClusterConfig {
             response_timeout_ms: default_60s(),
             read_timeout_ms: default_60s(),
             send_timeout_ms: default_60s(),
+            pool_idle_timeout_ms: default_pool_idle_timeout_ms(),
+            pool_max_idle_per_backend: default_pool_max_idle_per_backend(),
             retries: default_retries(),
             cross_retry: default_cross_retry(),
             health_check: None,
@@ -370,6 +379,12 @@ impl BackendConfig {
 
 fn default_connect_timeout_ms() -> u64 {
     1000
+}
+fn default_pool_idle_timeout_ms() -> u64 {
+    4_000
+}
+fn default_pool_max_idle_per_backend() -> usize {
+    64
 }
 fn default_retries() -> u32 {
     2

@@ -86,6 +86,8 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         response_timeout_ms: 600_000,
         read_timeout_ms: 600_000,
         send_timeout_ms: 600_000,
+        pool_idle_timeout_ms: 4000,
+        pool_max_idle_per_backend: 64,
         retries: 0,
         cross_retry: 0,
         health_check: Some(HealthCheckConfig {

@@ -123,3 +123,70 @@ backends = [{{ addr = "{backend}" }}]
     }
     assert_eq!(backend.answered.load(Ordering::Relaxed), 20);
 }
+
+/// The pool keys: a connection idle longer than `pool_idle_timeout_ms` is not reused
+/// (the proxy closes it before the backend's own keep-alive timeout would), and
+/// `pool_max_idle_per_backend = 0` keeps none.
+#[test]
+fn pool_idle_timeout_and_max_idle_bound_the_pool() {
+    use hookgate_tests::Backend;
+    let reused = Backend::echo("reused");
+    let expiring = Backend::echo("expiring");
+    let unpooled = Backend::echo("unpooled");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("hookgate.toml");
+    let cluster = |name: &str, extra: &str, backend: &Backend| {
+        format!(
+            "[clusters.{name}]\n{extra}\n[clusters.{name}.subclusters.s]\nweight = 1\nbackends = [{{ addr = \"{}\" }}]\n",
+            backend.addr_string()
+        )
+    };
+    fs::write(
+        &file,
+        format!(
+            r#"default_product = "p"
+[server]
+listen = ["{listen}"]
+[products.p]
+routes = [
+  {{ path_prefix = "/reused/", cluster = "reused" }},
+  {{ path_prefix = "/expiring/", cluster = "expiring" }},
+  {{ cluster = "unpooled" }},
+]
+{a}{b}{c}"#,
+            listen = free_addr(),
+            a = cluster("reused", "", &reused),
+            b = cluster("expiring", "pool_idle_timeout_ms = 100", &expiring),
+            c = cluster("unpooled", "pool_max_idle_per_backend = 0", &unpooled),
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&file)]);
+    let get = |path: &str| {
+        let response = http1_get(proxy.addr(), "p.example", path, &[]);
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    };
+    for i in 0..3 {
+        get(&format!("/reused/{i}"));
+        get(&format!("/other/{i}"));
+    }
+    assert_eq!(
+        reused.connections(),
+        1,
+        "the default pool reuses one connection"
+    );
+    assert_eq!(
+        unpooled.connections(),
+        3,
+        "max idle 0: a connection per request"
+    );
+    get("/expiring/1");
+    // The wait is the point: idle past the 100 ms idle timeout.
+    thread::sleep(Duration::from_millis(300));
+    get("/expiring/2");
+    assert_eq!(
+        expiring.connections(),
+        2,
+        "the idle connection was not reused"
+    );
+}
