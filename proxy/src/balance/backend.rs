@@ -75,14 +75,16 @@ impl Backend {
         self.health.is_healthy()
     }
 
-    /// A connect to this backend failed (see [`HealthState::connect_failed`]).
-    pub fn connect_failed(&self) {
-        self.health.connect_failed()
+    /// An exchange with this backend failed by the backend's fault (see
+    /// [`HealthState::upstream_failed`]).
+    pub fn upstream_failed(&self) {
+        self.health.upstream_failed()
     }
 
-    /// A connect to this backend succeeded (see [`HealthState::connect_succeeded`]).
-    pub fn connect_succeeded(&self) {
-        self.health.connect_succeeded()
+    /// An exchange with this backend succeeded (see
+    /// [`HealthState::upstream_succeeded`]).
+    pub fn upstream_succeeded(&self) {
+        self.health.upstream_succeeded()
     }
 
     /// The result of one active health check (see [`HealthState::check_result`]).

@@ -29,6 +29,8 @@ pub struct Cluster {
     pub send_timeout: Duration,
     /// How its backends' connection pools keep idle connections.
     pub pool: PoolSettings,
+    /// Whether a 5xx response counts as a failure of its backend.
+    pub fail_on_5xx: bool,
     /// Retries on other backends of the same subcluster after a connect failure.
     pub retries: u32,
     /// Retries in other subclusters once those are spent.
@@ -81,6 +83,7 @@ impl Cluster {
             response_timeout: Duration::from_millis(config.response_timeout_ms),
             read_timeout: Duration::from_millis(config.read_timeout_ms),
             send_timeout: Duration::from_millis(config.send_timeout_ms),
+            fail_on_5xx: config.fail_on_5xx,
             pool: PoolSettings {
                 idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
                 max_idle: config.pool_max_idle_per_backend,

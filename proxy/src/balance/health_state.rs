@@ -87,10 +87,15 @@ impl HealthStates {
 
 /// One backend's health.
 ///
-/// Health has two inputs. **Passive**: `max_fails` consecutive connect failures (as
-/// reported by the upstream client) mark the backend down; without an active health
-/// check it is tried again after `fail_timeout` (and one more failure then marks it
-/// down again), with one only the checker brings it back. **Active**: the checker's
+/// Health has two inputs. **Passive** (nginx's model): `max_fails` failures within
+/// `fail_timeout` eject the backend for `fail_timeout`. Every failure that is the
+/// backend's counts: a connect failure, a connection reset or closed after the
+/// request was sent, an invalid response, a response timeout, and a 5xx when the
+/// cluster sets `fail_on_5xx`; a client's failure (a broken or cut upload, a client
+/// gone) and a stale pooled connection never do. A success resets the count. An
+/// ejected backend without an active health check is tried again after
+/// `fail_timeout` (one more failure then ejects it again); with one, only the
+/// checker brings it back. **Active**: the checker's
 /// `unhealthy_after` consecutive failures mark it down, `healthy_after` consecutive
 /// successes mark it up. `max_fails = 0` turns passive marking off.
 pub struct HealthState {
@@ -115,8 +120,10 @@ pub struct HealthState {
     epoch: Instant,
     /// Where `epoch` and the time since it are read.
     clock: Clock,
-    /// Consecutive connect failures.
+    /// Failures within the current window.
     fails: AtomicU32,
+    /// When the current failure window began (milliseconds since `epoch`).
+    window_start: AtomicU64,
     /// Consecutive active-check failures and successes. Only the checker task writes
     /// them (and a passive marking-down resets `check_oks`).
     check_fails: AtomicU32,
@@ -147,6 +154,7 @@ impl HealthState {
             epoch: clock.now(),
             clock: clock.clone(),
             fails: AtomicU32::new(0),
+            window_start: AtomicU64::new(0),
             check_fails: AtomicU32::new(0),
             check_oks: AtomicU32::new(0),
         }
@@ -167,10 +175,23 @@ impl HealthState {
         self.active_check.is_none() && self.now_ms() >= self.down_until.load(Ordering::Acquire)
     }
 
-    /// A connect to this backend failed (passive check): `max_fails` consecutive
-    /// failures mark it down. After a `fail_timeout` without an active check, one
-    /// failure is enough, since the count is only reset by a success.
-    pub fn connect_failed(&self) {
+    /// An exchange with the backend failed by its fault (passive check):
+    /// `max_fails` failures within `fail_timeout` mark it down. Once down and past its
+    /// `fail_timeout` without an active check, one failure is enough (a failed trial).
+    pub fn upstream_failed(&self) {
+        if self.up.load(Ordering::Acquire) {
+            // A window of `fail_timeout`: failures older than that no longer count.
+            let now = self.now_ms();
+            let start = self.window_start.load(Ordering::Acquire);
+            if now.saturating_sub(start) >= duration_ms(self.fail_timeout)
+                && self
+                    .window_start
+                    .compare_exchange(start, now, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                self.fails.store(0, Ordering::Release);
+            }
+        }
         // Saturating: a backend that stays down must not wrap back to "no failures".
         let fails = self
             .fails
@@ -191,7 +212,7 @@ impl HealthState {
                     subcluster = %self.subcluster,
                     backend = %self.name,
                     fails,
-                    "backend marked down after consecutive connect failures; \
+                    "backend marked down after failures within fail_timeout; \
                      the active health check will bring it back"
                 );
             }
@@ -210,7 +231,7 @@ impl HealthState {
                     backend = %self.name,
                     fails,
                     fail_timeout_ms = duration_ms(self.fail_timeout),
-                    "backend marked down after consecutive connect failures"
+                    "backend marked down after failures within fail_timeout"
                 );
                 return;
             }
@@ -234,9 +255,9 @@ impl HealthState {
         }
     }
 
-    /// A connect to this backend succeeded: resets the count of consecutive failures
-    /// and, without an active check, marks a backend that was down up again.
-    pub fn connect_succeeded(&self) {
+    /// An exchange with the backend succeeded: resets the count of failures and,
+    /// without an active check, marks a backend that was down up again.
+    pub fn upstream_succeeded(&self) {
         // A load first: the common case (no failures) then writes nothing shared.
         if self.fails.load(Ordering::Relaxed) != 0 {
             self.fails.store(0, Ordering::Release);

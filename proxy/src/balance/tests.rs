@@ -40,6 +40,7 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         send_timeout_ms: 1000,
         pool_idle_timeout_ms: 4000,
         pool_max_idle_per_backend: 64,
+        fail_on_5xx: false,
         retries: 2,
         cross_retry: 1,
         health_check: None,
@@ -101,7 +102,7 @@ fn wrr_one_cycle_is_exact() {
 #[test]
 fn wrr_skips_unhealthy_and_tried() {
     let c = single(Balance::Wrr, &[(1, 5), (2, 1), (3, 1)]);
-    backend(&c, 2).connect_failed(); // max_fails = 1
+    backend(&c, 2).upstream_failed(); // max_fails = 1
     assert!(!backend(&c, 2).is_healthy());
     let picks: Vec<_> = (0..7)
         .filter_map(|_| pick(&c, Balance::Wrr, client(1), &[]))
@@ -200,7 +201,7 @@ fn hash_removing_a_backend_moves_only_its_keys() {
     }
     assert!(moved > 0);
     // Marking it down (rather than removing it) does the same.
-    backend(&three, 3).connect_failed();
+    backend(&three, 3).upstream_failed();
     for i in 0..3000 {
         assert_eq!(
             pick(&three, Balance::Hash, client(i), &[]),
@@ -263,7 +264,7 @@ fn subcluster_fallback_by_weight() {
         }
     }
     // A subcluster without a healthy backend is skipped like a tried one.
-    c.subclusters[0].backends[0].connect_failed();
+    c.subclusters[0].backends[0].upstream_failed();
     assert_eq!(spread(&c, &[], 2000), spread(&c, &[0], 2000));
     assert_eq!(c.subcluster(client(1), &[1, 2]), None);
     // Weight 0 takes nothing.
@@ -298,9 +299,9 @@ fn passive_down_after_max_fails_and_back_after_fail_timeout() {
     let clock = Clock::manual();
     let c = passive(2, 100, None, &clock);
     let b = backend(&c, 1);
-    b.connect_failed();
+    b.upstream_failed();
     assert!(b.is_healthy());
-    b.connect_failed();
+    b.upstream_failed();
     assert!(!b.is_healthy());
     assert_eq!(pick(&c, Balance::Wrr, client(1), &[]), None);
     clock.advance(99 * MS);
@@ -308,20 +309,20 @@ fn passive_down_after_max_fails_and_back_after_fail_timeout() {
     clock.advance(MS);
     assert!(b.is_healthy(), "tried again after fail_timeout");
     // One failure of the trial marks it down again, for a fail_timeout from now.
-    b.connect_failed();
+    b.upstream_failed();
     assert!(!b.is_healthy());
     clock.advance(99 * MS);
     assert!(!b.is_healthy());
     // A request chosen before the marking fails within the timeout: nothing new.
-    b.connect_failed();
+    b.upstream_failed();
     clock.advance(MS);
     assert!(b.is_healthy());
-    b.connect_succeeded();
+    b.upstream_succeeded();
     // The success reset the count: one failure is not enough any more.
-    b.connect_failed();
+    b.upstream_failed();
     assert!(b.is_healthy());
-    b.connect_succeeded();
-    b.connect_failed();
+    b.upstream_succeeded();
+    b.upstream_failed();
     assert!(b.is_healthy());
 }
 
@@ -329,7 +330,7 @@ fn passive_down_after_max_fails_and_back_after_fail_timeout() {
 fn passive_marking_off_with_max_fails_zero() {
     let c = passive(0, 50, None, &Clock::manual());
     for _ in 0..10 {
-        backend(&c, 1).connect_failed();
+        backend(&c, 1).upstream_failed();
     }
     assert!(backend(&c, 1).is_healthy());
 }
@@ -348,11 +349,11 @@ fn passive_with_active_check_waits_for_the_checker() {
     let clock = Clock::manual();
     let c = passive(1, 10, Some(check(3, 2)), &clock);
     let b = backend(&c, 1);
-    b.connect_failed();
+    b.upstream_failed();
     assert!(!b.is_healthy());
     clock.advance(30 * MS);
     assert!(!b.is_healthy(), "only the checker brings it back");
-    b.connect_succeeded();
+    b.upstream_succeeded();
     assert!(!b.is_healthy());
     b.check_result(true);
     assert!(!b.is_healthy());

@@ -334,11 +334,15 @@ pub struct ClusterConfig {
     pub cross_retry: u32,
     /// Active health check.
     pub health_check: Option<HealthCheckConfig>,
-    /// Consecutive connect failures that mark a backend down (passive check).
+    /// Failures within `fail_timeout_ms` that eject a backend (passive check; 0 = off).
     #[serde(default = "default_max_fails")]
     pub max_fails: u32,
-    /// How long a backend marked down by connect failures stays down when there is no
-    /// active health check to bring it back.
+    /// Whether a 5xx response counts as a failure of its backend (passive ejection).
+    #[serde(default)]
+    pub fail_on_5xx: bool,
+    /// The window in which `max_fails` failures eject a backend, and how long an
+    /// ejected backend stays out when there is no active health check to bring it
+    /// back.
     #[serde(default = "default_fail_timeout_ms")]
     pub fail_timeout_ms: u64,
     /// Subclusters by name.
@@ -361,6 +365,7 @@ impl ClusterConfig {
             cross_retry: default_cross_retry(),
             health_check: None,
             max_fails: default_max_fails(),
+            fail_on_5xx: false,
             fail_timeout_ms: default_fail_timeout_ms(),
             subclusters,
         }

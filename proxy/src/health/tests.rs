@@ -88,6 +88,7 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         send_timeout_ms: 600_000,
         pool_idle_timeout_ms: 4000,
         pool_max_idle_per_backend: 64,
+        fail_on_5xx: false,
         retries: 0,
         cross_retry: 0,
         health_check: Some(HealthCheckConfig {

@@ -304,7 +304,11 @@ impl Life {
                 .await
             {
                 Ok(response) => {
-                    backend.connect_succeeded();
+                    if cluster.fail_on_5xx && response.status().is_server_error() {
+                        backend.upstream_failed();
+                    } else {
+                        backend.upstream_succeeded();
+                    }
                     let response = client_response(response, on_upgrade, &self.conn);
                     return End::Respond {
                         response,
@@ -318,7 +322,7 @@ impl Life {
                 // broken, cut): the client's error, not the backend's, and no retry.
                 Err(_) if fault.get().is_some() => break,
                 Err(UpstreamError::Connect { request, source }) => {
-                    backend.connect_failed();
+                    backend.upstream_failed();
                     tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "connect failed");
                     body = Some(request.into_body());
                     last_error = ProxyError::ConnectFailed;
@@ -330,6 +334,7 @@ impl Life {
                     Failure::Stale
                 }
                 Err(UpstreamError::Timeout) => {
+                    backend.upstream_failed();
                     tracing::warn!(cluster = %cluster.name, backend = %backend.name, "response timeout");
                     last_error = ProxyError::Timeout;
                     Failure::AfterSending
@@ -338,6 +343,7 @@ impl Life {
                     source,
                     invalid_response,
                 }) => {
+                    backend.upstream_failed();
                     tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "upstream failed");
                     last_error = if invalid_response {
                         ProxyError::BadResponse

@@ -190,3 +190,70 @@ routes = [
         "the idle connection was not reused"
     );
 }
+
+/// Passive ejection counts every failure that is the backend's, not only failed
+/// connects: a backend that accepts and then drops every request is ejected after
+/// `max_fails` within `fail_timeout_ms` (today it took traffic forever), while a
+/// client's broken uploads never count against a backend.
+#[test]
+fn a_backend_dropping_every_request_is_ejected_and_client_errors_never_count() {
+    use hookgate_tests::{Backend, Behaviour};
+    let dropping = Backend::start(Behaviour::echo("drop").close_without_answer());
+    let healthy = Backend::echo("ok");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("hookgate.toml");
+    let cluster = |name: &str, backend: &Backend| {
+        format!(
+            "[clusters.{name}]\nmax_fails = 2\nfail_timeout_ms = 60000\nretries = 0\ncross_retry = 0\n\
+             [clusters.{name}.subclusters.s]\nweight = 1\nbackends = [{{ addr = \"{}\" }}]\n",
+            backend.addr_string()
+        )
+    };
+    fs::write(
+        &file,
+        format!(
+            r#"default_product = "p"
+[server]
+listen = ["{listen}"]
+[products.p]
+routes = [{{ path_prefix = "/drop/", cluster = "drop" }}, {{ cluster = "ok" }}]
+{a}{b}"#,
+            listen = free_addr(),
+            a = cluster("drop", &dropping),
+            b = cluster("ok", &healthy),
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&file)]);
+    // POST: not retried after sending, so each request is one failure.
+    let post = |path: &str| {
+        hookgate_tests::http1_send(
+            proxy.addr(),
+            &hookgate_tests::Req::new("POST", "p.example", path).body("x"),
+        )
+        .expect("an answer")
+        .status
+    };
+    assert_eq!(post("/drop/1"), 502);
+    assert_eq!(post("/drop/2"), 502);
+    assert_eq!(post("/drop/3"), 503, "ejected after max_fails failures");
+
+    // Broken chunked uploads to the healthy backend: the client's fault, three times.
+    for i in 0..3 {
+        let mut stream = TcpStream::connect(proxy.addr()).expect("connect");
+        let _ = stream.write_all(
+            format!("POST /bad/{i} HTTP/1.1\r\nHost: p.example\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+                .as_bytes(),
+        );
+        let mut reply = Vec::new();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.read_to_end(&mut reply);
+        assert!(
+            String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    let response = http1_get(proxy.addr(), "p.example", "/after", &[]);
+    assert_eq!(response.status, 200, "the healthy backend was not ejected");
+}
