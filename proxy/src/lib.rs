@@ -16,6 +16,7 @@
 //!   the drain.
 //! - [`server`]: the running proxy's shared state: the current snapshot, connection
 //!   slots and counts, health-check tasks, reload.
+//! - [`limits`]: the open-file limit raised at start.
 //! - [`listener`]: binding (with the backlog) and accepting, under the connection
 //!   limit.
 //! - [`edge`]: the front door: what a request head must be (Host, method, path) before
@@ -48,6 +49,7 @@ pub mod edge;
 pub mod error;
 mod header_view;
 pub mod health;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 mod message;

@@ -47,6 +47,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 /// Accepts connections on `bound` and serves each, until the server stops accepting.
 pub async fn accept_loop(bound: Bound, server: Arc<Server>) {
     let mut shutdown = server.shutdown();
+    let mut failures = FailureLog::default();
     loop {
         let slot = tokio::select! {
             slot = server.slot() => slot,
@@ -60,8 +61,9 @@ pub async fn accept_loop(bound: Bound, server: Arc<Server>) {
         let (tcp, _) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(%error, listener = %bound.name, "accept failed");
+                // EMFILE and friends: back off instead of spinning, and log at most
+                // once a second, with how many failed since the last line.
+                failures.failed(&error, &bound.name);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -80,5 +82,28 @@ pub async fn accept_loop(bound: Bound, server: Arc<Server>) {
             server.current(),
             shutdown,
         ));
+    }
+}
+
+/// Accept failures, logged at most once a second with a count.
+#[derive(Default)]
+struct FailureLog {
+    last: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl FailureLog {
+    fn failed(&mut self, error: &std::io::Error, listener: &str) {
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(%error, listener, failures = self.unlogged, "accept failed");
+        self.last = Some(now);
+        self.unlogged = 0;
     }
 }

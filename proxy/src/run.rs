@@ -47,6 +47,7 @@ pub async fn run(
     reloader: Option<Reloader>,
 ) -> Result<(), ServeError> {
     let mut signals = Signals::install().map_err(ServeError::Signal)?;
+    crate::limits::raise_open_files(config.server.max_connections);
     let mut bound = Vec::new();
     let backlog = config.server.backlog;
     for addr in &config.server.listen {

@@ -49,6 +49,12 @@ impl Proxy {
 
     /// [`start`](Proxy::start), also waiting for the `extra` addresses.
     pub fn start_with(args: &[&str], extra: &[SocketAddr]) -> Proxy {
+        Proxy::start_under(&[], args, extra)
+    }
+
+    /// [`start_with`](Proxy::start_with), the binary run by `wrapper` (a command that
+    /// execs the rest of its arguments, such as `prlimit --nofile=256:4096`).
+    pub fn start_under(wrapper: &[&str], args: &[&str], extra: &[SocketAddr]) -> Proxy {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut seen = Listeners::from_args(&args);
         if seen.plain.is_empty() && !seen.config_sets_listen {
@@ -61,7 +67,15 @@ impl Proxy {
         let stderr = File::create(logs.path().join("stderr.log")).expect("stderr file");
         let stdout = File::create(logs.path().join("stdout.log")).expect("stdout file");
         let log_filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
-        let child = Command::new(hookgate_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(hookgate_bin());
+                command
+            }
+            None => Command::new(hookgate_bin()),
+        };
+        let child = command
             .args(&args)
             .current_dir(workspace_root())
             .env("RUST_LOG", log_filter)

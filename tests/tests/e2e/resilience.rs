@@ -257,3 +257,32 @@ routes = [{{ path_prefix = "/drop/", cluster = "drop" }}, {{ cluster = "ok" }}]
     let response = http1_get(proxy.addr(), "p.example", "/after", &[]);
     assert_eq!(response.status, 200, "the healthy backend was not ejected");
 }
+
+/// At start the proxy raises its soft open-file limit to the hard one and logs it,
+/// and warns when `max_connections` needs more descriptors than that (today a
+/// 1024-file soft limit silently capped it with EMFILE).
+#[test]
+fn the_open_file_limit_is_raised_and_logged() {
+    let backend = hookgate_tests::Backend::echo("b");
+    let proxy = Proxy::start_under(
+        &["prlimit", "--nofile=256:4096"],
+        &["--backend", &backend.addr_string()],
+        &[],
+    );
+    let limits = fs::read_to_string(format!("/proc/{}/limits", proxy.pid())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{line}");
+    let log = proxy.stderr_text();
+    assert!(
+        log.contains("open-file limit") && log.contains("4096"),
+        "{log}"
+    );
+    assert!(
+        log.contains("needs more open files"),
+        "max_connections 100000: {log}"
+    );
+}
