@@ -179,7 +179,7 @@ fn default_tunnel_idle_timeout_ms() -> u64 {
 }
 
 fn default_backlog() -> u32 {
-    1024
+    4096
 }
 
 fn default_h2_max_concurrent_streams() -> u32 {

@@ -639,7 +639,7 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         let config =
             parse("[server]\nmax_body_bytes = 10\nencoded_slashes = \"reject\"\n").unwrap();
         assert_eq!(config.server.max_body_bytes, 10);
-        assert_eq!(config.server.backlog, 1024);
+        assert_eq!(config.server.backlog, 4096);
         assert_eq!(config.server.h2_max_concurrent_streams, 128);
     }
 
