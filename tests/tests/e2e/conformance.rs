@@ -163,16 +163,34 @@ impl Outcome {
     }
 }
 
-/// Writes `bytes` on a fresh connection, reads one response, then waits (at most
-/// [`CLOSE_WAIT`]) for the proxy to close the connection.
+/// Writes `bytes` on a fresh connection, reads one response, then waits for the
+/// proxy to close the connection: at most [`CLOSE_WAIT`] when the answer says it
+/// closes (`Connection: close`) or is an error, else [`KEEP_ALIVE_GRACE`] (a close
+/// that comes with neither would come at once, right after the response).
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> Outcome {
     let mut conn = RawConn::connect(addr);
     // The proxy may answer and close before reading it all; its answer counts.
     let _ = conn.write(bytes);
     let response = conn.read_response(false);
-    let closed = conn.close_seen(CLOSE_WAIT).is_some();
+    let announced = match &response {
+        Ok(r) => {
+            r.status >= 400
+                || r.header("connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        }
+        Err(_) => true,
+    };
+    let wait = if announced {
+        CLOSE_WAIT
+    } else {
+        KEEP_ALIVE_GRACE
+    };
+    let closed = conn.close_seen(wait).is_some();
     Outcome { response, closed }
 }
+
+/// How long a keep-alive answer's connection is watched for an unannounced close.
+const KEEP_ALIVE_GRACE: Duration = Duration::from_millis(300);
 
 /// Writes `bytes` on a fresh connection and reads every byte until the proxy closes
 /// or `wait` passes: `(bytes, closed)`.

@@ -622,7 +622,7 @@ fn passive_health_skips_a_dead_backend_after_max_fails() {
     }
     assert_eq!(to_dead(&run), 3);
     let lines = run.log_lines(&[
-        "marked down after consecutive connect failures",
+        "marked down after failures within fail_timeout",
         &format!("backend={dead}"),
     ]);
     assert_eq!(lines.len(), 1, "{lines:?}");
