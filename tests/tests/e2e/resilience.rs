@@ -286,3 +286,41 @@ fn the_open_file_limit_is_raised_and_logged() {
         "max_connections 100000: {log}"
     );
 }
+
+/// Out of file descriptors (EMFILE), the accept loop backs off and logs "accept
+/// failed" at most once a second, with how many failed (it logged every 50 ms).
+#[test]
+fn accept_failures_are_logged_once_a_second_with_a_count() {
+    let backend = hookgate_tests::Backend::echo("b");
+    let proxy = Proxy::start_under(
+        &["prlimit", "--nofile=48:48"],
+        &["--backend", &backend.addr_string()],
+        &[],
+    );
+    // More connections than descriptors left: the kernel queues them, accept fails.
+    let held: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(proxy.addr()).ok())
+        .collect();
+    // A rate is seen over a window: 2.5 s, in which the old loop logged ~50 lines.
+    let started = std::time::Instant::now();
+    let lines = loop {
+        let log = proxy.stderr_text();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("accept failed"))
+            .map(str::to_owned)
+            .collect();
+        if started.elapsed() >= Duration::from_millis(2500) {
+            break lines;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!lines.is_empty(), "EMFILE was hit: {}", proxy.stderr_text());
+    assert!(
+        lines.len() <= 4,
+        "at most about one line a second, got {}: {lines:#?}",
+        lines.len()
+    );
+    assert!(lines.iter().all(|l| l.contains("failures=")), "{lines:#?}");
+    drop(held);
+}
