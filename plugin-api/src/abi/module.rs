@@ -8,10 +8,14 @@ use abi_stable::StableAbi;
 use super::handler::RegistryMut;
 use crate::point::PointSet;
 
-/// The version of this crate a plugin was built against; the host compares it with its
-/// own (DESIGN §2.6: for 0.x the minor must match and the plugin's patch must not be
-/// newer than the host's).
-pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version of the plugin ABI a plugin was built against; the host compares it with
+/// its own (DESIGN §2.6: for 0.x the minor must match and the plugin's patch must not
+/// be newer than the host's).
+///
+/// Written out, not the crate's `CARGO_PKG_VERSION`: it moves only when the ABI does
+/// (a layout, a view method, a contract), not when the workspace, the SDK's Rust-side
+/// helpers or the plugin kit get a release.
+pub const API_VERSION: &str = "0.1.0";
 
 /// A plugin's manifest as stored in its library; read without running init.
 #[repr(C)]
@@ -47,5 +51,20 @@ impl RootModule for PluginModRef {
     abi_stable::declare_root_module_statics! {PluginModRef}
     const BASE_NAME: &'static str = "hookgate_plugin";
     const NAME: &'static str = "hookgate_plugin";
-    const VERSION_STRINGS: VersionStrings = abi_stable::package_version_strings!();
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new(API_VERSION);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_module_carries_the_abi_version_not_the_package_version() {
+        assert_eq!(PluginModRef::VERSION_STRINGS.version, API_VERSION);
+        let parts: Vec<u32> = API_VERSION
+            .split('.')
+            .map(|p| p.parse().expect("a number"))
+            .collect();
+        assert_eq!(parts.len(), 3, "major.minor.patch");
+    }
 }
