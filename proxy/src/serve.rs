@@ -14,6 +14,7 @@
 //!   client's body on its way to a backend (limit, client-side failures).
 //! - `reply`, `redirect`, `websocket`: the proxy's own responses; redirects; Upgrade
 //!   tunnels.
+//! - `observed`: streams that report their traffic (for the waits it measures).
 
 pub mod accepted;
 mod activity;
@@ -21,6 +22,7 @@ mod body;
 pub mod connection;
 mod forwarded;
 mod life;
+mod observed;
 mod protocol;
 mod redirect;
 mod reply;

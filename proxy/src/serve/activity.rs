@@ -13,22 +13,19 @@
 //! the body timeout the request body's.
 //!
 //! Internal: the request path marks begins and ends (two atomic operations and a
-//! clock read at the end); [`Watched`], the stream wrapper, marks the first byte read
-//! after the connection went idle (one atomic load per read otherwise). The
+//! clock read at the end); [`Watched`], the stream wrapper (an [`Observed`] stream),
+//! marks the first byte read after the connection went idle (one atomic load per read otherwise). The
 //! connection's driving loop asks [`Activity::deadline`] and sleeps until it,
 //! re-asking when [`Activity::changed`] fires.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::observed::{Observed, Observer};
 use crate::edge::ClientTimeouts;
 
 /// "Not set", for the millisecond marks.
@@ -156,64 +153,19 @@ impl Drop for InFlight {
     }
 }
 
+impl Observer for Activity {
+    /// A read with bytes: the first one after the connection went idle starts the
+    /// header timeout. Otherwise one atomic load.
+    fn read(&self) {
+        if self.waiting_for_byte.load(Ordering::Relaxed) {
+            self.byte_arrived();
+        }
+    }
+}
+
 /// A client stream that marks, on its [`Activity`], the first byte read after the
 /// connection went idle.
-pub(crate) struct Watched<I> {
-    inner: I,
-    activity: Arc<Activity>,
-}
-
-impl<I> Watched<I> {
-    pub(crate) fn new(inner: I, activity: Arc<Activity>) -> Watched<I> {
-        Watched { inner, activity }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && this.activity.waiting_for_byte.load(Ordering::Relaxed) {
-            this.activity.byte_arrived();
-        }
-        result
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+pub(crate) type Watched<I> = Observed<I, Activity>;
 
 #[cfg(test)]
 mod tests {

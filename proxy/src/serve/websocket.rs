@@ -6,17 +6,14 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Request, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::connection::Conn;
+use super::observed::{Observed, Observer};
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` + `Upgrade`) to
 /// something the backend may answer. `h2c` is not: HTTP/2 is spoken with prior
@@ -56,8 +53,8 @@ pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
             }
         };
         let last = Arc::new(LastByte::new());
-        let mut client = Touching::new(TokioIo::new(client), Arc::clone(&last));
-        let mut upstream = Touching::new(TokioIo::new(upstream), Arc::clone(&last));
+        let mut client = Observed::new(TokioIo::new(client), Arc::clone(&last));
+        let mut upstream = Observed::new(TokioIo::new(upstream), Arc::clone(&last));
         tokio::select! {
             result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
                 if let Err(error) = result {
@@ -69,6 +66,16 @@ pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
             }
         }
     });
+}
+
+impl Observer for LastByte {
+    fn read(&self) {
+        self.touch();
+    }
+
+    fn wrote(&self) {
+        self.touch();
+    }
 }
 
 /// When a byte last went through a tunnel, either way.
@@ -100,56 +107,5 @@ impl LastByte {
             }
             tokio::time::sleep_until(last + timeout).await;
         }
-    }
-}
-
-/// A tunnel end that marks each byte it moves on a [`LastByte`].
-struct Touching<I> {
-    inner: I,
-    last: Arc<LastByte>,
-}
-
-impl<I> Touching<I> {
-    fn new(inner: I, last: Arc<LastByte>) -> Touching<I> {
-        Touching { inner, last }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Touching<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.last.touch();
-        }
-        result
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Touching<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.last.touch();
-        }
-        result
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
