@@ -370,3 +370,53 @@ fn a_backend_that_stops_reading_the_body_fails_after_the_send_timeout() {
     let _ = upload.join();
     let _ = holder.join();
 }
+
+/// HTTP/2: a backend stalling mid-body resets that stream only (`INTERNAL_ERROR`)
+/// after the read timeout; another stream on the same connection is served.
+#[test]
+fn over_http2_a_read_timeout_resets_that_stream_only() {
+    use hookgate_tests::contract::{H2Exact, H2Failure, H2Request};
+    let backend =
+        Backend::start(Behaviour::echo("slow").stream_slowly(3000, 1000, Duration::from_secs(30)));
+    let other = Backend::echo("other");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookgate.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"default_product = "t"
+[server]
+listen = ["{plain}"]
+[products.t]
+routes = [{{ path_prefix = "/stall", cluster = "slow" }}, {{ cluster = "other" }}]
+[clusters.slow]
+read_timeout_ms = 500
+[clusters.slow.subclusters.main]
+weight = 1
+backends = [{{ addr = "{slow}" }}]
+[clusters.other.subclusters.main]
+weight = 1
+backends = [{{ addr = "{other}" }}]
+"#,
+            plain = free_addr(),
+            slow = backend.addr(),
+            other = other.addr(),
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&config)]);
+    let h2 = H2Exact::h2c(proxy.addr()).expect("h2c");
+    let results = h2.send_all(&[
+        H2Request::new("GET", "http://t.example/stall"),
+        H2Request::new("GET", "http://t.example/fine"),
+    ]);
+    assert_eq!(
+        results[0].as_ref().err(),
+        Some(&H2Failure::Reset("INTERNAL_ERROR".to_owned())),
+        "{:?}",
+        results[0]
+    );
+    let fine = results[1].as_ref().expect("the other stream is served");
+    assert_eq!(fine.status, 200);
+    assert!(!h2.is_closed(), "the connection stays up");
+}
