@@ -34,6 +34,41 @@ pub struct PluginCache {
     dir: PathBuf,
 }
 
+/// What decides whether a directory may hold the cache.
+struct DirFacts {
+    is_dir: bool,
+    owner: u32,
+    mode: u32,
+    noexec: bool,
+}
+
+impl DirFacts {
+    /// Why the directory is refused for a process running as `me`, if it is.
+    fn refusal(&self, me: u32) -> Option<String> {
+        if !self.is_dir {
+            return Some("not a directory".into());
+        }
+        if self.owner != me {
+            return Some(format!(
+                "owned by uid {}, not by this process's uid {me}",
+                self.owner
+            ));
+        }
+        if self.mode & 0o022 != 0 {
+            return Some(format!(
+                "writable by group or others (mode {:o})",
+                self.mode & 0o777
+            ));
+        }
+        if self.noexec {
+            return Some(
+                "on a noexec mount: the dynamic loader cannot map libraries from it".into(),
+            );
+        }
+        None
+    }
+}
+
 /// A plugin library's copy in the cache.
 #[derive(Clone, Debug)]
 pub struct Cached {
@@ -92,27 +127,15 @@ impl PluginCache {
             reason,
         };
         let meta = fs::metadata(dir).map_err(io_error)?;
-        if !meta.is_dir() {
-            return Err(unsafe_dir("not a directory".into()));
-        }
-        let me = rustix::process::geteuid().as_raw();
-        if meta.uid() != me {
-            return Err(unsafe_dir(format!(
-                "owned by uid {}, not by this process's uid {me}",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_dir(format!(
-                "writable by group or others (mode {:o})",
-                meta.mode() & 0o777
-            )));
-        }
         let mount = rustix::fs::statvfs(dir).map_err(|e| io_error(e.into()))?;
-        if mount.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC) {
-            return Err(unsafe_dir(
-                "on a noexec mount: the dynamic loader cannot map libraries from it".into(),
-            ));
+        let facts = DirFacts {
+            is_dir: meta.is_dir(),
+            owner: meta.uid(),
+            mode: meta.mode(),
+            noexec: mount.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC),
+        };
+        if let Some(reason) = facts.refusal(rustix::process::geteuid().as_raw()) {
+            return Err(unsafe_dir(reason));
         }
         Ok(PluginCache {
             dir: dir.to_path_buf(),
@@ -215,6 +238,30 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".incoming"))
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn unsafe_or_unusable_directories_are_refused() {
+        let ok = DirFacts {
+            is_dir: true,
+            owner: 1000,
+            mode: 0o40700,
+            noexec: false,
+        };
+        assert_eq!(ok.refusal(1000), None);
+        assert!(ok.refusal(0).unwrap().contains("owned by uid 1000"));
+        let group_writable = DirFacts {
+            mode: 0o40770,
+            ..ok
+        };
+        assert!(group_writable.refusal(1000).unwrap().contains("writable"));
+        let noexec = DirFacts { noexec: true, ..ok };
+        assert!(noexec.refusal(1000).unwrap().contains("noexec"));
+        let file = DirFacts {
+            is_dir: false,
+            ..ok
+        };
+        assert!(file.refusal(1000).unwrap().contains("not a directory"));
     }
 
     #[test]
