@@ -529,7 +529,7 @@ fn unknown(name: &str, column: usize) -> ParseError {
     let mut close: Vec<(usize, &str)> = SIGNATURES
         .iter()
         .map(|(n, _)| (distance(name, n), *n))
-        .filter(|(d, n)| *d <= 3 || (name.len() >= 4 && n.contains(name)))
+        .filter(|(d, n)| *d <= (name.len() / 4).max(1) || (name.len() >= 4 && n.contains(name)))
         .collect();
     close.sort();
     let close: Vec<&str> = close.iter().take(3).map(|(_, n)| *n).collect();
