@@ -1,0 +1,116 @@
+//! [`Condition`]: a BFE condition expression, or its TOML table form, compiled once
+//! into a tree of typed primitives and evaluated against [`Facts`].
+
+mod parse;
+mod primitive;
+mod table;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::{Facts, ParseError};
+use primitive::Primitive;
+
+/// A compiled condition. Build it with [`Condition::parse`] (or `str::parse`), or
+/// deserialise it from a string (a BFE expression) or a table (see the crate docs).
+///
+/// Two conditions are equal when they compiled to the same tree, so a table and the
+/// expression it stands for compare equal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    expr: Expr,
+}
+
+/// The tree: operators over primitives.
+#[derive(Clone, Debug, PartialEq)]
+enum Expr {
+    Primitive(Primitive),
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+impl Condition {
+    /// Parses and compiles a BFE condition expression, e.g.
+    /// `req_host_in("a.example") && !req_path_prefix_in("/admin/", false)`.
+    pub fn parse(expression: &str) -> Result<Condition, ParseError> {
+        parse::parse(expression).map(|expr| Condition { expr })
+    }
+
+    /// The condition that holds for every request (`default_t()`).
+    pub fn always() -> Condition {
+        Condition {
+            expr: Expr::Primitive(Primitive::DefaultT),
+        }
+    }
+
+    /// Whether the request described by `facts` satisfies the condition. Evaluation
+    /// short-circuits and does not allocate (except to unescape a query pair holding
+    /// `%` or `+`).
+    pub fn matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
+        self.expr.matches(facts)
+    }
+}
+
+impl Default for Condition {
+    fn default() -> Condition {
+        Condition::always()
+    }
+}
+
+impl Expr {
+    fn matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
+        match self {
+            Expr::Primitive(p) => p.matches(facts),
+            Expr::Not(e) => !e.matches(facts),
+            Expr::And(a, b) => a.matches(facts) && b.matches(facts),
+            Expr::Or(a, b) => a.matches(facts) || b.matches(facts),
+        }
+    }
+
+    /// `self && other`, or `other` alone when `self` is absent.
+    fn and(left: Option<Expr>, right: Expr) -> Expr {
+        match left {
+            Some(left) => Expr::And(Box::new(left), Box::new(right)),
+            None => right,
+        }
+    }
+}
+
+impl FromStr for Condition {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Condition, ParseError> {
+        Condition::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Condition, D::Error> {
+        deserializer.deserialize_any(ConditionVisitor)
+    }
+}
+
+struct ConditionVisitor;
+
+impl<'de> Visitor<'de> for ConditionVisitor {
+    type Value = Condition;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a BFE condition expression or a table of condition keys")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Condition, E> {
+        Condition::parse(text).map_err(E::custom)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Condition, A::Error> {
+        let table = table::Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        table.compile().map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;
