@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
-use crate::{Facts, ParseError};
+use crate::{ConfigError, Facts, ParseError};
 use primitive::Primitive;
 
 /// A compiled condition. Build it with [`Condition::parse`] (or `str::parse`), or
@@ -76,6 +76,32 @@ impl Expr {
             Some(left) => Expr::And(Box::new(left), Box::new(right)),
             None => right,
         }
+    }
+}
+
+impl Condition {
+    /// A condition from its table form, e.g. `{ path_prefix = "/api/", method = "GET",
+    /// cond = "..." }`; the error names the key (`cond`, `method`, …) and, in an
+    /// expression, the column.
+    ///
+    /// ```
+    /// use hookgate_plugin_kit::{Condition, FactsBuf};
+    ///
+    /// let table: toml::Table = toml::from_str("path_prefix = \"/api/\"\nmethod = \"GET\"").unwrap();
+    /// let condition = Condition::from_table(table).unwrap();
+    /// assert!(condition.matches(&FactsBuf::new("GET", "a.example", "/api/x")));
+    /// let bad: toml::Table = toml::from_str("cond = \"req_path_in(\\\"/x\\\"\"").unwrap();
+    /// assert_eq!(Condition::from_table(bad).unwrap_err().key(), "cond");
+    /// ```
+    pub fn from_table(table: toml::Table) -> Result<Condition, ConfigError> {
+        let parsed = table::Table::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::new("", e.to_string().trim_end().to_owned()))?;
+        parsed
+            .compile()
+            .map_err(|message| match message.split_once(": ") {
+                Some((key, rest)) if !key.contains(' ') => ConfigError::new(key, rest),
+                _ => ConfigError::new("", message),
+            })
     }
 }
 

@@ -285,8 +285,39 @@ pub struct RouteRule {
     pub method: Option<String>,
     /// Header equals.
     pub header: Option<HeaderCondition>,
+    /// An expression in BFE's condition language, e.g.
+    /// `req_path_prefix_in("/api/", false) && !req_cip_range("10.0.0.0", "10.255.255.255")`.
+    pub cond: Option<String>,
     /// Target cluster.
     pub cluster: String,
+}
+
+impl RouteRule {
+    /// The rule's conditions compiled into one matcher (the plugin kit's): the table
+    /// keys and `cond`, all of which must hold. Errors name the key (`cond`, `method`…)
+    /// and, in an expression, the column.
+    pub fn condition(
+        &self,
+    ) -> Result<hookgate_plugin_kit::Condition, hookgate_plugin_kit::ConfigError> {
+        let mut table = toml::Table::new();
+        let mut put = |key: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                table.insert(key.to_owned(), toml::Value::String(value.clone()));
+            }
+        };
+        put("host", &self.host);
+        put("path", &self.path);
+        put("path_prefix", &self.path_prefix);
+        put("method", &self.method);
+        put("cond", &self.cond);
+        if let Some(header) = &self.header {
+            let mut h = toml::Table::new();
+            h.insert("name".into(), toml::Value::String(header.name.clone()));
+            h.insert("value".into(), toml::Value::String(header.value.clone()));
+            table.insert("header".into(), toml::Value::Table(h));
+        }
+        hookgate_plugin_kit::Condition::from_table(table)
+    }
 }
 
 /// A header condition of a route rule.

@@ -152,6 +152,7 @@ impl Config {
                 path_prefix: None,
                 method: None,
                 header: None,
+                cond: None,
                 cluster: "default".into(),
             }],
             max_body_bytes: None,
@@ -201,6 +202,13 @@ impl Config {
                             format!("`{method}` is not an HTTP method"),
                         ));
                     }
+                }
+                if let Err(error) = route.condition() {
+                    let key = match error.key() {
+                        "" => format!("products.{name}.routes[{i}]"),
+                        key => format!("products.{name}.routes[{i}].{key}"),
+                    };
+                    return Err(invalid(key, error.message().to_owned()));
                 }
                 if !self.clusters.contains_key(&route.cluster) {
                     return Err(invalid(
@@ -641,6 +649,21 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         assert_eq!(config.server.max_body_bytes, 10);
         assert_eq!(config.server.backlog, 4096);
         assert_eq!(config.server.h2_max_concurrent_streams, 128);
+    }
+
+    #[test]
+    fn a_bad_cond_expression_names_the_key_and_the_column() {
+        let cluster =
+            "[clusters.c.subclusters.s]\nweight = 1\nbackends = [{ addr = \"127.0.0.1:1\" }]\n";
+        let e = error(&format!(
+            "[products.p]\nroutes = [{{ cond = 'req_path_in(\"/x\" false)', cluster = \"c\" }}]\n{cluster}"
+        ));
+        assert!(e.contains("`products.p.routes[0].cond`"), "{e}");
+        assert!(e.contains("column 18: expected ')' or ','"), "{e}");
+        let e = error(&format!(
+            "[products.p]\nroutes = [{{ cond = 'req_nope()', cluster = \"c\" }}]\n{cluster}"
+        ));
+        assert!(e.contains("`products.p.routes[0].cond`"), "{e}");
     }
 
     #[test]

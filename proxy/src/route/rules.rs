@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::header::{HeaderMap, HeaderName};
-use http::Method;
+use hookgate_plugin_kit::{Condition, Facts};
 
 use crate::config::{ProductConfig, RouteRule};
 
@@ -44,111 +43,33 @@ impl ProductRoutes {
         }
     }
 
-    /// The cluster of the first rule whose conditions all hold; a rule without
-    /// conditions matches every request. `host` is lowercase without port.
-    ///
-    /// Conditions: `host` equals (lowercased in the config), `path` equals,
-    /// `path_prefix`, `method` equals (case-sensitive), and `header`: any of the
-    /// header's values equals the configured one exactly (the name is
-    /// case-insensitive).
-    pub fn cluster(
-        &self,
-        method: &Method,
-        host: &str,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> Option<&Arc<str>> {
+    /// The cluster of the first rule whose condition holds for `facts`; a rule
+    /// without conditions matches every request. Conditions are the plugin kit's (BFE's
+    /// condition language): the table keys `host`, `path`, `path_prefix`, `method`,
+    /// `header` and an expression in `cond`, all of which must hold.
+    pub fn cluster<F: Facts + ?Sized>(&self, facts: &F) -> Option<&Arc<str>> {
         self.rules
             .iter()
-            .find(|rule| rule.matches(method, host, path, headers))
+            .find(|rule| rule.condition.matches(facts))
             .map(|rule| &rule.cluster)
     }
 }
 
-/// One rule with its conditions parsed once. Each `Option` is a condition that is
-/// absent or must hold.
+/// One rule with its condition compiled once.
 #[derive(Debug)]
 struct Rule {
-    method: Option<Condition<Method>>,
-    path: Option<Box<str>>,
-    path_prefix: Option<Box<str>>,
-    /// Lowercase.
-    host: Option<Box<str>>,
-    header: Option<Condition<(HeaderName, Box<str>)>>,
+    condition: Condition,
     cluster: Arc<str>,
-}
-
-/// A condition on a method or header name, which must parse. One that does not can
-/// never hold: no request carries an invalid method or header name.
-#[derive(Debug)]
-enum Condition<T> {
-    Equals(T),
-    Never,
 }
 
 impl Rule {
     fn new(product: &str, rule: &RouteRule, cluster: Arc<str>) -> Rule {
-        let never = |what: &str, value: &str| {
-            tracing::warn!(
-                product,
-                cluster = %cluster,
-                "route rule {what} `{value}` is not valid HTTP; the rule never matches"
-            );
-        };
-        let method = rule
-            .method
-            .as_deref()
-            .map(|m| match Method::from_bytes(m.as_bytes()) {
-                Ok(method) => Condition::Equals(method),
-                Err(_) => {
-                    never("method", m);
-                    Condition::Never
-                }
-            });
-        let header =
-            rule.header
-                .as_ref()
-                .map(|h| match HeaderName::from_bytes(h.name.as_bytes()) {
-                    Ok(name) => Condition::Equals((name, Box::from(h.value.as_str()))),
-                    Err(_) => {
-                        never("header name", &h.name);
-                        Condition::Never
-                    }
-                });
-        Rule {
-            method,
-            path: rule.path.as_deref().map(Box::from),
-            path_prefix: rule.path_prefix.as_deref().map(Box::from),
-            host: rule
-                .host
-                .as_deref()
-                .map(|h| h.to_ascii_lowercase().into_boxed_str()),
-            header,
-            cluster,
-        }
-    }
-
-    /// Whether every condition holds; the cheapest are tried first.
-    fn matches(&self, method: &Method, host: &str, path: &str, headers: &HeaderMap) -> bool {
-        let method_ok = match &self.method {
-            None => true,
-            Some(Condition::Equals(m)) => m == method,
-            Some(Condition::Never) => false,
-        };
-        method_ok
-            && self.path.as_deref().is_none_or(|p| p == path)
-            && self
-                .path_prefix
-                .as_deref()
-                .is_none_or(|p| path.starts_with(p))
-            && self.host.as_deref().is_none_or(|h| h == host)
-            && match &self.header {
-                None => true,
-                Some(Condition::Equals((name, value))) => headers
-                    .get_all(name)
-                    .iter()
-                    .any(|v| v.as_bytes() == value.as_bytes()),
-                Some(Condition::Never) => false,
-            }
+        let condition = rule.condition().unwrap_or_else(|error| {
+            // `check` refuses such a config; a table built without it gets a rule
+            // that never matches rather than one that matches everything.
+            tracing::warn!(product, cluster = %cluster, %error, "route rule condition is invalid; the rule never matches");
+            Condition::parse("!default_t()").unwrap_or_default()
+        });
+        Rule { condition, cluster }
     }
 }

@@ -107,9 +107,25 @@ routes = [
 }
 
 fn cluster(t: &RouteTable, method: Method, host: &str, path: &str, headers: &HeaderMap) -> String {
-    let product = t
-        .product(host)
-        .map(|p| p.cluster(&method, host, path, headers));
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, host)
+        .body(())
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(name, value.clone());
+    }
+    let (head, ()) = request.into_parts();
+    let facts = super::RouteFacts {
+        head: &head,
+        client_ip: [10, 0, 0, 1].into(),
+        client_ip_trusted: false,
+        peer_ip: [10, 0, 0, 1].into(),
+        is_secure: false,
+        sni: None,
+    };
+    let product = t.product(host).map(|p| p.cluster(&facts));
     match product {
         Some(Some(cluster)) => cluster.to_string(),
         _ => "none".into(),
@@ -127,9 +143,9 @@ fn each_condition_kind() {
     assert_eq!(cluster(&t, Method::POST, "h", "/api/x", &none), "b");
     assert_eq!(cluster(&t, Method::GET, "h", "/api/x", &none), "a");
     assert_eq!(cluster(&t, Method::POST, "h", "/apix", &none), "c");
-    // method is case-sensitive
+    // method ignores case, as BFE's `req_method_in` does (it was case-sensitive)
     let lower = Method::from_bytes(b"post").unwrap_or(Method::GET);
-    assert_eq!(cluster(&t, lower, "h", "/api/x", &none), "a");
+    assert_eq!(cluster(&t, lower, "h", "/api/x", &none), "b");
     // host, lowercased in the config
     assert_eq!(
         cluster(&t, Method::GET, "admin.example.com", "/", &none),
@@ -147,7 +163,11 @@ fn header_condition() {
     let mut headers = HeaderMap::new();
     headers.append("x-canary", HeaderValue::from_static("0"));
     assert_eq!(cluster(&t, Method::GET, "h", "/", &headers), "c");
-    // any of the values may match
+    // the first value is the header's value, as in BFE's `req_header_value_in` (any
+    // value used to match)
+    headers.append("x-canary", HeaderValue::from_static("1"));
+    assert_eq!(cluster(&t, Method::GET, "h", "/", &headers), "c");
+    let mut headers = HeaderMap::new();
     headers.append("x-canary", HeaderValue::from_static("1"));
     assert_eq!(cluster(&t, Method::GET, "h", "/", &headers), "b");
     // exact value
@@ -186,4 +206,31 @@ routes = [{{ path = "/only", cluster = "a" }}]
         cluster(&t, Method::GET, "h", "/only", &HeaderMap::new()),
         "a"
     );
+}
+
+#[test]
+fn cond_routes_speak_bfe_s_condition_language() {
+    let t = table(&format!(
+        r#"
+default_product = "p"
+[products.p]
+routes = [
+  {{ cond = 'req_path_prefix_in("/v2/", false) && req_header_value_in("x-canary", "1", false)', cluster = "b" }},
+  {{ path_prefix = "/v2/", cond = '!req_method_in("DELETE|PUT")', cluster = "a" }},
+  {{ cluster = "c" }},
+]
+{CLUSTERS}"#
+    ));
+    let mut canary = HeaderMap::new();
+    canary.insert("x-canary", HeaderValue::from_static("1"));
+    assert_eq!(cluster(&t, Method::GET, "h", "/v2/x", &canary), "b");
+    assert_eq!(
+        cluster(&t, Method::GET, "h", "/v2/x", &HeaderMap::new()),
+        "a"
+    );
+    assert_eq!(
+        cluster(&t, Method::PUT, "h", "/v2/x", &HeaderMap::new()),
+        "c"
+    );
+    assert_eq!(cluster(&t, Method::GET, "h", "/v1/x", &canary), "c");
 }

@@ -37,6 +37,7 @@ use crate::error::ProxyError;
 use crate::plugin::{Chain, RequestChainOutcome};
 use crate::request::{PluginRequest, RequestState};
 use crate::response::ResponseState;
+use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
 
@@ -235,15 +236,20 @@ impl Life {
         if let Some(end) = self.request_point(RequestPoint::FoundProduct) {
             return end;
         }
-        let head = &self.request.head;
-        let cluster = product
-            .cluster(
-                &head.method,
-                self.request.host(),
-                head.uri.path(),
-                &head.headers,
-            )
-            .and_then(|name| snapshot.clusters.get(name));
+        let cluster = {
+            let session = self.conn.lock_session();
+            let facts = RouteFacts {
+                head: &self.request.head,
+                client_ip: self.request.client_ip,
+                client_ip_trusted: !self.request.client_ip_is_peer,
+                peer_ip: self.conn.peer.ip(),
+                is_secure: self.conn.is_tls,
+                sni: session.tls.as_ref().and_then(|tls| tls.sni.as_deref()),
+            };
+            product
+                .cluster(&facts)
+                .and_then(|name| snapshot.clusters.get(name))
+        };
         let Some(cluster) = cluster else {
             return self.proxy_error(ProxyError::NoRoute);
         };

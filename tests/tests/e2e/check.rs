@@ -106,3 +106,17 @@ fn config_text_in_messages_is_escaped() {
         "{line}"
     );
 }
+
+/// A route's `cond` that is not valid BFE condition language is refused by `check`
+/// with its key and the column.
+#[test]
+fn check_reports_a_bad_cond_expression_with_its_key_and_column() {
+    let listen = format!("[server]\nlisten = [\"{}\"]\n", free_addr());
+    refused(
+        &format!(
+            "{listen}[products.p]\nroutes = [{{ cond = 'req_host_in(\"a.example\") && (req_path_in(\"/x\", false)', cluster = \"c\" }}]\n{CLUSTER}"
+        ),
+        "products.p.routes[0].cond",
+        "column",
+    );
+}

@@ -173,14 +173,16 @@ routes = [
         // method.
         (shop("DELETE", "/anything"), "deleter"),
         (shop("PATCH", "/anything"), "catchall"),
-        // header: name in any case, any of the values, the value exactly.
+        // header: name in any case, the value exactly; the header's value is its
+        // first one, as in BFE's `req_header_value_in` (the rule engine is the plugin
+        // kit's, BFE's semantics).
         (shop("GET", "/h").header("x-canary", "1"), "canary"),
         (shop("GET", "/h").header("X-CANARY", "1"), "canary"),
         (
             shop("GET", "/h")
                 .header("x-canary", "0")
                 .header("x-canary", "1"),
-            "canary",
+            "catchall",
         ),
         (shop("GET", "/h").header("x-canary", "2"), "catchall"),
         (shop("GET", "/h").header("x-canary", "10"), "catchall"),
@@ -1198,4 +1200,35 @@ fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+/// Route rules speak BFE's condition language (`cond`), beside and together with the
+/// table form, through the same engine plugins use (the plugin kit).
+#[test]
+fn cond_routes_use_bfe_s_condition_language() {
+    let canary = Backend::echo("canary");
+    let main = Backend::echo("main");
+    let config = proxy_config(
+        "",
+        &[
+            r#"{ cond = 'req_header_value_in("x-canary", "1", false) || req_cookie_value_in("canary", "yes", false)', cluster = "canary" }"#,
+            r#"{ path_prefix = "/api/", cond = '!req_method_in("DELETE")', cluster = "canary" }"#,
+            r#"{ cluster = "main" }"#,
+        ],
+        &format!(
+            "{}{}",
+            one("canary", canary.addr()),
+            one("main", main.addr())
+        ),
+    );
+    let run = Run::start(&config);
+    let by = |req: Req| answered_by(&run.send(&req)).to_owned();
+    assert_eq!(by(Req::get("x", "/").header("x-canary", "1")), "canary");
+    assert_eq!(
+        by(Req::get("x", "/").header("cookie", "a=b; canary=yes")),
+        "canary"
+    );
+    assert_eq!(by(Req::get("x", "/api/items")), "canary");
+    assert_eq!(by(Req::new("DELETE", "x", "/api/items")), "main");
+    assert_eq!(by(Req::get("x", "/")), "main");
 }
