@@ -14,6 +14,7 @@
 //! - `scoped`: [`ScopedRules`], rules per product under `[global]` and
 //!   `[products.<name>]`.
 //! - `error`: [`ParseError`] (with a column) and [`ConfigError`] (with a key path).
+//! - `request`: [`RequestFacts`], the SDK's `Request` as [`Facts`], for plugins.
 //!
 //! # Grammar
 //!
@@ -119,9 +120,11 @@
 mod condition;
 mod error;
 mod facts;
+mod request;
 mod scoped;
 
 pub use condition::Condition;
 pub use error::{ConfigError, ParseError};
 pub use facts::{Facts, FactsBuf};
+pub use request::RequestFacts;
 pub use scoped::ScopedRules;
