@@ -1,16 +1,19 @@
-//! The plugin's config: TOML, checked once at init and compiled into [`HeaderRule`]s;
-//! every error names the key, e.g. `products.shop.response[0].set.x-a`.
+//! The plugin's config: TOML, checked once at init into [`HeaderRule`]s under the kit's
+//! [`ScopedRules`], one table for `request` rules and one for `response` rules; every
+//! error names the rule's key path and the key, e.g.
+//! `products.shop.response[0]: set.x-a: ...`.
 
 use std::collections::BTreeMap;
 
+use hookgate_plugin_kit::{Condition, ScopedRules};
 use http::HeaderName;
 use serde::Deserialize;
 
-use crate::condition::{Condition, HeaderMatch, When};
 use crate::rule::HeaderRule;
-use crate::scoped::Scoped;
 use crate::template::Template;
 
+/// The layout: each section holds two lists of rules, kept as tables until each list
+/// is handed to the kit as its `rules`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -24,20 +27,17 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct Section {
     #[serde(default)]
-    request: Vec<RuleFile>,
+    request: Vec<toml::Table>,
     #[serde(default)]
-    response: Vec<RuleFile>,
+    response: Vec<toml::Table>,
 }
 
-/// One rule as written: conditions and edits.
+/// One rule as written: the condition keys (flattened into the kit's table form) and
+/// edits.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    path: Option<String>,
-    path_prefix: Option<String>,
-    host: Option<String>,
-    method: Option<String>,
-    header: Option<HeaderMatch>,
+pub struct RuleFile {
+    #[serde(flatten)]
+    when: Condition,
     #[serde(default)]
     rename: BTreeMap<String, String>,
     #[serde(default)]
@@ -51,75 +51,92 @@ struct RuleFile {
 /// The rules, ready for the request path.
 pub struct Config {
     /// Edits of the request, at AfterLocation.
-    pub request: Scoped<HeaderRule>,
+    pub request: ScopedRules<HeaderRule>,
     /// Edits of the response, at ReadResponse.
-    pub response: Scoped<HeaderRule>,
+    pub response: ScopedRules<HeaderRule>,
 }
 
 /// Parses and checks the config.
 pub fn parse(text: &str) -> Result<Config, String> {
-    let error = |detail: &str| format!("header plugin config: {detail}");
     let file: File = toml::from_str(text).map_err(|e| error(e.to_string().trim_end()))?;
-    let (mut request, mut response) = (BTreeMap::new(), BTreeMap::new());
+    let (mut request, mut response) = (toml::Table::new(), toml::Table::new());
     for (name, section) in file.products {
-        request.insert(name.clone(), section.request);
-        response.insert(name, section.response);
+        request.insert(name.clone(), rules(section.request));
+        response.insert(name, rules(section.response));
     }
     Ok(Config {
-        request: Scoped::build(file.global.request, request, "request", rule)
-            .map_err(|e| error(&e))?,
-        response: Scoped::build(file.global.response, response, "response", rule)
-            .map_err(|e| error(&e))?,
+        request: scoped("request", file.global.request, request)?,
+        response: scoped("response", file.global.response, response)?,
     })
 }
 
-fn rule(file: RuleFile, key: &str) -> Result<HeaderRule, String> {
-    let RuleFile {
-        path,
-        path_prefix,
-        host,
-        method,
-        header,
-        rename,
-        delete,
-        set,
-        add,
-    } = file;
-    if rename.is_empty() && delete.is_empty() && set.is_empty() && add.is_empty() {
-        return Err(format!(
-            "{key}: set one or more of rename, delete, set, add"
-        ));
-    }
-    let when = When {
-        path,
-        path_prefix,
-        host,
-        method,
-        header,
-    };
-    let values = |action: &str, map: BTreeMap<String, String>| {
-        (map.into_iter())
-            .map(|(name, value)| {
-                let key = format!("{key}.{action}.{}", toml_key(&name));
-                let value = Template::parse(&value).map_err(|e| format!("{key}: {e}"))?;
-                Ok((header_name(&name, &key)?, value))
-            })
-            .collect::<Result<Vec<_>, String>>()
-    };
-    Ok(HeaderRule {
-        when: Condition::new(when, key)?,
-        rename: (rename.iter())
-            .map(|(from, to)| {
-                let key = format!("{key}.rename.{}", toml_key(from));
-                Ok((header_name(from, &key)?, header_name(to, &key)?))
-            })
-            .collect::<Result<_, String>>()?,
-        delete: (delete.iter().enumerate())
-            .map(|(i, name)| header_name(name, &format!("{key}.delete[{i}]")))
-            .collect::<Result<_, _>>()?,
-        set: values("set", set)?,
-        add: values("add", add)?,
+fn error(detail: &str) -> String {
+    format!("header plugin config: {detail}")
+}
+
+/// A section the kit reads: `{ rules = [...] }`.
+fn rules(list: Vec<toml::Table>) -> toml::Value {
+    toml::Value::Table(toml::Table::from_iter([("rules".to_owned(), list.into())]))
+}
+
+/// One list (`request` or `response`) of every section, compiled by the kit.
+fn scoped(
+    list: &str,
+    global: Vec<toml::Table>,
+    products: toml::Table,
+) -> Result<ScopedRules<HeaderRule>, String> {
+    let doc = toml::Table::from_iter([
+        ("global".to_owned(), rules(global)),
+        ("products".to_owned(), products.into()),
+    ]);
+    ScopedRules::from_toml(&doc.to_string()).map_err(|e| {
+        // The kit names the list `rules`; this file names it `request` or `response`.
+        let key = match e.key().rfind(".rules[") {
+            Some(at) => format!("{}.{list}{}", &e.key()[..at], &e.key()[at + 6..]),
+            None => e.key().to_owned(),
+        };
+        error(&format!("{key}: {}", e.message()))
     })
+}
+
+impl TryFrom<RuleFile> for HeaderRule {
+    type Error = String;
+
+    fn try_from(file: RuleFile) -> Result<HeaderRule, String> {
+        let RuleFile {
+            when,
+            rename,
+            delete,
+            set,
+            add,
+        } = file;
+        if rename.is_empty() && delete.is_empty() && set.is_empty() && add.is_empty() {
+            return Err("set one or more of rename, delete, set, add".to_owned());
+        }
+        let values = |action: &str, map: BTreeMap<String, String>| {
+            (map.into_iter())
+                .map(|(name, value)| {
+                    let key = format!("{action}.{}", toml_key(&name));
+                    let value = Template::parse(&value).map_err(|e| format!("{key}: {e}"))?;
+                    Ok((header_name(&name, &key)?, value))
+                })
+                .collect::<Result<Vec<_>, String>>()
+        };
+        Ok(HeaderRule {
+            when,
+            rename: (rename.iter())
+                .map(|(from, to)| {
+                    let key = format!("rename.{}", toml_key(from));
+                    Ok((header_name(from, &key)?, header_name(to, &key)?))
+                })
+                .collect::<Result<_, String>>()?,
+            delete: (delete.iter().enumerate())
+                .map(|(i, name)| header_name(name, &format!("delete[{i}]")))
+                .collect::<Result<_, _>>()?,
+            set: values("set", set)?,
+            add: values("add", add)?,
+        })
+    }
 }
 
 /// The lowercase form of a header name.

@@ -4,9 +4,9 @@
 //! headers sent to the backend; `response` rules run at **ReadResponse** on the
 //! headers sent to the client (also on the proxy's own error pages, not on
 //! redirects). The `[global]` rules run first, then the request's product's; every
-//! rule whose conditions hold applies. Conditions (`path`, `path_prefix`, `host`,
-//! `method`, `header`; none means every request) are judged on the request, for
-//! response rules too. A rule's edits run in this order:
+//! rule whose conditions hold applies. Conditions (`hookgate-plugin-kit`'s table form:
+//! `path`, `path_prefix`, `host`, `method`, `header`, `client_ip`, `cond`; none means
+//! every request) are judged on the request, for response rules too. A rule's edits run in this order:
 //!
 //! - `rename = { from = "to" }`: every value of `from` moves to `to`;
 //! - `delete = [names]`;
@@ -37,10 +37,8 @@
 //! What the server does with each return value is the callback contract in
 //! `hookgate-plugin-api`'s crate docs.
 
-mod condition;
 mod config;
 mod rule;
-mod scoped;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -49,7 +47,9 @@ use std::cell::RefCell;
 
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
 
-use rule::Target;
+use hookgate_plugin_api::Request;
+use hookgate_plugin_kit::ScopedRules;
+use rule::{HeaderRule, Target};
 
 thread_local! {
     // Internal: values with variables are rendered here. Handlers are shared by the
@@ -61,20 +61,22 @@ thread_local! {
 /// Parses the config once and registers a handler at each point that has rules.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let config::Config { request, response } = config::parse(config)?;
-    if !request.is_empty() {
+    let (request_any, request_own) = has_rules(&request);
+    if request_any {
         reg.on_after_location(move |req| {
             RENDER_BUF.with_borrow_mut(|buf| {
-                for rule in request.for_request(req) {
+                for rule in request.rules_for(product(req, request_own)) {
                     rule.apply(&mut Target::Request(req), buf);
                 }
             });
             Outcome::GoOn
         });
     }
-    if !response.is_empty() {
+    let (response_any, response_own) = has_rules(&response);
+    if response_any {
         reg.on_read_response(move |req, resp| {
             RENDER_BUF.with_borrow_mut(|buf| {
-                for rule in response.for_request(req) {
+                for rule in response.rules_for(product(req, response_own)) {
                     rule.apply(&mut Target::Response(req, resp), buf);
                 }
             });
@@ -82,6 +84,23 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// Whether there is any rule, and whether some product has rules of its own.
+fn has_rules(rules: &ScopedRules<HeaderRule>) -> (bool, bool) {
+    let global = rules.global().len();
+    let own = (rules.products()).any(|p| rules.rules_for(p).count() > global);
+    (global > 0 || own, own)
+}
+
+/// The request's product, asked for (a call into the host) only if some product has
+/// rules of its own.
+fn product<'r>(req: &'r Request<'_>, own: bool) -> &'r str {
+    if own {
+        req.product()
+    } else {
+        ""
+    }
 }
 
 export_plugin!(init, points = [AfterLocation, ReadResponse]);

@@ -2,13 +2,16 @@
 //! headers.
 
 use hookgate_plugin_api::{Request, Response};
+use hookgate_plugin_kit::{Condition, RequestFacts};
+use serde::Deserialize;
 
-use crate::condition::Condition;
+use crate::config::RuleFile;
 use crate::template::Template;
 
 /// A rule: when it applies (judged on the request, also for response rules), and its
 /// edits, applied in this order: rename, delete, set, add. Names are lowercase.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RuleFile")]
 pub struct HeaderRule {
     pub when: Condition,
     /// (from, to): every value of `from` moves to `to`, replacing `to`'s.
@@ -21,14 +24,14 @@ pub struct HeaderRule {
 /// The headers a rule edits. Variables always come from the request.
 pub enum Target<'a, 'r, 's> {
     Request(&'a mut Request<'r>),
-    Response(&'a Request<'r>, &'a mut Response<'s>),
+    Response(&'a mut Request<'r>, &'a mut Response<'s>),
 }
 
 impl HeaderRule {
     /// Edits the target's headers if the conditions hold. `buf` is reused for
     /// rendering values with variables.
     pub fn apply(&self, target: &mut Target<'_, '_, '_>, buf: &mut String) {
-        if !self.when.matches(target.request()) {
+        if !self.when.matches(&RequestFacts::of(target.request_mut())) {
             return;
         }
         for (from, to) in &self.rename {
@@ -58,6 +61,13 @@ impl HeaderRule {
 // by the host's setters, which return `false` and change nothing.
 impl<'r> Target<'_, 'r, '_> {
     fn request(&self) -> &Request<'r> {
+        match self {
+            Target::Request(req) => req,
+            Target::Response(req, _) => req,
+        }
+    }
+
+    fn request_mut(&mut self) -> &mut Request<'r> {
         match self {
             Target::Request(req) => req,
             Target::Response(req, _) => req,

@@ -135,6 +135,13 @@ fn response_edits_judged_on_the_request() {
         resp.header_values("cache-control"),
         ["max-age=60", "no-store"]
     );
+
+    // BFE's req_header_value_in: the first value counts, not any of them.
+    let mut req = shop("/cart")
+        .header("x-want-origin", "0")
+        .header("x-want-origin", "1");
+    let resp = response(&plugin, &mut req, backend());
+    assert_eq!(resp.header_value("x-backend"), Some("b1"));
 }
 
 #[test]
@@ -155,28 +162,28 @@ fn bad_values_and_names_name_the_key() {
     let cases = [
         (
             "set = { x-a = \"%{nope}\" }",
-            "global.request[0].set.x-a: unknown variable %{nope} (known: client_ip, \
+            "global.request[0]: set.x-a: unknown variable %{nope} (known: client_ip, \
              product, request_id, host, path)",
         ),
         (
             "add = { x-a = \"%{host\" }",
-            "global.request[0].add.x-a: \"%{host\" has a `%{` without `}`",
+            "global.request[0]: add.x-a: \"%{host\" has a `%{` without `}`",
         ),
         (
             "set = { x-a = \"a\\u0001\" }",
-            "global.request[0].set.x-a: \"a\\u{1}\" is not a header value",
+            "global.request[0]: set.x-a: \"a\\u{1}\" is not a header value",
         ),
         (
             "set = { \"x a\" = \"1\" }",
-            "global.request[0].set.\"x a\": \"x a\" is not a header name",
+            "global.request[0]: set.\"x a\": \"x a\" is not a header name",
         ),
         (
             "delete = [\"x-a\", \"\"]",
-            "global.request[0].delete[1]: \"\" is not a header name",
+            "global.request[0]: delete[1]: \"\" is not a header name",
         ),
         (
             "rename = { x-a = \"x:b\" }",
-            "global.request[0].rename.x-a: \"x:b\" is not a header name",
+            "global.request[0]: rename.x-a: \"x:b\" is not a header name",
         ),
         (
             "path = \"/\"",
@@ -184,7 +191,7 @@ fn bad_values_and_names_name_the_key() {
         ),
         (
             "path = \"x\"\ndelete = [\"a\"]",
-            "global.request[0].path: \"x\" does not start with \"/\"",
+            "global.request[0]: path: a path must start with '/' (\"x\")",
         ),
     ];
     for (rule, expected) in cases {
@@ -195,7 +202,34 @@ fn bad_values_and_names_name_the_key() {
                   [[products.shop.response]]\nset = { b = \"%{x}\" }";
     let err = init_error(config);
     assert!(
-        err.contains("products.shop.response[1].set.b: unknown variable %{x}"),
+        err.contains("products.shop.response[1]: set.b: unknown variable %{x}"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kit_conditions() {
+    let config = r#"
+[[global.request]]
+method = "POST"
+cond = 'req_query_key_in("debug")'
+set = { x-debug = "1" }
+
+[[products."my shop".response]]
+set = { x-a = "1" }
+"#;
+    let plugin = TestPlugin::init(init, config).unwrap();
+    // BFE's req_method_in: case-insensitive.
+    let req = request(&plugin, FakeRequest::new("post", "/a?debug"));
+    assert_eq!(req.header_value("x-debug"), Some("1"));
+    let req = request(&plugin, FakeRequest::new("POST", "/a"));
+    assert_eq!(req.header_value("x-debug"), None);
+    let mut req = FakeRequest::get("/").product("my shop");
+    let resp = response(&plugin, &mut req, FakeResponse::new(200));
+    assert_eq!(resp.header_value("x-a"), Some("1"));
+    let err = init_error("[[products.\"my shop\".response]]\nset = { b = \"%{x}\" }");
+    assert!(
+        err.contains("products.my shop.response[0]: set.b:"),
         "{err}"
     );
 }

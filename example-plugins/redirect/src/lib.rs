@@ -3,8 +3,9 @@
 //! At **FoundProduct** (the product is known, the cluster not yet) the `[global]` rules
 //! and then the request's product's rules are tried in order; the first whose
 //! conditions hold answers with a redirect, and the request goes no further (the
-//! proxy sends `Location`; ReadResponse does not run). A rule has conditions (`path`,
-//! `path_prefix`, `host`, `method`, `header`; none means every request), exactly one
+//! proxy sends `Location`; ReadResponse does not run). A rule has conditions
+//! (`hookgate-plugin-kit`'s table form: `path`, `path_prefix`, `host`, `method`,
+//! `header`, `client_ip`, `cond`; none means every request), exactly one
 //! target, and a `status` (301, 302, 303, 307 or 308; default 302):
 //!
 //! - `set_url`: this URL;
@@ -32,20 +33,22 @@
 //! What the server does with each return value is the callback contract in
 //! `hookgate-plugin-api`'s crate docs.
 
-mod condition;
 mod config;
 mod rule;
-mod scoped;
 #[cfg(test)]
 mod tests;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
+use hookgate_plugin_kit::ScopedRules;
+
+use rule::Redirect;
 
 /// Parses the config once and registers the FoundProduct handler.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
-    let rules = config::parse(config)?;
+    let rules = ScopedRules::<Redirect>::from_toml(config)
+        .map_err(|e| format!("redirect plugin config: {e}"))?;
     reg.on_found_product(move |req| {
-        for rule in rules.for_product(req.product()) {
+        for rule in rules.rules_for(req.product()) {
             if let Some(location) = rule.location(req) {
                 req.set_redirect(&location, rule.status);
                 return Outcome::Redirect;

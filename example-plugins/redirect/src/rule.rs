@@ -3,11 +3,14 @@
 use std::borrow::Cow;
 
 use hookgate_plugin_api::Request;
+use hookgate_plugin_kit::{Condition, RequestFacts};
+use serde::Deserialize;
 
-use crate::condition::Condition;
+use crate::config::RuleFile;
 
 /// A rule: when it applies, where it sends the client, with which status.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RuleFile")]
 pub struct Redirect {
     pub when: Condition,
     pub target: Target,
@@ -37,7 +40,7 @@ pub enum Scheme {
 impl Redirect {
     /// Where this rule sends `req`, or `None` if it does not apply.
     pub fn location<'s>(&'s self, req: &mut Request<'_>) -> Option<Cow<'s, str>> {
-        if !self.when.matches(req) {
+        if !self.when.matches(&RequestFacts::of(req)) {
             return None;
         }
         match &self.target {

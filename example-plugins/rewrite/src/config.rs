@@ -1,41 +1,22 @@
-//! The plugin's config: TOML, checked once at init and compiled into [`Rewrite`]
-//! rules; every error names the key, e.g. `products.shop.rules[1].set_path`.
+//! The plugin's config: TOML, checked once at init into [`Rewrite`] rules under the
+//! kit's [`ScopedRules`](hookgate_plugin_kit::ScopedRules); every error names the rule's
+//! key path and the key, e.g. `products.shop.rules[1]: set_path: ...`.
 
 use std::collections::BTreeMap;
 
+use hookgate_plugin_kit::Condition;
 use http::uri::{Authority, PathAndQuery};
 use http::HeaderValue;
 use serde::Deserialize;
 
-use crate::condition::{Condition, HeaderMatch, When};
 use crate::rule::Rewrite;
-use crate::scoped::Scoped;
 
+/// One rule as written: the condition keys (flattened into the kit's table form),
+/// actions, and whether it is the last.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    global: Section,
-    #[serde(default)]
-    products: BTreeMap<String, Section>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Section {
-    #[serde(default)]
-    rules: Vec<RuleFile>,
-}
-
-/// One rule as written: conditions, actions, and whether it is the last.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    path: Option<String>,
-    path_prefix: Option<String>,
-    host: Option<String>,
-    method: Option<String>,
-    header: Option<HeaderMatch>,
+pub struct RuleFile {
+    #[serde(flatten)]
+    when: Condition,
     set_host: Option<String>,
     set_path: Option<String>,
     replace_path_prefix: Option<PrefixFile>,
@@ -54,93 +35,71 @@ struct PrefixFile {
     to: String,
 }
 
-/// Parses and checks the config.
-pub fn parse(text: &str) -> Result<Scoped<Rewrite>, String> {
-    let error = |detail: &str| format!("rewrite plugin config: {detail}");
-    let file: File = toml::from_str(text).map_err(|e| error(e.to_string().trim_end()))?;
-    let products = (file.products.into_iter())
-        .map(|(name, section)| (name, section.rules))
-        .collect();
-    Scoped::build(file.global.rules, products, "rules", rule).map_err(|e| error(&e))
-}
+impl TryFrom<RuleFile> for Rewrite {
+    type Error = String;
 
-fn rule(file: RuleFile, key: &str) -> Result<Rewrite, String> {
-    let RuleFile {
-        path,
-        path_prefix,
-        host,
-        method,
-        header,
-        set_host,
-        set_path,
-        replace_path_prefix,
-        add_query,
-        delete_query,
-        last,
-    } = file;
-    let acts = set_host.is_some()
-        || set_path.is_some()
-        || replace_path_prefix.is_some()
-        || !add_query.is_empty()
-        || !delete_query.is_empty();
-    if !acts && !last {
-        return Err(format!(
-            "{key}: set one or more of set_host, set_path, replace_path_prefix, \
-             add_query, delete_query (or last = true)"
-        ));
+    fn try_from(file: RuleFile) -> Result<Rewrite, String> {
+        let RuleFile {
+            when,
+            set_host,
+            set_path,
+            replace_path_prefix,
+            add_query,
+            delete_query,
+            last,
+        } = file;
+        let acts = set_host.is_some()
+            || set_path.is_some()
+            || replace_path_prefix.is_some()
+            || !add_query.is_empty()
+            || !delete_query.is_empty();
+        if !acts && !last {
+            return Err(
+                "set one or more of set_host, set_path, replace_path_prefix, \
+                 add_query, delete_query (or last = true)"
+                    .to_owned(),
+            );
+        }
+        let set_host = set_host
+            .map(|host| checked_host(host, "set_host"))
+            .transpose()?;
+        let set_path = set_path
+            .map(|path| checked_path(path, "set_path"))
+            .transpose()?;
+        let replace_path_prefix = match replace_path_prefix {
+            Some(PrefixFile { from, to }) => {
+                let from = checked_path(from, "replace_path_prefix.from")?;
+                Some((from, checked_path(to, "replace_path_prefix.to")?))
+            }
+            None => None,
+        };
+        for (i, name) in delete_query.iter().enumerate() {
+            if !query_key(name) {
+                return Err(format!("delete_query[{i}]: {name:?} is not a query key"));
+            }
+        }
+        for (name, value) in &add_query {
+            if !query_key(name) {
+                return Err(format!("add_query: {name:?} is not a query key"));
+            }
+            if value.contains('&') || !query_text(value) {
+                return Err(format!("add_query.{name}: {value:?} is not a query value"));
+            }
+        }
+        let add_query = (add_query.iter())
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        Ok(Rewrite {
+            when,
+            set_host,
+            set_path,
+            replace_path_prefix,
+            delete_query,
+            add_query,
+            last,
+        })
     }
-    let when = When {
-        path,
-        path_prefix,
-        host,
-        method,
-        header,
-    };
-    let when = Condition::new(when, key)?;
-    let set_host = set_host
-        .map(|host| checked_host(host, &format!("{key}.set_host")))
-        .transpose()?;
-    let set_path = set_path
-        .map(|path| checked_path(path, &format!("{key}.set_path")))
-        .transpose()?;
-    let replace_path_prefix = match replace_path_prefix {
-        Some(PrefixFile { from, to }) => {
-            let key = format!("{key}.replace_path_prefix");
-            let from = checked_path(from, &format!("{key}.from"))?;
-            Some((from, checked_path(to, &format!("{key}.to"))?))
-        }
-        None => None,
-    };
-    for (i, name) in delete_query.iter().enumerate() {
-        if !query_key(name) {
-            return Err(format!(
-                "{key}.delete_query[{i}]: {name:?} is not a query key"
-            ));
-        }
-    }
-    for (name, value) in &add_query {
-        if !query_key(name) {
-            return Err(format!("{key}.add_query: {name:?} is not a query key"));
-        }
-        if value.contains('&') || !query_text(value) {
-            return Err(format!(
-                "{key}.add_query.{name}: {value:?} is not a query value"
-            ));
-        }
-    }
-    let add_query = (add_query.iter())
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    Ok(Rewrite {
-        when,
-        set_host,
-        set_path,
-        replace_path_prefix,
-        delete_query,
-        add_query,
-        last,
-    })
 }
 
 /// A Host the request can carry: a host name or address, with an optional port.

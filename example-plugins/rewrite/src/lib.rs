@@ -4,8 +4,9 @@
 //! request) the `[global]` rules and then the request's product's rules are tried in
 //! order. Every rule whose conditions hold applies its actions, and later rules see
 //! the rewritten request; a rule with `last = true` that applies stops the rest,
-//! product rules included. Conditions: `path` (exact), `path_prefix`, `host`,
-//! `method`, `header`; none means every request. Actions, applied in this order:
+//! product rules included. Conditions are `hookgate-plugin-kit`'s table form: `path`
+//! (exact), `path_prefix`, `host`, `method`, `header`, `client_ip`, `cond`; none means
+//! every request. Actions, applied in this order:
 //!
 //! - `set_host`: the Host the backend sees;
 //! - `set_path`: a new path (the query is kept);
@@ -33,20 +34,22 @@
 //! What the server does with each return value is the callback contract in
 //! `hookgate-plugin-api`'s crate docs.
 
-mod condition;
 mod config;
 mod rule;
-mod scoped;
 #[cfg(test)]
 mod tests;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
+use hookgate_plugin_kit::ScopedRules;
+
+use rule::Rewrite;
 
 /// Parses the config once and registers the AfterLocation handler.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
-    let rules = config::parse(config)?;
+    let rules = ScopedRules::<Rewrite>::from_toml(config)
+        .map_err(|e| format!("rewrite plugin config: {e}"))?;
     reg.on_after_location(move |req| {
-        for rule in rules.for_product(req.product()) {
+        for rule in rules.rules_for(req.product()) {
             if rule.apply(req) && rule.last {
                 break;
             }

@@ -1,12 +1,15 @@
 //! [`Rewrite`]: one compiled rule, and how it changes a request.
 
 use hookgate_plugin_api::Request;
+use hookgate_plugin_kit::{Condition, RequestFacts};
+use serde::Deserialize;
 
-use crate::condition::Condition;
+use crate::config::RuleFile;
 
 /// A rule: when it applies, what it changes, in this order: host, path, path prefix,
 /// deleted query keys, added query pairs.
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RuleFile")]
 pub struct Rewrite {
     pub when: Condition,
     /// The Host sent to the backend.
@@ -25,7 +28,7 @@ pub struct Rewrite {
 impl Rewrite {
     /// Rewrites `req` if the conditions hold; `true` if they did.
     pub fn apply(&self, req: &mut Request<'_>) -> bool {
-        if !self.when.matches(req) {
+        if !self.when.matches(&RequestFacts::of(req)) {
             return false;
         }
         // The values were checked at init, so the setters accept them.

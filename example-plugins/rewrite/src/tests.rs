@@ -122,6 +122,11 @@ fn method_and_exact_path_conditions() {
         rewrite(&plugin, shop("GET", "/exact")),
         pair("/exact", "fallback.internal")
     );
+    // BFE's req_method_in: case-insensitive.
+    assert_eq!(
+        rewrite(&plugin, shop("post", "/exact")),
+        pair("/posted", "fallback.internal")
+    );
     assert_eq!(
         rewrite(&plugin, shop("POST", "/exact/more")),
         pair("/exact/more", "fallback.internal")
@@ -131,8 +136,11 @@ fn method_and_exact_path_conditions() {
 #[test]
 fn a_rule_with_only_last_stops_the_rest() {
     let plugin = plugin();
-    let req = shop("GET", "/a").header("x-stop", "");
+    let req = shop("GET", "/a").header("x-stop", "1");
     assert_eq!(rewrite(&plugin, req), pair("/a", "shop.example.com"));
+    // BFE's req_header_key_in: an empty first value does not count.
+    let req = shop("GET", "/a").header("x-stop", "");
+    assert_eq!(rewrite(&plugin, req), pair("/a", "fallback.internal"));
 }
 
 fn init_error(config: &str) -> String {
@@ -145,39 +153,39 @@ fn bad_actions_name_the_key() {
         ("path = \"/a\"", "global.rules[0]: set one or more of"),
         (
             "set_path = \"a\"",
-            "global.rules[0].set_path: \"a\" is not a path",
+            "global.rules[0]: set_path: \"a\" is not a path",
         ),
         (
             "set_path = \"/a?b=1\"",
-            "global.rules[0].set_path: \"/a?b=1\"",
+            "global.rules[0]: set_path: \"/a?b=1\"",
         ),
         (
             "set_host = \"a b\"",
-            "global.rules[0].set_host: \"a b\" is not a host[:port]",
+            "global.rules[0]: set_host: \"a b\" is not a host[:port]",
         ),
         (
             "replace_path_prefix = { from = \"/a/\", to = \"b/\" }",
-            "global.rules[0].replace_path_prefix.to: \"b/\"",
+            "global.rules[0]: replace_path_prefix.to: \"b/\"",
         ),
         (
             "delete_query = [\"a\", \"b=c\"]",
-            "global.rules[0].delete_query[1]: \"b=c\" is not a query key",
+            "global.rules[0]: delete_query[1]: \"b=c\" is not a query key",
         ),
         (
             "add_query = { \"a&b\" = \"1\" }",
-            "global.rules[0].add_query: \"a&b\" is not a query key",
+            "global.rules[0]: add_query: \"a&b\" is not a query key",
         ),
         (
             "add_query = { a = \"1&b=2\" }",
-            "global.rules[0].add_query.a: \"1&b=2\" is not a query value",
+            "global.rules[0]: add_query.a: \"1&b=2\" is not a query value",
         ),
         (
             "add_query = { a = \"x y\" }",
-            "global.rules[0].add_query.a: \"x y\"",
+            "global.rules[0]: add_query.a: \"x y\"",
         ),
         (
-            "set_path = \"/a\"\nmethod = \"\"",
-            "global.rules[0].method: \"\"",
+            "set_path = \"/a\"\ncond = \"req_method_in(\"",
+            "global.rules[0]: cond: column ",
         ),
     ];
     for (rule, expected) in cases {
@@ -186,7 +194,7 @@ fn bad_actions_name_the_key() {
         assert!(err.contains(expected), "{rule}\n{err}");
     }
     let config = "[[products.shop.rules]]\nlast = true\n[[products.shop.rules]]\nset_path = \"x\"";
-    assert!(init_error(config).contains("products.shop.rules[1].set_path: \"x\""));
+    assert!(init_error(config).contains("products.shop.rules[1]: set_path: \"x\""));
 }
 
 #[test]

@@ -322,7 +322,7 @@ fn bad_plugin_configs_stop_start_up_naming_the_key() {
         (
             "hookgate_plugin_redirect",
             "[[products.shop.rules]]\nset_url = \"/a\"\n[[products.shop.rules]]\nset_url = \"/b\"\nstatus = 200\n",
-            "products.shop.rules[1].status",
+            "products.shop.rules[1]: status",
         ),
         (
             "hookgate_plugin_rewrite",
@@ -332,7 +332,7 @@ fn bad_plugin_configs_stop_start_up_naming_the_key() {
         (
             "hookgate_plugin_header",
             "[[products.shop.request]]\nset = { \"x a\" = \"1\" }\n",
-            "products.shop.request[0].set.\"x a\"",
+            "products.shop.request[0]: set.\"x a\"",
         ),
     ];
     for (name, config, key) in cases {
