@@ -50,7 +50,9 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             }
         });
     }
-    if list.rules.global().is_empty() && list.rules.products().next().is_none() {
+    if list.rules.global().is_empty()
+        && (list.rules.products()).all(|p| list.rules.rules_for(p).next().is_none())
+    {
         return Ok(());
     }
     reg.on_found_product(move |req| {

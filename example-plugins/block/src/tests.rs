@@ -36,6 +36,10 @@ fn empty_config_registers_nothing() {
     for point in Point::ALL {
         assert_eq!(plugin.handler_count(point), 0, "{point}");
     }
+    let plugin = self::plugin("[global]\ndeny = []\n[products.shop]\nrules = []");
+    for point in Point::ALL {
+        assert_eq!(plugin.handler_count(point), 0, "{point}");
+    }
 }
 
 #[test]
