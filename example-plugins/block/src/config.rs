@@ -94,7 +94,7 @@ impl TryFrom<RuleEntry> for Rule {
 pub(crate) fn parse(text: &str) -> Result<Blocklist, String> {
     let mut doc: toml::Table = text
         .parse()
-        .map_err(|e: toml::de::Error| e.message().to_owned())?;
+        .map_err(|e: toml::de::Error| e.to_string().trim_end().to_owned())?;
     let deny = match doc.get_mut("global").and_then(toml::Value::as_table_mut) {
         Some(global) => global.remove("deny"),
         None => None,
