@@ -10,8 +10,10 @@
 //!
 //! Passwords are bcrypt hashes (`htpasswd -nB user`), never plain text. Successful
 //! checks are cached (a bounded set of SHA-256 digests, never the password), so a
-//! client pays for bcrypt once, not on every request. Conditions: `path` (exact),
-//! `path_prefix`, `method`, `header` (name, optional value); none = every request.
+//! client pays for bcrypt once, not on every request. Conditions are
+//! `hookgate-plugin-kit`'s table form inline in each rule: `host`, `method`, `path`,
+//! `path_prefix`, `header` (name, optional value; first value, as in BFE),
+//! `client_ip`, `cond` (a BFE expression); none = every request.
 //!
 //! ```toml
 //! [[global.rules]]
@@ -25,12 +27,12 @@
 //! users.alice = "$2y$10$r6t6HQnQbd1N8doiWBjVHOrd41B6Lql2e456TzXCbPrs9T4I6Bcoa"
 //! ```
 
-mod condition;
 mod config;
 mod rule;
 mod verified;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
+use hookgate_plugin_kit::RequestFacts;
 
 use crate::verified::Verified;
 
@@ -38,12 +40,21 @@ use crate::verified::Verified;
 /// if there is a rule.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let realms = config::parse(config).map_err(|e| format!("auth-basic plugin config: {e}"))?;
-    if realms.is_empty() {
+    if realms.global().is_empty()
+        && realms
+            .products()
+            .all(|p| realms.rules_for(p).next().is_none())
+    {
         return Ok(());
     }
     let verified = Verified::default();
     reg.on_found_product(move |req| {
-        let Some(rule) = realms.rules(req.product()).find(|r| r.when.matches(req)) else {
+        let mut rules = realms.rules_for(req.product()).peekable();
+        if rules.peek().is_none() {
+            return Outcome::GoOn;
+        }
+        let facts = RequestFacts::of(req);
+        let Some(rule) = rules.find(|r| r.when.matches(&facts)) else {
             return Outcome::GoOn;
         };
         let Some(user) = rule.user(req, &verified) else {

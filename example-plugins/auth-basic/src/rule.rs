@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hookgate_plugin_api::{Reply, Request};
+use hookgate_plugin_kit::Condition;
+use serde::Deserialize;
 
-use crate::condition::Condition;
+use crate::config::RuleEntry;
 use crate::verified::{UserHash, Verified};
 
 /// One protected area.
+#[derive(Deserialize)]
+#[serde(from = "RuleEntry")]
 pub(crate) struct Rule {
     pub when: Condition,
     /// User name → bcrypt hash, checked at init. A B-tree: a few string comparisons

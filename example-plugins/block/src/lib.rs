@@ -6,9 +6,11 @@
 //!   the first rule whose condition holds blocks the request, with a response (403
 //!   unless set) or by closing the connection.
 //!
-//! Conditions (all that are set must hold; none = every request): `path` (exact),
-//! `path_prefix`, `method`, `header` (name, optional value), `client_ip` (IPs and CIDRs;
-//! the client IP after the proxy's trusted `X-Forwarded-For` handling).
+//! Conditions are `hookgate-plugin-kit`'s table form inline in each rule (all keys
+//! that are set must hold; none = every request): `host`, `method`, `path`,
+//! `path_prefix`, `header` (name, optional value; first value, as in BFE), `client_ip`
+//! (IPs and CIDRs; the client IP after the proxy's trusted `X-Forwarded-For` handling)
+//! and `cond` (a BFE expression).
 //!
 //! ```toml
 //! [global]
@@ -23,14 +25,13 @@
 //! ]
 //! ```
 
-mod condition;
 mod config;
 
 use std::sync::Arc;
 
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
+use hookgate_plugin_kit::RequestFacts;
 
-use crate::condition::contains;
 use crate::config::Block;
 
 /// Parses the config once; registers Accept if `global.deny` is set, and FoundProduct
@@ -41,18 +42,26 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     if !list.deny.is_empty() {
         let list = list.clone();
         reg.on_accept(move |session| {
-            if contains(&list.deny, session.remote_addr().ip()) {
+            let ip = session.remote_addr().ip().to_canonical();
+            if list.deny.iter().any(|net| net.contains(&ip)) {
                 Action::Close
             } else {
                 Action::GoOn
             }
         });
     }
-    if list.is_empty() {
+    if list.rules.global().is_empty()
+        && (list.rules.products()).all(|p| list.rules.rules_for(p).next().is_none())
+    {
         return Ok(());
     }
     reg.on_found_product(move |req| {
-        let rule = list.rules(req.product()).find(|r| r.when.matches(req));
+        let mut rules = list.rules.rules_for(req.product()).peekable();
+        if rules.peek().is_none() {
+            return Outcome::GoOn;
+        }
+        let facts = RequestFacts::of(req);
+        let rule = rules.find(|r| r.when.matches(&facts));
         match rule.map(|r| &r.then) {
             None => Outcome::GoOn,
             Some(Block::Close) => Outcome::Close,

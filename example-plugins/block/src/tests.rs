@@ -36,6 +36,10 @@ fn empty_config_registers_nothing() {
     for point in Point::ALL {
         assert_eq!(plugin.handler_count(point), 0, "{point}");
     }
+    let plugin = self::plugin("[global]\ndeny = []\n[products.shop]\nrules = []");
+    for point in Point::ALL {
+        assert_eq!(plugin.handler_count(point), 0, "{point}");
+    }
 }
 
 #[test]
@@ -119,8 +123,13 @@ fn each_condition_narrows_a_rule() {
 
     assert_eq!(check(FakeRequest::new("TRACE", "/")), Outcome::Close);
     assert_eq!(
-        check(FakeRequest::get("/").header("x-debug", "")),
+        check(FakeRequest::get("/").header("x-debug", "1")),
         Outcome::Close
+    );
+    // BFE's req_header_key_in: an empty first value is no header.
+    assert_eq!(
+        check(FakeRequest::get("/").header("x-debug", "")),
+        Outcome::GoOn
     );
 
     let env = |value| FakeRequest::get("/").header("x-env", value);
@@ -132,6 +141,8 @@ fn each_condition_narrows_a_rule() {
         (451, &b"not here\n"[..])
     );
     assert_eq!(check(env("prod")), Outcome::GoOn);
+    // BFE's req_header_value_in reads the first value only.
+    assert_eq!(check(env("prod").header("x-env", "test")), Outcome::GoOn);
 }
 
 #[test]
@@ -162,27 +173,19 @@ fn bad_values_fail_naming_the_key_path() {
         ),
         (
             "[products.\"my shop\"]\nrules = [{ action = \"close\", status = 403 }]",
-            "products.\"my shop\".rules[0].action: ",
+            "products.my shop.rules[0]: `status` and `body` need action = \"respond\"",
         ),
         (
             "[global]\nrules = [{ path_prefix = \"admin\" }]",
-            "global.rules[0].path_prefix: a path must start with `/`",
+            "global.rules[0]: path_prefix: a path must start with '/'",
         ),
         (
-            "[global]\nrules = [{ method = \"GE T\" }]",
-            "global.rules[0].method: ",
-        ),
-        (
-            "[global]\nrules = [{ header = { name = \"x:y\" } }]",
-            "global.rules[0].header.name: \"x:y\" is not a header name",
-        ),
-        (
-            "[global]\nrules = [{ header = { name = \"x\", value = \"a\\nb\" } }]",
-            "global.rules[0].header.value: ",
+            "[global]\nrules = [{ cond = 'req_path_in(\"/a\"' }]",
+            "global.rules[0]: cond: column ",
         ),
         (
             "[products.web]\nrules = [{ client_ip = [\"10.0.0.0/33\"] }]",
-            "products.web.rules[0].client_ip[0]: \"10.0.0.0/33\" is not an IP address or CIDR",
+            "products.web.rules[0]: client_ip: ",
         ),
     ];
     for (config, expected) in cases {

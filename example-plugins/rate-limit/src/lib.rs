@@ -8,8 +8,10 @@
 //! The client is its IP (after the proxy's trusted `X-Forwarded-For` handling, see
 //! `server.trusted_proxies`), or the value of `key_header` when the request has it. A
 //! client's window starts with its first request and lasts `window_ms`; `limit`
-//! requests fit in it. Conditions: `path` (exact), `path_prefix`, `method`, `header`
-//! (name, optional value); none = every request.
+//! requests fit in it. Conditions are `hookgate-plugin-kit`'s table form inline in
+//! each rule: `host`, `method`, `path`, `path_prefix`, `header` (name, optional value;
+//! first value, as in BFE), `client_ip`, `cond` (a BFE expression); none = every
+//! request.
 //!
 //! ```toml
 //! [global]
@@ -23,7 +25,6 @@
 //! ```
 
 mod clock;
-mod condition;
 mod config;
 mod counter;
 mod ip_hash;
@@ -32,6 +33,7 @@ mod rule;
 use std::cell::LazyCell;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
+use hookgate_plugin_kit::RequestFacts;
 
 use crate::clock::Clock;
 
@@ -42,18 +44,25 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
 
 /// [`init`], with the windows reading the time from `clock`.
 fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result<(), String> {
-    let limits =
-        config::parse(config, clock.now()).map_err(|e| format!("rate-limit plugin config: {e}"))?;
-    if limits.is_empty() {
+    let limits = config::parse(config).map_err(|e| format!("rate-limit plugin config: {e}"))?;
+    if limits.global().is_empty()
+        && limits
+            .products()
+            .all(|p| limits.rules_for(p).next().is_none())
+    {
         return Ok(());
     }
     reg.on_found_product(move |req| {
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.
         let now = LazyCell::new(|| clock.now());
-        let mut rules = limits.rules(req.product());
+        let mut rules = limits.rules_for(req.product()).peekable();
+        if rules.peek().is_none() {
+            return Outcome::GoOn;
+        }
+        let facts = RequestFacts::of(req);
         rules
-            .find_map(|rule| rule.check(req, &now))
+            .find_map(|rule| rule.check(&facts, &now))
             .unwrap_or(Outcome::GoOn)
     });
     Ok(())

@@ -5,13 +5,17 @@ use std::cell::LazyCell;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hookgate_plugin_api::{Outcome, Reply, Request};
+use hookgate_plugin_api::{Outcome, Reply};
+use hookgate_plugin_kit::{Condition, Facts, RequestFacts};
+use serde::Deserialize;
 
-use crate::condition::Condition;
+use crate::config::RuleEntry;
 use crate::counter::Counters;
 use crate::ip_hash::IpHash;
 
 /// One limit.
+#[derive(Deserialize)]
+#[serde(from = "RuleEntry")]
 pub(crate) struct Rule {
     pub when: Condition,
     /// Lowercase header whose value is the client key; the client IP when `None`, or
@@ -41,7 +45,7 @@ impl Rule {
     /// never read it.
     pub(crate) fn check(
         &self,
-        req: &Request<'_>,
+        req: &RequestFacts<'_, '_>,
         now: &LazyCell<Instant, impl FnOnce() -> Instant>,
     ) -> Option<Outcome> {
         if !self.when.matches(req) {
@@ -50,7 +54,7 @@ impl Rule {
         let header = self.key_header.as_deref().and_then(|name| req.header(name));
         let retry_after = match header {
             Some(value) => self.by_value.hit(value, **now),
-            None => self.by_ip.hit(&req.client_ip().to_canonical(), **now),
+            None => self.by_ip.hit(&req.client_ip()?.to_canonical(), **now),
         }?;
         Some(match self.over {
             Over::Close => Outcome::Close,
