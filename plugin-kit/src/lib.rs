@@ -15,6 +15,8 @@
 //!   `[products.<name>]`.
 //! - `error`: [`ParseError`] (with a column) and [`ConfigError`] (with a key path).
 //! - `request`: [`RequestFacts`], the SDK's `Request` as [`Facts`], for plugins.
+//! - `clock`: [`Clock`], where time windows read the time (a manual one for tests,
+//!   with the `testing` feature).
 //!
 //! # Grammar
 //!
@@ -117,12 +119,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod condition;
 mod error;
 mod facts;
 mod request;
 mod scoped;
 
+pub use clock::Clock;
 pub use condition::Condition;
 pub use error::{ConfigError, ParseError};
 pub use facts::{Facts, FactsBuf};

@@ -28,7 +28,6 @@
 //! - [`route`]: host → product, and a product's route rules → cluster.
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
 //! - [`health`]: active HTTP health checks of backends.
-//! - [`clock`]: the time passive health reads, moved by hand in unit tests.
 //! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
 //! - [`write_timeout`]: streams whose stalled writes time out (client and backend
 //!   send timeouts).
@@ -42,7 +41,6 @@
 pub mod admin;
 pub mod balance;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod context;
 pub mod edge;

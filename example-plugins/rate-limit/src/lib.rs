@@ -24,7 +24,6 @@
 //! ]
 //! ```
 
-mod clock;
 mod config;
 mod counter;
 mod ip_hash;
@@ -35,7 +34,7 @@ use std::cell::LazyCell;
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
 use hookgate_plugin_kit::RequestFacts;
 
-use crate::clock::Clock;
+use hookgate_plugin_kit::Clock;
 
 /// Parses the config once and registers the FoundProduct check, if there is a rule.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {

@@ -8,7 +8,7 @@ use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
 
 use super::{init, init_with_clock};
-use crate::clock::Clock;
+use hookgate_plugin_kit::Clock;
 
 fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::clock::Clock;
 use crate::config::{ClusterConfig, HealthCheckConfig};
+use hookgate_plugin_kit::Clock;
 
 /// Which backends share a [`HealthState`]: the same address in the same cluster,
 /// checked the same way.

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{clusters, wrr, Backend, Cluster};
-use crate::clock::Clock;
 use crate::config::{
     BackendConfig, Balance, ClusterConfig, Config, HealthCheckConfig, SubclusterConfig,
 };
+use hookgate_plugin_kit::Clock;
 
 fn addr(n: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 8000 + n))

@@ -1,14 +1,14 @@
-//! [`Clock`]: where passive health reads the time, so that its tests move time by hand
-//! instead of sleeping.
+//! [`Clock`]: where time windows read the time (the proxy's passive health, a
+//! plugin's rate windows), so that their tests move time by hand instead of sleeping.
 //!
-//! Internal: an enum rather than a trait object, so that the proxy's clock read is a
-//! plain [`Instant::now`] with no virtual call; the manual variant exists in unit tests
-//! only. Async code (the health-check loops) uses tokio's clock instead, which tests
-//! pause with `#[tokio::test(start_paused = true)]`.
+//! Internal: an enum rather than a trait object, so that the real clock read is a
+//! plain [`Instant::now`] with no virtual call; the manual variant exists only with
+//! the `testing` feature (and in this crate's own tests). Async code uses tokio's
+//! clock instead, which tests pause with `#[tokio::test(start_paused = true)]`.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 use std::sync::{Arc, Mutex, PoisonError};
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 use std::time::Duration;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ pub enum Clock {
     #[default]
     Real,
     /// A clock that stands still until a test advances it.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     Manual(Arc<Mutex<Instant>>),
 }
 
@@ -29,20 +29,20 @@ impl Clock {
     pub fn now(&self) -> Instant {
         match self {
             Clock::Real => Instant::now(),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "testing"))]
             Clock::Manual(now) => *now.lock().unwrap_or_else(PoisonError::into_inner),
         }
     }
 
     /// A manual clock, standing at the real time of the call.
-    #[cfg(test)]
-    pub(crate) fn manual() -> Clock {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn manual() -> Clock {
         Clock::Manual(Arc::new(Mutex::new(Instant::now())))
     }
 
     /// Moves a manual clock `by` forward; a real clock cannot be moved.
-    #[cfg(test)]
-    pub(crate) fn advance(&self, by: Duration) {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn advance(&self, by: Duration) {
         match self {
             Clock::Real => panic!("the real clock cannot be advanced"),
             Clock::Manual(now) => *now.lock().unwrap_or_else(PoisonError::into_inner) += by,
