@@ -47,7 +47,16 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    /// An error at `key` (a dotted path, empty for the document), for a plugin's own
+    /// checks after parsing, so that they read like the kit's.
+    ///
+    /// ```
+    /// use hookgate_plugin_kit::ConfigError;
+    ///
+    /// let e = ConfigError::new("products.shop.allow_origins[0]", "not an origin");
+    /// assert_eq!(e.to_string(), "products.shop.allow_origins[0]: not an origin");
+    /// ```
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             key: key.into(),
             message: message.into(),
