@@ -36,6 +36,9 @@ pub struct Conn {
     pub control: ConnControl,
     /// What the connection is doing, for its header and idle timeouts.
     pub(crate) activity: Arc<Activity>,
+    /// The TLS server name, set once after the handshake: route conditions read it
+    /// per request without locking the session.
+    pub(crate) sni: std::sync::OnceLock<Box<str>>,
     // Internal: a std mutex, because it is held only for a chain call (never across
     // an await) and only HTTP/2 streams of this one connection contend for it.
     session: Mutex<SessionState>,
@@ -66,6 +69,7 @@ impl Conn {
             is_tls,
             control: ConnControl::default(),
             activity: Arc::new(Activity::new()),
+            sni: std::sync::OnceLock::new(),
             session: Mutex::new(
                 SessionState::new(id, peer, local, listener).on_tls_listener(is_tls),
             ),

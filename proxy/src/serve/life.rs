@@ -237,14 +237,13 @@ impl Life {
             return end;
         }
         let cluster = {
-            let session = self.conn.lock_session();
             let facts = RouteFacts {
                 head: &self.request.head,
                 client_ip: self.request.client_ip,
                 client_ip_trusted: !self.request.client_ip_is_peer,
                 peer_ip: self.conn.peer.ip(),
                 is_secure: self.conn.is_tls,
-                sni: session.tls.as_ref().and_then(|tls| tls.sni.as_deref()),
+                sni: self.conn.sni.get().map(|sni| &**sni),
             };
             product
                 .cluster(&facts)
