@@ -11,8 +11,12 @@
 //!   [`FactsBuf`], a plain implementation for tests.
 //! - `condition`: [`Condition`]; inside it `parse` (scanner and parser), `primitive`
 //!   (signatures, compilation, evaluation) and `table` (the TOML table form).
-//! - `scoped`: [`ScopedRules`], rules per product under `[global]` and
-//!   `[products.<name>]`.
+//! - `sections`: [`Sections`], a section per product under `[global]` and
+//!   `[products.<name>]`, standing alone or layered over `[global]` key by key.
+//! - `scoped`: [`ScopedRules`], rules per product, global rules first.
+//! - `config`: [`from_toml`] and [`config_key`]: errors that name the key path.
+//! - `values`: config values several plugins take ([`HeaderName`], [`Networks`],
+//!   [`AtLeastOne`]).
 //! - `error`: [`ParseError`] (with a column) and [`ConfigError`] (with a key path).
 //! - `request`: [`RequestFacts`], the SDK's `Request` as [`Facts`], for plugins.
 //! - `clock`: [`Clock`], where time windows read the time (a manual one for tests,
@@ -121,14 +125,20 @@
 
 mod clock;
 mod condition;
+mod config;
 mod error;
 mod facts;
 mod request;
 mod scoped;
+mod sections;
+mod values;
 
 pub use clock::Clock;
 pub use condition::Condition;
+pub use config::{config_key, from_toml};
 pub use error::{ConfigError, ParseError};
 pub use facts::{Facts, FactsBuf};
 pub use request::RequestFacts;
-pub use scoped::ScopedRules;
+pub use scoped::{Conditional, ScopedRules};
+pub use sections::Sections;
+pub use values::{AtLeastOne, HeaderName, Networks};

@@ -3,11 +3,33 @@
 
 use std::collections::BTreeMap;
 
+use hookgate_plugin_api::Request;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::ConfigError;
+use crate::{Condition, ConfigError, RequestFacts, Sections};
 
-/// Rules of type `R` for every product, deserialised from
+/// A rule that carries a condition, so that [`ScopedRules::first_match`] can judge
+/// it.
+///
+/// ```
+/// use hookgate_plugin_kit::{Condition, Conditional};
+///
+/// struct Deny {
+///     when: Condition,
+/// }
+/// impl Conditional for Deny {
+///     fn condition(&self) -> &Condition {
+///         &self.when
+///     }
+/// }
+/// ```
+pub trait Conditional {
+    /// The condition under which the rule applies.
+    fn condition(&self) -> &Condition;
+}
+
+/// Rules of type `R` for every product, from
 ///
 /// ```toml
 /// [global]
@@ -18,20 +40,12 @@ use crate::ConfigError;
 /// ```
 ///
 /// Both sections are optional, and so is `rules` in each; no other key is accepted.
+/// A file whose sections hold other keys too, or several lists, is read as
+/// [`Sections`] and its lists taken out with [`Sections::rules`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScopedRules<R> {
     global: Vec<R>,
     products: BTreeMap<String, Vec<R>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[serde(bound(deserialize = "R: Deserialize<'de>"))]
-struct Document<R> {
-    #[serde(default)]
-    global: Section<R>,
-    #[serde(default)]
-    products: BTreeMap<String, Section<R>>,
 }
 
 #[derive(Deserialize)]
@@ -42,57 +56,89 @@ struct Section<R> {
     rules: Vec<R>,
 }
 
-impl<R> Default for Section<R> {
-    fn default() -> Section<R> {
-        Section { rules: Vec::new() }
-    }
-}
-
 impl<R> Default for ScopedRules<R> {
     fn default() -> ScopedRules<R> {
-        ScopedRules {
-            global: Vec::new(),
-            products: BTreeMap::new(),
-        }
+        ScopedRules::new(Vec::new(), BTreeMap::new())
     }
 }
 
-impl<'de, R: Deserialize<'de>> Deserialize<'de> for ScopedRules<R> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let document = Document::<R>::deserialize(deserializer)?;
-        Ok(ScopedRules {
-            global: document.global.rules,
-            products: document
-                .products
-                .into_iter()
-                .map(|(name, section)| (name, section.rules))
-                .collect(),
-        })
-    }
-}
-
-impl<R: for<'de> Deserialize<'de>> ScopedRules<R> {
+impl<R: DeserializeOwned> ScopedRules<R> {
     /// Parses a rule file; the error names the key path that failed, e.g.
     /// `products.shop.rules[1].cond: column 9: expected ')' or ','`.
     pub fn from_toml(text: &str) -> Result<ScopedRules<R>, ConfigError> {
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|e| ConfigError::new("", e.to_string()))?;
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            // toml's message may carry a source excerpt over several lines; the first
-            // line is the reason.
-            let message = e.inner().message().to_owned();
-            ConfigError::new(key, message)
-        })
+        let mut sections = Sections::<Section<R>>::from_toml(text)?;
+        Ok(sections.rules(|section| std::mem::take(&mut section.rules)))
     }
 }
 
 impl<R> ScopedRules<R> {
+    pub(crate) fn new(global: Vec<R>, products: BTreeMap<String, Vec<R>>) -> ScopedRules<R> {
+        ScopedRules { global, products }
+    }
+
     /// The rules that apply to `product`: the global ones, then the product's own.
     pub fn rules_for<'a>(&'a self, product: &str) -> impl Iterator<Item = &'a R> + use<'a, R> {
         let own = self.products.get(product).map(Vec::as_slice).unwrap_or(&[]);
         self.global.iter().chain(own.iter())
+    }
+
+    /// Whether no section has a rule, so that a plugin need not register its handler.
+    ///
+    /// ```
+    /// use hookgate_plugin_kit::ScopedRules;
+    ///
+    /// let rules = ScopedRules::<u32>::from_toml("[products.shop]\nrules = []\n")?;
+    /// assert!(rules.is_empty());
+    /// # Ok::<(), hookgate_plugin_kit::ConfigError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.global.is_empty() && self.products.values().all(Vec::is_empty)
+    }
+
+    /// The first rule for `req`'s product whose condition holds, as BFE's modules pick
+    /// a rule. The request's facts are read only when the product has rules.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    /// use hookgate_plugin_api::{Outcome, Registry, Reply};
+    /// use hookgate_plugin_kit::{Condition, Conditional, ScopedRules};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Deny {
+    ///     when: Condition,
+    ///     status: u16,
+    /// }
+    /// impl Conditional for Deny {
+    ///     fn condition(&self) -> &Condition {
+    ///         &self.when
+    ///     }
+    /// }
+    ///
+    /// fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     let rules = ScopedRules::<Deny>::from_toml(config).map_err(|e| e.to_string())?;
+    ///     reg.on_found_product(move |req| match rules.first_match(req) {
+    ///         Some(deny) => Outcome::Respond(Reply::new(deny.status)),
+    ///         None => Outcome::GoOn,
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(
+    ///     init,
+    ///     "[global]\nrules = [{ when = { path_prefix = \"/admin/\" }, status = 404 }]",
+    /// )?;
+    /// let answer = plugin.found_product(&mut FakeRequest::get("/admin/x"));
+    /// assert_eq!(answer, Ok(Outcome::Respond(Reply::new(404))));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn first_match(&self, req: &mut Request<'_>) -> Option<&R>
+    where
+        R: Conditional,
+    {
+        let mut rules = self.rules_for(req.product()).peekable();
+        rules.peek()?;
+        let facts = RequestFacts::of(req);
+        rules.find(|rule| rule.condition().matches(&facts))
     }
 
     /// The `[global]` rules.

@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hookgate_plugin_kit::{from_toml, AtLeastOne};
 use serde::Deserialize;
 
 /// The config file as written.
@@ -13,12 +14,8 @@ struct Raw {
     path: PathBuf,
     #[serde(default)]
     format: Format,
-    #[serde(default = "default_flush_interval_ms")]
-    flush_interval_ms: u64,
-}
-
-fn default_flush_interval_ms() -> u64 {
-    1000
+    /// Default 1000.
+    flush_interval_ms: Option<AtLeastOne<u64>>,
 }
 
 /// How lines are written.
@@ -46,10 +43,7 @@ pub(crate) struct Config {
 impl Config {
     /// Parses the config and opens the log file (created if missing, appended to).
     pub(crate) fn parse(text: &str) -> Result<Config, String> {
-        let raw: Raw = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-        if raw.flush_interval_ms == 0 {
-            return Err("flush_interval_ms: must be at least 1".to_owned());
-        }
+        let raw: Raw = from_toml(text).map_err(|e| e.to_string())?;
         // Opened here, so that an unwritable path fails the start-up, not the first line.
         let file = OpenOptions::new()
             .create(true)
@@ -60,7 +54,7 @@ impl Config {
             path: raw.path,
             file,
             format: raw.format,
-            flush_every: Duration::from_millis(raw.flush_interval_ms),
+            flush_every: Duration::from_millis(raw.flush_interval_ms.map_or(1000, AtLeastOne::get)),
         })
     }
 }

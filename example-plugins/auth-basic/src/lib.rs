@@ -32,7 +32,6 @@ mod rule;
 mod verified;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
-use hookgate_plugin_kit::RequestFacts;
 
 use crate::verified::Verified;
 
@@ -40,21 +39,12 @@ use crate::verified::Verified;
 /// if there is a rule.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let realms = config::parse(config).map_err(|e| format!("auth-basic plugin config: {e}"))?;
-    if realms.global().is_empty()
-        && realms
-            .products()
-            .all(|p| realms.rules_for(p).next().is_none())
-    {
+    if realms.is_empty() {
         return Ok(());
     }
     let verified = Verified::default();
     reg.on_found_product(move |req| {
-        let mut rules = realms.rules_for(req.product()).peekable();
-        if rules.peek().is_none() {
-            return Outcome::GoOn;
-        }
-        let facts = RequestFacts::of(req);
-        let Some(rule) = rules.find(|r| r.when.matches(&facts)) else {
+        let Some(rule) = realms.first_match(req) else {
             return Outcome::GoOn;
         };
         let Some(user) = rule.user(req, &verified) else {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hookgate_plugin_api::{Reply, Request};
-use hookgate_plugin_kit::Condition;
+use hookgate_plugin_kit::{Condition, Conditional};
 use serde::Deserialize;
 
 use crate::config::RuleEntry;
@@ -23,6 +23,12 @@ pub(crate) struct Rule {
     pub challenge: Reply,
     /// Whether `Authorization` is removed before forwarding.
     pub remove_authorization: bool,
+}
+
+impl Conditional for Rule {
+    fn condition(&self) -> &Condition {
+        &self.when
+    }
 }
 
 impl Rule {

@@ -1,19 +1,28 @@
 //! The config as written, checked once at init into a [`Blocklist`] that the handlers
-//! read without further parsing. Conditions and per-product scoping are the kit's.
-
-use std::net::IpAddr;
+//! read without further parsing. Conditions, networks, per-product scoping and the key
+//! paths of errors are the kit's.
 
 use hookgate_plugin_api::Reply;
-use hookgate_plugin_kit::{Condition, ScopedRules};
-use ipnet::IpNet;
+use hookgate_plugin_kit::{
+    config_key, Condition, Conditional, ConfigError, Networks, ScopedRules, Sections,
+};
 use serde::Deserialize;
 
 /// What the plugin enforces.
 pub(crate) struct Blocklist {
-    /// Clients closed at Accept, by the socket's peer address (merged CIDRs).
-    pub deny: Vec<IpNet>,
+    /// Clients closed at Accept, by the socket's peer address.
+    pub deny: Networks,
     /// Request rules: `[global]`, then `[products.<name>]`.
     pub rules: ScopedRules<Rule>,
+}
+
+/// `[global]` or `[products.<name>]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    deny: Option<Networks>,
+    #[serde(default)]
+    rules: Vec<Rule>,
 }
 
 /// A request rule: when its condition holds, the request is blocked.
@@ -22,6 +31,12 @@ pub(crate) struct Blocklist {
 pub(crate) struct Rule {
     pub when: Condition,
     pub then: Block,
+}
+
+impl Conditional for Rule {
+    fn condition(&self) -> &Condition {
+        &self.when
+    }
 }
 
 /// How a request is blocked.
@@ -90,34 +105,16 @@ impl TryFrom<RuleEntry> for Rule {
     }
 }
 
-/// Parses and checks the config text (TOML): `global.deny` here, the rules by the kit.
-pub(crate) fn parse(text: &str) -> Result<Blocklist, String> {
-    let mut doc: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| e.to_string().trim_end().to_owned())?;
-    let deny = match doc.get_mut("global").and_then(toml::Value::as_table_mut) {
-        Some(global) => global.remove("deny"),
-        None => None,
-    };
-    let deny = match deny {
-        Some(list) => Vec::<String>::deserialize(list).map_err(|e| format!("global.deny: {e}"))?,
-        None => Vec::new(),
-    };
-    let rules = ScopedRules::from_toml(&doc.to_string()).map_err(|e| e.to_string())?;
-    Ok(Blocklist {
-        deny: ip_nets("global.deny", &deny)?,
-        rules,
-    })
-}
-
-/// Parses IP addresses and CIDRs (`key` names the list), merged into the fewest nets.
-fn ip_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
-    let mut nets = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let net = (item.parse::<IpNet>())
-            .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| format!("{key}[{i}]: {item:?} is not an IP address or CIDR"))?;
-        nets.push(net);
+/// Parses and checks the config text (TOML).
+pub(crate) fn parse(text: &str) -> Result<Blocklist, ConfigError> {
+    let mut sections = Sections::<Section>::from_toml(text)?;
+    if let Some((name, _)) = sections.products().find(|(_, s)| s.deny.is_some()) {
+        let key = config_key(&config_key("products", name), "deny");
+        let message = "only [global] denies addresses: at Accept no product is known yet";
+        return Err(ConfigError::new(key, message));
     }
-    Ok(IpNet::aggregate(&nets))
+    Ok(Blocklist {
+        deny: sections.global().deny.clone().unwrap_or_default(),
+        rules: sections.rules(|section| std::mem::take(&mut section.rules)),
+    })
 }

@@ -30,7 +30,6 @@ mod config;
 use std::sync::Arc;
 
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
-use hookgate_plugin_kit::RequestFacts;
 
 use crate::config::Block;
 
@@ -42,32 +41,23 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     if !list.deny.is_empty() {
         let list = list.clone();
         reg.on_accept(move |session| {
-            let ip = session.remote_addr().ip().to_canonical();
-            if list.deny.iter().any(|net| net.contains(&ip)) {
+            if list.deny.contains(session.remote_addr().ip()) {
                 Action::Close
             } else {
                 Action::GoOn
             }
         });
     }
-    if list.rules.global().is_empty()
-        && (list.rules.products()).all(|p| list.rules.rules_for(p).next().is_none())
-    {
+    if list.rules.is_empty() {
         return Ok(());
     }
-    reg.on_found_product(move |req| {
-        let mut rules = list.rules.rules_for(req.product()).peekable();
-        if rules.peek().is_none() {
-            return Outcome::GoOn;
-        }
-        let facts = RequestFacts::of(req);
-        let rule = rules.find(|r| r.when.matches(&facts));
-        match rule.map(|r| &r.then) {
+    reg.on_found_product(
+        move |req| match list.rules.first_match(req).map(|r| &r.then) {
             None => Outcome::GoOn,
             Some(Block::Close) => Outcome::Close,
             Some(Block::Respond(reply)) => Outcome::Respond(reply.clone()),
-        }
-    });
+        },
+    );
     Ok(())
 }
 

@@ -1,172 +1,159 @@
-//! The config: TOML → one [`Policy`] per product, checked once at init. Errors name
-//! the key (`products.shop.allow_origins`).
+//! The config: TOML → one [`Policy`] per product, checked once at init. The kit layers
+//! a product's keys over `[global]`'s and names the failing key
+//! (`products.shop.allow_origins[0]`).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
-use http::{HeaderName, Method, Uri};
+use hookgate_plugin_kit::{ConfigError, HeaderName, Sections};
+use http::{Method, Uri};
 use serde::Deserialize;
 
 use crate::policy::{Origins, Policy};
 
-/// The config file as written.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct File {
-    global: Section,
-    products: BTreeMap<String, Section>,
-}
-
-/// `[global]` or `[products.<name>]`; a product's keys override the global ones.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct Section {
-    allow_origins: Option<Vec<String>>,
-    allow_methods: Option<Vec<String>>,
-    allow_headers: Option<Vec<String>>,
-    expose_headers: Option<Vec<String>>,
-    allow_credentials: Option<bool>,
-    max_age: Option<u32>,
-}
-
 /// The policies, by product.
-#[derive(Debug)]
-pub(crate) struct Policies {
-    /// A `BTreeMap` because a lookup then costs a few string comparisons, less than
-    /// hashing the name with SipHash.
-    products: BTreeMap<String, Policy>,
-    /// For products without a section of their own, when `[global]` lists origins.
-    global: Option<Policy>,
-}
+pub(crate) struct Policies(Sections<Entry>);
 
 impl Policies {
     /// Parses and checks the config text.
-    pub(crate) fn parse(text: &str) -> Result<Policies, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-        let global = match file.global.allow_origins {
-            Some(_) => Some(policy(&file.global, &Section::default(), "global")?),
-            None => None,
-        };
-        let mut products = BTreeMap::new();
-        for (name, section) in &file.products {
-            let policy = policy(section, &file.global, &format!("products.{name}"))?;
-            products.insert(name.clone(), policy);
-        }
-        Ok(Policies { products, global })
+    pub(crate) fn parse(text: &str) -> Result<Policies, ConfigError> {
+        let sections = Sections::<Entry>::layered(text)?;
+        sections.require("allow_origins", |entry| entry.0.is_some())?;
+        Ok(Policies(sections))
     }
 
-    /// The policy for `product`, if it has one.
+    /// The policy for `product`, if it has one (its section, else `[global]` when that
+    /// lists origins).
     pub(crate) fn policy(&self, product: &str) -> Option<&Policy> {
-        self.products.get(product).or(self.global.as_ref())
+        self.0.for_product(product).0.as_ref()
     }
 }
 
-/// A product's policy: its own keys, else the global ones, else the defaults. `at` is
-/// the section's key path, for errors.
-fn policy(own: &Section, global: &Section, at: &str) -> Result<Policy, String> {
-    let Some((list, list_at)) = pick(&own.allow_origins, &global.allow_origins, at) else {
-        return Err(format!(
-            "{at}.allow_origins: missing (and no global.allow_origins)"
-        ));
-    };
-    let key = format!("{list_at}.allow_origins");
-    let origins = if list.iter().any(|o| o == "*") {
-        Origins::Any
-    } else {
-        Origins::Listed(
-            list.iter()
-                .map(|o| origin(o, &key))
-                .collect::<Result<_, _>>()?,
-        )
-    };
+/// A section's policy; `None` without `allow_origins`.
+#[derive(Deserialize)]
+#[serde(try_from = "Section")]
+struct Entry(Option<Policy>);
 
-    let methods = match pick(&own.allow_methods, &global.allow_methods, at) {
-        Some((list, list_at)) => {
-            let key = format!("{list_at}.allow_methods");
-            join(
-                list,
-                |m| Method::from_bytes(m.as_bytes()).is_ok(),
-                "a method",
-                &key,
-            )?
-        }
-        None => Some("GET, HEAD, POST".to_owned()),
-    };
-    let names = |field: fn(&Section) -> &Option<Vec<String>>, name: &str| {
-        let Some((list, list_at)) = pick(field(own), field(global), at) else {
-            return Ok(None);
+/// `[global]` or `[products.<name>]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    allow_origins: Option<Vec<Origin>>,
+    allow_methods: Option<Vec<MethodName>>,
+    #[serde(default)]
+    allow_headers: Vec<Listed>,
+    #[serde(default)]
+    expose_headers: Vec<Listed>,
+    #[serde(default)]
+    allow_credentials: bool,
+    max_age: Option<u32>,
+}
+
+impl TryFrom<Section> for Entry {
+    type Error = &'static str;
+
+    fn try_from(section: Section) -> Result<Entry, Self::Error> {
+        let Some(origins) = section.allow_origins else {
+            return Ok(Entry(None));
         };
-        let valid = |h: &str| h == "*" || HeaderName::from_bytes(h.as_bytes()).is_ok();
-        join(list, valid, "a header name", &format!("{list_at}.{name}"))
-    };
-    let allow_headers = names(|s| &s.allow_headers, "allow_headers")?;
-    let expose_headers = names(|s| &s.expose_headers, "expose_headers")?;
-
-    let credentials = pick(&own.allow_credentials, &global.allow_credentials, at);
-    if let (Some((true, credentials_at)), Origins::Any) = (credentials, &origins) {
-        return Err(format!(
-            "{credentials_at}.allow_credentials: true with allow_origins = [\"*\"] would let \
-             every site read responses made with the user's cookies; list the origins"
-        ));
-    }
-    let max_age = pick(&own.max_age, &global.max_age, at);
-    Ok(Policy {
-        origins,
-        allow_methods: methods,
-        allow_headers,
-        expose_headers,
-        allow_credentials: credentials.is_some_and(|(allow, _)| *allow),
-        max_age: max_age.map(|(seconds, _)| seconds.to_string()),
-    })
-}
-
-/// The product's value if set, else the global one, with the section it came from.
-fn pick<'a, T>(own: &'a Option<T>, global: &'a Option<T>, at: &'a str) -> Option<(&'a T, &'a str)> {
-    match (own, global) {
-        (Some(value), _) => Some((value, at)),
-        (None, Some(value)) => Some((value, "global")),
-        (None, None) => None,
+        let origins = if origins.iter().any(|o| o.0 == "*") {
+            Origins::Any
+        } else {
+            Origins::Listed(origins.into_iter().map(|o| o.0).collect::<BTreeSet<_>>())
+        };
+        if section.allow_credentials && matches!(origins, Origins::Any) {
+            return Err(
+                "allow_credentials = true with allow_origins = [\"*\"] would let \
+                        every site read responses made with the user's cookies; list the origins",
+            );
+        }
+        let methods = section
+            .allow_methods
+            .map(|list| join(list.iter().map(|m| &m.0)));
+        Ok(Entry(Some(Policy {
+            origins,
+            allow_methods: methods.unwrap_or_else(|| Some("GET, HEAD, POST".to_owned())),
+            allow_headers: join(section.allow_headers.iter().map(|h| &h.0)),
+            expose_headers: join(section.expose_headers.iter().map(|h| &h.0)),
+            allow_credentials: section.allow_credentials,
+            max_age: section.max_age.map(|seconds| seconds.to_string()),
+        })))
     }
 }
 
-/// A serialised origin, lowercase: `scheme://host[:port]`, nothing more.
-fn origin(value: &str, key: &str) -> Result<String, String> {
-    let bad = || {
-        format!(
-            "{key}: {value:?} is not an origin (scheme://host[:port], no path), \
-             e.g. \"https://shop.example.com\""
-        )
-    };
-    let uri: Uri = value.parse().map_err(|_| bad())?;
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(bad());
-    };
-    // Rebuilt from its parts, an origin is itself: no path, query or user info.
-    if authority.as_str().contains('@') || format!("{scheme}://{authority}") != value {
-        return Err(bad());
-    }
-    // Browsers leave the default port out, so an origin with it would never match.
-    let default_port = match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    };
-    if authority.port_u16().is_some() && authority.port_u16() == default_port {
-        return Err(format!(
-            "{key}: {value:?} has its scheme's default port, which browsers leave out"
-        ));
-    }
-    Ok(value.to_ascii_lowercase())
+/// The list as one header value, `None` if empty.
+fn join<'a>(list: impl Iterator<Item = &'a String>) -> Option<String> {
+    Some(list.map(String::as_str).collect::<Vec<_>>().join(", ")).filter(|j| !j.is_empty())
 }
 
-/// The list as one header value (`None` if empty), each item checked by `valid`.
-fn join(
-    list: &[String],
-    valid: impl Fn(&str) -> bool,
-    what: &str,
-    key: &str,
-) -> Result<Option<String>, String> {
-    if let Some(bad) = list.iter().find(|item| !valid(item)) {
-        return Err(format!("{key}: {bad:?} is not {what}"));
+/// A serialised origin, lowercase (`scheme://host[:port]`, nothing more), or `*`.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct Origin(String);
+
+impl TryFrom<String> for Origin {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Origin, String> {
+        if value == "*" {
+            return Ok(Origin(value));
+        }
+        let bad = || {
+            format!(
+                "{value:?} is not an origin (scheme://host[:port], no path), \
+                 e.g. \"https://shop.example.com\""
+            )
+        };
+        let uri: Uri = value.parse().map_err(|_| bad())?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(bad());
+        };
+        // Rebuilt from its parts, an origin is itself: no path, query or user info.
+        if authority.as_str().contains('@') || format!("{scheme}://{authority}") != value {
+            return Err(bad());
+        }
+        // Browsers leave the default port out, so an origin with it would never match.
+        let default_port = match scheme {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        };
+        if authority.port_u16().is_some() && authority.port_u16() == default_port {
+            return Err(format!(
+                "{value:?} has its scheme's default port, which browsers leave out"
+            ));
+        }
+        Ok(Origin(value.to_ascii_lowercase()))
     }
-    Ok(Some(list.join(", ")).filter(|joined| !joined.is_empty()))
+}
+
+/// A method, as written.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct MethodName(String);
+
+impl TryFrom<String> for MethodName {
+    type Error = String;
+
+    fn try_from(method: String) -> Result<MethodName, String> {
+        match Method::from_bytes(method.as_bytes()) {
+            Ok(_) => Ok(MethodName(method)),
+            Err(_) => Err(format!("{method:?} is not a method")),
+        }
+    }
+}
+
+/// A header name as written, or `*`.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct Listed(String);
+
+impl TryFrom<String> for Listed {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Listed, String> {
+        if name == "*" {
+            return Ok(Listed(name));
+        }
+        HeaderName::try_from(name.clone()).map(|_| Listed(name))
+    }
 }

@@ -23,7 +23,8 @@
 //! ```
 //!
 //! ## Layout
-//! - `config`: the TOML, checked once at init, as one `Policy` per product.
+//! - `config`: the TOML, checked once at init, as one `Policy` per product (layered
+//!   over `[global]` by the kit).
 //! - `policy`: the preflight answer and the marks on responses.
 
 mod config;

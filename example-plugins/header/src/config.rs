@@ -1,35 +1,24 @@
 //! The plugin's config: TOML, checked once at init into [`HeaderRule`]s under the kit's
-//! [`ScopedRules`], one table for `request` rules and one for `response` rules; every
-//! error names the rule's key path and the key, e.g.
-//! `products.shop.response[0]: set.x-a: ...`.
+//! [`ScopedRules`], one table for `request` rules and one for `response` rules (the
+//! kit's [`Sections`] hold both); every error names the rule's key path and the key,
+//! e.g. `products.shop.response[0]: set.x-a: ...`.
 
 use std::collections::BTreeMap;
 
-use hookgate_plugin_kit::{Condition, ScopedRules};
-use http::HeaderName;
+use hookgate_plugin_kit::{config_key, Condition, HeaderName, ScopedRules, Sections};
 use serde::Deserialize;
 
 use crate::rule::HeaderRule;
 use crate::template::Template;
 
-/// The layout: each section holds two lists of rules, kept as tables until each list
-/// is handed to the kit as its `rules`.
+/// `[global]` or `[products.<name>]`: two lists of rules.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    global: Section,
-    #[serde(default)]
-    products: BTreeMap<String, Section>,
-}
-
-#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Section {
     #[serde(default)]
-    request: Vec<toml::Table>,
+    request: Vec<HeaderRule>,
     #[serde(default)]
-    response: Vec<toml::Table>,
+    response: Vec<HeaderRule>,
 }
 
 /// One rule as written: the condition keys (flattened into the kit's table form) and
@@ -58,44 +47,11 @@ pub struct Config {
 
 /// Parses and checks the config.
 pub fn parse(text: &str) -> Result<Config, String> {
-    let file: File = toml::from_str(text).map_err(|e| error(e.to_string().trim_end()))?;
-    let (mut request, mut response) = (toml::Table::new(), toml::Table::new());
-    for (name, section) in file.products {
-        request.insert(name.clone(), rules(section.request));
-        response.insert(name, rules(section.response));
-    }
+    let mut sections =
+        Sections::<Section>::from_toml(text).map_err(|e| format!("header plugin config: {e}"))?;
     Ok(Config {
-        request: scoped("request", file.global.request, request)?,
-        response: scoped("response", file.global.response, response)?,
-    })
-}
-
-fn error(detail: &str) -> String {
-    format!("header plugin config: {detail}")
-}
-
-/// A section the kit reads: `{ rules = [...] }`.
-fn rules(list: Vec<toml::Table>) -> toml::Value {
-    toml::Value::Table(toml::Table::from_iter([("rules".to_owned(), list.into())]))
-}
-
-/// One list (`request` or `response`) of every section, compiled by the kit.
-fn scoped(
-    list: &str,
-    global: Vec<toml::Table>,
-    products: toml::Table,
-) -> Result<ScopedRules<HeaderRule>, String> {
-    let doc = toml::Table::from_iter([
-        ("global".to_owned(), rules(global)),
-        ("products".to_owned(), products.into()),
-    ]);
-    ScopedRules::from_toml(&doc.to_string()).map_err(|e| {
-        // The kit names the list `rules`; this file names it `request` or `response`.
-        let key = match e.key().rfind(".rules[") {
-            Some(at) => format!("{}.{list}{}", &e.key()[..at], &e.key()[at + 6..]),
-            None => e.key().to_owned(),
-        };
-        error(&format!("{key}: {}", e.message()))
+        request: sections.rules(|section| std::mem::take(&mut section.request)),
+        response: sections.rules(|section| std::mem::take(&mut section.response)),
     })
 }
 
@@ -116,7 +72,7 @@ impl TryFrom<RuleFile> for HeaderRule {
         let values = |action: &str, map: BTreeMap<String, String>| {
             (map.into_iter())
                 .map(|(name, value)| {
-                    let key = format!("{action}.{}", toml_key(&name));
+                    let key = config_key(action, &name);
                     let value = Template::parse(&value).map_err(|e| format!("{key}: {e}"))?;
                     Ok((header_name(&name, &key)?, value))
                 })
@@ -126,7 +82,7 @@ impl TryFrom<RuleFile> for HeaderRule {
             when,
             rename: (rename.iter())
                 .map(|(from, to)| {
-                    let key = format!("rename.{}", toml_key(from));
+                    let key = config_key("rename", from);
                     Ok((header_name(from, &key)?, header_name(to, &key)?))
                 })
                 .collect::<Result<_, String>>()?,
@@ -139,22 +95,10 @@ impl TryFrom<RuleFile> for HeaderRule {
     }
 }
 
-/// The lowercase form of a header name.
+/// The lowercase form of a header name; `key` names it in the error.
 fn header_name(name: &str, key: &str) -> Result<String, String> {
-    match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(parsed) => Ok(parsed.as_str().to_owned()),
-        Err(_) => Err(format!("{key}: {name:?} is not a header name")),
-    }
-}
-
-/// A table key as TOML writes it: bare if it can be.
-fn toml_key(name: &str) -> String {
-    let bare = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-    if bare && !name.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{name:?}")
+    match HeaderName::try_from(name.to_owned()) {
+        Ok(name) => Ok(name.as_str().to_owned()),
+        Err(e) => Err(format!("{key}: {e}")),
     }
 }

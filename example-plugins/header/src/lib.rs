@@ -90,7 +90,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
 fn has_rules(rules: &ScopedRules<HeaderRule>) -> (bool, bool) {
     let global = rules.global().len();
     let own = (rules.products()).any(|p| rules.rules_for(p).count() > global);
-    (global > 0 || own, own)
+    (!rules.is_empty(), own)
 }
 
 /// The request's product, asked for (a call into the host) only if some product has

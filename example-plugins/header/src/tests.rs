@@ -229,7 +229,7 @@ set = { x-a = "1" }
     assert_eq!(resp.header_value("x-a"), Some("1"));
     let err = init_error("[[products.\"my shop\".response]]\nset = { b = \"%{x}\" }");
     assert!(
-        err.contains("products.my shop.response[0]: set.b:"),
+        err.contains("products.\"my shop\".response[0]: set.b:"),
         "{err}"
     );
 }

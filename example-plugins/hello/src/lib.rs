@@ -10,20 +10,22 @@
 //! ```
 
 use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry, Reply};
+use hookgate_plugin_kit::{from_toml, HeaderName};
 use serde::Deserialize;
 
+/// The config; the kit checks it and names a bad key.
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Config {
     greeting: String,
-    header: String,
+    header: HeaderName,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             greeting: "hello".to_owned(),
-            header: "x-hello".to_owned(),
+            header: HeaderName::from_static("x-hello"),
         }
     }
 }
@@ -33,17 +35,10 @@ impl Default for Config {
 /// context `hello.greeted`, and answers `/hello` itself; ReadResponse adds
 /// `x-hello-seen: 1`; RequestFinish and Finish go on.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
-    let Config { greeting, header } = toml::from_str(config)
-        .map_err(|e| format!("hello plugin config: {}", e.to_string().trim_end()))?;
-    // Checked here so that a typo fails at startup, not silently on every request.
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if header.is_empty() || !header.bytes().all(token) {
-        return Err(format!(
-            "hello plugin config: `header` = {header:?} is not a header name"
-        ));
-    }
+    let Config { greeting, header } =
+        from_toml(config).map_err(|e| format!("hello plugin config: {e}"))?;
     if greeting.chars().any(char::is_control) {
-        return Err("hello plugin config: `greeting` has a control character".to_owned());
+        return Err("hello plugin config: greeting: has a control character".to_owned());
     }
 
     reg.on_accept(|session| {
@@ -53,7 +48,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     // Formatted once: `/hello` is answered with a copy.
     let page = format!("{greeting} from hookgate\n");
     reg.on_before_location(move |req| {
-        req.set_header(&header, &greeting);
+        req.set_header(header.as_str(), &greeting);
         req.set_context("hello.greeted", &greeting);
         if req.path() != "/hello" {
             return Outcome::GoOn;
@@ -150,11 +145,14 @@ mod tests {
         let err = TestPlugin::init(init, "header = \"x hello\"")
             .err()
             .unwrap();
-        assert!(err.contains("`header`"), "{err}");
+        assert_eq!(
+            err,
+            "hello plugin config: header: \"x hello\" is not a header name"
+        );
         let err = TestPlugin::init(init, "greeting = \"a\\nb\"")
             .err()
             .unwrap();
-        assert!(err.contains("`greeting`"), "{err}");
+        assert!(err.contains("greeting: "), "{err}");
     }
 
     #[test]

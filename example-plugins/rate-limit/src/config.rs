@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookgate_plugin_kit::{Condition, ScopedRules};
+use hookgate_plugin_kit::{AtLeastOne, Condition, HeaderName, ScopedRules};
 use serde::Deserialize;
 
 use crate::counter::Counters;
@@ -18,7 +18,7 @@ pub(crate) type Limits = ScopedRules<Rule>;
 pub(crate) struct RuleEntry {
     limit: AtLeastOne<u32>,
     window_ms: AtLeastOne<u64>,
-    key_header: Option<String>,
+    key_header: Option<HeaderName>,
     #[serde(default)]
     action: ActionName,
     #[serde(flatten)]
@@ -33,32 +33,18 @@ enum ActionName {
     Close,
 }
 
-/// A count or a length that must not be zero.
-#[derive(Deserialize)]
-#[serde(try_from = "u64", bound(deserialize = "T: TryFrom<u64>"))]
-struct AtLeastOne<T>(T);
-
-impl<T: TryFrom<u64>> TryFrom<u64> for AtLeastOne<T> {
-    type Error = String;
-
-    fn try_from(n: u64) -> Result<AtLeastOne<T>, String> {
-        match T::try_from(n) {
-            _ if n == 0 => Err("must be at least 1".to_owned()),
-            Ok(n) => Ok(AtLeastOne(n)),
-            Err(_) => Err(format!("{n} is too large")),
-        }
-    }
-}
-
 impl From<RuleEntry> for Rule {
     /// The counters' sweeps are timed from now; their windows from each client's first
     /// request.
     fn from(entry: RuleEntry) -> Rule {
-        let (limit, window) = (entry.limit.0, Duration::from_millis(entry.window_ms.0));
+        let (limit, window) = (
+            entry.limit.get(),
+            Duration::from_millis(entry.window_ms.get()),
+        );
         let now = Instant::now();
         Rule {
             when: entry.when,
-            key_header: entry.key_header.map(|n| n.to_ascii_lowercase()),
+            key_header: entry.key_header.map(|name| name.as_str().to_owned()),
             over: match entry.action {
                 ActionName::Respond => Over::Respond,
                 ActionName::Close => Over::Close,

@@ -44,11 +44,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
 /// [`init`], with the windows reading the time from `clock`.
 fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result<(), String> {
     let limits = config::parse(config).map_err(|e| format!("rate-limit plugin config: {e}"))?;
-    if limits.global().is_empty()
-        && limits
-            .products()
-            .all(|p| limits.rules_for(p).next().is_none())
-    {
+    if limits.is_empty() {
         return Ok(());
     }
     reg.on_found_product(move |req| {

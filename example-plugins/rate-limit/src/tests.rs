@@ -165,7 +165,7 @@ fn bad_values_fail_naming_the_key_path() {
         ),
         (
             "[products.\"a.b\"]\nrules = [{ limit = 1, window_ms = 1, path = \"x\" }]",
-            "products.a.b.rules[0]: path: a path must start with '/'",
+            "products.\"a.b\".rules[0]: path: a path must start with '/'",
         ),
         (
             "[global]\nrules = [{ limit = 1, window_ms = 1, cond = 'req_method_in(\"GET\"' }]",

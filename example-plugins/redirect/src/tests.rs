@@ -204,7 +204,7 @@ fn bad_targets_are_errors() {
         ),
         (
             "[[products.\"my shop\".rules]]\nadd_prefix = \"https://a b\"",
-            "products.my shop.rules[0]: add_prefix: ",
+            "products.\"my shop\".rules[0]: add_prefix: ",
         ),
     ];
     for (config, expected) in cases {

@@ -37,7 +37,10 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let config = Config::parse(config)?;
     reg.on_before_location(move |req| {
         if config.trusts(req.client_ip()) {
-            if let Some(kept) = req.header(&config.header).filter(|id| !id.is_empty()) {
+            if let Some(kept) = req
+                .header(config.header.as_str())
+                .filter(|id| !id.is_empty())
+            {
                 let kept = kept.to_owned();
                 req.set_context(CONTEXT_KEY, &kept);
                 return Outcome::GoOn;
@@ -50,7 +53,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             return Outcome::Respond(reply);
         };
         let id = id.as_str();
-        req.set_header(&config.header, id);
+        req.set_header(config.header.as_str(), id);
         req.set_context(CONTEXT_KEY, id);
         Outcome::GoOn
     });

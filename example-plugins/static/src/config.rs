@@ -1,27 +1,10 @@
-//! The config: TOML → one [`Site`] per product, checked once at init. Errors name the
-//! key (`products.shop.root`).
+//! The config: TOML → one [`Site`] per product, checked once at init. The kit layers a
+//! product's keys over `[global]`'s and names the failing key (`products.shop.root`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use hookgate_plugin_kit::{ConfigError, Sections};
 use serde::Deserialize;
-
-/// The config file as written.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct File {
-    global: Section,
-    products: BTreeMap<String, Section>,
-}
-
-/// `[global]` or `[products.<name>]`; a product's keys override the global ones.
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct Section {
-    root: Option<PathBuf>,
-    prefix: Option<String>,
-    index: Option<String>,
-}
 
 /// Where one product's files come from.
 #[derive(Debug)]
@@ -36,83 +19,107 @@ pub(crate) struct Site {
 }
 
 /// The sites, by product.
-#[derive(Debug)]
-pub(crate) struct Sites {
-    /// A `BTreeMap` because a lookup then costs a few string comparisons, less than
-    /// hashing the name with SipHash.
-    products: BTreeMap<String, Site>,
-    /// For products without a section of their own, when `[global]` has a root.
-    global: Option<Site>,
-}
+pub(crate) struct Sites(Sections<Section>);
 
 impl Sites {
     /// Parses and checks the config text.
-    pub(crate) fn parse(text: &str) -> Result<Sites, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-        let global = match file.global.root {
-            Some(_) => Some(site(&file.global, &Section::default(), "global")?),
-            None => None,
-        };
-        let mut products = BTreeMap::new();
-        for (name, section) in &file.products {
-            let site = site(section, &file.global, &format!("products.{name}"))?;
-            products.insert(name.clone(), site);
-        }
-        Ok(Sites { products, global })
+    pub(crate) fn parse(text: &str) -> Result<Sites, ConfigError> {
+        let sections = Sections::<Section>::layered(text)?;
+        sections.require("root", |section| section.0.is_some())?;
+        Ok(Sites(sections))
     }
 
-    /// The site serving `product`, if any.
+    /// The site serving `product`, if any (its section, else `[global]` when that has
+    /// a root).
     pub(crate) fn site(&self, product: &str) -> Option<&Site> {
-        self.products.get(product).or(self.global.as_ref())
+        self.0.for_product(product).0.as_ref()
     }
 }
 
-/// A product's site: its own keys, else the global ones, else the defaults. `at` is
-/// the section's key path, for errors.
-fn site(own: &Section, global: &Section, at: &str) -> Result<Site, String> {
-    let (root, root_at) = match (&own.root, &global.root) {
-        (Some(root), _) => (root, at),
-        (None, Some(root)) => (root, "global"),
-        (None, None) => return Err(format!("{at}.root: missing (and no global.root)")),
-    };
-    let root = canonical_dir(root).map_err(|e| format!("{root_at}.root: {e}"))?;
+/// A section's site; `None` without a root.
+#[derive(Deserialize)]
+#[serde(try_from = "Written")]
+pub(crate) struct Section(Option<Site>);
 
-    let (prefix, prefix_at) = pick(&own.prefix, &global.prefix, at);
-    let prefix = prefix.unwrap_or("/");
-    if !prefix.starts_with('/') || !prefix.ends_with('/') {
-        return Err(format!(
-            "{prefix_at}.prefix: {prefix:?} must start and end with `/`"
-        ));
-    }
-    let (index, index_at) = pick(&own.index, &global.index, at);
-    let index = index.unwrap_or("index.html");
-    if index.is_empty() || index.contains('/') || index == "." || index == ".." {
-        return Err(format!("{index_at}.index: {index:?} is not a file name"));
-    }
-    Ok(Site {
-        root,
-        prefix: prefix.to_owned(),
-        index: index.to_owned(),
-    })
+/// `[global]` or `[products.<name>]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    root: Option<Root>,
+    #[serde(default = "Prefix::all")]
+    prefix: Prefix,
+    #[serde(default = "Index::html")]
+    index: Index,
 }
 
-/// The product's value if set, else the global one, with the key path it came from.
-fn pick<'a>(
-    own: &'a Option<String>,
-    global: &'a Option<String>,
-    at: &'a str,
-) -> (Option<&'a str>, &'a str) {
-    match (own, global) {
-        (Some(value), _) => (Some(value), at),
-        (None, value) => (value.as_deref(), "global"),
+impl From<Written> for Section {
+    fn from(written: Written) -> Section {
+        Section(written.root.map(|Root(root)| Site {
+            root,
+            prefix: written.prefix.0,
+            index: written.index.0,
+        }))
     }
 }
 
-fn canonical_dir(path: &Path) -> Result<PathBuf, String> {
-    let shown = path.display();
-    let canonical = path.canonicalize().map_err(|e| format!("{shown}: {e}"))?;
-    if !canonical.is_dir() {
-        return Err(format!("{shown} is not a directory"));
+/// A directory, canonical.
+#[derive(Deserialize)]
+#[serde(try_from = "PathBuf")]
+struct Root(PathBuf);
+
+impl TryFrom<PathBuf> for Root {
+    type Error = String;
+
+    fn try_from(path: PathBuf) -> Result<Root, String> {
+        let shown = path.display();
+        let canonical = path.canonicalize().map_err(|e| format!("{shown}: {e}"))?;
+        if !canonical.is_dir() {
+            return Err(format!("{shown} is not a directory"));
+        }
+        Ok(Root(canonical))
     }
-    Ok(canonical)
+}
+
+/// A path prefix that starts and ends with `/`.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct Prefix(String);
+
+impl Prefix {
+    fn all() -> Prefix {
+        Prefix("/".to_owned())
+    }
+}
+
+impl TryFrom<String> for Prefix {
+    type Error = String;
+
+    fn try_from(prefix: String) -> Result<Prefix, String> {
+        if !prefix.starts_with('/') || !prefix.ends_with('/') {
+            return Err(format!("{prefix:?} must start and end with `/`"));
+        }
+        Ok(Prefix(prefix))
+    }
+}
+
+/// The name of a file in a directory.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct Index(String);
+
+impl Index {
+    fn html() -> Index {
+        Index("index.html".to_owned())
+    }
+}
+
+impl TryFrom<String> for Index {
+    type Error = String;
+
+    fn try_from(index: String) -> Result<Index, String> {
+        if index.is_empty() || index.contains('/') || index == "." || index == ".." {
+            return Err(format!("{index:?} is not a file name"));
+        }
+        Ok(Index(index))
+    }
 }

@@ -20,7 +20,8 @@
 //! ```
 //!
 //! ## Layout
-//! - `config`: the TOML, checked once at init, as one `Site` per product.
+//! - `config`: the TOML, checked once at init, as one `Site` per product (layered over
+//!   `[global]` by the kit).
 //! - `serve`: one request: path → file inside the root → reply.
 
 mod config;

@@ -1,9 +1,10 @@
-//! The config as written ([`File`]), checked once at init into [`Policies`]: one
-//! [`Policy`] per listener, each already merged with the default.
+//! The config, checked once at init into [`Policies`]: one [`Policy`] per listener,
+//! layered over `[default]` key by key by the kit, which names a failing key.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use hookgate_plugin_kit::{config_key, ConfigError, Sections};
 use serde::Deserialize;
 
 /// The policy of every listener.
@@ -14,15 +15,19 @@ pub(crate) struct Policies {
 }
 
 /// What one listener allows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Policy {
+    #[serde(default)]
     min_version: Option<Version>,
     /// `None`: any name, or none.
+    #[serde(default, rename = "sni")]
     names: Option<Vec<Name>>,
 }
 
 /// A TLS version; the order is the protocol's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 enum Version {
     Tls10,
     Tls11,
@@ -31,7 +36,8 @@ enum Version {
 }
 
 /// An allowed SNI name, lowercase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 enum Name {
     Exact(String),
     /// `*.example.com`, kept as `.example.com`.
@@ -108,62 +114,39 @@ impl Name {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct File {
-    default: Section,
-    listeners: BTreeMap<String, Section>,
+impl TryFrom<String> for Version {
+    type Error = String;
+
+    fn try_from(v: String) -> Result<Version, String> {
+        Version::parse(&v).ok_or_else(|| format!("{v:?} is not a TLS version (\"1.0\" to \"1.3\")"))
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct Section {
-    min_version: Option<String>,
-    sni: Option<Vec<String>>,
+impl TryFrom<String> for Name {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Name, String> {
+        Name::parse(&s).ok_or_else(|| format!("{s:?} is not a host name or `*.` wildcard"))
+    }
 }
 
 /// Parses and checks the config text (TOML).
-pub(crate) fn parse(text: &str) -> Result<Policies, String> {
-    let file: File = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-    let default = policy("default", file.default, &Policy::default())?;
+pub(crate) fn parse(text: &str) -> Result<Policies, ConfigError> {
+    let sections = Sections::<Policy>::layered_as(text, "default", "listeners")?;
     let mut listeners = HashMap::new();
-    for (addr, section) in file.listeners {
-        let key = format!("listeners.{addr:?}");
+    for (addr, policy) in sections.products() {
+        let key = config_key("listeners", addr);
         let Ok(parsed) = addr.parse::<SocketAddr>() else {
-            return Err(format!(
-                "{key}: not a listener address like \"127.0.0.1:8443\""
-            ));
+            let message = "not a listener address like \"127.0.0.1:8443\"";
+            return Err(ConfigError::new(key, message));
         };
         if listeners
-            .insert(parsed.to_string(), policy(&key, section, &default)?)
+            .insert(parsed.to_string(), policy.clone())
             .is_some()
         {
-            return Err(format!("{key}: the same listener as another entry"));
+            return Err(ConfigError::new(key, "the same listener as another entry"));
         }
     }
+    let default = sections.global().clone();
     Ok(Policies { default, listeners })
-}
-
-/// A section's policy; keys it leaves out come from `fallback`.
-fn policy(key: &str, section: Section, fallback: &Policy) -> Result<Policy, String> {
-    let min_version = match section.min_version {
-        Some(v) => Some(Version::parse(&v).ok_or_else(|| {
-            format!("{key}.min_version: {v:?} is not a TLS version (\"1.0\" to \"1.3\")")
-        })?),
-        None => fallback.min_version,
-    };
-    let names = match section.sni {
-        Some(list) => Some(
-            list.iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    Name::parse(s).ok_or_else(|| {
-                        format!("{key}.sni[{i}]: {s:?} is not a host name or `*.` wildcard")
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => fallback.names.clone(),
-    };
-    Ok(Policy { min_version, names })
 }
