@@ -21,6 +21,8 @@
 //! - `request`: [`RequestFacts`], the SDK's `Request` as [`Facts`], for plugins.
 //! - `clock`: [`Clock`], where time windows read the time (a manual one for tests,
 //!   with the `testing` feature).
+//! - `testing` (feature `testing`): helpers for a plugin's tests: every TOML example
+//!   of its docs inits, and the error a bad config gets.
 //!
 //! # Grammar
 //!
@@ -131,6 +133,8 @@ mod facts;
 mod request;
 mod scoped;
 mod sections;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod values;
 
 pub use clock::Clock;

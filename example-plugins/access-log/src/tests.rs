@@ -1,3 +1,4 @@
+use hookgate_plugin_kit::testing::config_error;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -214,7 +215,7 @@ fn dropping_the_handlers_flushes_every_line() {
 #[test]
 fn config_errors_name_the_key() {
     let log = Log::new();
-    let error = |config: &str| TestPlugin::init(init, config).err().unwrap();
+    let error = |config: &str| config_error(init, config);
     let path = format!("path = {:?}\n", log.path().display().to_string());
 
     let err = error("");

@@ -3,6 +3,7 @@
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point, Reply};
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 
 use super::init;
 
@@ -35,13 +36,6 @@ fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {
         Ok(plugin) => plugin,
         Err(e) => panic!("init failed: {e}"),
-    }
-}
-
-fn init_error(config: &str) -> String {
-    match TestPlugin::init(init, config) {
-        Ok(_) => panic!("init accepted {config:?}"),
-        Err(e) => e,
     }
 }
 
@@ -147,14 +141,15 @@ fn the_first_matching_rule_decides_global_first() {
 
 #[test]
 fn syntax_and_unknown_keys_fail_naming_the_key() {
-    let err = init_error("[[global.rules]]\nrealm = \"x\"\n");
+    let err = config_error(init, "[[global.rules]]\nrealm = \"x\"\n");
     assert!(err.starts_with("auth-basic plugin config: "), "{err}");
     assert!(err.contains("missing field `users`"), "{err}");
-    let err = init_error(&format!(
-        "[[global.rules]]\nusers = {{ a = \"{ALICE}\" }}\nstrip = true\n"
-    ));
+    let err = config_error(
+        init,
+        &format!("[[global.rules]]\nusers = {{ a = \"{ALICE}\" }}\nstrip = true\n"),
+    );
     assert!(err.contains("unknown field `strip`"), "{err}");
-    let err = init_error("[[global.rules]]\nusers = { a = 1 }\n");
+    let err = config_error(init, "[[global.rules]]\nusers = { a = 1 }\n");
     assert!(err.contains("expected a string"), "{err}");
 }
 
@@ -196,31 +191,19 @@ fn bad_values_fail_naming_the_key_path() {
         ),
     ];
     for (config, expected) in cases {
-        let err = init_error(&config);
+        let err = config_error(init, &config);
         let expected = format!("auth-basic plugin config: {expected}");
         assert!(err.starts_with(&expected), "{config}\n=> {err}");
     }
 }
 
 #[test]
-fn documented_examples_are_valid_configs() {
-    let crate_docs: String = include_str!("lib.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
-        .collect();
-    for (name, text) in [
-        ("README.md", include_str!("../README.md")),
-        ("lib.rs", &crate_docs),
-    ] {
-        let example = text
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|s| s.split("```").next());
-        let example = example.unwrap_or_else(|| panic!("{name} has a TOML example"));
-        assert!(
-            TestPlugin::init(init, example).is_ok(),
-            "{name}:\n{example}"
-        );
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

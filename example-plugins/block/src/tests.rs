@@ -1,5 +1,6 @@
 //! Unit tests against the SDK's fake host.
 
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 use std::net::{IpAddr, SocketAddr};
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeSession, TestPlugin};
@@ -11,13 +12,6 @@ fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {
         Ok(plugin) => plugin,
         Err(e) => panic!("init failed: {e}"),
-    }
-}
-
-fn init_error(config: &str) -> String {
-    match TestPlugin::init(init, config) {
-        Ok(_) => panic!("init accepted {config:?}"),
-        Err(e) => e,
     }
 }
 
@@ -147,16 +141,16 @@ fn each_condition_narrows_a_rule() {
 
 #[test]
 fn syntax_and_unknown_keys_fail_naming_the_key() {
-    let err = init_error("[global]\ndeny = \"10.0.0.0/8\"\n");
+    let err = config_error(init, "[global]\ndeny = \"10.0.0.0/8\"\n");
     assert!(err.starts_with("block plugin config: "), "{err}");
     assert!(err.contains("deny"), "{err}");
     assert!(err.contains("expected a sequence"), "{err}");
 
-    let err = init_error("[products.shop]\ndeny = []\n");
+    let err = config_error(init, "[products.shop]\ndeny = []\n");
     assert!(err.contains("products.shop.deny: only [global]"), "{err}");
-    let err = init_error("[products.shop]\nrules = [{ path_prefx = \"/a\" }]\n");
+    let err = config_error(init, "[products.shop]\nrules = [{ path_prefx = \"/a\" }]\n");
     assert!(err.contains("unknown field `path_prefx`"), "{err}");
-    let err = init_error("[products.shop]\nrules = [{ action = \"drop\" }]\n");
+    let err = config_error(init, "[products.shop]\nrules = [{ action = \"drop\" }]\n");
     assert!(err.contains("unknown variant `drop`"), "{err}");
 }
 
@@ -189,7 +183,7 @@ fn bad_values_fail_naming_the_key_path() {
         ),
     ];
     for (config, expected) in cases {
-        let err = init_error(config);
+        let err = config_error(init, config);
         assert!(
             err.starts_with(&format!("block plugin config: {expected}")),
             "{config}\n=> {err}"
@@ -198,24 +192,12 @@ fn bad_values_fail_naming_the_key_path() {
 }
 
 #[test]
-fn documented_examples_are_valid_configs() {
-    let crate_docs: String = include_str!("lib.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
-        .collect();
-    for (name, text) in [
-        ("README.md", include_str!("../README.md")),
-        ("lib.rs", &crate_docs),
-    ] {
-        let example = text
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|s| s.split("```").next());
-        let example = example.unwrap_or_else(|| panic!("{name} has a TOML example"));
-        assert!(
-            TestPlugin::init(init, example).is_ok(),
-            "{name}:\n{example}"
-        );
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

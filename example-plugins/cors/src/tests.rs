@@ -1,5 +1,6 @@
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
 use hookgate_plugin_api::{Action, Outcome, Point, Reply};
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 
 use super::init;
 
@@ -174,7 +175,7 @@ fn global_defaults_and_any_origin() {
 
 #[test]
 fn config_errors_name_the_key() {
-    let error = |config: &str| TestPlugin::init(init, config).err().unwrap();
+    let error = |config: &str| config_error(init, config);
     let err = error("[products.shop]\nallow_origin = [\"https://a.example\"]\n");
     assert!(err.starts_with("cors plugin config: "), "{err}");
     assert!(err.contains("unknown field `allow_origin`"), "{err}");
@@ -229,5 +230,16 @@ fn config_errors_name_the_key() {
     assert!(
         err.contains("products.shop: allow_credentials = true"),
         "{err}"
+    );
+}
+
+#[test]
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
     );
 }

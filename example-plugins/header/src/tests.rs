@@ -1,5 +1,6 @@
 //! The plugin through the SDK's fake host.
 
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 use std::net::IpAddr;
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
@@ -153,10 +154,6 @@ fn a_value_that_renders_invalid_is_skipped() {
     assert_eq!(req.header_value("x-product"), Some(""));
 }
 
-fn init_error(config: &str) -> String {
-    TestPlugin::init(init, config).err().unwrap()
-}
-
 #[test]
 fn bad_values_and_names_name_the_key() {
     let cases = [
@@ -195,12 +192,12 @@ fn bad_values_and_names_name_the_key() {
         ),
     ];
     for (rule, expected) in cases {
-        let err = init_error(&format!("[[global.request]]\n{rule}"));
+        let err = config_error(init, &format!("[[global.request]]\n{rule}"));
         assert_eq!(err, format!("header plugin config: {expected}"), "{rule}");
     }
     let config = "[[products.shop.response]]\ndelete = [\"a\"]\n\
                   [[products.shop.response]]\nset = { b = \"%{x}\" }";
-    let err = init_error(config);
+    let err = config_error(init, config);
     assert!(
         err.contains("products.shop.response[1]: set.b: unknown variable %{x}"),
         "{err}"
@@ -227,7 +224,10 @@ set = { x-a = "1" }
     let mut req = FakeRequest::get("/").product("my shop");
     let resp = response(&plugin, &mut req, FakeResponse::new(200));
     assert_eq!(resp.header_value("x-a"), Some("1"));
-    let err = init_error("[[products.\"my shop\".response]]\nset = { b = \"%{x}\" }");
+    let err = config_error(
+        init,
+        "[[products.\"my shop\".response]]\nset = { b = \"%{x}\" }",
+    );
     assert!(
         err.contains("products.\"my shop\".response[0]: set.b:"),
         "{err}"
@@ -236,35 +236,21 @@ set = { x-a = "1" }
 
 #[test]
 fn unknown_keys_are_errors() {
-    let err = init_error("[[global.request]]\nsett = { a = \"1\" }");
+    let err = config_error(init, "[[global.request]]\nsett = { a = \"1\" }");
     assert!(err.contains("unknown field `sett`"), "{err}");
-    let err = init_error("[global]\nrequests = []");
+    let err = config_error(init, "[global]\nrequests = []");
     assert!(err.contains("unknown field `requests`"), "{err}");
-    let err = init_error("[[global.response]]\ndelete = \"x-a\"");
+    let err = config_error(init, "[[global.response]]\ndelete = \"x-a\"");
     assert!(err.contains("expected a sequence"), "{err}");
 }
 
-/// The first TOML block of a README or of the crate docs (`//! ` lines).
-fn toml_block(doc: &str) -> String {
-    let lines = doc.lines().map(|line| {
-        let line = line.strip_prefix("//!").unwrap_or(line);
-        line.strip_prefix(' ').unwrap_or(line)
-    });
-    let block: Vec<&str> = lines
-        .skip_while(|line| *line != "```toml")
-        .skip(1)
-        .take_while(|line| *line != "```")
-        .collect();
-    block.join("\n")
-}
-
 #[test]
-fn documented_configs_are_valid() {
-    for doc in [include_str!("../README.md"), include_str!("lib.rs")] {
-        let config = toml_block(doc);
-        assert!(!config.trim().is_empty(), "no TOML block in:\n{doc}");
-        if let Err(e) = TestPlugin::init(init, &config) {
-            panic!("{e}\n{config}");
-        }
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

@@ -1,6 +1,7 @@
 //! Unit tests against the SDK's fake host. The counters' own tests (windows, sweeping,
 //! threads) are in `counter.rs`.
 
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -14,13 +15,6 @@ fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {
         Ok(plugin) => plugin,
         Err(e) => panic!("init failed: {e}"),
-    }
-}
-
-fn init_error(config: &str) -> String {
-    match TestPlugin::init(init, config) {
-        Ok(_) => panic!("init accepted {config:?}"),
-        Err(e) => e,
     }
 }
 
@@ -141,14 +135,17 @@ fn after_the_window_requests_are_allowed_again() {
 
 #[test]
 fn syntax_and_unknown_keys_fail_naming_the_key() {
-    let err = init_error("[global]\nrules = [{ limit = 1 }]");
+    let err = config_error(init, "[global]\nrules = [{ limit = 1 }]");
     assert!(err.starts_with("rate-limit plugin config: "), "{err}");
     assert!(err.contains("missing field `window_ms`"), "{err}");
-    let err = init_error("[global]\nrules = [{ limit = 1, window_ms = 1, window = 2 }]");
+    let err = config_error(
+        init,
+        "[global]\nrules = [{ limit = 1, window_ms = 1, window = 2 }]",
+    );
     assert!(err.contains("unknown field `window`"), "{err}");
-    let err = init_error("[global]\nrules = [{ limit = -1, window_ms = 1 }]");
+    let err = config_error(init, "[global]\nrules = [{ limit = -1, window_ms = 1 }]");
     assert!(err.contains("limit"), "{err}");
-    let err = init_error("[products.a]\nlimit = 1");
+    let err = config_error(init, "[products.a]\nlimit = 1");
     assert!(err.contains("unknown field `limit`"), "{err}");
 }
 
@@ -177,31 +174,19 @@ fn bad_values_fail_naming_the_key_path() {
         ),
     ];
     for (config, expected) in cases {
-        let err = init_error(config);
+        let err = config_error(init, config);
         let expected = format!("rate-limit plugin config: {expected}");
         assert!(err.starts_with(&expected), "{config}\n=> {err}");
     }
 }
 
 #[test]
-fn documented_examples_are_valid_configs() {
-    let crate_docs: String = include_str!("lib.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
-        .collect();
-    for (name, text) in [
-        ("README.md", include_str!("../README.md")),
-        ("lib.rs", &crate_docs),
-    ] {
-        let example = text
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|s| s.split("```").next());
-        let example = example.unwrap_or_else(|| panic!("{name} has a TOML example"));
-        assert!(
-            TestPlugin::init(init, example).is_ok(),
-            "{name}:\n{example}"
-        );
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

@@ -2,6 +2,7 @@
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeSession, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 
 use super::init;
 
@@ -163,10 +164,6 @@ fn empty_config_redirects_nothing() {
     assert_eq!(redirect(&plugin, shop("/old-home")), None);
 }
 
-fn init_error(config: &str) -> String {
-    TestPlugin::init(init, config).err().unwrap()
-}
-
 #[test]
 fn bad_status_names_the_rule() {
     let config = r#"
@@ -177,7 +174,7 @@ set_url = "/b"
 status = 200
 "#;
     assert_eq!(
-        init_error(config),
+        config_error(init, config),
         "redirect plugin config: products.shop.rules[1]: status: \
          200 is not a redirect status (301, 302, 303, 307 or 308)"
     );
@@ -208,7 +205,7 @@ fn bad_targets_are_errors() {
         ),
     ];
     for (config, expected) in cases {
-        let err = init_error(config);
+        let err = config_error(init, config);
         assert!(err.starts_with("redirect plugin config: "), "{err}");
         assert!(err.contains(expected), "{config}\n{err}");
     }
@@ -233,45 +230,33 @@ fn bad_conditions_are_errors() {
         ),
     ];
     for (condition, expected) in cases {
-        let err = init_error(&rule(condition));
+        let err = config_error(init, &rule(condition));
         assert!(err.contains(expected), "{condition}\n{err}");
     }
 }
 
 #[test]
 fn unknown_keys_are_errors() {
-    let err = init_error("[[global.rules]]\nset_url = \"/a\"\nstauts = 301");
+    let err = config_error(init, "[[global.rules]]\nset_url = \"/a\"\nstauts = 301");
     assert!(err.contains("unknown field `stauts`"), "{err}");
-    let err = init_error("[global]\nrule = []");
+    let err = config_error(init, "[global]\nrule = []");
     assert!(err.contains("unknown field `rule`"), "{err}");
-    let err = init_error("[product.shop]");
+    let err = config_error(init, "[product.shop]");
     assert!(err.contains("unknown field `product`"), "{err}");
-    let err =
-        init_error("[[global.rules]]\nset_url = \"/a\"\nheader = { name = \"a\", val = \"1\" }");
+    let err = config_error(
+        init,
+        "[[global.rules]]\nset_url = \"/a\"\nheader = { name = \"a\", val = \"1\" }",
+    );
     assert!(err.contains("unknown field `val`"), "{err}");
 }
 
-/// The first TOML block of a README or of the crate docs (`//! ` lines).
-fn toml_block(doc: &str) -> String {
-    let lines = doc.lines().map(|line| {
-        let line = line.strip_prefix("//!").unwrap_or(line);
-        line.strip_prefix(' ').unwrap_or(line)
-    });
-    let block: Vec<&str> = lines
-        .skip_while(|line| *line != "```toml")
-        .skip(1)
-        .take_while(|line| *line != "```")
-        .collect();
-    block.join("\n")
-}
-
 #[test]
-fn documented_configs_are_valid() {
-    for doc in [include_str!("../README.md"), include_str!("lib.rs")] {
-        let config = toml_block(doc);
-        assert!(!config.trim().is_empty(), "no TOML block in:\n{doc}");
-        if let Err(e) = TestPlugin::init(init, &config) {
-            panic!("{e}\n{config}");
-        }
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

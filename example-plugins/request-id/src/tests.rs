@@ -1,5 +1,6 @@
 //! The plugin through the SDK's fake host.
 
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 use std::net::IpAddr;
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
@@ -110,24 +111,20 @@ fn custom_header_name() {
     assert_eq!(req.header_value("x-request-id"), None);
 }
 
-fn init_error(config: &str) -> String {
-    TestPlugin::init(init, config).err().unwrap()
-}
-
 #[test]
 fn bad_cidr_names_the_entry() {
-    let err = init_error("trusted = [\"10.0.0.0/8\", \"10.0.0.0/33\"]");
+    let err = config_error(init, "trusted = [\"10.0.0.0/8\", \"10.0.0.0/33\"]");
     assert_eq!(
         err,
         "request-id plugin config: trusted[1]: \"10.0.0.0/33\" is not an IP address or CIDR block"
     );
-    let err = init_error("trusted = [\"localhost\"]");
+    let err = config_error(init, "trusted = [\"localhost\"]");
     assert!(err.contains("trusted[0]: \"localhost\""), "{err}");
 }
 
 #[test]
 fn bad_header_name_is_an_error() {
-    let err = init_error("header = \"x request id\"");
+    let err = config_error(init, "header = \"x request id\"");
     assert_eq!(
         err,
         "request-id plugin config: header: \"x request id\" is not a header name"
@@ -136,35 +133,21 @@ fn bad_header_name_is_an_error() {
 
 #[test]
 fn unknown_key_and_wrong_type_are_errors() {
-    let err = init_error("trust = [\"10.0.0.0/8\"]");
+    let err = config_error(init, "trust = [\"10.0.0.0/8\"]");
     assert!(err.starts_with("request-id plugin config: "), "{err}");
     assert!(err.contains("unknown field `trust`"), "{err}");
-    let err = init_error("trusted = \"10.0.0.0/8\"");
+    let err = config_error(init, "trusted = \"10.0.0.0/8\"");
     assert!(err.contains("trusted"), "{err}");
     assert!(err.contains("expected a sequence"), "{err}");
 }
 
-/// The first TOML block of a README or of the crate docs (`//! ` lines).
-fn toml_block(doc: &str) -> String {
-    let lines = doc.lines().map(|line| {
-        let line = line.strip_prefix("//!").unwrap_or(line);
-        line.strip_prefix(' ').unwrap_or(line)
-    });
-    let block: Vec<&str> = lines
-        .skip_while(|line| *line != "```toml")
-        .skip(1)
-        .take_while(|line| *line != "```")
-        .collect();
-    block.join("\n")
-}
-
 #[test]
-fn documented_configs_are_valid() {
-    for doc in [include_str!("../README.md"), include_str!("lib.rs")] {
-        let config = toml_block(doc);
-        assert!(!config.trim().is_empty(), "no TOML block in:\n{doc}");
-        if let Err(e) = TestPlugin::init(init, &config) {
-            panic!("{e}\n{config}");
-        }
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

@@ -2,6 +2,7 @@
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 
 use super::init;
 
@@ -143,10 +144,6 @@ fn a_rule_with_only_last_stops_the_rest() {
     assert_eq!(rewrite(&plugin, req), pair("/a", "fallback.internal"));
 }
 
-fn init_error(config: &str) -> String {
-    TestPlugin::init(init, config).err().unwrap()
-}
-
 #[test]
 fn bad_actions_name_the_key() {
     let cases = [
@@ -189,45 +186,34 @@ fn bad_actions_name_the_key() {
         ),
     ];
     for (rule, expected) in cases {
-        let err = init_error(&format!("[[global.rules]]\n{rule}"));
+        let err = config_error(init, &format!("[[global.rules]]\n{rule}"));
         assert!(err.starts_with("rewrite plugin config: "), "{err}");
         assert!(err.contains(expected), "{rule}\n{err}");
     }
     let config = "[[products.shop.rules]]\nlast = true\n[[products.shop.rules]]\nset_path = \"x\"";
-    assert!(init_error(config).contains("products.shop.rules[1]: set_path: \"x\""));
+    assert!(config_error(init, config).contains("products.shop.rules[1]: set_path: \"x\""));
 }
 
 #[test]
 fn unknown_keys_are_errors() {
-    let err = init_error("[[global.rules]]\nset_pth = \"/a\"");
+    let err = config_error(init, "[[global.rules]]\nset_pth = \"/a\"");
     assert!(err.contains("unknown field `set_pth`"), "{err}");
-    let err = init_error("[[global.rules]]\nreplace_path_prefix = { form = \"/a\", to = \"/b\" }");
+    let err = config_error(
+        init,
+        "[[global.rules]]\nreplace_path_prefix = { form = \"/a\", to = \"/b\" }",
+    );
     assert!(err.contains("unknown field `form`"), "{err}");
-    let err = init_error("[global]\nlast = true");
+    let err = config_error(init, "[global]\nlast = true");
     assert!(err.contains("unknown field `last`"), "{err}");
 }
 
-/// The first TOML block of a README or of the crate docs (`//! ` lines).
-fn toml_block(doc: &str) -> String {
-    let lines = doc.lines().map(|line| {
-        let line = line.strip_prefix("//!").unwrap_or(line);
-        line.strip_prefix(' ').unwrap_or(line)
-    });
-    let block: Vec<&str> = lines
-        .skip_while(|line| *line != "```toml")
-        .skip(1)
-        .take_while(|line| *line != "```")
-        .collect();
-    block.join("\n")
-}
-
 #[test]
-fn documented_configs_are_valid() {
-    for doc in [include_str!("../README.md"), include_str!("lib.rs")] {
-        let config = toml_block(doc);
-        assert!(!config.trim().is_empty(), "no TOML block in:\n{doc}");
-        if let Err(e) = TestPlugin::init(init, &config) {
-            panic!("{e}\n{config}");
-        }
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }

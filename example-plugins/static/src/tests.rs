@@ -1,3 +1,4 @@
+use hookgate_plugin_kit::testing::config_error;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -215,7 +216,7 @@ fn sites_are_chosen_by_product() {
 fn config_errors_name_the_key() {
     let site = Fixture::new();
     let root = site.root();
-    let error = |config: &str| TestPlugin::init(init, config).err().unwrap();
+    let error = |config: &str| config_error(init, config);
 
     let err = error("[products.shop]\nrot = \"/srv\"\n");
     assert!(err.starts_with("static plugin config: "), "{err}");

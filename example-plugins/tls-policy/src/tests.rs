@@ -1,5 +1,6 @@
 //! Unit tests against the SDK's fake host.
 
+use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
 use std::net::SocketAddr;
 
 use hookgate_plugin_api::testing::{FakeSession, TestPlugin};
@@ -23,13 +24,6 @@ fn plugin(config: &str) -> TestPlugin {
     match TestPlugin::init(init, config) {
         Ok(plugin) => plugin,
         Err(e) => panic!("init failed: {e}"),
-    }
-}
-
-fn init_error(config: &str) -> String {
-    match TestPlugin::init(init, config) {
-        Ok(_) => panic!("init accepted {config:?}"),
-        Err(e) => e,
     }
 }
 
@@ -112,10 +106,10 @@ fn minimum_version_per_listener_with_the_default_elsewhere() {
 
 #[test]
 fn syntax_and_unknown_keys_fail_naming_the_key() {
-    let err = init_error("[default]\nmin_tls = \"1.2\"\n");
+    let err = config_error(init, "[default]\nmin_tls = \"1.2\"\n");
     assert!(err.starts_with("tls-policy plugin config: "), "{err}");
     assert!(err.contains("unknown field `min_tls`"), "{err}");
-    let err = init_error("[default]\nsni = \"a.example.com\"\n");
+    let err = config_error(init, "[default]\nsni = \"a.example.com\"\n");
     assert!(err.contains("sni"), "{err}");
     assert!(err.contains("expected a sequence"), "{err}");
 }
@@ -142,31 +136,19 @@ fn bad_values_fail_naming_the_key_path() {
         ("[default]\nsni = [\"*.*.example.com\"]", "default.sni[0]: "),
     ];
     for (config, expected) in cases {
-        let err = init_error(config);
+        let err = config_error(init, config);
         let expected = format!("tls-policy plugin config: {expected}");
         assert!(err.starts_with(&expected), "{config}\n=> {err}");
     }
 }
 
 #[test]
-fn documented_examples_are_valid_configs() {
-    let crate_docs: String = include_str!("lib.rs")
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
-        .collect();
-    for (name, text) in [
-        ("README.md", include_str!("../README.md")),
-        ("lib.rs", &crate_docs),
-    ] {
-        let example = text
-            .split("```toml\n")
-            .nth(1)
-            .and_then(|s| s.split("```").next());
-        let example = example.unwrap_or_else(|| panic!("{name} has a TOML example"));
-        assert!(
-            TestPlugin::init(init, example).is_ok(),
-            "{name}:\n{example}"
-        );
-    }
+fn documented_configs_init() {
+    assert_documented_configs_init(
+        init,
+        &[
+            ("README.md", include_str!("../README.md")),
+            ("lib.rs", include_str!("lib.rs")),
+        ],
+    );
 }
