@@ -63,6 +63,40 @@ where
     }
 }
 
+/// A test, `documented_configs_init`, that every TOML example of the crate's
+/// `README.md` and of its crate docs (`src/lib.rs`) inits the plugin; put it in the
+/// plugin's test module.
+///
+/// ```ignore
+/// #[cfg(test)]
+/// mod tests {
+///     use super::init;
+///
+///     hookgate_plugin_kit::test_documented_configs!(init);
+/// }
+/// ```
+#[macro_export]
+macro_rules! test_documented_configs {
+    ($init:path) => {
+        #[test]
+        fn documented_configs_init() {
+            $crate::testing::assert_documented_configs_init(
+                $init,
+                &[
+                    (
+                        "README.md",
+                        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
+                    ),
+                    (
+                        "lib.rs",
+                        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs")),
+                    ),
+                ],
+            );
+        }
+    };
+}
+
 /// The error with which `init` refuses `config`; panics if it accepts it.
 ///
 /// ```

@@ -3,7 +3,7 @@
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point, Reply};
-use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
+use hookgate_plugin_kit::testing::config_error;
 
 use super::init;
 
@@ -197,13 +197,4 @@ fn bad_values_fail_naming_the_key_path() {
     }
 }
 
-#[test]
-fn documented_configs_init() {
-    assert_documented_configs_init(
-        init,
-        &[
-            ("README.md", include_str!("../README.md")),
-            ("lib.rs", include_str!("lib.rs")),
-        ],
-    );
-}
+hookgate_plugin_kit::test_documented_configs!(init);

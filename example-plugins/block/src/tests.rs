@@ -1,6 +1,6 @@
 //! Unit tests against the SDK's fake host.
 
-use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
+use hookgate_plugin_kit::testing::config_error;
 use std::net::{IpAddr, SocketAddr};
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeSession, TestPlugin};
@@ -191,13 +191,4 @@ fn bad_values_fail_naming_the_key_path() {
     }
 }
 
-#[test]
-fn documented_configs_init() {
-    assert_documented_configs_init(
-        init,
-        &[
-            ("README.md", include_str!("../README.md")),
-            ("lib.rs", include_str!("lib.rs")),
-        ],
-    );
-}
+hookgate_plugin_kit::test_documented_configs!(init);

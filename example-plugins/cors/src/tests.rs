@@ -1,6 +1,6 @@
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
 use hookgate_plugin_api::{Action, Outcome, Point, Reply};
-use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
+use hookgate_plugin_kit::testing::config_error;
 
 use super::init;
 
@@ -233,13 +233,4 @@ fn config_errors_name_the_key() {
     );
 }
 
-#[test]
-fn documented_configs_init() {
-    assert_documented_configs_init(
-        init,
-        &[
-            ("README.md", include_str!("../README.md")),
-            ("lib.rs", include_str!("lib.rs")),
-        ],
-    );
-}
+hookgate_plugin_kit::test_documented_configs!(init);

@@ -2,7 +2,7 @@
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeSession, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
-use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
+use hookgate_plugin_kit::testing::config_error;
 
 use super::init;
 
@@ -250,13 +250,4 @@ fn unknown_keys_are_errors() {
     assert!(err.contains("unknown field `val`"), "{err}");
 }
 
-#[test]
-fn documented_configs_init() {
-    assert_documented_configs_init(
-        init,
-        &[
-            ("README.md", include_str!("../README.md")),
-            ("lib.rs", include_str!("lib.rs")),
-        ],
-    );
-}
+hookgate_plugin_kit::test_documented_configs!(init);

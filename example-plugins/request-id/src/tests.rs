@@ -1,6 +1,6 @@
 //! The plugin through the SDK's fake host.
 
-use hookgate_plugin_kit::testing::{assert_documented_configs_init, config_error};
+use hookgate_plugin_kit::testing::config_error;
 use std::net::IpAddr;
 
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
@@ -141,13 +141,4 @@ fn unknown_key_and_wrong_type_are_errors() {
     assert!(err.contains("expected a sequence"), "{err}");
 }
 
-#[test]
-fn documented_configs_init() {
-    assert_documented_configs_init(
-        init,
-        &[
-            ("README.md", include_str!("../README.md")),
-            ("lib.rs", include_str!("lib.rs")),
-        ],
-    );
-}
+hookgate_plugin_kit::test_documented_configs!(init);
