@@ -172,3 +172,6 @@ fn server(bfe: Option<&Ini>, report: &mut Report) -> Result<toml::Table, InputEr
 pub fn write(import: &Import, target: &Target) -> std::io::Result<PathBuf> {
     output::write(import, target)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §4): run, `check`, `inspect`.
+//! The command line (DESIGN §4): run, `check`, `inspect`, `import-bfe`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,26 @@ enum Command {
         /// The plugin library.
         file: PathBuf,
     },
+    /// Convert a BFE configuration directory into a hookgate config and plugin configs;
+    /// exit 0 (all converted), 2 (something reported as not converted exactly, see
+    /// OUT_DIR/import-report.txt) or 1 (unreadable input).
+    ImportBfe(ImportArgs),
+}
+
+/// `import-bfe`'s arguments.
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// BFE's configuration directory: the one holding bfe.conf, server_data_conf/,
+    /// cluster_conf/ and the mod_*/ directories.
+    #[arg(value_name = "BFE_CONF_DIR")]
+    conf_dir: PathBuf,
+    /// Where hookgate.toml, plugins/*.toml and import-report.txt are written.
+    #[arg(value_name = "OUT_DIR")]
+    out_dir: PathBuf,
+    /// The directory of the plugin libraries (libhookgate_plugin_*.so); by default,
+    /// this hookgate binary's directory (where `cargo build` puts both).
+    #[arg(long, value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
 }
 
 /// The flags shared by running and `check`.
@@ -73,6 +93,17 @@ pub enum CliError {
     /// The async runtime cannot start.
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    /// `import-bfe`: BFE input that cannot be read.
+    #[error("import-bfe: {0}")]
+    Import(#[from] hookgate_import_bfe::InputError),
+    /// `import-bfe`: the output cannot be written.
+    #[error("import-bfe: cannot write {dir}: {source}")]
+    ImportWrite {
+        /// The output directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl RunArgs {
@@ -112,12 +143,13 @@ impl Cli {
     /// Runs the command; errors are printed as one line on stderr.
     pub fn run(self) -> ExitCode {
         let result = match self.command {
-            Some(Command::Check(args)) => check(&args),
-            Some(Command::Inspect { file }) => inspect(&file),
-            None => serve(&self.run),
+            Some(Command::Check(args)) => check(&args).map(|()| ExitCode::SUCCESS),
+            Some(Command::Inspect { file }) => inspect(&file).map(|()| ExitCode::SUCCESS),
+            Some(Command::ImportBfe(args)) => import_bfe(&args),
+            None => serve(&self.run).map(|()| ExitCode::SUCCESS),
         };
         match result {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("hookgate: {e}");
                 ExitCode::FAILURE
@@ -140,6 +172,41 @@ fn check(args: &RunArgs) -> Result<(), CliError> {
     print!("{}", plugins.describe());
     println!("configuration ok");
     Ok(())
+}
+
+/// Exit code 2: the import wrote a config, but reported items it could not convert
+/// exactly.
+const IMPORT_INEXACT: u8 = 2;
+
+fn import_bfe(args: &ImportArgs) -> Result<ExitCode, CliError> {
+    let import = hookgate_import_bfe::import(&args.conf_dir)?;
+    let plugin_dir = match &args.plugin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_owned))
+            .unwrap_or_default(),
+    };
+    let target = hookgate_import_bfe::Target {
+        out_dir: args.out_dir.clone(),
+        plugin_dir,
+    };
+    let config =
+        hookgate_import_bfe::write(&import, &target).map_err(|source| CliError::ImportWrite {
+            dir: args.out_dir.clone(),
+            source,
+        })?;
+    println!("{}", import.report);
+    println!("wrote {}", config.display());
+    println!(
+        "check it with: hookgate check --config {}",
+        config.display()
+    );
+    Ok(if import.report.is_exact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(IMPORT_INEXACT)
+    })
 }
 
 fn inspect(file: &Path) -> Result<(), CliError> {
