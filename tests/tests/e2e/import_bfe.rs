@@ -315,3 +315,26 @@ fn a_bfe_configuration_converts_and_routes_as_bfe_does() {
     let log = fs::read_to_string(dir.path().join("log/access.log")).expect("access log");
     assert!(log.contains("\"GET /cart HTTP/1.1\" 200"), "{log}");
 }
+
+#[test]
+fn unreadable_input_exits_1_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("conf");
+    fs::create_dir_all(conf.join("cluster_conf")).expect("conf dir");
+    fs::write(
+        conf.join("cluster_conf/cluster_table.data"),
+        "{\"Config\": ",
+    )
+    .expect("write");
+    let out = hookgate(&["import-bfe", arg(&conf), arg(&dir.path().join("out"))]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", out.stdout, out.stderr);
+    let line = out.stderr.trim();
+    assert!(
+        line.starts_with("hookgate: import-bfe: cluster_conf/cluster_table.data: not JSON"),
+        "{line}"
+    );
+    assert!(
+        !dir.path().join("out/hookgate.toml").exists(),
+        "nothing written"
+    );
+}
