@@ -118,15 +118,14 @@ mod tests {
     const BCRYPT: &str = "$2y$10$r6t6HQnQbd1N8doiWBjVHOrd41B6Lql2e456TzXCbPrs9T4I6Bcoa";
 
     fn dir(config: &str, users: &str) -> Dir {
-        let dir = Dir::new(&[
+        Dir::new(&[
             (
                 "mod_auth_basic/mod_auth_basic.conf",
                 "[Basic]\nDataPath = mod_auth_basic/rule.data\n",
             ),
             ("mod_auth_basic/rule.data", &rules(config)),
             ("mod_auth_basic/userfile", users),
-        ]);
-        dir
+        ])
     }
 
     #[test]

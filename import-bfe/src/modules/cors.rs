@@ -154,11 +154,14 @@ fn is_origin(text: &str) -> bool {
     let Some((scheme, authority)) = text.split_once("://") else {
         return false;
     };
-    matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
-        && !authority.is_empty()
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    !authority.is_empty()
         && !authority.contains(['/', '@', '?', '#', ' '])
-        && !(scheme.eq_ignore_ascii_case("http") && authority.ends_with(":80"))
-        && !(scheme.eq_ignore_ascii_case("https") && authority.ends_with(":443"))
+        && !authority.ends_with(default_port)
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub fn convert(module: &mut Module<'_>) -> Result<Option<toml::Table>, InputErro
             let full = if stopped.is_empty() {
                 when.to_owned()
             } else {
-                format!("{} && ({when})", stopped.join(" && "))
+                cond::and(&stopped.join(" && "), when)
             };
             for (phase, prefix) in [("request", "REQ_"), ("response", "RSP_")] {
                 let phase_actions: Vec<&Action> = actions
@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(request[1]["add"]["x-ip"].as_str(), Some("%{client_ip}"));
         assert_eq!(
             request[1]["cond"].as_str(),
-            Some("!(req_path_prefix_in(\"/h\", false)) && (default_t())")
+            Some("(!(req_path_prefix_in(\"/h\", false))) && (default_t())")
         );
         assert_eq!(request[2]["delete"][0].as_str(), Some("x-a"));
         let response = config["global"]["response"].as_array().unwrap();

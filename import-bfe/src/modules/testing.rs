@@ -50,13 +50,6 @@ impl Dir {
     }
 }
 
-/// The reasons reported, one `kind: item: reason` line each.
-pub fn items(report: &Report) -> Vec<String> {
-    (report.items().iter())
-        .map(|i| format!("{:?}: {}: {}", i.kind, i.item, i.reason))
-        .collect()
-}
-
 /// Whether some reported reason holds `text`.
 pub fn reported(report: &Report, text: &str) -> bool {
     report.items().iter().any(|i| i.reason.contains(text))
@@ -65,9 +58,4 @@ pub fn reported(report: &Report, text: &str) -> bool {
 /// A rule file `{"Version": ..., "Config": <config>}`.
 pub fn rules(config: &str) -> String {
     format!(r#"{{"Version": "1", "Config": {config}}}"#)
-}
-
-/// `config` as TOML text.
-pub fn text(config: &toml::Table) -> String {
-    toml::to_string(config).unwrap()
 }
