@@ -101,7 +101,13 @@ fn policy(module: &mut Module<'_>, rule: &Node<'_>) -> Result<Option<toml::Table
         module.report.skipped(file, key, reason);
         return Ok(None);
     }
-    if allow.iter().any(|o| o == "*") && allow.len() > 1 {
+    if allow.iter().any(|o| o == "*") {
+        if credentials {
+            let reason = "any origin (`*`) with credentials cannot be converted: the cors \
+                          plugin refuses it; list the origins instead";
+            module.report.skipped(file, key, reason);
+            return Ok(None);
+        }
         allow.retain(|o| o == "*");
     }
     let mut policy = toml::Table::new();
@@ -215,10 +221,13 @@ mod tests {
                        "AccessControlAllowOrigins": ["https://a.example"]}],
                 "b": [{"Cond": "default_t()", "AccessControlAllowOrigins": ["%origin"],
                        "AccessControlAllowCredentials": true}],
+                "d": [{"Cond": "default_t()", "AccessControlAllowOrigins": ["*"],
+                       "AccessControlAllowCredentials": true}],
                 "c": [{"Cond": "req_host_regmatch(\"x\")"}]}"#,
         );
         assert!(config.is_none());
-        assert_eq!(report.count(Kind::Skipped), 3, "{report}");
+        assert_eq!(report.count(Kind::Skipped), 4, "{report}");
+        assert!(reported(&report, "any origin (`*`) with credentials"));
         assert!(reported(&report, "\"%origin\" with credentials"));
     }
 

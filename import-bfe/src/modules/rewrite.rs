@@ -55,7 +55,18 @@ fn rule_entries(module: &mut Module<'_>, rule: &Node<'_>) -> Result<Vec<toml::Ta
         let wrong =
             |n: &str| InputError::new(file, format!("{at}.Params"), format!("{cmd} takes {n}"));
         let (kind, value): (&str, toml::Value) = match (cmd.as_str(), &params[..]) {
-            ("HOST_SET", [host]) if !host.is_empty() => ("set_host", (*host).into()),
+            ("HOST_SET", [host]) if !host.is_empty() => {
+                if host.contains(['/', '?', '#', '@', ' ']) {
+                    skip(
+                        module,
+                        file,
+                        &at,
+                        format!("HOST_SET {host:?} is not a host[:port]"),
+                    );
+                    continue;
+                }
+                ("set_host", (*host).into())
+            }
             ("HOST_SET", _) => return Err(wrong("one host")),
             ("PATH_SET", [path]) => {
                 if !is_path(path) {
