@@ -58,6 +58,15 @@ fn users(
             format!("cannot read ({}, named by {named_at}): {e}", path.display()),
         )
     })?;
+    // Reported relative to the configuration directory when it is inside it.
+    let shown = std::fs::canonicalize(&path)
+        .ok()
+        .zip(std::fs::canonicalize(module.root).ok())
+        .and_then(|(path, root)| {
+            (path.strip_prefix(root).ok()).map(|rel| rel.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| written.to_owned());
+    let written = shown.as_str();
     let mut users = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -148,6 +157,10 @@ mod tests {
         assert_eq!(report.count(Kind::Skipped), 4, "{report}");
         assert!(reported(&report, "user \"user1\" left out: an MD5-apr1"));
         assert!(reported(&report, "user \"user2\" left out: a SHA-1"));
+        assert!(report
+            .items()
+            .iter()
+            .any(|i| i.file == "mod_auth_basic/userfile"));
     }
 
     #[test]
