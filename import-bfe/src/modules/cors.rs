@@ -132,13 +132,16 @@ fn policy(module: &mut Module<'_>, rule: &Node<'_>) -> Result<Option<toml::Table
             let reason = "AccessControlMaxAge -1 (browsers must not cache preflights) is \
                           left out: the plugin sends no max age, so browsers cache for their \
                           default (5 s)";
-            module.report.approximated(file, key, reason);
+            module.report.approximated(file, key.clone(), reason);
         }
         Some(age) => {
             policy.insert("max_age".into(), age.into());
         }
         None => {}
     }
+    let reason = "a preflight from an origin not allowed is refused with 403 (BFE answers \
+                  204 without Access-Control-* headers)";
+    module.report.approximated(file, key, reason);
     Ok(Some(policy))
 }
 
@@ -209,7 +212,7 @@ mod tests {
         assert_eq!(web["allow_origins"][0].as_str(), Some("*"));
         assert!(web.get("max_age").is_none());
         assert_eq!(report.count(Kind::Skipped), 2, "{report}");
-        assert_eq!(report.count(Kind::Approximated), 2, "{report}");
+        assert_eq!(report.count(Kind::Approximated), 4, "{report}");
         assert!(reported(&report, "only a product's first rule"));
         assert!(reported(&report, "\"bad/x\""));
     }

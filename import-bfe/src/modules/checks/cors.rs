@@ -30,6 +30,6 @@ fn cors_config_inits() {
             ("mod_cors/cors_rule.data", rules),
         ],
     );
-    assert_eq!(report.count(Kind::Approximated), 2, "{report}");
+    assert_eq!(report.count(Kind::Approximated), 4, "{report}");
     TestPlugin::init(hookgate_plugin_cors::init, &config).unwrap();
 }
