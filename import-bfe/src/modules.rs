@@ -12,6 +12,8 @@ mod prison;
 mod redirect;
 mod rewrite;
 mod static_files;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
