@@ -34,6 +34,11 @@ pub fn of_rule<'a>(
     }
 }
 
+/// `a && b`, parenthesised so that either may hold `||`.
+pub fn and(a: &str, b: &str) -> String {
+    format!("({a}) && ({b})")
+}
+
 /// A BFE string literal holding `text`: `"text"`, or a raw `` `text` `` when it holds
 /// a quote, a backslash or a control character (Go's escapes differ from Rust's).
 pub fn literal(text: &str) -> String {

@@ -131,7 +131,6 @@ impl Module<'_> {
         }
     }
 
-    #[allow(dead_code)] // used by the converters of mod_auth_basic, mod_static, mod_access
     /// A path written inside a data file (BFE reads those from its working
     /// directory, `bin/` beside the configuration directory; an absolute one as is).
     pub fn path_in_data(&self, written: &str) -> PathBuf {
