@@ -24,6 +24,10 @@
 //! - `modules`: one file per ported BFE module.
 //! - `report`, `error`: what could not be converted; what could not be read.
 //! - `output`: the files written.
+//! - `tests.rs`: the end-to-end fixture (`tests/data/bfe/conf`) imported and its
+//!   routes evaluated; `tests/plugin_<name>.rs`: each converted module's config
+//!   accepted by the real plugin's `init` (one binary per plugin: every plugin library
+//!   exports the same loading symbol).
 
 mod clusters;
 mod cond;

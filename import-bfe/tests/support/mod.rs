@@ -1,8 +1,8 @@
 //! Shared by the plugin checks: a whole BFE configuration directory (minimal routing
 //! and clusters, plus one module's files) imported through the public API.
 //!
-//! Each check is its own test binary because every plugin library exports the same
-//! plugin-loading symbol, so two cannot be linked into one.
+//! Each check is its own test binary (`tests/plugin_<name>.rs`) because every plugin
+//! library exports the same plugin-loading symbol, so two cannot be linked into one.
 
 use std::path::Path;
 

@@ -1,6 +1,5 @@
 //! The `header` plugin accepts what `mod_header` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_import_bfe::Kind;

@@ -1,6 +1,5 @@
 //! The `static` plugin accepts what `mod_static` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_import_bfe::Kind;

@@ -1,6 +1,5 @@
 //! The `rate-limit` plugin accepts what `mod_prison` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_plugin_api::testing::TestPlugin;

@@ -1,6 +1,5 @@
 //! The `request-id` plugin accepts what `mod_logid` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_plugin_api::testing::TestPlugin;

@@ -1,6 +1,5 @@
 //! The `redirect` plugin accepts what `mod_redirect` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_plugin_api::testing::TestPlugin;

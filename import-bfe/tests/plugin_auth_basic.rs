@@ -1,6 +1,5 @@
 //! The `auth-basic` plugin accepts what `mod_auth_basic` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_import_bfe::Kind;

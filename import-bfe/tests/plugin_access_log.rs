@@ -1,6 +1,5 @@
 //! The `access-log` plugin accepts what `mod_access` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_import_bfe::Kind;

@@ -1,6 +1,5 @@
 //! The `rewrite` plugin accepts what `mod_rewrite` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_plugin_api::testing::TestPlugin;

@@ -1,6 +1,5 @@
 //! The `cors` plugin accepts what `mod_cors` becomes.
 
-#[path = "support.rs"]
 mod support;
 
 use hookgate_import_bfe::Kind;
