@@ -64,6 +64,9 @@ pub struct Plugin {
     pub plugin: &'static str,
     /// Its config file's content.
     pub config: toml::Table,
+    /// Directories its config needs that BFE creates at start-up (the access log's):
+    /// created when the import is written.
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Where the import writes, and where the plugin libraries are.

@@ -76,12 +76,14 @@ pub fn import(
             conf_file,
             conf,
             report,
+            dirs: Vec::new(),
         };
         if let Some(config) = convert(&mut context)? {
             plugins.push(Plugin {
                 module,
                 plugin,
                 config,
+                dirs: context.dirs,
             });
         }
     }
@@ -97,6 +99,8 @@ pub struct Module<'r> {
     conf: Option<Ini>,
     /// Where the conversion reports what it leaves out.
     pub report: &'r mut Report,
+    /// Directories the plugin's config needs that BFE would create at start-up.
+    pub dirs: Vec<PathBuf>,
 }
 
 impl Module<'_> {

@@ -16,6 +16,9 @@ pub fn write(import: &Import, target: &Target) -> io::Result<PathBuf> {
     let mut config = import.config.clone();
     let mut plugins = Vec::new();
     for plugin in &import.plugins {
+        for dir in &plugin.dirs {
+            fs::create_dir_all(dir)?;
+        }
         let file = out_dir
             .join("plugins")
             .join(format!("{}.toml", plugin.plugin));

@@ -43,6 +43,18 @@ pub fn convert(module: &mut Module<'_>) -> Result<Option<toml::Table>, InputErro
             ),
         );
     }
+    if let Some(dir) = path.parent().filter(|dir| !dir.exists()) {
+        module.report.note(
+            &file,
+            "Log",
+            format!(
+                "{} does not exist: it is created when the import is written, as BFE \
+                 creates it at start-up",
+                dir.display()
+            ),
+        );
+        module.dirs.push(dir.to_owned());
+    }
     for key in ["RotateWhen", "BackupCount"] {
         if let Some(value) = module.conf("Log", key) {
             let reason = format!(
