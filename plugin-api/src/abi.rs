@@ -16,8 +16,12 @@ mod addr;
 // abi_stable's `#[sabi_trait]` expands to impls inside a generated const.
 #[allow(non_local_definitions)]
 mod handler;
-mod module;
 #[allow(non_local_definitions)]
+mod local;
+mod module;
+// `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
+// rustc's FFI lint only sees its zero-sized phantom field.
+#[allow(non_local_definitions, improper_ctypes_definitions)]
 mod view;
 
 pub use addr::{IpAbi, SocketAddrAbi};
@@ -27,6 +31,7 @@ pub use handler::{
     RequestVerdict, ResponseData, ResponseHandler, ResponseHandlerBox, ResponseHandler_TO,
     SessionHandler, SessionHandlerBox, SessionHandler_TO,
 };
+pub use local::{LocalAny, LocalInterface, Locals};
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use view::{
     RequestView, RequestViewMut, RequestView_TO, ResponseView, ResponseViewMut, ResponseView_TO,

@@ -138,10 +138,32 @@
 //! library: several instances with different configs, and again on reload. Keep state
 //! in the closures init registers, not in statics.
 //!
+//! **State**: per request and per connection, each instance has a typed slot of its
+//! own ([`Request::local`], [`Session::local`]): created with `Default` on first use,
+//! kept by the host between points, dropped with the request (after RequestFinish) or
+//! the connection (after Finish). Other plugins cannot see it; the string context
+//! ([`Request::set_context`]) is for what plugins share.
+//!
 //! **End of life**: the host drops an instance's handlers when the proxy shuts down
 //! (after in-flight requests have drained) and when a reload replaces them, so state
 //! captured by the handlers is dropped then: flush buffers and stop helper threads in
 //! `Drop` (a plugin may run its own `std::thread`s; it must not start an async runtime).
+//!
+//! ## Versions
+//!
+//! The ABI's version is [`abi::API_VERSION`], and this crate's version is the same: for
+//! 0.x the host loads a plugin built against the same minor version with a patch no
+//! newer than its own. Every trait object the host and a plugin share marks its last
+//! method of 0.2.0 (`#[sabi(last_prefix_field)]`), so later versions can append
+//! methods that 0.2.0 plugins survive.
+//!
+//! **What changed in 0.2.0**, and how to port a 0.1 plugin:
+//! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).
+//!   A plugin that kept per-request data in the string context under its own key can
+//!   keep it typed instead; the shared context is unchanged.
+//! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
+//!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
+//!   hookgate provides 0.2.0"). No source change is needed otherwise.
 //!
 //! ## Layout
 //!
@@ -159,6 +181,7 @@ pub mod abi;
 mod action;
 mod export;
 mod headers;
+mod local;
 mod panic;
 mod point;
 mod registry;

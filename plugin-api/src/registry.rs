@@ -49,13 +49,16 @@ use crate::{Request, Response, Session};
 /// ```
 pub struct Registry<'a> {
     raw: RegistryMut<'a>,
+    /// The instance being initialised: its handlers' typed state is keyed by it.
+    instance: u32,
 }
 
 impl<'a> Registry<'a> {
     /// Internal: wraps the host's registry.
     #[doc(hidden)]
     pub fn from_raw(raw: RegistryMut<'a>) -> Self {
-        Registry { raw }
+        let instance = raw.instance();
+        Registry { raw, instance }
     }
 
     /// At Accept: after the TCP connection is accepted, before any TLS handshake.
@@ -63,7 +66,7 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
         self.raw.accept(AcceptPoint::Accept, handler)
     }
 
@@ -72,7 +75,7 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
         self.raw.accept(AcceptPoint::Handshake, handler)
     }
 
@@ -105,7 +108,7 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = ForwardHandler_TO::from_value(ForwardFn(handler), TD_Opaque);
+        let handler = ForwardHandler_TO::from_value(ForwardFn(handler, self.instance), TD_Opaque);
         self.raw.forward(handler)
     }
 
@@ -114,7 +117,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = ResponseHandler_TO::from_value(ReadResponseFn(handler), TD_Opaque);
+        let handler =
+            ResponseHandler_TO::from_value(ReadResponseFn(handler, self.instance), TD_Opaque);
         self.raw.response(ResponsePoint::ReadResponse, handler)
     }
 
@@ -124,7 +128,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>, Option<&Response<'_>>) -> Action + Send + Sync + 'static,
     {
-        let handler = ResponseHandler_TO::from_value(RequestFinishFn(handler), TD_Opaque);
+        let handler =
+            ResponseHandler_TO::from_value(RequestFinishFn(handler, self.instance), TD_Opaque);
         self.raw.response(ResponsePoint::RequestFinish, handler)
     }
 
@@ -133,7 +138,7 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler), TD_Opaque);
+        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
         self.raw.finish(handler)
     }
 
@@ -141,23 +146,24 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
     {
-        let handler = RequestHandler_TO::from_value(RequestFn(handler), TD_Opaque);
+        let handler = RequestHandler_TO::from_value(RequestFn(handler, self.instance), TD_Opaque);
         self.raw.request(point, handler)
     }
 }
 
-struct SessionFn<F>(F);
-struct RequestFn<F>(F);
-struct ForwardFn<F>(F);
-struct ReadResponseFn<F>(F);
-struct RequestFinishFn<F>(F);
+/// A closure and the instance that registered it (whose typed state it reads).
+struct SessionFn<F>(F, u32);
+struct RequestFn<F>(F, u32);
+struct ForwardFn<F>(F, u32);
+struct ReadResponseFn<F>(F, u32);
+struct RequestFinishFn<F>(F, u32);
 
 impl<F> SessionHandler for SessionFn<F>
 where
     F: Fn(&mut Session<'_>) -> Action + Send + Sync,
 {
     fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action> {
-        guard(|| (self.0)(&mut Session::from_raw(session)))
+        guard(|| (self.0)(&mut Session::from_raw(session, self.1)))
     }
 }
 
@@ -166,7 +172,7 @@ where
     F: Fn(&mut Request<'_>) -> Outcome + Send + Sync,
 {
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict> {
-        guard(|| verdict((self.0)(&mut Request::from_raw(request))))
+        guard(|| verdict((self.0)(&mut Request::from_raw(request, self.1))))
     }
 }
 
@@ -175,7 +181,7 @@ where
     F: Fn(&mut Request<'_>) -> Action + Send + Sync,
 {
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action> {
-        guard(|| (self.0)(&mut Request::from_raw(request)))
+        guard(|| (self.0)(&mut Request::from_raw(request, self.1)))
     }
 }
 
@@ -195,7 +201,7 @@ where
         };
         guard(|| {
             (self.0)(
-                &mut Request::from_raw(request),
+                &mut Request::from_raw(request, self.1),
                 &mut Response::from_raw(response),
             )
         })
@@ -213,7 +219,7 @@ where
     ) -> HandlerResult<Action> {
         guard(|| {
             let response = response.into_option().map(Response::from_raw);
-            (self.0)(&mut Request::from_raw(request), response.as_ref())
+            (self.0)(&mut Request::from_raw(request, self.1), response.as_ref())
         })
     }
 }

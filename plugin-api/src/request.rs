@@ -26,13 +26,15 @@ header_source!(RequestViewMut<'_>);
 /// ```
 pub struct Request<'a> {
     raw: RequestViewMut<'a>,
+    /// The plugin instance whose handler runs: the key of its typed state.
+    instance: u32,
 }
 
 impl<'a> Request<'a> {
     /// Internal: wraps the host's view.
     #[doc(hidden)]
-    pub fn from_raw(raw: RequestViewMut<'a>) -> Self {
-        Request { raw }
+    pub fn from_raw(raw: RequestViewMut<'a>, instance: u32) -> Self {
+        Request { raw, instance }
     }
 
     /// The method, e.g. `GET`.
@@ -188,8 +190,58 @@ impl<'a> Request<'a> {
         self.raw.set_context(key.into(), value.into())
     }
 
+    /// This plugin instance's typed state for the request: created with
+    /// `T::default()` on first use, kept between points, dropped with the request
+    /// (after RequestFinish). Each instance has its own, unseen by other plugins (the
+    /// string [context](Self::context) is for data plugins share). One type per
+    /// instance: keep a struct of what you need.
+    ///
+    /// # Panics
+    ///
+    /// When this instance's state for the request holds another type (a plugin
+    /// error: it costs the request).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    /// use hookgate_plugin_api::{Action, Outcome, Registry};
+    ///
+    /// #[derive(Default)]
+    /// struct Timing {
+    ///     start: Option<Instant>,
+    /// }
+    ///
+    /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_before_location(|req| {
+    ///         req.local::<Timing>().start = Some(Instant::now());
+    ///         Outcome::GoOn
+    ///     });
+    ///     reg.on_request_finish(|req, _resp| {
+    ///         let took = req.local::<Timing>().start.map(|s| s.elapsed());
+    ///         req.set_context("took", &format!("{took:?}"));
+    ///         Action::GoOn
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let mut req = FakeRequest::get("/");
+    /// plugin.before_location(&mut req).unwrap();
+    /// plugin.request_finish(&mut req, None).unwrap();
+    /// assert!(req.context("took").unwrap().starts_with("Some("));
+    /// ```
+    pub fn local<T: Default + Send + 'static>(&mut self) -> &mut T {
+        crate::local::state(&mut self.raw, self.instance)
+    }
+
+    /// Takes this instance's typed state for the request out, if it holds a `T`.
+    pub fn take_local<T: Send + 'static>(&mut self) -> Option<T> {
+        crate::local::take(&mut self.raw, self.instance)
+    }
+
     /// The connection this request arrived on.
     pub fn session(&mut self) -> Session<'_> {
-        Session::from_raw(self.raw.session())
+        Session::from_raw(self.raw.session(), self.instance)
     }
 }

@@ -22,13 +22,15 @@ use crate::abi::SessionViewMut;
 /// ```
 pub struct Session<'a> {
     raw: SessionViewMut<'a>,
+    /// The plugin instance whose handler runs: the key of its typed state.
+    instance: u32,
 }
 
 impl<'a> Session<'a> {
     /// Internal: wraps the host's view.
     #[doc(hidden)]
-    pub fn from_raw(raw: SessionViewMut<'a>) -> Self {
-        Session { raw }
+    pub fn from_raw(raw: SessionViewMut<'a>, instance: u32) -> Self {
+        Session { raw, instance }
     }
 
     /// Unique id of the connection within this proxy process.
@@ -105,5 +107,36 @@ impl<'a> Session<'a> {
     /// Sets a value of the connection's context.
     pub fn set_context(&mut self, key: &str, value: &str) {
         self.raw.set_context(key.into(), value.into())
+    }
+
+    /// This plugin instance's typed state for the connection: created with
+    /// `T::default()` on first use, kept across the connection's requests, dropped
+    /// with the connection (after Finish). Same rules as
+    /// [`Request::local`](crate::Request::local).
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeSession, TestPlugin};
+    /// use hookgate_plugin_api::{Action, Registry};
+    ///
+    /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_accept(|session| {
+    ///         *session.local::<u32>() += 1;
+    ///         Action::GoOn
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let mut session = FakeSession::default();
+    /// plugin.accept(&mut session).unwrap();
+    /// plugin.accept(&mut session).unwrap();
+    /// ```
+    pub fn local<T: Default + Send + 'static>(&mut self) -> &mut T {
+        crate::local::state(&mut self.raw, self.instance)
+    }
+
+    /// Takes this instance's typed state for the connection out, if it holds a `T`.
+    pub fn take_local<T: Send + 'static>(&mut self) -> Option<T> {
+        crate::local::take(&mut self.raw, self.instance)
     }
 }

@@ -89,6 +89,24 @@ impl HeaderList {
     }
 }
 
+/// Typed state per plugin instance, as the proxy keeps it (the same
+/// [`Locals`](crate::abi::Locals)); a clone of a fake request or session starts without
+/// any.
+#[derive(Default)]
+struct FakeLocals(crate::abi::Locals);
+
+impl Clone for FakeLocals {
+    fn clone(&self) -> Self {
+        FakeLocals::default()
+    }
+}
+
+impl std::fmt::Debug for FakeLocals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A string key/value context, as sessions and requests keep it.
 #[derive(Clone, Debug, Default)]
 struct Context(Vec<(String, String)>);

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    IpAbi, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque, Tuple2,
+    IpAbi, LocalAny, Locals, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque,
+    Tuple2,
 };
 use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use http::uri::{PathAndQuery, Uri};
@@ -74,6 +75,8 @@ pub struct RequestState {
     pub redirect: RedirectInfo,
     /// Plugins' shared context.
     pub context: Context,
+    /// Each plugin instance's typed state, dropped with the request.
+    pub locals: Locals,
 }
 
 /// A request and its session, lent to plugins through [`RequestView`] for one chain
@@ -98,6 +101,7 @@ impl RequestState {
             error: None,
             redirect: RedirectInfo::default(),
             context: Context::default(),
+            locals: Locals::default(),
         }
     }
 
@@ -250,6 +254,12 @@ impl RequestView for PluginRequest<'_> {
     }
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
         SessionView_TO::from_ptr(&mut *self.session, TD_Opaque)
+    }
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
+        self.request.locals.get(instance).map(RMut::new).into()
+    }
+    fn set_local(&mut self, instance: u32, value: LocalAny) {
+        self.request.locals.set(instance, value)
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hookgate_plugin_api::abi::{ROption, RStr, SessionView, SocketAddrAbi};
+use hookgate_plugin_api::abi::{LocalAny, Locals, RMut, ROption, RStr, SessionView, SocketAddrAbi};
 
 use crate::context::Context;
 
@@ -46,6 +46,8 @@ pub struct SessionState {
     pub request_count: u64,
     /// Plugins' shared context.
     pub context: Context,
+    /// Each plugin instance's typed state, dropped with the connection.
+    pub locals: Locals,
 }
 
 impl SessionState {
@@ -62,6 +64,7 @@ impl SessionState {
             start: SystemTime::now(),
             request_count: 0,
             context: Context::default(),
+            locals: Locals::default(),
         }
     }
 
@@ -126,5 +129,11 @@ impl SessionView for SessionState {
     }
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>) {
         self.context.set(key.as_str(), value.as_str())
+    }
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
+        self.locals.get(instance).map(RMut::new).into()
+    }
+    fn set_local(&mut self, instance: u32, value: LocalAny) {
+        self.locals.set(instance, value)
     }
 }

@@ -16,20 +16,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hookgate_plugin_api::{Request, Response, Session};
 
 use crate::config::Format;
-use text::{Decimal, Text};
+use text::Text;
 
-/// The request context key where BeforeLocation leaves the request's start time (µs
-/// since the Unix epoch) for RequestFinish.
-const START_KEY: &str = "access_log.start_us";
+/// This instance's typed state for a request: when BeforeLocation saw it, since the
+/// Unix epoch (kept by the host between the two points, unseen by other plugins).
+#[derive(Default)]
+struct Started(Option<Duration>);
 
-/// Notes in `req`'s context that it started `now`, unless an earlier instance did: a
-/// second instance keeps the first one's start.
+/// Notes that `req` started `now`.
 pub(crate) fn note_start(req: &mut Request<'_>, now: SystemTime) {
-    if req.context(START_KEY).is_none() {
-        // u64 µs last 580,000 years.
-        let micros = since_epoch(now).as_micros() as u64;
-        req.set_context(START_KEY, Decimal::new(micros).as_str());
-    }
+    req.local::<Started>().0 = Some(since_epoch(now));
 }
 
 /// One request, as RequestFinish sees it.
@@ -75,12 +71,9 @@ impl<'a> RequestLine<'a> {
             };
             (session.id(), protocol)
         };
+        let start = req.local::<Started>().0;
         let req: &'a Request<'_> = req;
         let now = since_epoch(now);
-        let start = req
-            .context(START_KEY)
-            .and_then(|us| us.parse().ok())
-            .map(Duration::from_micros);
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
         RequestLine {
             time: start.unwrap_or(now),

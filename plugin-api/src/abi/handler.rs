@@ -38,6 +38,7 @@ pub struct RequestVerdict {
 #[sabi_trait]
 pub trait SessionHandler: Send + Sync {
     /// Runs the handler.
+    #[sabi(last_prefix_field)]
     fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action>;
 }
 
@@ -45,6 +46,7 @@ pub trait SessionHandler: Send + Sync {
 #[sabi_trait]
 pub trait RequestHandler: Send + Sync {
     /// Runs the handler.
+    #[sabi(last_prefix_field)]
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict>;
 }
 
@@ -52,6 +54,7 @@ pub trait RequestHandler: Send + Sync {
 #[sabi_trait]
 pub trait ForwardHandler: Send + Sync {
     /// Runs the handler.
+    #[sabi(last_prefix_field)]
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action>;
 }
 
@@ -59,6 +62,7 @@ pub trait ForwardHandler: Send + Sync {
 #[sabi_trait]
 pub trait ResponseHandler: Send + Sync {
     /// Runs the handler.
+    #[sabi(last_prefix_field)]
     fn call(
         &self,
         request: RequestViewMut<'_>,
@@ -92,4 +96,8 @@ pub trait RegistryAbi {
     fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox);
     /// Registers a handler at `Finish`.
     fn finish(&mut self, handler: SessionHandlerBox);
+    /// The id of the plugin instance being initialised: unique in the process, never
+    /// reused (not even after a reload), the key of its typed state.
+    #[sabi(last_prefix_field)]
+    fn instance(&self) -> u32;
 }

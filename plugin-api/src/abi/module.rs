@@ -15,7 +15,7 @@ use crate::point::PointSet;
 /// Written out, not the crate's `CARGO_PKG_VERSION`: it moves only when the ABI does
 /// (a layout, a view method, a contract), not when the workspace, the SDK's Rust-side
 /// helpers or the plugin kit get a release.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// A plugin's manifest as stored in its library; read without running init.
 #[repr(C)]
@@ -66,5 +66,13 @@ mod tests {
             .map(|p| p.parse().expect("a number"))
             .collect();
         assert_eq!(parts.len(), 3, "major.minor.patch");
+    }
+
+    /// abi_stable also checks every shared type's package version (for 0.x the minor
+    /// must match), so the crate's version moves with the ABI's.
+    #[test]
+    fn the_crate_version_is_the_abi_version() {
+        let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert_eq!(minor(env!("CARGO_PKG_VERSION")), minor(API_VERSION));
     }
 }

@@ -10,6 +10,7 @@ use abi_stable::std_types::{ROption, RSlice, RStr, RVec, Tuple2};
 use abi_stable::RMut;
 
 use super::addr::{IpAbi, SocketAddrAbi};
+use super::local::LocalAny;
 
 /// A session view as handlers receive it.
 pub type SessionViewMut<'a> = SessionView_TO<'a, RMut<'a, ()>>;
@@ -51,6 +52,12 @@ pub trait SessionView {
     fn context(&self, key: RStr<'_>) -> ROption<RStr<'_>>;
     /// Sets a value of the connection's context.
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>);
+    /// The typed state plugin instance `instance` keeps for this connection, if set.
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>>;
+    /// Sets it (dropping the previous value); dropped with the connection, after
+    /// Finish.
+    #[sabi(last_prefix_field)]
+    fn set_local(&mut self, instance: u32, value: LocalAny);
 }
 
 /// One request, implemented by the host. See [`Request`](crate::Request).
@@ -114,6 +121,12 @@ pub trait RequestView {
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>);
     /// The session the request arrived on.
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>>;
+    /// The typed state plugin instance `instance` keeps for this request, if set.
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>>;
+    /// Sets it (dropping the previous value); dropped with the request, after
+    /// RequestFinish.
+    #[sabi(last_prefix_field)]
+    fn set_local(&mut self, instance: u32, value: LocalAny);
 }
 
 /// A response, implemented by the host. See [`Response`](crate::Response).
@@ -138,5 +151,6 @@ pub trait ResponseView {
     /// Removes a header; `true` if it was present.
     fn remove_header(&mut self, name: RStr<'_>) -> bool;
     /// Replaces the body (and `Content-Length`).
+    #[sabi(last_prefix_field)]
     fn set_body(&mut self, body: RVec<u8>);
 }

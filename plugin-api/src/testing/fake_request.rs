@@ -6,8 +6,11 @@ use crate::abi::{
     IpAbi, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque, Tuple2,
 };
 
+use crate::abi::LocalAny;
+
 use super::{
-    header_methods, valid_header_name, valid_header_value, Context, FakeSession, HeaderList,
+    header_methods, valid_header_name, valid_header_value, Context, FakeLocals, FakeSession,
+    HeaderList,
 };
 
 /// A request for request-level handlers: host `example.com`, client `192.0.2.1`, on a
@@ -36,6 +39,7 @@ pub struct FakeRequest {
     redirect_code: u16,
     redirect_headers: HeaderList,
     context: Context,
+    locals: FakeLocals,
     session: FakeSession,
 }
 
@@ -57,6 +61,7 @@ impl FakeRequest {
             redirect_code: 302,
             redirect_headers: HeaderList::default(),
             context: Context::default(),
+            locals: FakeLocals::default(),
             session: FakeSession::new(),
         }
     }
@@ -293,5 +298,11 @@ impl RequestView for FakeRequest {
     }
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
         SessionView_TO::from_ptr(&mut self.session, TD_Opaque)
+    }
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
+        self.locals.0.get(instance).map(RMut::new).into()
+    }
+    fn set_local(&mut self, instance: u32, value: LocalAny) {
+        self.locals.0.set(instance, value)
     }
 }

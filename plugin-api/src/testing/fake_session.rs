@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::abi::{ROption, RStr, SessionView, SocketAddrAbi};
+use crate::abi::{LocalAny, RMut, ROption, RStr, SessionView, SocketAddrAbi};
 
-use super::Context;
+use super::{Context, FakeLocals};
 
 /// A client connection for tests: plain HTTP from `192.0.2.1:40000` to
 /// `127.0.0.1:8080` unless set otherwise.
@@ -30,6 +30,7 @@ pub struct FakeSession {
     start_unix_micros: u64,
     request_count: u64,
     context: Context,
+    locals: FakeLocals,
 }
 
 impl Default for FakeSession {
@@ -58,6 +59,7 @@ impl FakeSession {
             start_unix_micros: start,
             request_count: 0,
             context: Context::default(),
+            locals: FakeLocals::default(),
         }
     }
 
@@ -183,5 +185,11 @@ impl SessionView for FakeSession {
     }
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>) {
         self.context.set(key.as_str(), value.as_str())
+    }
+    fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
+        self.locals.0.get(instance).map(RMut::new).into()
+    }
+    fn set_local(&mut self, instance: u32, value: LocalAny) {
+        self.locals.0.set(instance, value)
     }
 }

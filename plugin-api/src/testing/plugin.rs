@@ -1,6 +1,7 @@
 //! [`TestPlugin`]: a plugin's handlers, collected by a fake registry and run as chains.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::abi::{
     ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
@@ -31,6 +32,8 @@ pub struct TestPlugin {
     read_response: Vec<ResponseHandlerBox>,
     request_finish: Vec<ResponseHandlerBox>,
     finish: Vec<SessionHandlerBox>,
+    /// This instance's id, unique in the process like the proxy's.
+    instance: u32,
 }
 
 impl RegistryAbi for TestPlugin {
@@ -59,6 +62,9 @@ impl RegistryAbi for TestPlugin {
     fn finish(&mut self, handler: SessionHandlerBox) {
         self.finish.push(handler)
     }
+    fn instance(&self) -> u32 {
+        self.instance
+    }
 }
 
 impl TestPlugin {
@@ -68,7 +74,11 @@ impl TestPlugin {
         F: FnOnce(&str, &mut Registry<'_>) -> Result<(), E>,
         E: Display,
     {
-        let mut plugin = TestPlugin::default();
+        static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+        let mut plugin = TestPlugin {
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            ..TestPlugin::default()
+        };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
         match guard(|| init(config, &mut Registry::from_raw(registry))) {
             RResult::ROk(Ok(())) => Ok(plugin),

@@ -1,7 +1,7 @@
 //! Plugin instances: one library, one config, one init, one set of handlers.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hookgate_plugin_api::Point;
@@ -12,6 +12,9 @@ use crate::config::ErrorPolicy;
 /// One initialised plugin instance.
 #[derive(Debug)]
 pub struct Instance {
+    /// Unique in the process and never reused, not even after a reload: the key of
+    /// the instance's typed state in requests and connections.
+    pub id: u32,
     /// Name in logs, metrics and chains: the config's `name`, else the plugin's name
     /// (with `#2`, `#3`… when a plugin is listed more than once).
     pub name: String,
@@ -29,7 +32,15 @@ pub struct Instance {
     pub(super) errors: AtomicU64,
 }
 
+/// The next instance id.
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
 impl Instance {
+    /// A fresh instance id.
+    pub fn next_id() -> u32 {
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Whether this instance's request-level handlers run for `product`.
     #[inline]
     pub fn serves(&self, product: &str) -> bool {

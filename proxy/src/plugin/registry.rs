@@ -38,6 +38,10 @@ impl Collector<'_> {
 }
 
 impl RegistryAbi for Collector<'_> {
+    fn instance(&self) -> u32 {
+        self.instance.id
+    }
+
     fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
         let chain = self.chains.accept_mut(point);
         Self::push(

@@ -62,6 +62,7 @@ impl Plugins {
                     source,
                 })?;
             let instance = Arc::new(Instance {
+                id: Instance::next_id(),
                 name,
                 path: config.path.clone(),
                 sha256: Arc::clone(&library.sha256),
