@@ -18,6 +18,8 @@ mod addr;
 mod handler;
 #[allow(non_local_definitions)]
 mod local;
+#[allow(non_local_definitions)]
+mod log;
 mod module;
 // `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
 // rustc's FFI lint only sees its zero-sized phantom field.
@@ -32,6 +34,9 @@ pub use handler::{
     SessionHandler, SessionHandlerBox, SessionHandler_TO,
 };
 pub use local::{LocalAny, LocalInterface, Locals};
+pub use log::{
+    HostLog, HostLogBox, HostLog_TO, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN, NO_POINT,
+};
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use view::{
     RequestView, RequestViewMut, RequestView_TO, ResponseView, ResponseViewMut, ResponseView_TO,

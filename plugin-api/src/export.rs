@@ -34,7 +34,12 @@ extern "C" fn init_shim<P: PluginExport>(
     registry: RegistryMut<'_>,
 ) -> RResult<(), RString> {
     install_quiet_hook();
-    match guard(|| P::init(config.as_str(), &mut Registry::from_raw(registry))) {
+    let run = || {
+        let mut registry = Registry::from_raw(registry);
+        let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
+        P::init(config.as_str(), &mut registry)
+    };
+    match guard(run) {
         RResult::ROk(Ok(())) => RResult::ROk(()),
         RResult::ROk(Err(message)) => RResult::RErr(message.into()),
         RResult::RErr(panic) => RResult::RErr(panic),

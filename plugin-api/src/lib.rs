@@ -144,6 +144,10 @@
 //! the connection (after Finish). Other plugins cannot see it; the string context
 //! ([`Request::set_context`]) is for what plugins share.
 //!
+//! **Logging**: [`warn!`] and its siblings write through the host, so messages land in
+//! the proxy's log with the instance's name and the point; printing to stderr from a
+//! plugin bypasses the proxy's log format and filters.
+//!
 //! **End of life**: the host drops an instance's handlers when the proxy shuts down
 //! (after in-flight requests have drained) and when a reload replaces them, so state
 //! captured by the handlers is dropped then: flush buffers and stop helper threads in
@@ -161,6 +165,10 @@
 //! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).
 //!   A plugin that kept per-request data in the string context under its own key can
 //!   keep it typed instead; the shared context is unchanged.
+//! - Logging through the host: [`error!`], [`warn!`], [`info!`], [`debug!`],
+//!   [`trace!`] write to the proxy's log (target `hookgate::plugin`) with the instance
+//!   and point as fields, rate-limited per call site (see [`log`]); the fake host
+//!   records them ([`testing::TestPlugin::logs`]).
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
 //!   hookgate provides 0.2.0"). No source change is needed otherwise.
@@ -172,6 +180,8 @@
 //! - [`Action`], [`Outcome`], [`Reply`]: what handlers return.
 //! - [`Point`], [`PointSet`]: the callback points.
 //! - [`export_plugin!`]: the root module and manifest.
+//! - [`log`]: [`error!`], [`warn!`], [`info!`], [`debug!`], [`trace!`]: logging through
+//!   the host.
 //! - [`testing`] (feature `testing`): a fake host to unit-test handlers.
 //! - [`abi`]: the raw ABI, for the host; plugin authors never need it.
 
@@ -182,6 +192,7 @@ mod action;
 mod export;
 mod headers;
 mod local;
+pub mod log;
 mod panic;
 mod point;
 mod registry;

@@ -13,8 +13,9 @@ use crate::abi::{
     ResponseViewMut, SessionHandler, SessionHandler_TO, SessionViewMut, TD_Opaque,
 };
 use crate::action::{Action, Outcome};
+use crate::log::Scope;
 use crate::panic::guard;
-use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
+use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 use crate::{Request, Response, Session};
 
 /// Handed to a plugin's init to register handlers. Handlers run in registration order
@@ -58,7 +59,21 @@ impl<'a> Registry<'a> {
     #[doc(hidden)]
     pub fn from_raw(raw: RegistryMut<'a>) -> Self {
         let instance = raw.instance();
+        crate::log::register(instance, raw.logger());
         Registry { raw, instance }
+    }
+
+    /// The id of the instance being initialised.
+    pub(crate) fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// Where a handler registered now runs.
+    fn at(&self, point: Point) -> At {
+        At {
+            instance: self.instance,
+            point: point as u8,
+        }
     }
 
     /// At Accept: after the TCP connection is accepted, before any TLS handshake.
@@ -66,7 +81,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
+        let handler =
+            SessionHandler_TO::from_value(SessionFn(handler, self.at(Point::Accept)), TD_Opaque);
         self.raw.accept(AcceptPoint::Accept, handler)
     }
 
@@ -75,7 +91,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
+        let handler =
+            SessionHandler_TO::from_value(SessionFn(handler, self.at(Point::Handshake)), TD_Opaque);
         self.raw.accept(AcceptPoint::Handshake, handler)
     }
 
@@ -108,7 +125,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = ForwardHandler_TO::from_value(ForwardFn(handler, self.instance), TD_Opaque);
+        let handler =
+            ForwardHandler_TO::from_value(ForwardFn(handler, self.at(Point::Forward)), TD_Opaque);
         self.raw.forward(handler)
     }
 
@@ -117,8 +135,10 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler =
-            ResponseHandler_TO::from_value(ReadResponseFn(handler, self.instance), TD_Opaque);
+        let handler = ResponseHandler_TO::from_value(
+            ReadResponseFn(handler, self.at(Point::ReadResponse)),
+            TD_Opaque,
+        );
         self.raw.response(ResponsePoint::ReadResponse, handler)
     }
 
@@ -128,8 +148,10 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>, Option<&Response<'_>>) -> Action + Send + Sync + 'static,
     {
-        let handler =
-            ResponseHandler_TO::from_value(RequestFinishFn(handler, self.instance), TD_Opaque);
+        let handler = ResponseHandler_TO::from_value(
+            RequestFinishFn(handler, self.at(Point::RequestFinish)),
+            TD_Opaque,
+        );
         self.raw.response(ResponsePoint::RequestFinish, handler)
     }
 
@@ -138,7 +160,8 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Session<'_>) -> Action + Send + Sync + 'static,
     {
-        let handler = SessionHandler_TO::from_value(SessionFn(handler, self.instance), TD_Opaque);
+        let handler =
+            SessionHandler_TO::from_value(SessionFn(handler, self.at(Point::Finish)), TD_Opaque);
         self.raw.finish(handler)
     }
 
@@ -146,24 +169,44 @@ impl<'a> Registry<'a> {
     where
         F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
     {
-        let handler = RequestHandler_TO::from_value(RequestFn(handler, self.instance), TD_Opaque);
+        let handler =
+            RequestHandler_TO::from_value(RequestFn(handler, self.at(point.into())), TD_Opaque);
         self.raw.request(point, handler)
     }
 }
 
-/// A closure and the instance that registered it (whose typed state it reads).
-struct SessionFn<F>(F, u32);
-struct RequestFn<F>(F, u32);
-struct ForwardFn<F>(F, u32);
-struct ReadResponseFn<F>(F, u32);
-struct RequestFinishFn<F>(F, u32);
+/// The instance that registered a handler (whose typed state it reads and whose log
+/// it writes to) and the point it runs at.
+#[derive(Clone, Copy)]
+struct At {
+    instance: u32,
+    point: u8,
+}
+
+impl At {
+    /// Notes, for the log, that this handler runs on this thread now.
+    #[inline]
+    fn enter(self) -> Scope {
+        Scope::enter(self.instance, self.point)
+    }
+}
+
+/// A closure and where it runs.
+struct SessionFn<F>(F, At);
+struct RequestFn<F>(F, At);
+struct ForwardFn<F>(F, At);
+struct ReadResponseFn<F>(F, At);
+struct RequestFinishFn<F>(F, At);
 
 impl<F> SessionHandler for SessionFn<F>
 where
     F: Fn(&mut Session<'_>) -> Action + Send + Sync,
 {
     fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action> {
-        guard(|| (self.0)(&mut Session::from_raw(session, self.1)))
+        guard(|| {
+            let _scope = self.1.enter();
+            (self.0)(&mut Session::from_raw(session, self.1.instance))
+        })
     }
 }
 
@@ -172,7 +215,10 @@ where
     F: Fn(&mut Request<'_>) -> Outcome + Send + Sync,
 {
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict> {
-        guard(|| verdict((self.0)(&mut Request::from_raw(request, self.1))))
+        guard(|| {
+            let _scope = self.1.enter();
+            verdict((self.0)(&mut Request::from_raw(request, self.1.instance)))
+        })
     }
 }
 
@@ -181,7 +227,10 @@ where
     F: Fn(&mut Request<'_>) -> Action + Send + Sync,
 {
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action> {
-        guard(|| (self.0)(&mut Request::from_raw(request, self.1)))
+        guard(|| {
+            let _scope = self.1.enter();
+            (self.0)(&mut Request::from_raw(request, self.1.instance))
+        })
     }
 }
 
@@ -200,8 +249,9 @@ where
             return RResult::RErr("no response at read_response".into());
         };
         guard(|| {
+            let _scope = self.1.enter();
             (self.0)(
-                &mut Request::from_raw(request, self.1),
+                &mut Request::from_raw(request, self.1.instance),
                 &mut Response::from_raw(response),
             )
         })
@@ -218,8 +268,12 @@ where
         response: ROption<ResponseViewMut<'_>>,
     ) -> HandlerResult<Action> {
         guard(|| {
+            let _scope = self.1.enter();
             let response = response.into_option().map(Response::from_raw);
-            (self.0)(&mut Request::from_raw(request, self.1), response.as_ref())
+            (self.0)(
+                &mut Request::from_raw(request, self.1.instance),
+                response.as_ref(),
+            )
         })
     }
 }

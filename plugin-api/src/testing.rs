@@ -33,7 +33,7 @@ mod plugin;
 pub use fake_request::FakeRequest;
 pub use fake_response::FakeResponse;
 pub use fake_session::FakeSession;
-pub use plugin::TestPlugin;
+pub use plugin::{LogRecord, TestPlugin};
 
 /// Whether `name` is a valid HTTP header name (an RFC 9110 token).
 fn valid_header_name(name: &str) -> bool {

@@ -6,6 +6,7 @@
 //! - [`instance`]: one initialised instance: its name, manifest, policy, scope, errors.
 //! - [`chain`]: one immutable chain per callback point, and running it.
 //! - `registry`: where an instance's init puts its handlers.
+//! - `log`: where a plugin's messages go (the proxy's log, with the instance and point).
 //! - [`set`]: every instance of a configuration, loaded and initialised in order, and
 //!   the chains they form.
 
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod chain;
 pub mod instance;
 pub mod loader;
+mod log;
 mod manifest;
 mod registry;
 pub mod set;

@@ -56,6 +56,12 @@ impl Rule {
             Some(value) => self.by_value.hit(value, **now),
             None => self.by_ip.hit(&req.client_ip()?.to_canonical(), **now),
         }?;
+        // Through the proxy's log, rate-limited per call site by the SDK: the key may
+        // be a header value a client chose.
+        match header {
+            Some(value) => hookgate_plugin_api::warn!("over the limit: key {value:?}"),
+            None => hookgate_plugin_api::warn!("over the limit: client {:?}", req.client_ip()),
+        }
         Some(match self.over {
             Over::Close => Outcome::Close,
             Over::Respond => too_many(retry_after),

@@ -5,6 +5,7 @@ use hookgate_plugin_kit::testing::config_error;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use hookgate_plugin_api::log::Level;
 use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
 use hookgate_plugin_api::{Outcome, Point};
 
@@ -61,6 +62,15 @@ fn over_the_limit_is_429_with_retry_after() {
     };
     assert_eq!(reply.header_value("retry-after"), Some("60"));
     assert_eq!(reply.body_bytes(), b"too many requests\n");
+    // Each refusal is logged through the host (unless the call site's rate limit,
+    // shared with the tests running beside this one, dropped it).
+    for log in plugin.logs() {
+        assert_eq!(
+            (log.level, log.point),
+            (Level::Warn, Some(Point::FoundProduct))
+        );
+        assert!(log.message.starts_with("over the limit: client"), "{log:?}");
+    }
 }
 
 #[test]

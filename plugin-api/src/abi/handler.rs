@@ -4,6 +4,7 @@ use abi_stable::sabi_trait;
 use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec, Tuple2};
 use abi_stable::{RMut, StableAbi};
 
+use super::log::HostLogBox;
 use super::view::{RequestViewMut, ResponseViewMut, SessionViewMut};
 use crate::action::Action;
 use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
@@ -98,6 +99,8 @@ pub trait RegistryAbi {
     fn finish(&mut self, handler: SessionHandlerBox);
     /// The id of the plugin instance being initialised: unique in the process, never
     /// reused (not even after a reload), the key of its typed state.
-    #[sabi(last_prefix_field)]
     fn instance(&self) -> u32;
+    /// The host's log for this instance (its name and the point become fields).
+    #[sabi(last_prefix_field)]
+    fn logger(&self) -> HostLogBox;
 }

@@ -2,14 +2,16 @@
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abi::{
     ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
     RequestView_TO, ResponseHandlerBox, ResponseView_TO, SessionHandlerBox, SessionView_TO,
     TD_Opaque,
 };
-use crate::abi::{ROption, RResult};
+use crate::abi::{HostLog, HostLogBox, HostLog_TO, ROption, RResult, RStr};
 use crate::action::{Action, Outcome};
+use crate::log::Level;
 use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 use crate::registry::Registry;
@@ -34,6 +36,40 @@ pub struct TestPlugin {
     finish: Vec<SessionHandlerBox>,
     /// This instance's id, unique in the process like the proxy's.
     instance: u32,
+    /// What it logged through the host, in order.
+    logs: Arc<Mutex<Vec<LogRecord>>>,
+}
+
+/// A message a plugin logged through the host ([`TestPlugin::logs`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Its level.
+    pub level: Level,
+    /// The point whose handler logged it; `None` at init or outside handlers.
+    pub point: Option<Point>,
+    /// The message.
+    pub message: String,
+    /// Messages of the same call site dropped by the rate limit before this one.
+    pub suppressed: u32,
+}
+
+/// The fake host's log: keeps every message, at every level.
+struct CapturedLog(Arc<Mutex<Vec<LogRecord>>>);
+
+impl HostLog for CapturedLog {
+    fn enabled(&self, _level: u8) -> bool {
+        true
+    }
+    fn log(&self, level: u8, point: u8, _site: RStr<'_>, message: RStr<'_>, suppressed: u32) {
+        let record = LogRecord {
+            level: Level::from_code(level),
+            point: Point::ALL.into_iter().find(|p| *p as u8 == point),
+            message: message.as_str().to_owned(),
+            suppressed,
+        };
+        let mut logs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        logs.push(record);
+    }
 }
 
 impl RegistryAbi for TestPlugin {
@@ -65,6 +101,9 @@ impl RegistryAbi for TestPlugin {
     fn instance(&self) -> u32 {
         self.instance
     }
+    fn logger(&self) -> HostLogBox {
+        HostLog_TO::from_value(CapturedLog(Arc::clone(&self.logs)), TD_Opaque)
+    }
 }
 
 impl TestPlugin {
@@ -80,11 +119,22 @@ impl TestPlugin {
             ..TestPlugin::default()
         };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
-        match guard(|| init(config, &mut Registry::from_raw(registry))) {
+        let run = || {
+            let mut registry = Registry::from_raw(registry);
+            let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
+            init(config, &mut registry)
+        };
+        match guard(run) {
             RResult::ROk(Ok(())) => Ok(plugin),
             RResult::ROk(Err(e)) => Err(e.to_string()),
             RResult::RErr(panic) => Err(panic.into_string()),
         }
+    }
+
+    /// The messages the plugin logged through the host so far, in order.
+    pub fn logs(&self) -> Vec<LogRecord> {
+        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        logs.clone()
     }
 
     /// How many handlers the plugin registered at `point`.

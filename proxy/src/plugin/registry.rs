@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ForwardHandlerBox, RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox,
+    ForwardHandlerBox, HostLogBox, RegistryAbi, RequestHandlerBox, ResponseHandlerBox,
+    SessionHandlerBox,
 };
 use hookgate_plugin_api::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 
@@ -40,6 +41,10 @@ impl Collector<'_> {
 impl RegistryAbi for Collector<'_> {
     fn instance(&self) -> u32 {
         self.instance.id
+    }
+
+    fn logger(&self) -> HostLogBox {
+        super::log::InstanceLog::boxed(&self.instance.name)
     }
 
     fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {

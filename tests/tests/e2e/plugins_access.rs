@@ -240,6 +240,19 @@ rules = [{ path = "/login", method = "POST", limit = 1, window_ms = 60000, actio
     let limited = get("198.51.100.1");
     assert_eq!(limited.status, 429, "{}", limited.text());
     assert_eq!(limited.header("retry-after"), Some("1"));
+    // The plugin's warning reached the proxy's log, with the instance and the point.
+    let log = proxy.stderr_text();
+    let line = (log.lines())
+        .find(|line| line.contains("over the limit"))
+        .unwrap_or_else(|| panic!("no warning in the proxy's log:\n{log}"));
+    for field in [
+        "WARN",
+        "hookgate-plugin-rate-limit",
+        "found_product",
+        "198.51.100.1",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
     // Another client behind the same trusted proxy has its own budget.
     assert_eq!(get("198.51.100.2").status, 200);
 
