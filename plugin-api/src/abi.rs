@@ -20,6 +20,8 @@ mod handler;
 mod local;
 #[allow(non_local_definitions)]
 mod log;
+#[allow(non_local_definitions)]
+mod metric;
 mod module;
 // `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
 // rustc's FFI lint only sees its zero-sized phantom field.
@@ -36,6 +38,10 @@ pub use handler::{
 pub use local::{LocalAny, LocalInterface, Locals};
 pub use log::{
     HostLog, HostLogBox, HostLog_TO, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN, NO_POINT,
+};
+pub use metric::{
+    check_def, HostMetric, HostMetricBox, HostMetric_TO, MetricDef, MetricFamily, COUNTER, GAUGE,
+    HISTOGRAM, MAX_LABELS, MAX_SERIES,
 };
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use view::{

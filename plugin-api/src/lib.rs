@@ -169,6 +169,11 @@
 //!   [`trace!`] write to the proxy's log (target `hookgate::plugin`) with the instance
 //!   and point as fields, rate-limited per call site (see [`log`]); the fake host
 //!   records them ([`testing::TestPlugin::logs`]).
+//! - Metrics through the host: [`Registry::counter`], [`Registry::gauge`],
+//!   [`Registry::histogram`] at init; the proxy exports them on `/metrics` as
+//!   `hookgate_plugin_<name>` labelled with the instance, caps their series, and keeps
+//!   their values across reloads (see [`metrics`]); the fake host reads them back
+//!   ([`testing::TestPlugin::metric_value`]).
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
 //!   hookgate provides 0.2.0"). No source change is needed otherwise.
@@ -182,6 +187,8 @@
 //! - [`export_plugin!`]: the root module and manifest.
 //! - [`log`]: [`error!`], [`warn!`], [`info!`], [`debug!`], [`trace!`]: logging through
 //!   the host.
+//! - [`metrics`]: [`Counter`](metrics::Counter), [`Gauge`](metrics::Gauge),
+//!   [`Histogram`](metrics::Histogram), exported by the host on `/metrics`.
 //! - [`testing`] (feature `testing`): a fake host to unit-test handlers.
 //! - [`abi`]: the raw ABI, for the host; plugin authors never need it.
 
@@ -193,6 +200,7 @@ mod export;
 mod headers;
 mod local;
 pub mod log;
+pub mod metrics;
 mod panic;
 mod point;
 mod registry;

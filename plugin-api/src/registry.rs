@@ -5,15 +5,17 @@
 //! closure under [`guard`](crate::panic), so panics never cross the boundary. Each
 //! closure type gets its own vtable, so a call is one indirect jump into the closure.
 
-use abi_stable::std_types::{ROption, RResult};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString};
 
 use crate::abi::{
-    ForwardHandler, ForwardHandler_TO, HandlerResult, RegistryMut, RequestHandler,
-    RequestHandler_TO, RequestVerdict, RequestViewMut, ResponseHandler, ResponseHandler_TO,
-    ResponseViewMut, SessionHandler, SessionHandler_TO, SessionViewMut, TD_Opaque,
+    ForwardHandler, ForwardHandler_TO, HandlerResult, HostMetricBox, MetricDef, RegistryMut,
+    RequestHandler, RequestHandler_TO, RequestVerdict, RequestViewMut, ResponseHandler,
+    ResponseHandler_TO, ResponseViewMut, SessionHandler, SessionHandler_TO, SessionViewMut,
+    TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
 };
 use crate::action::{Action, Outcome};
 use crate::log::Scope;
+use crate::metrics::{Counter, Gauge, Histogram};
 use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 use crate::{Request, Response, Session};
@@ -66,6 +68,59 @@ impl<'a> Registry<'a> {
     /// The id of the instance being initialised.
     pub(crate) fn instance(&self) -> u32 {
         self.instance
+    }
+
+    /// Defines a counter, exported as `hookgate_plugin_<name>_total` with labels
+    /// `plugin` (the instance) and `labels`; see [`metrics`](crate::metrics). The
+    /// error says what is wrong with the definition (name `[a-z_][a-z0-9_]*`, not
+    /// ending in `_total`; at most 8 labels; `plugin` and `le` reserved), or that
+    /// another plugin defines the same name otherwise.
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[&str]) -> Result<Counter, String> {
+        let host = self.metric(COUNTER, name, help, labels, &[])?;
+        Ok(Counter::new(host, labels.len()))
+    }
+
+    /// Defines a gauge, exported as `hookgate_plugin_<name>`; as
+    /// [`counter`](Self::counter).
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[&str]) -> Result<Gauge, String> {
+        let host = self.metric(GAUGE, name, help, labels, &[])?;
+        Ok(Gauge::new(host, labels.len()))
+    }
+
+    /// Defines a histogram with these bucket upper bounds (increasing), exported as
+    /// `hookgate_plugin_<name>_bucket`, `_sum` and `_count`; as
+    /// [`counter`](Self::counter).
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Result<Histogram, String> {
+        let host = self.metric(HISTOGRAM, name, help, labels, buckets)?;
+        Ok(Histogram::new(host, labels.len()))
+    }
+
+    fn metric(
+        &mut self,
+        kind: u8,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Result<HostMetricBox, String> {
+        let labels: Vec<RStr<'_>> = labels.iter().map(|l| RStr::from_str(l)).collect();
+        let def = MetricDef {
+            kind,
+            name: name.into(),
+            help: help.into(),
+            labels: RSlice::from_slice(&labels),
+            buckets: RSlice::from_slice(buckets),
+        };
+        self.raw
+            .metric(def)
+            .into_result()
+            .map_err(RString::into_string)
     }
 
     /// Where a handler registered now runs.

@@ -208,6 +208,15 @@ impl Metrics {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &registry);
+        // The plugins' own metrics go before the end marker.
+        let end = text.strip_suffix("# EOF\n").map(str::len);
+        if let Some(end) = end {
+            text.truncate(end);
+        }
+        crate::plugin::metric_store::store().render(&mut text);
+        if end.is_some() {
+            text.push_str("# EOF\n");
+        }
         text
     }
 }

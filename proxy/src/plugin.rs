@@ -6,6 +6,7 @@
 //! - [`instance`]: one initialised instance: its name, manifest, policy, scope, errors.
 //! - [`chain`]: one immutable chain per callback point, and running it.
 //! - `registry`: where an instance's init puts its handlers.
+//! - [`metric_store`]: the metrics plugins define, kept across reloads.
 //! - `log`: where a plugin's messages go (the proxy's log, with the instance and point).
 //! - [`set`]: every instance of a configuration, loaded and initialised in order, and
 //!   the chains they form.
@@ -16,6 +17,7 @@ pub mod instance;
 pub mod loader;
 mod log;
 mod manifest;
+pub mod metric_store;
 mod registry;
 pub mod set;
 

@@ -43,11 +43,21 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
         return Ok(());
     }
     let verified = Verified::default();
+    let refused = reg.counter(
+        "auth_basic_refused",
+        "Requests answered 401, by reason: no credentials (missing) or not a user's (wrong)",
+        &["reason"],
+    )?;
     reg.on_found_product(move |req| {
         let Some(rule) = realms.first_match(req) else {
             return Outcome::GoOn;
         };
         let Some(user) = rule.user(req, &verified) else {
+            let reason = match req.header("authorization") {
+                None => "missing",
+                Some(_) => "wrong",
+            };
+            refused.inc(&[reason]);
             return Outcome::Respond(rule.challenge.clone());
         };
         req.set_context("auth_user", user);

@@ -83,6 +83,15 @@ fn missing_or_wrong_credentials_get_the_challenge() {
         );
         assert_eq!(req.context("auth_user"), None);
     }
+    // Counted on the host's /metrics, by reason.
+    assert_eq!(
+        plugin.metric_value("auth_basic_refused", &["missing"]),
+        Some(1.0)
+    );
+    assert_eq!(
+        plugin.metric_value("auth_basic_refused", &["wrong"]),
+        Some(5.0)
+    );
 }
 
 #[test]

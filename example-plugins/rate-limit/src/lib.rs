@@ -47,6 +47,11 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
     if limits.is_empty() {
         return Ok(());
     }
+    let refused = reg.counter(
+        "rate_limit_refused",
+        "Requests refused for being over a limit, by product",
+        &["product"],
+    )?;
     reg.on_found_product(move |req| {
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.
@@ -56,9 +61,14 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
             return Outcome::GoOn;
         }
         let facts = RequestFacts::of(req);
-        rules
-            .find_map(|rule| rule.check(&facts, &now))
-            .unwrap_or(Outcome::GoOn)
+        let over = rules.find_map(|rule| rule.check(&facts, &now));
+        match over {
+            Some(outcome) => {
+                refused.inc(&[req.product()]);
+                outcome
+            }
+            None => Outcome::GoOn,
+        }
     });
     Ok(())
 }

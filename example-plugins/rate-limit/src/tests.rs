@@ -62,6 +62,11 @@ fn over_the_limit_is_429_with_retry_after() {
     };
     assert_eq!(reply.header_value("retry-after"), Some("60"));
     assert_eq!(reply.body_bytes(), b"too many requests\n");
+    // Each refusal is counted on the host's /metrics, by product.
+    assert_eq!(
+        plugin.metric_value("rate_limit_refused", &["shop"]),
+        Some(2.0)
+    );
     // Each refusal is logged through the host (unless the call site's rate limit,
     // shared with the tests running beside this one, dropped it).
     for log in plugin.logs() {

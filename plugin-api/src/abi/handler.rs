@@ -5,6 +5,7 @@ use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec, Tuple2};
 use abi_stable::{RMut, StableAbi};
 
 use super::log::HostLogBox;
+use super::metric::{HostMetricBox, MetricDef};
 use super::view::{RequestViewMut, ResponseViewMut, SessionViewMut};
 use crate::action::Action;
 use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
@@ -101,6 +102,8 @@ pub trait RegistryAbi {
     /// reused (not even after a reload), the key of its typed state.
     fn instance(&self) -> u32;
     /// The host's log for this instance (its name and the point become fields).
-    #[sabi(last_prefix_field)]
     fn logger(&self) -> HostLogBox;
+    /// Defines a metric of this instance; an error names what is wrong with it.
+    #[sabi(last_prefix_field)]
+    fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString>;
 }

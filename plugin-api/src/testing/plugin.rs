@@ -1,15 +1,19 @@
 //! [`TestPlugin`]: a plugin's handlers, collected by a fake registry and run as chains.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abi::{
+    check_def, HostLog, HostLogBox, HostLog_TO, HostMetricBox, HostMetric_TO, MetricDef,
+    MetricFamily, ROption, RResult, RStr, RString,
+};
+use crate::abi::{
     ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
     RequestView_TO, ResponseHandlerBox, ResponseView_TO, SessionHandlerBox, SessionView_TO,
     TD_Opaque,
 };
-use crate::abi::{HostLog, HostLogBox, HostLog_TO, ROption, RResult, RStr};
 use crate::action::{Action, Outcome};
 use crate::log::Level;
 use crate::panic::guard;
@@ -38,6 +42,8 @@ pub struct TestPlugin {
     instance: u32,
     /// What it logged through the host, in order.
     logs: Arc<Mutex<Vec<LogRecord>>>,
+    /// Its metrics, by name, kept as the proxy keeps them.
+    metrics: BTreeMap<String, Arc<MetricFamily>>,
 }
 
 /// A message a plugin logged through the host ([`TestPlugin::logs`]).
@@ -104,6 +110,15 @@ impl RegistryAbi for TestPlugin {
     fn logger(&self) -> HostLogBox {
         HostLog_TO::from_value(CapturedLog(Arc::clone(&self.logs)), TD_Opaque)
     }
+    fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString> {
+        if let Err(e) = check_def(&def) {
+            return RResult::RErr(e.into());
+        }
+        let family = Arc::new(MetricFamily::new(&def));
+        self.metrics
+            .insert(def.name.as_str().to_owned(), Arc::clone(&family));
+        RResult::ROk(HostMetric_TO::from_value(family, TD_Opaque))
+    }
 }
 
 impl TestPlugin {
@@ -129,6 +144,12 @@ impl TestPlugin {
             RResult::ROk(Err(e)) => Err(e.to_string()),
             RResult::RErr(panic) => Err(panic.into_string()),
         }
+    }
+
+    /// The value of metric `name`'s series with these label values: a counter's or a
+    /// gauge's value, a histogram's number of observations; `None` if it has none.
+    pub fn metric_value(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        self.metrics.get(name)?.value(labels)
     }
 
     /// The messages the plugin logged through the host so far, in order.

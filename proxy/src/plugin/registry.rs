@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ForwardHandlerBox, HostLogBox, RegistryAbi, RequestHandlerBox, ResponseHandlerBox,
-    SessionHandlerBox,
+    ForwardHandlerBox, HostLogBox, HostMetricBox, HostMetric_TO, MetricDef, RResult, RString,
+    RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox, TD_Opaque,
 };
 use hookgate_plugin_api::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 
@@ -45,6 +45,13 @@ impl RegistryAbi for Collector<'_> {
 
     fn logger(&self) -> HostLogBox {
         super::log::InstanceLog::boxed(&self.instance.name)
+    }
+
+    fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString> {
+        match super::metric_store::store().family(&self.instance.name, &def) {
+            Ok(family) => RResult::ROk(HostMetric_TO::from_value(family, TD_Opaque)),
+            Err(e) => RResult::RErr(e.into()),
+        }
     }
 
     fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {

@@ -220,9 +220,10 @@ rules = [{ limit = 3, window_ms = 1000 }]
 [products.shop]
 rules = [{ path = "/login", method = "POST", limit = 1, window_ms = 60000, action = "close" }]
 "#;
-    let server = r#"trusted_proxies = ["127.0.0.1/32"]"#;
+    let admin = free_addr();
+    let server = format!("trusted_proxies = [\"127.0.0.1/32\"]\nadmin = \"{admin}\"");
     let entry = plugin_file(dir.path(), "rate-limit", config);
-    let proxy = start(dir.path(), "limits", &backend, server, &entry);
+    let proxy = start(dir.path(), "limits", &backend, &server, &entry);
     let get = |client: &str| {
         http1_get(
             proxy.addr(),
@@ -281,6 +282,25 @@ rules = [{ path = "/login", method = "POST", limit = 1, window_ms = 60000, actio
         "allowed again before its window ended"
     );
     assert_eq!(backend.requests(), 6);
+
+    // Every refusal is counted on /metrics by the plugin, through the host, and the
+    // counts survive a reload (a new instance of the same name).
+    let refused = |product: &str| {
+        let series = format!(
+            "hookgate_plugin_rate_limit_refused_total{{plugin=\"hookgate-plugin-rate-limit\",product=\"{product}\"}} "
+        );
+        let metrics = proxy.admin_text("/metrics");
+        let value = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()));
+        value.and_then(|v| v.parse::<f64>().ok())
+    };
+    let web = refused("web").expect("the web product's refusals");
+    assert!(web >= 1.0, "{web}");
+    assert_eq!(refused("shop"), Some(1.0));
+    let reloaded = http1_send(admin, &Req::new("POST", "localhost", "/reload")).expect("reload");
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    assert_eq!(refused("web"), Some(web), "the count did not go back");
 }
 
 #[test]
