@@ -208,6 +208,8 @@ mod reply;
 mod request;
 mod response;
 mod session;
+#[doc(hidden)]
+pub mod settle;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

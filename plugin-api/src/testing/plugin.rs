@@ -20,6 +20,7 @@ use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 use crate::registry::Registry;
 use crate::reply::Reply;
+use crate::settle::{self, settle, FailurePolicy, RequestOutcome};
 
 use super::{FakeRequest, FakeResponse, FakeSession};
 
@@ -44,6 +45,20 @@ pub struct TestPlugin {
     logs: Arc<Mutex<Vec<LogRecord>>>,
     /// Its metrics, by name, kept as the proxy keeps them.
     metrics: BTreeMap<String, Arc<MetricFamily>>,
+    /// `on_error = "fail-open"`: a failing handler counts as GoOn.
+    fail_open: bool,
+    /// Handler failures so far, as the proxy counts them.
+    failures: Mutex<Vec<(Point, String)>>,
+}
+
+impl FailurePolicy for TestPlugin {
+    fn fail_open(&self) -> bool {
+        self.fail_open
+    }
+    fn failed(&self, point: Point, message: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.push((point, message.to_owned()));
+    }
 }
 
 /// A message a plugin logged through the host ([`TestPlugin::logs`]).
@@ -158,6 +173,20 @@ impl TestPlugin {
         logs.clone()
     }
 
+    /// Runs the chains as an instance with `on_error = "fail-open"` runs in the proxy:
+    /// a failing handler (a panic, a broken verdict) counts as GoOn, and is only
+    /// recorded ([`failures`](Self::failures)).
+    pub fn fail_open(mut self) -> Self {
+        self.fail_open = true;
+        self
+    }
+
+    /// The handler failures so far, with their point, as the proxy logs them.
+    pub fn failures(&self) -> Vec<(Point, String)> {
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.clone()
+    }
+
     /// How many handlers the plugin registered at `point`.
     pub fn handler_count(&self, point: Point) -> usize {
         match point {
@@ -175,35 +204,35 @@ impl TestPlugin {
 
     /// Runs the Accept chain.
     pub fn accept(&self, session: &mut FakeSession) -> Result<Action, String> {
-        run_session(&self.accept, session)
+        self.run_session(&self.accept, Point::Accept, session)
     }
 
     /// Runs the Handshake chain.
     pub fn handshake(&self, session: &mut FakeSession) -> Result<Action, String> {
-        run_session(&self.handshake, session)
+        self.run_session(&self.handshake, Point::Handshake, session)
     }
 
     /// Runs the BeforeLocation chain.
     pub fn before_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
-        run_request(&self.before_location, request)
+        self.run_request(&self.before_location, Point::BeforeLocation, request)
     }
 
     /// Runs the FoundProduct chain.
     pub fn found_product(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
-        run_request(&self.found_product, request)
+        self.run_request(&self.found_product, Point::FoundProduct, request)
     }
 
     /// Runs the AfterLocation chain.
     pub fn after_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
-        run_request(&self.after_location, request)
+        self.run_request(&self.after_location, Point::AfterLocation, request)
     }
 
     /// Runs the Forward chain.
     pub fn forward(&self, request: &mut FakeRequest) -> Result<Action, String> {
         for handler in &self.forward {
-            let action = handler.call(view(request)).into_result()?;
-            if action != Action::GoOn {
-                return Ok(action);
+            let result = plain(handler.call(view(request)));
+            if let Some(done) = settle(result, |a| *a == Action::GoOn, self, Point::Forward) {
+                return done;
             }
         }
         Ok(Action::GoOn)
@@ -215,7 +244,12 @@ impl TestPlugin {
         request: &mut FakeRequest,
         response: &mut FakeResponse,
     ) -> Result<Action, String> {
-        self.run_response(&self.read_response, request, Some(response))
+        self.run_response(
+            &self.read_response,
+            Point::ReadResponse,
+            request,
+            Some(response),
+        )
     }
 
     /// Runs the RequestFinish chain (`None`: the request ended without a response).
@@ -224,17 +258,23 @@ impl TestPlugin {
         request: &mut FakeRequest,
         response: Option<&mut FakeResponse>,
     ) -> Result<Action, String> {
-        self.run_response(&self.request_finish, request, response)
+        self.run_response(
+            &self.request_finish,
+            Point::RequestFinish,
+            request,
+            response,
+        )
     }
 
     /// Runs the Finish chain.
     pub fn finish(&self, session: &mut FakeSession) -> Result<Action, String> {
-        run_session(&self.finish, session)
+        self.run_session(&self.finish, Point::Finish, session)
     }
 
     fn run_response(
         &self,
         chain: &[ResponseHandlerBox],
+        point: Point,
         request: &mut FakeRequest,
         mut response: Option<&mut FakeResponse>,
     ) -> Result<Action, String> {
@@ -243,44 +283,61 @@ impl TestPlugin {
                 Some(r) => ROption::RSome(ResponseView_TO::from_ptr(r, TD_Opaque)),
                 None => ROption::RNone,
             };
-            let action = handler.call(view(request), resp).into_result()?;
-            if action != Action::GoOn {
-                return Ok(action);
+            let result = plain(handler.call(view(request), resp));
+            let redirect_set = || request.redirect_url().is_some();
+            let result = result.and_then(|a| settle::action(point, a, redirect_set));
+            if let Some(done) = settle(result, |a| *a == Action::GoOn, self, point) {
+                return done;
             }
         }
         Ok(Action::GoOn)
     }
+
+    fn run_session(
+        &self,
+        chain: &[SessionHandlerBox],
+        point: Point,
+        session: &mut FakeSession,
+    ) -> Result<Action, String> {
+        for handler in chain {
+            let result = plain(handler.call(SessionView_TO::from_ptr(&mut *session, TD_Opaque)));
+            if let Some(done) = settle(result, |a| *a == Action::GoOn, self, point) {
+                return done;
+            }
+        }
+        Ok(Action::GoOn)
+    }
+
+    fn run_request(
+        &self,
+        chain: &[RequestHandlerBox],
+        point: Point,
+        request: &mut FakeRequest,
+    ) -> Result<Outcome, String> {
+        for handler in chain {
+            let result = handler.call(view(request)).into_result();
+            let redirect_set = request.redirect_url().is_some();
+            let result = (result.map_err(RString::into_string))
+                .and_then(|v| settle::request_verdict(v, redirect_set));
+            let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
+            if let Some(done) = settle(result, go_on, self, point) {
+                return done.map(|outcome| match outcome {
+                    RequestOutcome::GoOn => Outcome::GoOn,
+                    RequestOutcome::Respond(data) => Outcome::Respond(Reply::from_data(data)),
+                    RequestOutcome::Redirect => Outcome::Redirect,
+                    RequestOutcome::Finish(data) => Outcome::Finish(data.map(Reply::from_data)),
+                    RequestOutcome::Close => Outcome::Close,
+                });
+            }
+        }
+        Ok(Outcome::GoOn)
+    }
+}
+
+fn plain(result: crate::abi::HandlerResult<Action>) -> Result<Action, String> {
+    result.into_result().map_err(RString::into_string)
 }
 
 fn view(request: &mut FakeRequest) -> RequestViewMut<'_> {
     RequestView_TO::from_ptr(request, TD_Opaque)
-}
-
-fn run_session(chain: &[SessionHandlerBox], session: &mut FakeSession) -> Result<Action, String> {
-    for handler in chain {
-        let action = handler
-            .call(SessionView_TO::from_ptr(&mut *session, TD_Opaque))
-            .into_result()?;
-        if action != Action::GoOn {
-            return Ok(action);
-        }
-    }
-    Ok(Action::GoOn)
-}
-
-fn run_request(chain: &[RequestHandlerBox], request: &mut FakeRequest) -> Result<Outcome, String> {
-    for handler in chain {
-        let verdict = handler.call(view(request)).into_result()?;
-        let reply = verdict.response.into_option().map(Reply::from_data);
-        let outcome = match (verdict.action, reply) {
-            (Action::GoOn, _) => continue,
-            (Action::Response, Some(reply)) => Outcome::Respond(reply),
-            (Action::Response, None) => return Err("Response without a response".to_owned()),
-            (Action::Redirect, _) => Outcome::Redirect,
-            (Action::Finish, reply) => Outcome::Finish(reply),
-            (Action::Close, _) => Outcome::Close,
-        };
-        return Ok(outcome);
-    }
-    Ok(Outcome::GoOn)
 }

@@ -226,3 +226,34 @@ fn invalid_header_writes_are_refused() {
     assert_eq!(p.before_location(&mut req), Ok(Outcome::GoOn));
     assert_eq!(req.context("accepted"), Some("no"));
 }
+
+/// The fake host settles chains with the proxy's code (`settle`): a Redirect without a
+/// URL is a plugin error here too (it used to pass a unit test and be a 500 in the
+/// proxy), and under fail-open it counts as GoOn, recorded as a failure.
+#[test]
+fn a_redirect_without_a_url_is_a_plugin_error_as_in_the_proxy() {
+    use crate::{Action, Outcome, Point, Registry};
+
+    fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+        reg.on_found_product(|_req| Outcome::Redirect);
+        reg.on_read_response(|_req, _resp| Action::Redirect);
+        Ok(())
+    }
+    let plugin = TestPlugin::init(init, "").unwrap();
+    let err = plugin
+        .found_product(&mut FakeRequest::get("/"))
+        .unwrap_err();
+    assert_eq!(err, "returned Redirect without setting a redirect URL");
+    let err = (plugin.read_response(&mut FakeRequest::get("/"), &mut FakeResponse::new(200)))
+        .unwrap_err();
+    assert_eq!(err, "returned Redirect without setting a redirect URL");
+
+    let open = TestPlugin::init(init, "").unwrap().fail_open();
+    assert_eq!(
+        open.found_product(&mut FakeRequest::get("/")),
+        Ok(Outcome::GoOn)
+    );
+    let failures = open.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, Point::FoundProduct);
+}

@@ -11,13 +11,12 @@ use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
     ForwardHandlerBox, HandlerResult, ROption, RResult, RequestHandlerBox, RequestView,
-    RequestView_TO, ResponseData, ResponseHandlerBox, ResponseView, ResponseView_TO,
-    SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
+    RequestView_TO, ResponseHandlerBox, ResponseView, ResponseView_TO, SessionHandlerBox,
+    SessionView, SessionView_TO, TD_Opaque,
 };
 use hookgate_plugin_api::{AcceptPoint, Action, Point, RequestPoint, ResponsePoint};
 
 use super::instance::Instance;
-use crate::config::ErrorPolicy;
 
 /// One handler and the instance it belongs to.
 pub struct Link<H> {
@@ -241,22 +240,12 @@ pub struct ChainError<'c> {
     pub message: String,
 }
 
-/// What a request-point chain decided.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RequestChainOutcome {
-    /// Every handler said GoOn: route on.
-    GoOn,
-    /// Send this response (ReadResponse runs on it); keep-alive.
-    Respond(ResponseData),
-    /// Send the redirect set on the request; keep-alive.
-    Redirect,
-    /// Send this response (500 if none), then close.
-    Finish(Option<ResponseData>),
-    /// Send nothing; close.
-    Close,
-}
+/// What a request-point chain decided: the shared settlement's outcome (the fake host
+/// uses the same).
+pub use hookgate_plugin_api::settle::RequestOutcome as RequestChainOutcome;
 
-/// Handles one handler's result: `Some(value)` to return, `None` to go on.
+/// Handles one handler's result with the shared settlement: `Some(value)` to return,
+/// `None` to go on.
 #[inline]
 fn settle<'c, T>(
     result: Result<T, String>,
@@ -264,21 +253,12 @@ fn settle<'c, T>(
     link_instance: &'c Instance,
     point: Point,
 ) -> Option<Result<T, ChainError<'c>>> {
-    match result {
-        Ok(value) if go_on(&value) => None,
-        Ok(value) => Some(Ok(value)),
-        Err(message) => {
-            link_instance.failed(point, &message);
-            match link_instance.policy {
-                ErrorPolicy::FailOpen => None,
-                ErrorPolicy::FailClosed => Some(Err(ChainError {
-                    instance: link_instance,
-                    point,
-                    message,
-                })),
-            }
-        }
-    }
+    let settled = hookgate_plugin_api::settle::settle(result, go_on, link_instance, point)?;
+    Some(settled.map_err(|message| ChainError {
+        instance: link_instance,
+        point,
+        message,
+    }))
 }
 
 fn plain(result: HandlerResult<Action>) -> Result<Action, String> {
@@ -322,27 +302,11 @@ impl Chain<RequestHandlerBox> {
             if matches!(&result, RResult::ROk(v) if v.action == Action::GoOn) {
                 continue;
             }
+            let redirect_set = request.redirect_url().is_some();
             let verdict = result
                 .into_result()
                 .map_err(|e| e.into_string())
-                .and_then(|v| {
-                    let outcome = match (v.action, v.response) {
-                        (Action::GoOn, _) => RequestChainOutcome::GoOn,
-                        (Action::Response, ROption::RSome(r)) => RequestChainOutcome::Respond(r),
-                        (Action::Response, ROption::RNone) => {
-                            return Err("returned Response without a response".to_owned())
-                        }
-                        (Action::Redirect, _) if request.redirect_url().is_none() => {
-                            return Err(
-                                "returned Redirect without setting a redirect URL".to_owned()
-                            )
-                        }
-                        (Action::Redirect, _) => RequestChainOutcome::Redirect,
-                        (Action::Finish, r) => RequestChainOutcome::Finish(r.into_option()),
-                        (Action::Close, _) => RequestChainOutcome::Close,
-                    };
-                    Ok(outcome)
-                });
+                .and_then(|v| hookgate_plugin_api::settle::request_verdict(v, redirect_set));
             let go_on = |o: &RequestChainOutcome| *o == RequestChainOutcome::GoOn;
             if let Some(done) = settle(verdict, go_on, &link.instance, point) {
                 return done;
@@ -392,6 +356,9 @@ impl Chain<ResponseHandlerBox> {
                 None => ROption::RNone,
             };
             let result = plain(link.handler.call(view, response_view));
+            let redirect_set = || request.redirect_url().is_some();
+            let result =
+                result.and_then(|a| hookgate_plugin_api::settle::action(point, a, redirect_set));
             if let Some(done) = settle(result, |a| *a == Action::GoOn, &link.instance, point) {
                 return done;
             }

@@ -35,6 +35,16 @@ pub struct Instance {
 /// The next instance id.
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
+impl hookgate_plugin_api::settle::FailurePolicy for Instance {
+    fn fail_open(&self) -> bool {
+        self.policy == ErrorPolicy::FailOpen
+    }
+
+    fn failed(&self, point: Point, message: &str) {
+        Instance::failed(self, point, message);
+    }
+}
+
 impl Instance {
     /// A fresh instance id.
     pub fn next_id() -> u32 {

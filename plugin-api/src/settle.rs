@@ -1,0 +1,92 @@
+//! How a host settles what handlers return: one implementation, used by the proxy's
+//! chains and by the fake host ([`testing`](crate::testing)), so that a plugin's unit
+//! tests see what the proxy does (a Redirect without a URL, a Response without a
+//! response: plugin errors in both).
+//!
+//! Internal to hosts; plugin authors read the callback contract in the crate docs.
+
+use crate::abi::{ROption, RequestVerdict, ResponseData};
+use crate::{Action, Point};
+
+/// What a request-point handler decided, checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Go on to the next handler, then route on.
+    GoOn,
+    /// Send this response (ReadResponse runs on it); keep-alive.
+    Respond(ResponseData),
+    /// Send the redirect set on the request; keep-alive.
+    Redirect,
+    /// Send this response (500 if none), then close.
+    Finish(Option<ResponseData>),
+    /// Send nothing; close.
+    Close,
+}
+
+/// A request-point handler's verdict, checked: a Response needs a response, a
+/// Redirect a URL set on the request (`redirect_set`).
+pub fn request_verdict(
+    verdict: RequestVerdict,
+    redirect_set: bool,
+) -> Result<RequestOutcome, String> {
+    Ok(match (verdict.action, verdict.response) {
+        (Action::GoOn, _) => RequestOutcome::GoOn,
+        (Action::Response, ROption::RSome(response)) => RequestOutcome::Respond(response),
+        (Action::Response, ROption::RNone) => {
+            return Err("returned Response without a response".to_owned())
+        }
+        (Action::Redirect, _) if !redirect_set => {
+            return Err("returned Redirect without setting a redirect URL".to_owned())
+        }
+        (Action::Redirect, _) => RequestOutcome::Redirect,
+        (Action::Finish, response) => RequestOutcome::Finish(response.into_option()),
+        (Action::Close, _) => RequestOutcome::Close,
+    })
+}
+
+/// An action returned at `point`, checked: at ReadResponse, a Redirect needs a URL set
+/// on the request (`redirect_set`, asked only then).
+#[inline]
+pub fn action(
+    point: Point,
+    action: Action,
+    redirect_set: impl FnOnce() -> bool,
+) -> Result<Action, String> {
+    if point == Point::ReadResponse && action == Action::Redirect && !redirect_set() {
+        return Err("returned Redirect without setting a redirect URL".to_owned());
+    }
+    Ok(action)
+}
+
+/// How a host treats a failing handler (a panic, a broken verdict).
+pub trait FailurePolicy {
+    /// Whether the failure is treated as GoOn (`fail-open`) rather than stopping the
+    /// chain (`fail-closed`).
+    fn fail_open(&self) -> bool;
+    /// Notes the failure (the proxy logs and counts it).
+    fn failed(&self, point: Point, message: &str);
+}
+
+/// One handler's result at `point` under `policy`: `None` to go on to the next
+/// handler, `Some(Ok(value))` to stop with `value`, `Some(Err(message))` for a failure
+/// under fail-closed.
+#[inline]
+pub fn settle<T>(
+    result: Result<T, String>,
+    go_on: impl FnOnce(&T) -> bool,
+    policy: &impl FailurePolicy,
+    point: Point,
+) -> Option<Result<T, String>> {
+    match result {
+        Ok(value) if go_on(&value) => None,
+        Ok(value) => Some(Ok(value)),
+        Err(message) => {
+            policy.failed(point, &message);
+            if policy.fail_open() {
+                None
+            } else {
+                Some(Err(message))
+            }
+        }
+    }
+}
