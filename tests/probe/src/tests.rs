@@ -228,8 +228,12 @@ path = "/close"
     assert_eq!(p.found_product(&mut req), Ok(Outcome::Redirect));
     assert_eq!(req.redirect_url(), Some("/elsewhere"));
     assert_eq!(req.redirect_code(), 301);
+    // A plugin error, on the fake host as in the proxy (the same settlement).
     let mut req = FakeRequest::get("/redirect-without-url");
-    assert_eq!(p.found_product(&mut req), Ok(Outcome::Redirect));
+    assert_eq!(
+        p.found_product(&mut req),
+        Err("returned Redirect without setting a redirect URL".to_owned())
+    );
     assert_eq!(req.redirect_url(), None);
 
     assert_eq!(
