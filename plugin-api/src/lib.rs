@@ -158,8 +158,13 @@
 //! The ABI's version is [`abi::API_VERSION`], and this crate's version is the same: for
 //! 0.x the host loads a plugin built against the same minor version with a patch no
 //! newer than its own. Every trait object the host and a plugin share marks its last
-//! method of 0.2.0 (`#[sabi(last_prefix_field)]`), so later versions can append
-//! methods that 0.2.0 plugins survive.
+//! method of 0.2.0 (`#[sabi(last_prefix_field)]`). That alone does not let a later
+//! host append methods that 0.2.0 plugins survive: abi_stable's load-time check lets
+//! the loading side expect *fewer* trailing methods than the library describes, not
+//! more, so a host whose views or registry grew refuses an older plugin ("too many
+//! fields"; measured with a grown copy of this crate). Host services that grow must
+//! reach plugins through a table the plugin side checks (the consumer as the
+//! interface); that change is not made yet.
 //!
 //! **What changed in 0.2.0**, and how to port a 0.1 plugin:
 //! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).

@@ -39,16 +39,9 @@ pub fn build_workspace() {
     });
 }
 
-/// `cargo <subcommand> <args>... --profile P --target-dir D [-- <rustc_args>...]` for
-/// this test run's profile and target dir, from the workspace root.
-pub fn cargo(args: &[&str], rustc_args: &[&str]) -> Command {
-    let profile_dir = profile_dir();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-        None => panic!("cannot tell the profile from {}", profile_dir.display()),
-    };
-    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+/// `cargo` as this test run would run it, from the workspace root, without the
+/// variables cargo set for the test itself (they would point the build elsewhere).
+pub fn cargo_command() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     // The variables cargo sets for this test process describe the test crate; a
@@ -74,6 +67,21 @@ pub fn cargo(args: &[&str], rustc_args: &[&str]) -> Command {
             command.env_remove(name.as_ref());
         }
     }
+    command.current_dir(workspace_root());
+    command
+}
+
+/// `cargo <subcommand> <args>... --profile P --target-dir D [-- <rustc_args>...]` for
+/// this test run's profile and target dir, from the workspace root.
+pub fn cargo(args: &[&str], rustc_args: &[&str]) -> Command {
+    let profile_dir = profile_dir();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+        None => panic!("cannot tell the profile from {}", profile_dir.display()),
+    };
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let mut command = cargo_command();
     command
         .current_dir(workspace_root())
         .args(args)

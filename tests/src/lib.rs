@@ -37,7 +37,8 @@ pub mod tls_version;
 
 pub use backend::{pattern, Backend, Behaviour, Echo, Seen};
 pub use build::{
-    build_workspace, cargo, hookgate_bin, library, profile_dir, system_library, workspace_root,
+    build_workspace, cargo, cargo_command, hookgate_bin, library, profile_dir, system_library,
+    workspace_root,
 };
 pub use certs::{CertFiles, TestCa};
 pub use client::{

@@ -143,9 +143,8 @@ impl TestPlugin {
         F: FnOnce(&str, &mut Registry<'_>) -> Result<(), E>,
         E: Display,
     {
-        static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
         let mut plugin = TestPlugin {
-            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            instance: next_instance(),
             ..TestPlugin::default()
         };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
@@ -158,6 +157,23 @@ impl TestPlugin {
             RResult::ROk(Ok(())) => Ok(plugin),
             RResult::ROk(Err(e)) => Err(e.to_string()),
             RResult::RErr(panic) => Err(panic.into_string()),
+        }
+    }
+
+    /// Runs a loaded library's init (`PluginModRef::init`), as the proxy does, with
+    /// this fake registry: for hosts of their own (the ABI growth test).
+    pub fn init_extern(
+        init: extern "C" fn(RStr<'_>, crate::abi::RegistryMut<'_>) -> RResult<(), RString>,
+        config: &str,
+    ) -> Result<TestPlugin, String> {
+        let mut plugin = TestPlugin {
+            instance: next_instance(),
+            ..TestPlugin::default()
+        };
+        let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
+        match init(config.into(), registry) {
+            RResult::ROk(()) => Ok(plugin),
+            RResult::RErr(e) => Err(e.into_string()),
         }
     }
 
@@ -332,6 +348,12 @@ impl TestPlugin {
         }
         Ok(Outcome::GoOn)
     }
+}
+
+/// A fresh instance id, unique in the process like the proxy's.
+fn next_instance() -> u32 {
+    static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+    NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
 }
 
 fn plain(result: crate::abi::HandlerResult<Action>) -> Result<Action, String> {
