@@ -105,10 +105,12 @@ macro_rules! export_plugin {
              sections of the workspace's Cargo.toml, and do not pass `-C panic=abort`."
         );
 
+        /// The plugin as `export_plugin!` exports it: unit tests run it with
+        /// `TestPlugin::exported::<HookgatePlugin>`, which checks the declared points.
         #[doc(hidden)]
-        pub struct __HookgatePlugin;
+        pub struct HookgatePlugin;
 
-        impl $crate::__private::PluginExport for __HookgatePlugin {
+        impl $crate::__private::PluginExport for HookgatePlugin {
             const MANIFEST: $crate::abi::ManifestAbi = $crate::abi::ManifestAbi {
                 name: $crate::abi::RStr::from_str(env!("CARGO_PKG_NAME")),
                 version: $crate::abi::RStr::from_str(env!("CARGO_PKG_VERSION")),
@@ -128,7 +130,7 @@ macro_rules! export_plugin {
         /// The abi_stable library header: the one symbol the host looks up.
         #[no_mangle]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
-            $crate::__private::lib_header::<__HookgatePlugin>();
+            $crate::__private::lib_header::<HookgatePlugin>();
     };
 }
 

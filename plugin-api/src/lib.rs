@@ -179,6 +179,12 @@
 //!   `hookgate_plugin_<name>` labelled with the instance, caps their series, and keeps
 //!   their values across reloads (see [`metrics`]); the fake host reads them back
 //!   ([`testing::TestPlugin::metric_value`]).
+//! - The fake host settles chains with the proxy's code: a Redirect without a URL, or a
+//!   Response without a response, is a plugin error in unit tests as in the proxy, and
+//!   [`testing::TestPlugin::fail_open`] runs chains under `fail-open`.
+//!   [`testing::TestPlugin::exported`] initialises the plugin `export_plugin!` exported,
+//!   refusing handlers at points its manifest does not declare, as the proxy does: the
+//!   points are listed once, and unit tests check them.
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
 //!   hookgate provides 0.2.0"). No source change is needed otherwise.

@@ -6,7 +6,21 @@
 //! Internal to hosts; plugin authors read the callback contract in the crate docs.
 
 use crate::abi::{ROption, RequestVerdict, ResponseData};
-use crate::{Action, Point};
+use crate::{Action, Point, PointSet};
+
+/// Why a registration is refused: `point` is not among the manifest's `declared`
+/// points (listed once, in `export_plugin!`); `None` if it is declared.
+pub fn undeclared(point: Point, declared: PointSet) -> Option<String> {
+    if declared.contains(point) {
+        return None;
+    }
+    let names: Vec<&str> = declared.iter().map(Point::name).collect();
+    Some(format!(
+        "registered a handler at {}, which its manifest does not declare (declared: {})",
+        point.name(),
+        names.join(", ")
+    ))
+}
 
 /// What a request-point handler decided, checked.
 #[derive(Debug, PartialEq, Eq)]

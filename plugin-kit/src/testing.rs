@@ -64,37 +64,52 @@ where
 }
 
 /// A test, `documented_configs_init`, that every TOML example of the crate's
-/// `README.md` and of its crate docs (`src/lib.rs`) inits the plugin; put it in the
-/// plugin's test module.
+/// `README.md` and of its crate docs (`src/lib.rs`) inits the plugin the crate exports
+/// (`export_plugin!`), with its handlers at the points its manifest declares; put it in
+/// the plugin's test module.
 ///
 /// ```ignore
 /// #[cfg(test)]
 /// mod tests {
-///     use super::init;
-///
-///     hookgate_plugin_kit::test_documented_configs!(init);
+///     hookgate_plugin_kit::test_documented_configs!();
 /// }
 /// ```
+// `crate` on purpose: the plugin crate the macro is called in, whose export it tests.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! test_documented_configs {
-    ($init:path) => {
+    () => {
         #[test]
         fn documented_configs_init() {
-            $crate::testing::assert_documented_configs_init(
-                $init,
-                &[
-                    (
-                        "README.md",
-                        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
-                    ),
-                    (
-                        "lib.rs",
-                        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs")),
-                    ),
-                ],
-            );
+            $crate::testing::assert_documented_configs_export::<crate::HookgatePlugin>(&[
+                (
+                    "README.md",
+                    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
+                ),
+                (
+                    "lib.rs",
+                    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs")),
+                ),
+            ]);
         }
     };
+}
+
+/// Panics unless every TOML block of every document inits the plugin `P` exported by
+/// `export_plugin!`, through [`TestPlugin::exported`]: its handlers must also sit at
+/// the points its manifest declares, as the proxy requires.
+pub fn assert_documented_configs_export<P: hookgate_plugin_api::__private::PluginExport>(
+    docs: &[(&str, &str)],
+) {
+    for (name, text) in docs {
+        let blocks = toml_blocks(text);
+        assert!(!blocks.is_empty(), "{name} has no TOML block");
+        for block in blocks {
+            if let Err(e) = TestPlugin::exported::<P>(&block) {
+                panic!("{name}: a documented config does not init: {e}\n{block}");
+            }
+        }
+    }
 }
 
 /// The error with which `init` refuses `config`; panics if it accepts it.

@@ -191,4 +191,4 @@ fn bad_values_fail_naming_the_key_path() {
     }
 }
 
-hookgate_plugin_kit::test_documented_configs!(init);
+hookgate_plugin_kit::test_documented_configs!();

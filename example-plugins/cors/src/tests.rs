@@ -233,4 +233,4 @@ fn config_errors_name_the_key() {
     );
 }
 
-hookgate_plugin_kit::test_documented_configs!(init);
+hookgate_plugin_kit::test_documented_configs!();

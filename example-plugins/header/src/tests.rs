@@ -244,4 +244,4 @@ fn unknown_keys_are_errors() {
     assert!(err.contains("expected a sequence"), "{err}");
 }
 
-hookgate_plugin_kit::test_documented_configs!(init);
+hookgate_plugin_kit::test_documented_configs!();

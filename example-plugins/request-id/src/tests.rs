@@ -141,4 +141,4 @@ fn unknown_key_and_wrong_type_are_errors() {
     assert!(err.contains("expected a sequence"), "{err}");
 }
 
-hookgate_plugin_kit::test_documented_configs!(init);
+hookgate_plugin_kit::test_documented_configs!();

@@ -207,4 +207,4 @@ fn unknown_keys_are_errors() {
     assert!(err.contains("unknown field `last`"), "{err}");
 }
 
-hookgate_plugin_kit::test_documented_configs!(init);
+hookgate_plugin_kit::test_documented_configs!();

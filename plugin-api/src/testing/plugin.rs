@@ -17,7 +17,7 @@ use crate::abi::{
 use crate::action::{Action, Outcome};
 use crate::log::Level;
 use crate::panic::guard;
-use crate::point::{AcceptPoint, Point, RequestPoint, ResponsePoint};
+use crate::point::{AcceptPoint, Point, PointSet, RequestPoint, ResponsePoint};
 use crate::registry::Registry;
 use crate::reply::Reply;
 use crate::settle::{self, settle, FailurePolicy, RequestOutcome};
@@ -49,6 +49,12 @@ pub struct TestPlugin {
     fail_open: bool,
     /// Handler failures so far, as the proxy counts them.
     failures: Mutex<Vec<(Point, String)>>,
+    /// The manifest's points, when the plugin was initialised through its export
+    /// ([`TestPlugin::exported`]): registrations elsewhere are refused, as the proxy
+    /// refuses them.
+    declared: Option<PointSet>,
+    /// The first refusal.
+    undeclared: Option<String>,
 }
 
 impl FailurePolicy for TestPlugin {
@@ -95,12 +101,18 @@ impl HostLog for CapturedLog {
 
 impl RegistryAbi for TestPlugin {
     fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
+        if !self.may_register(point.into()) {
+            return;
+        }
         match point {
             AcceptPoint::Accept => self.accept.push(handler),
             AcceptPoint::Handshake => self.handshake.push(handler),
         }
     }
     fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
+        if !self.may_register(point.into()) {
+            return;
+        }
         match point {
             RequestPoint::BeforeLocation => self.before_location.push(handler),
             RequestPoint::FoundProduct => self.found_product.push(handler),
@@ -108,16 +120,23 @@ impl RegistryAbi for TestPlugin {
         }
     }
     fn forward(&mut self, handler: ForwardHandlerBox) {
-        self.forward.push(handler)
+        if self.may_register(Point::Forward) {
+            self.forward.push(handler)
+        }
     }
     fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
+        if !self.may_register(point.into()) {
+            return;
+        }
         match point {
             ResponsePoint::ReadResponse => self.read_response.push(handler),
             ResponsePoint::RequestFinish => self.request_finish.push(handler),
         }
     }
     fn finish(&mut self, handler: SessionHandlerBox) {
-        self.finish.push(handler)
+        if self.may_register(Point::Finish) {
+            self.finish.push(handler)
+        }
     }
     fn instance(&self) -> u32 {
         self.instance
@@ -157,6 +176,62 @@ impl TestPlugin {
             RResult::ROk(Ok(())) => Ok(plugin),
             RResult::ROk(Err(e)) => Err(e.to_string()),
             RResult::RErr(panic) => Err(panic.into_string()),
+        }
+    }
+
+    /// Runs the init of the plugin `export_plugin!` exported in this crate
+    /// (`crate::HookgatePlugin`), with the points its manifest declares: a handler
+    /// registered at another point fails init, as in the proxy. The points are listed
+    /// once, in `export_plugin!`, and unit tests check them too.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::TestPlugin;
+    /// use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
+    ///
+    /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_before_location(|_req| Outcome::GoOn);
+    ///     reg.on_finish(|_session| Action::GoOn); // not declared below
+    ///     Ok(())
+    /// }
+    /// export_plugin!(init, points = [BeforeLocation]);
+    ///
+    /// let err = TestPlugin::exported::<HookgatePlugin>("").err().unwrap();
+    /// assert!(err.contains("registered a handler at finish"), "{err}");
+    /// ```
+    pub fn exported<P: crate::__private::PluginExport>(config: &str) -> Result<TestPlugin, String> {
+        let mut plugin = TestPlugin {
+            instance: next_instance(),
+            declared: Some(P::MANIFEST.points),
+            ..TestPlugin::default()
+        };
+        let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
+        let run = || {
+            let mut registry = Registry::from_raw(registry);
+            let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
+            P::init(config, &mut registry)
+        };
+        let result = guard(run);
+        if let Some(message) = plugin.undeclared.take() {
+            return Err(message);
+        }
+        match result {
+            RResult::ROk(Ok(())) => Ok(plugin),
+            RResult::ROk(Err(e)) => Err(e),
+            RResult::RErr(panic) => Err(panic.into_string()),
+        }
+    }
+
+    /// Whether a handler may be registered at `point`; notes the first refusal.
+    fn may_register(&mut self, point: Point) -> bool {
+        let Some(declared) = self.declared else {
+            return true;
+        };
+        match settle::undeclared(point, declared) {
+            None => true,
+            Some(message) => {
+                self.undeclared.get_or_insert(message);
+                false
+            }
         }
     }
 

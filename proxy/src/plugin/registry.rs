@@ -27,7 +27,7 @@ impl Collector<'_> {
         point: Point,
         handler: H,
     ) {
-        if !instance.manifest.points.contains(point) {
+        if hookgate_plugin_api::settle::undeclared(point, instance.manifest.points).is_some() {
             undeclared.get_or_insert(point);
             return;
         }
