@@ -17,6 +17,8 @@ mod addr;
 #[allow(non_local_definitions)]
 mod handler;
 #[allow(non_local_definitions)]
+mod host;
+#[allow(non_local_definitions)]
 mod local;
 #[allow(non_local_definitions)]
 mod log;
@@ -35,6 +37,7 @@ pub use handler::{
     RequestVerdict, ResponseData, ResponseHandler, ResponseHandlerBox, ResponseHandler_TO,
     SessionHandler, SessionHandlerBox, SessionHandler_TO,
 };
+pub use host::{check_host, host_header, HostMod, HostModRef, HostMod_Prefix};
 pub use local::{LocalAny, LocalInterface, Locals};
 pub use log::{
     HostLog, HostLogBox, HostLog_TO, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN, NO_POINT,

@@ -36,6 +36,7 @@ extern "C" fn init_shim<P: PluginExport>(
     install_quiet_hook();
     let run = || {
         let mut registry = Registry::from_raw(registry);
+        registry.host_check()?;
         let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
         P::init(config.as_str(), &mut registry)
     };

@@ -157,14 +157,14 @@
 //!
 //! The ABI's version is [`abi::API_VERSION`], and this crate's version is the same: for
 //! 0.x the host loads a plugin built against the same minor version with a patch no
-//! newer than its own. Every trait object the host and a plugin share marks its last
-//! method of 0.2.0 (`#[sabi(last_prefix_field)]`). That alone does not let a later
-//! host append methods that 0.2.0 plugins survive: abi_stable's load-time check lets
-//! the loading side expect *fewer* trailing methods than the library describes, not
-//! more, so a host whose views or registry grew refuses an older plugin ("too many
-//! fields"; measured with a grown copy of this crate). Host services that grow must
-//! reach plugins through a table the plugin side checks (the consumer as the
-//! interface); that change is not made yet.
+//! newer than its own. The views, handlers and registry are fixed at 0.2.0: abi_stable
+//! checks them when the host loads a plugin and lets the host expect fewer trailing
+//! entries than the plugin describes, never more, so a host that appended to them
+//! would refuse older plugins. What later versions add goes to the host module
+//! ([`abi::HostMod`]), which the host lends at init and the plugin's side checks (the
+//! plugin expecting fewer fields there is what abi_stable allows): a 0.2.0 plugin loads
+//! on a host whose host module grew, and refuses one whose 0.2.0 fields moved (both
+//! pinned by an end-to-end test with a changed copy of this crate).
 //!
 //! **What changed in 0.2.0**, and how to port a 0.1 plugin:
 //! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).
@@ -173,18 +173,19 @@
 //! - Logging through the host: [`error!`], [`warn!`], [`info!`], [`debug!`],
 //!   [`trace!`] write to the proxy's log (target `hookgate::plugin`) with the instance
 //!   and point as fields, rate-limited per call site (see [`log`]); the fake host
-//!   records them ([`testing::TestPlugin::logs`]).
+//!   records them (`testing::TestPlugin::logs`).
 //! - Metrics through the host: [`Registry::counter`], [`Registry::gauge`],
 //!   [`Registry::histogram`] at init; the proxy exports them on `/metrics` as
 //!   `hookgate_plugin_<name>` labelled with the instance, caps their series, and keeps
 //!   their values across reloads (see [`metrics`]); the fake host reads them back
-//!   ([`testing::TestPlugin::metric_value`]).
+//!   (`testing::TestPlugin::metric_value`).
 //! - The fake host settles chains with the proxy's code: a Redirect without a URL, or a
 //!   Response without a response, is a plugin error in unit tests as in the proxy, and
-//!   [`testing::TestPlugin::fail_open`] runs chains under `fail-open`.
-//!   [`testing::TestPlugin::exported`] initialises the plugin `export_plugin!` exported,
+//!   `testing::TestPlugin::fail_open` runs chains under `fail-open`.
+//!   `testing::TestPlugin::exported` initialises the plugin `export_plugin!` exported,
 //!   refusing handlers at points its manifest does not declare, as the proxy does: the
 //!   points are listed once, and unit tests check them.
+//! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
 //!   hookgate provides 0.2.0"). No source change is needed otherwise.

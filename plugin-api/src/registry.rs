@@ -8,10 +8,10 @@
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString};
 
 use crate::abi::{
-    ForwardHandler, ForwardHandler_TO, HandlerResult, HostMetricBox, MetricDef, RegistryMut,
-    RequestHandler, RequestHandler_TO, RequestVerdict, RequestViewMut, ResponseHandler,
-    ResponseHandler_TO, ResponseViewMut, SessionHandler, SessionHandler_TO, SessionViewMut,
-    TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
+    check_host, ForwardHandler, ForwardHandler_TO, HandlerResult, HostMetricBox, HostModRef,
+    MetricDef, RegistryMut, RequestHandler, RequestHandler_TO, RequestVerdict, RequestViewMut,
+    ResponseHandler, ResponseHandler_TO, ResponseViewMut, SessionHandler, SessionHandler_TO,
+    SessionViewMut, TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
 };
 use crate::action::{Action, Outcome};
 use crate::log::Scope;
@@ -54,6 +54,8 @@ pub struct Registry<'a> {
     raw: RegistryMut<'a>,
     /// The instance being initialised: its handlers' typed state is keyed by it.
     instance: u32,
+    /// The host's module, checked by this side: `Err` if it does not fit.
+    host: Result<HostModRef, String>,
 }
 
 impl<'a> Registry<'a> {
@@ -62,7 +64,17 @@ impl<'a> Registry<'a> {
     pub fn from_raw(raw: RegistryMut<'a>) -> Self {
         let instance = raw.instance();
         crate::log::register(instance, raw.logger());
-        Registry { raw, instance }
+        let host = check_host(raw.host());
+        Registry {
+            raw,
+            instance,
+            host,
+        }
+    }
+
+    /// `Err` when the host's module does not fit this plugin (init then fails).
+    pub(crate) fn host_check(&self) -> Result<(), String> {
+        self.host.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 
     /// The id of the instance being initialised.

@@ -1,6 +1,8 @@
 //! Handler objects (implemented by plugins) and the registry (implemented by the host).
 
+use abi_stable::library::LibHeader;
 use abi_stable::sabi_trait;
+use abi_stable::sabi_types::RRef;
 use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec, Tuple2};
 use abi_stable::{RMut, StableAbi};
 
@@ -104,6 +106,9 @@ pub trait RegistryAbi {
     /// The host's log for this instance (its name and the point become fields).
     fn logger(&self) -> HostLogBox;
     /// Defines a metric of this instance; an error names what is wrong with it.
-    #[sabi(last_prefix_field)]
     fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString>;
+    /// The host's module header ([`HostMod`](super::HostMod)): where services added
+    /// after 0.2.0 are found, checked by the plugin's side.
+    #[sabi(last_prefix_field)]
+    fn host(&self) -> RRef<'static, LibHeader>;
 }

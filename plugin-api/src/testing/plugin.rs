@@ -5,9 +5,12 @@ use std::fmt::Display;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use abi_stable::library::LibHeader;
+use abi_stable::sabi_types::RRef;
+
 use crate::abi::{
-    check_def, HostLog, HostLogBox, HostLog_TO, HostMetricBox, HostMetric_TO, MetricDef,
-    MetricFamily, ROption, RResult, RStr, RString,
+    check_def, host_header, HostLog, HostLogBox, HostLog_TO, HostMetricBox, HostMetric_TO,
+    MetricDef, MetricFamily, ROption, RResult, RStr, RString,
 };
 use crate::abi::{
     ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
@@ -141,6 +144,9 @@ impl RegistryAbi for TestPlugin {
     fn instance(&self) -> u32 {
         self.instance
     }
+    fn host(&self) -> RRef<'static, LibHeader> {
+        host_header()
+    }
     fn logger(&self) -> HostLogBox {
         HostLog_TO::from_value(CapturedLog(Arc::clone(&self.logs)), TD_Opaque)
     }
@@ -170,11 +176,14 @@ impl TestPlugin {
         let run = || {
             let mut registry = Registry::from_raw(registry);
             let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
-            init(config, &mut registry)
+            match registry.host_check() {
+                Ok(()) => init(config, &mut registry).map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            }
         };
         match guard(run) {
             RResult::ROk(Ok(())) => Ok(plugin),
-            RResult::ROk(Err(e)) => Err(e.to_string()),
+            RResult::ROk(Err(e)) => Err(e),
             RResult::RErr(panic) => Err(panic.into_string()),
         }
     }
@@ -207,6 +216,7 @@ impl TestPlugin {
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
         let run = || {
             let mut registry = Registry::from_raw(registry);
+            registry.host_check()?;
             let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
             P::init(config, &mut registry)
         };

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hookgate_plugin_api::abi::abi_stable::library::LibHeader;
 use hookgate_plugin_api::abi::{
     ForwardHandlerBox, HostLogBox, HostMetricBox, HostMetric_TO, MetricDef, RResult, RString,
     RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox, TD_Opaque,
@@ -41,6 +42,10 @@ impl Collector<'_> {
 impl RegistryAbi for Collector<'_> {
     fn instance(&self) -> u32 {
         self.instance.id
+    }
+
+    fn host(&self) -> hookgate_plugin_api::abi::RRef<'static, LibHeader> {
+        hookgate_plugin_api::abi::host_header()
     }
 
     fn logger(&self) -> HostLogBox {

@@ -2,6 +2,7 @@
 //! binary linked) once per test run: each module starts the real `hookgate` binary
 //! with real plugin libraries, real backends and real clients.
 //!
+//! - `abi_growth`: a 0.2.0 plugin on a host whose host module grew (and one reordered).
 //! - `admin`: the admin listener, its guard (loopback, token, browser requests).
 //! - `callbacks`: the callback contract of DESIGN §2.3, cell by cell.
 //! - `check`: `hookgate check` refusing what cannot work, naming the key.
@@ -18,6 +19,7 @@
 //! - `routing`: products, routes, balancing, health, retries, proxy errors.
 //! - `timeouts`: every wait bounded (header, idle, body, send, response, read).
 
+mod abi_growth;
 mod admin;
 mod callbacks;
 mod check;
