@@ -662,3 +662,53 @@ fn open_tunnel_delays_shutdown_and_finish_until_it_closes() {
     assert!(status.success(), "{status:?}");
     assert_eq!(finishes(&probe), 1, "{:?}", probe.events());
 }
+
+/// A route condition on the TLS server name (`ses_tls_sni_in`, issue 13): the name the
+/// client sent in its handshake picks the cluster, whatever the Host header says.
+#[test]
+fn route_conditions_see_the_tls_server_name() {
+    let (alpha_backend, other_backend) = (Backend::echo("alpha"), Backend::echo("other"));
+    let ca = TestCa::new();
+    let alpha = ca.issue("alpha", &["alpha.example.com"]);
+    let beta = ca.issue("beta", &["beta.example.com"]);
+    let tls = free_addr();
+    let text = format!(
+        r#"default_product = "web"
+[server]
+listen = ["{plain}"]
+[[server.tls]]
+listen = "{tls}"
+certs = [{alpha_cert}, {beta_cert}]
+[products.web]
+routes = [
+  {{ cond = 'ses_tls_sni_in("ALPHA.example.com")', cluster = "alpha" }},
+  {{ cluster = "other" }},
+]
+[clusters.alpha.subclusters.main]
+weight = 1
+backends = [{{ addr = "{alpha_addr}" }}]
+[clusters.other.subclusters.main]
+weight = 1
+backends = [{{ addr = "{other_addr}" }}]
+"#,
+        plain = free_addr(),
+        alpha_cert = alpha.toml(),
+        beta_cert = beta.toml(),
+        alpha_addr = alpha_backend.addr(),
+        other_addr = other_backend.addr(),
+    );
+    let path = ca.dir().join("sni-routes.toml");
+    fs::write(&path, text).expect("write config");
+    let _proxy = Proxy::start(&["--config", path.to_str().expect("UTF-8 path")]);
+    for (sni, host, expected) in [
+        ("alpha.example.com", "alpha.example.com", "alpha"),
+        // The Host header does not matter: the handshake's name does.
+        ("alpha.example.com", "beta.example.com", "alpha"),
+        ("beta.example.com", "alpha.example.com", "other"),
+    ] {
+        let mut conn = Conn::tls(tls, &ca, Some(sni), &["http/1.1"])
+            .unwrap_or_else(|e| panic!("TLS to {sni}: {e}"));
+        let response = conn.get(host, "/").unwrap_or_else(|e| panic!("{sni}: {e}"));
+        assert_eq!(response.echo().backend, expected, "SNI {sni}, Host {host}");
+    }
+}
