@@ -49,7 +49,9 @@ impl MetricStore {
         }
     }
 
-    /// Appends every family in OpenMetrics text.
+    /// Appends every family in OpenMetrics text, then how many updates each folded
+    /// into `_other` (`hookgate_plugin_metric_overflow_total{plugin, metric}`), so that
+    /// a metric whose label values come from clients shows when it hit its cap.
     pub fn render(&self, out: &mut String) {
         let families = self.families.lock().unwrap_or_else(PoisonError::into_inner);
         let mut last = None;
@@ -61,5 +63,72 @@ impl MetricStore {
             }
             family.samples(out, &name, instance);
         }
+        if families.is_empty() {
+            return;
+        }
+        out.push_str(
+            "# HELP hookgate_plugin_metric_overflow Updates folded into a metric's _other \
+             series once it had 100 series\n# TYPE hookgate_plugin_metric_overflow counter\n",
+        );
+        for ((metric, instance), family) in families.iter() {
+            let instance = instance.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!(
+                "hookgate_plugin_metric_overflow_total{{plugin=\"{instance}\",metric=\"{metric}\"}} {}\n",
+                family.overflowed()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hookgate_plugin_api::abi::{HostMetric, MetricDef, RStr, COUNTER, GAUGE, MAX_SERIES};
+
+    use super::*;
+
+    fn def<'a>(kind: u8, name: &'a str, labels: &'a [RStr<'a>]) -> MetricDef<'a> {
+        MetricDef {
+            kind,
+            name: name.into(),
+            help: "help".into(),
+            labels: labels.into(),
+            buckets: (&[][..]).into(),
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_values_and_the_overflow_is_exported() {
+        let store = MetricStore::default();
+        let labels = [RStr::from("client")];
+        let family = store.family("p#1", &def(COUNTER, "seen", &labels)).unwrap();
+        for i in 0..MAX_SERIES + 3 {
+            let value = format!("c{i}");
+            family.add([RStr::from(value.as_str())][..].into(), 1.0);
+        }
+        // The same instance defining the same metric again (a reload) gets its values.
+        let again = store.family("p#1", &def(COUNTER, "seen", &labels)).unwrap();
+        assert_eq!(again.value(&["c0"]), Some(1.0));
+        // Another instance may not define the name differently.
+        let err = store.family("q", &def(GAUGE, "seen", &labels)).unwrap_err();
+        assert!(
+            err.contains("already defined by plugin instance \"p#1\""),
+            "{err}"
+        );
+        let mut text = String::new();
+        store.render(&mut text);
+        assert!(
+            text.contains("hookgate_plugin_seen_total{plugin=\"p#1\",client=\"c0\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hookgate_plugin_seen_total{plugin=\"p#1\",client=\"_other\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "hookgate_plugin_metric_overflow_total{plugin=\"p#1\",metric=\"seen\"} 3"
+            ),
+            "{text}"
+        );
     }
 }
