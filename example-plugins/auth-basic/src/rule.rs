@@ -6,14 +6,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hookgate_plugin_api::{Reply, Request};
 use hookgate_plugin_kit::{Condition, Conditional};
-use serde::Deserialize;
 
-use crate::config::RuleEntry;
 use crate::verified::{UserHash, Verified};
 
 /// One protected area.
-#[derive(Deserialize)]
-#[serde(from = "RuleEntry")]
 pub(crate) struct Rule {
     pub when: Condition,
     /// User name → bcrypt hash, checked at init. A B-tree: a few string comparisons

@@ -102,3 +102,11 @@ fn header_name(name: &str, key: &str) -> Result<String, String> {
         Err(e) => Err(format!("{key}: {e}")),
     }
 }
+
+/// A rule is read as written ([`RuleFile`]) and checked into what the request path needs.
+impl<'de> Deserialize<'de> for HeaderRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<HeaderRule, D::Error> {
+        RuleFile::deserialize(deserializer)
+            .and_then(|raw| HeaderRule::try_from(raw).map_err(serde::de::Error::custom))
+    }
+}

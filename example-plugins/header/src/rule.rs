@@ -3,15 +3,12 @@
 
 use hookgate_plugin_api::{Request, Response};
 use hookgate_plugin_kit::{Condition, RequestFacts};
-use serde::Deserialize;
 
-use crate::config::RuleFile;
 use crate::template::Template;
 
 /// A rule: when it applies (judged on the request, also for response rules), and its
 /// edits, applied in this order: rename, delete, set, add. Names are lowercase.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "RuleFile")]
+#[derive(Debug)]
 pub struct HeaderRule {
     pub when: Condition,
     /// (from, to): every value of `from` moves to `to`, replacing `to`'s.

@@ -59,3 +59,10 @@ impl From<RuleEntry> for Rule {
 pub(crate) fn parse(text: &str) -> Result<Limits, String> {
     ScopedRules::from_toml(text).map_err(|e| e.to_string())
 }
+
+/// A rule is read as written ([`RuleEntry`]) and checked into what the request path needs.
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+        RuleEntry::deserialize(deserializer).map(Rule::from)
+    }
+}

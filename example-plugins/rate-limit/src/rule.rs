@@ -7,15 +7,11 @@ use std::time::{Duration, Instant};
 
 use hookgate_plugin_api::{Outcome, Reply};
 use hookgate_plugin_kit::{Condition, Facts, RequestFacts};
-use serde::Deserialize;
 
-use crate::config::RuleEntry;
 use crate::counter::Counters;
 use crate::ip_hash::IpHash;
 
 /// One limit.
-#[derive(Deserialize)]
-#[serde(from = "RuleEntry")]
 pub(crate) struct Rule {
     pub when: Condition,
     /// Lowercase header whose value is the client key; the client IP when `None`, or

@@ -70,3 +70,11 @@ fn location(url: String, key: &str) -> Result<String, String> {
         ))
     }
 }
+
+/// A rule is read as written ([`RuleFile`]) and checked into what the request path needs.
+impl<'de> Deserialize<'de> for Redirect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Redirect, D::Error> {
+        RuleFile::deserialize(deserializer)
+            .and_then(|raw| Redirect::try_from(raw).map_err(serde::de::Error::custom))
+    }
+}

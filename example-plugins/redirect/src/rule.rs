@@ -4,13 +4,9 @@ use std::borrow::Cow;
 
 use hookgate_plugin_api::Request;
 use hookgate_plugin_kit::{Condition, RequestFacts};
-use serde::Deserialize;
-
-use crate::config::RuleFile;
 
 /// A rule: when it applies, where it sends the client, with which status.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "RuleFile")]
+#[derive(Debug)]
 pub struct Redirect {
     pub when: Condition,
     pub target: Target,

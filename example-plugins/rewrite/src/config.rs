@@ -133,3 +133,11 @@ fn query_key(name: &str) -> bool {
 fn query_text(text: &str) -> bool {
     !text.contains('#') && format!("/?{text}").parse::<PathAndQuery>().is_ok()
 }
+
+/// A rule is read as written ([`RuleFile`]) and checked into what the request path needs.
+impl<'de> Deserialize<'de> for Rewrite {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rewrite, D::Error> {
+        RuleFile::deserialize(deserializer)
+            .and_then(|raw| Rewrite::try_from(raw).map_err(serde::de::Error::custom))
+    }
+}

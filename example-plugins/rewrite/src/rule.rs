@@ -2,14 +2,10 @@
 
 use hookgate_plugin_api::Request;
 use hookgate_plugin_kit::{Condition, RequestFacts};
-use serde::Deserialize;
-
-use crate::config::RuleFile;
 
 /// A rule: when it applies, what it changes, in this order: host, path, path prefix,
 /// deleted query keys, added query pairs.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "RuleFile")]
+#[derive(Debug)]
 pub struct Rewrite {
     pub when: Condition,
     /// The Host sent to the backend.
