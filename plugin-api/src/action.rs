@@ -82,8 +82,8 @@ pub enum Outcome {
     GoOn,
     /// Send this response (`ReadResponse` runs on it); keep the connection.
     Respond(Reply),
-    /// Redirect, using what [`Request::set_redirect`](crate::Request::set_redirect) set.
-    Redirect,
+    /// Send the client elsewhere; ReadResponse skipped; keep the connection.
+    Redirect(crate::Redirect),
     /// Send this response (500 if `None`), then close the connection.
     Finish(Option<Reply>),
     /// Close the connection without sending anything.
@@ -101,7 +101,7 @@ impl Outcome {
         match self {
             Outcome::GoOn => Action::GoOn,
             Outcome::Respond(_) => Action::Response,
-            Outcome::Redirect => Action::Redirect,
+            Outcome::Redirect(_) => Action::Redirect,
             Outcome::Finish(_) => Action::Finish,
             Outcome::Close => Action::Close,
         }

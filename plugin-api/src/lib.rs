@@ -103,8 +103,10 @@
 //! | RequestFinish | keep-alive as usual | ignored | ignored | no keep-alive after this request | ignored |
 //! | Finish | return value ignored | | | | |
 //!
-//! **Redirect**: the URL and code come from [`Request::set_redirect`] (code 302 by
-//! default), plus any [`Request::add_redirect_header`]; a relative URL is resolved
+//! **Redirect**: at request points the outcome carries the URL, code (302 by default)
+//! and extra headers ([`Outcome::Redirect`] with a [`Redirect`]), so a Redirect without
+//! a target cannot be written; at ReadResponse they come from [`Request::set_redirect`]
+//! and [`Request::add_redirect_header`]; a relative URL is resolved
 //! against the request path; `Location` is set; GET gets a short HTML body. Returning
 //! Redirect without a URL is a plugin error.
 //!
@@ -185,6 +187,10 @@
 //!   `testing::TestPlugin::exported` initialises the plugin `export_plugin!` exported,
 //!   refusing handlers at points its manifest does not declare, as the proxy does: the
 //!   points are listed once, and unit tests check them.
+//! - `Outcome::Redirect` carries its [`Redirect`] (target, status, headers): replace
+//!   `req.set_redirect(url, 301); Outcome::Redirect` with
+//!   `Outcome::Redirect(Redirect::to(url).status(301))`. ReadResponse handlers still
+//!   use [`Request::set_redirect`] with [`Action::Redirect`].
 //! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
@@ -215,6 +221,7 @@ pub mod log;
 pub mod metrics;
 mod panic;
 mod point;
+mod redirect;
 mod registry;
 mod reply;
 mod request;
@@ -230,6 +237,7 @@ pub use headers::{HeaderValues, Headers};
 pub use point::{
     AcceptPoint, HandlerKind, Point, PointSet, RequestPoint, ResponsePoint, UnknownPoint,
 };
+pub use redirect::Redirect;
 pub use registry::Registry;
 pub use reply::Reply;
 pub use request::Request;

@@ -284,7 +284,19 @@ where
     fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<RequestVerdict> {
         guard(|| {
             let _scope = self.1.enter();
-            verdict((self.0)(&mut Request::from_raw(request, self.1.instance)))
+            let mut request = Request::from_raw(request, self.1.instance);
+            let outcome = (self.0)(&mut request);
+            if let Outcome::Redirect(redirect) = &outcome {
+                // The target travels as the request's redirect info (DESIGN §2.3); an
+                // empty URL sets none, which the host reports as a plugin error.
+                if !redirect.url().is_empty() {
+                    request.set_redirect(redirect.url(), redirect.code());
+                }
+                for (name, value) in redirect.headers() {
+                    request.add_redirect_header(name, value);
+                }
+            }
+            verdict(outcome)
         })
     }
 }

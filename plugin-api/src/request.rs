@@ -159,8 +159,10 @@ impl<'a> Request<'a> {
         self.raw.error_code().into()
     }
 
-    /// Sets where a `Redirect` sends the client (`code` 0 means 302). A relative URL is
-    /// resolved against the request path.
+    /// Sets where a `Redirect` returned at ReadResponse sends the client (`code` 0 means
+    /// 302). A relative URL is resolved against the request path. Request-point
+    /// handlers return [`Outcome::Redirect`](crate::Outcome::Redirect) with the target
+    /// instead.
     pub fn set_redirect(&mut self, url: &str, code: u16) {
         self.raw.set_redirect(url.into(), code)
     }

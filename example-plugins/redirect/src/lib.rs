@@ -50,8 +50,8 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     reg.on_found_product(move |req| {
         for rule in rules.rules_for(req.product()) {
             if let Some(location) = rule.location(req) {
-                req.set_redirect(&location, rule.status);
-                return Outcome::Redirect;
+                let redirect = hookgate_plugin_api::Redirect::to(&location).status(rule.status);
+                return Outcome::Redirect(redirect);
             }
         }
         Outcome::GoOn

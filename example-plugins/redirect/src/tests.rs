@@ -41,7 +41,11 @@ set_url = "https://beta.example.com/"
 /// Runs FoundProduct; `Some((location, code))` if it redirected.
 fn redirect(plugin: &TestPlugin, mut req: FakeRequest) -> Option<(String, u16)> {
     match plugin.found_product(&mut req) {
-        Ok(Outcome::Redirect) => Some((req.redirect_url()?.to_owned(), req.redirect_code())),
+        Ok(Outcome::Redirect(to)) => {
+            // The outcome carries the target; the SDK handed it to the host as well.
+            assert_eq!(req.redirect_url(), Some(to.url()));
+            Some((to.url().to_owned(), to.code()))
+        }
         Ok(Outcome::GoOn) => None,
         other => panic!("unexpected {other:?}"),
     }

@@ -6,7 +6,7 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::path::{self, Path, PathBuf};
 
-use hookgate_plugin_api::{Outcome, Reply, Request};
+use hookgate_plugin_api::{Outcome, Redirect, Reply, Request};
 use httpdate::HttpDate;
 use percent_encoding::percent_decode_str;
 
@@ -34,8 +34,7 @@ pub(crate) fn serve(site: &Site, req: &mut Request<'_>) -> Outcome {
                 Some(query) => format!("{}/?{query}", req.path()),
                 None => format!("{}/", req.path()),
             };
-            req.set_redirect(&location, 301);
-            Outcome::Redirect
+            Outcome::Redirect(Redirect::to(&location).status(301))
         }
         Err(status) => Outcome::Respond(error(status)),
     }

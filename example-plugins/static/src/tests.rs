@@ -143,7 +143,8 @@ fn directories_serve_their_index() {
     assert_eq!(get(&plugin, "/").status(), 404);
 
     let mut req = FakeRequest::get("/docs?page=2").product("shop");
-    assert_eq!(plugin.found_product(&mut req), Ok(Outcome::Redirect));
+    let slash = hookgate_plugin_api::Redirect::to("/docs/?page=2").status(301);
+    assert_eq!(plugin.found_product(&mut req), Ok(Outcome::Redirect(slash)));
     assert_eq!(req.redirect_url(), Some("/docs/?page=2"));
     assert_eq!(req.redirect_code(), 301);
 

@@ -175,6 +175,17 @@ impl FakeRequest {
         self.redirect_code
     }
 
+    /// The redirect as the handlers left it (target, status, headers), for the
+    /// [`Outcome::Redirect`](crate::Outcome::Redirect) a chain returns.
+    pub(crate) fn redirect_sent(&self) -> crate::Redirect {
+        let mut redirect = crate::Redirect::to(self.redirect_url.as_deref().unwrap_or(""))
+            .status(self.redirect_code);
+        for (name, value) in &self.redirect_headers.0 {
+            redirect = redirect.header(name, value);
+        }
+        redirect
+    }
+
     /// A header a handler added to the redirect.
     pub fn redirect_header(&self, name: &str) -> Option<&str> {
         self.redirect_headers.get(name)

@@ -425,7 +425,7 @@ impl TestPlugin {
                 return done.map(|outcome| match outcome {
                     RequestOutcome::GoOn => Outcome::GoOn,
                     RequestOutcome::Respond(data) => Outcome::Respond(Reply::from_data(data)),
-                    RequestOutcome::Redirect => Outcome::Redirect,
+                    RequestOutcome::Redirect => Outcome::Redirect(request.redirect_sent()),
                     RequestOutcome::Finish(data) => Outcome::Finish(data.map(Reply::from_data)),
                     RequestOutcome::Close => Outcome::Close,
                 });

@@ -1,7 +1,7 @@
 //! The SDK's own tests, through the fake host: every handler type, the views, panics.
 
 use super::*;
-use crate::{Action, Outcome, Point, Registry, Reply};
+use crate::{Action, Outcome, Point, Redirect, Registry, Reply};
 
 fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     if config == "fail" {
@@ -31,9 +31,7 @@ fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             "/finish" => Outcome::Finish(None),
             "/deny" => Outcome::Respond(Reply::new(403).header("x-why", "deny").body("no")),
             "/moved" => {
-                req.set_redirect("/new", 301);
-                req.add_redirect_header("x-redirected", "1");
-                Outcome::Redirect
+                Outcome::Redirect(Redirect::to("/new").status(301).header("x-redirected", "1"))
             }
             "/panic" => panic!("handler blew up"),
             _ => Outcome::GoOn,
@@ -148,7 +146,8 @@ fn request_outcomes_cross_the_abi() {
     );
 
     let mut req = FakeRequest::get("/moved");
-    assert_eq!(p.before_location(&mut req), Ok(Outcome::Redirect));
+    let moved = Redirect::to("/new").status(301).header("x-redirected", "1");
+    assert_eq!(p.before_location(&mut req), Ok(Outcome::Redirect(moved)));
     assert_eq!(req.redirect_url(), Some("/new"));
     assert_eq!(req.redirect_code(), 301);
     assert_eq!(req.redirect_header("X-Redirected"), Some("1"));
@@ -235,7 +234,8 @@ fn a_redirect_without_a_url_is_a_plugin_error_as_in_the_proxy() {
     use crate::{Action, Outcome, Point, Registry};
 
     fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
-        reg.on_found_product(|_req| Outcome::Redirect);
+        // An empty target sets none: the plugin error the proxy reports.
+        reg.on_found_product(|_req| Outcome::Redirect(crate::Redirect::to("")));
         reg.on_read_response(|_req, _resp| Action::Redirect);
         Ok(())
     }

@@ -38,7 +38,7 @@ mod record;
 use std::sync::Arc;
 
 use hookgate_plugin_api::{
-    export_plugin, Action, Outcome, Point, Registry, Reply, Request, Response, Session,
+    export_plugin, Action, Outcome, Point, Redirect, Registry, Reply, Request, Response, Session,
 };
 
 pub use config::{parse, Act, Config, HeaderMatch, Rule};
@@ -116,10 +116,11 @@ impl Probe {
         match act {
             Act::GoOn => Outcome::GoOn,
             Act::Response => Outcome::Respond(reply(status.unwrap_or(200))),
-            Act::Redirect => {
-                set_redirect(rule, req);
-                Outcome::Redirect
-            }
+            // No URL configured: an empty target, which sets none (a plugin error).
+            Act::Redirect => Outcome::Redirect(match rule.and_then(|r| r.redirect.as_deref()) {
+                Some(url) => Redirect::to(url).status(rule.map_or(0, |r| r.code)),
+                None => Redirect::to(""),
+            }),
             Act::Finish => Outcome::Finish(status.map(reply)),
             Act::Close => Outcome::Close,
             Act::Panic => panic!("probe {}: panic at {point}", self.0.name),

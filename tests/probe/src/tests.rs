@@ -225,7 +225,8 @@ path = "/close"
     );
 
     let mut req = FakeRequest::get("/moved");
-    assert_eq!(p.found_product(&mut req), Ok(Outcome::Redirect));
+    let elsewhere = hookgate_plugin_api::Redirect::to("/elsewhere").status(301);
+    assert_eq!(p.found_product(&mut req), Ok(Outcome::Redirect(elsewhere)));
     assert_eq!(req.redirect_url(), Some("/elsewhere"));
     assert_eq!(req.redirect_code(), 301);
     // A plugin error, on the fake host as in the proxy (the same settlement).
