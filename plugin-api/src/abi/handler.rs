@@ -107,7 +107,7 @@ pub trait RegistryAbi {
     fn logger(&self) -> HostLogBox;
     /// Defines a metric of this instance; an error names what is wrong with it.
     fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString>;
-    /// The host's module header ([`HostMod`](super::HostMod)): where services added
+    /// The host's module header ([`HostMod`](crate::abi::HostMod)): where services added
     /// after 0.2.0 are found, checked by the plugin's side.
     #[sabi(last_prefix_field)]
     fn host(&self) -> RRef<'static, LibHeader>;
