@@ -1,14 +1,33 @@
 //! Ports and sockets: a free port, and waiting for a listener to accept.
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A port on 127.0.0.1 that was free a moment ago (bound, then released). Another
-/// process may take it in between; tests tolerate that rare race.
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released), and not
+/// handed out before by this process: the kernel may give a released port again at
+/// once, and two of one test's listeners (say `listen` and `admin`) must not get the
+/// same one. Another process may still take it in between; tests tolerate that rare
+/// race.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    /// The ports handed out so far, most recent last (a bounded memory).
+    static GIVEN: Mutex<VecDeque<u16>> = Mutex::new(VecDeque::new());
+    const REMEMBERED: usize = 4096;
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        if given.contains(&port) {
+            continue;
+        }
+        if given.len() == REMEMBERED {
+            given.pop_front();
+        }
+        given.push_back(port);
+        return port;
+    }
 }
 
 /// `127.0.0.1:<free port>`.
@@ -31,4 +50,18 @@ pub fn wait_until_accepting(addr: SocketAddr, timeout: Duration) -> bool {
         thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    /// The kernel may give a released port again at once; `free_port` never does
+    /// within a process (once a test got `listen` and `admin` on the same port).
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let ports: Vec<u16> = (0..500).map(|_| super::free_port()).collect();
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+    }
 }
