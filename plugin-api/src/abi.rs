@@ -43,8 +43,8 @@ pub use log::{
     HostLog, HostLogBox, HostLog_TO, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN, NO_POINT,
 };
 pub use metric::{
-    check_def, HostMetric, HostMetricBox, HostMetric_TO, MetricDef, MetricFamily, COUNTER, GAUGE,
-    HISTOGRAM, MAX_LABELS, MAX_SERIES,
+    check_def, escape as escape_label, HostMetric, HostMetricBox, HostMetric_TO, MetricDef,
+    MetricFamily, COUNTER, GAUGE, HISTOGRAM, MAX_LABELS, MAX_SERIES,
 };
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use view::{

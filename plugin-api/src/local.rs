@@ -69,8 +69,9 @@ pub(crate) fn state<T: Default + Send + 'static>(
         panic!("the host did not keep this plugin's state");
     };
     match any.into_mut().downcast_as_mut::<Slot<T>>() {
-        Ok(Slot(Some(value))) => value,
-        _ => panic!(
+        // Empty after `take`: filled again.
+        Ok(slot) => slot.0.get_or_insert_with(T::default),
+        Err(_) => panic!(
             "this plugin's state already holds another type than {}: keep one type per \
              request and per connection",
             type_name::<T>()

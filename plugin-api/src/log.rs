@@ -143,7 +143,13 @@ static LOGS: RwLock<Vec<(u32, Arc<HostLogBox>)>> = RwLock::new(Vec::new());
 
 /// Keeps `log` as instance `instance`'s.
 pub(crate) fn register(instance: u32, log: HostLogBox) {
+    /// Instances remembered: reloads and tests initialise new ones without end; an
+    /// instance forgotten logs through the most recent one's log.
+    const REMEMBERED: usize = 256;
     let mut logs = LOGS.write().unwrap_or_else(PoisonError::into_inner);
+    if logs.len() == REMEMBERED {
+        logs.remove(0);
+    }
     logs.push((instance, Arc::new(log)));
 }
 

@@ -291,9 +291,9 @@ where
                 // empty URL sets none, which the host reports as a plugin error.
                 if !redirect.url().is_empty() {
                     request.set_redirect(redirect.url(), redirect.code());
-                }
-                for (name, value) in redirect.headers() {
-                    request.add_redirect_header(name, value);
+                    for (name, value) in redirect.headers() {
+                        request.add_redirect_header(name, value);
+                    }
                 }
             }
             verdict(outcome)

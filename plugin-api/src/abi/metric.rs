@@ -61,6 +61,10 @@ pub trait HostMetric: Send + Sync {
 /// An owned metric handle, as the registry hands it out.
 pub type HostMetricBox = HostMetric_TO<'static, RBox<()>>;
 
+/// Metric names a plugin may not take: `/metrics` already has
+/// `hookgate_plugin_errors` and `hookgate_plugin_metric_overflow`.
+const RESERVED: [&str; 2] = ["errors", "metric_overflow"];
+
 /// Checks a definition; the error names what is wrong.
 pub fn check_def(def: &MetricDef<'_>) -> Result<(), String> {
     let name_ok = |name: &str| {
@@ -77,6 +81,10 @@ pub fn check_def(def: &MetricDef<'_>) -> Result<(), String> {
         return Err(format!(
             "metric {name:?}: leave `_total` out, counters get it"
         ));
+    }
+    // The proxy's own `hookgate_plugin_errors` and `hookgate_plugin_metric_overflow`.
+    if RESERVED.contains(&name) {
+        return Err(format!("metric {name:?}: the name is the proxy's own"));
     }
     if !matches!(def.kind, COUNTER | GAUGE | HISTOGRAM) {
         return Err(format!("metric {name:?}: unknown kind {}", def.kind));
@@ -237,7 +245,7 @@ impl MetricFamily {
 }
 
 /// A label value as the text format writes it.
-fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -253,10 +261,12 @@ impl HostMetric for std::sync::Arc<MetricFamily> {
         }
     }
     fn set(&self, labels: RSlice<'_, RStr<'_>>, value: f64) {
-        self.update(labels, GAUGE, |series, _| series.value = value);
+        if value.is_finite() {
+            self.update(labels, GAUGE, |series, _| series.value = value);
+        }
     }
     fn observe(&self, labels: RSlice<'_, RStr<'_>>, value: f64) {
-        if value.is_nan() {
+        if !value.is_finite() {
             return;
         }
         self.update(labels, HISTOGRAM, |series, bounds| {
@@ -342,6 +352,12 @@ mod tests {
         assert!(check_def(&def(COUNTER, &bad_label, &[])).is_err());
         assert!(check_def(&def(HISTOGRAM, &[], &[1.0, 0.5])).is_err());
         assert!(check_def(&def(9, &[], &[])).is_err());
+        let mut reserved = def(COUNTER, &[], &[]);
+        reserved.name = "errors".into();
+        assert!(
+            check_def(&reserved).is_err(),
+            "the proxy's hookgate_plugin_errors"
+        );
         let mut bad_name = def(COUNTER, &[], &[]);
         bad_name.name = "Requests-Total".into();
         assert!(check_def(&bad_name).is_err());

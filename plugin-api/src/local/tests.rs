@@ -120,7 +120,9 @@ fn connection_state_outlives_requests_and_can_be_taken() {
                 let mut session = req.session();
                 let accepted = *session.local::<u64>();
                 let taken = session.take_local::<u64>();
-                format!("{accepted} {taken:?}")
+                // Taken, the slot starts again from Default.
+                let again = *session.local::<u64>();
+                format!("{accepted} {taken:?} {again}")
             };
             req.set_context("accepted", &seen);
             Outcome::GoOn
@@ -133,5 +135,5 @@ fn connection_state_outlives_requests_and_can_be_taken() {
     plugin.accept(&mut session).unwrap();
     let mut req = FakeRequest::get("/").session(session);
     plugin.before_location(&mut req).unwrap();
-    assert_eq!(req.context("accepted"), Some("2 Some(2)"));
+    assert_eq!(req.context("accepted"), Some("2 Some(2) 0"));
 }

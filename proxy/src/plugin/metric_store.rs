@@ -71,7 +71,7 @@ impl MetricStore {
              series once it had 100 series\n# TYPE hookgate_plugin_metric_overflow counter\n",
         );
         for ((metric, instance), family) in families.iter() {
-            let instance = instance.replace('\\', "\\\\").replace('"', "\\\"");
+            let instance = hookgate_plugin_api::abi::escape_label(instance);
             out.push_str(&format!(
                 "hookgate_plugin_metric_overflow_total{{plugin=\"{instance}\",metric=\"{metric}\"}} {}\n",
                 family.overflowed()
