@@ -34,13 +34,7 @@ extern "C" fn init_shim<P: PluginExport>(
     registry: RegistryMut<'_>,
 ) -> RResult<(), RString> {
     install_quiet_hook();
-    let run = || {
-        let mut registry = Registry::from_raw(registry);
-        registry.host_check()?;
-        let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
-        P::init(config.as_str(), &mut registry)
-    };
-    match guard(run) {
+    match guard(|| Registry::run_init(registry, |reg| P::init(config.as_str(), reg))) {
         RResult::ROk(Ok(())) => RResult::ROk(()),
         RResult::ROk(Err(message)) => RResult::RErr(message.into()),
         RResult::RErr(panic) => RResult::RErr(panic),

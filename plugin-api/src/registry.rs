@@ -73,13 +73,20 @@ impl<'a> Registry<'a> {
     }
 
     /// `Err` when the host's module does not fit this plugin (init then fails).
-    pub(crate) fn host_check(&self) -> Result<(), String> {
+    fn host_check(&self) -> Result<(), String> {
         self.host.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 
-    /// The id of the instance being initialised.
-    pub(crate) fn instance(&self) -> u32 {
-        self.instance
+    /// Runs an instance's init on the host's registry `raw`, as every host does: the
+    /// host module checked first, and the instance noted for the log while it runs.
+    pub(crate) fn run_init(
+        raw: RegistryMut<'a>,
+        init: impl FnOnce(&mut Registry<'a>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut registry = Registry::from_raw(raw);
+        registry.host_check()?;
+        let _scope = Scope::enter(registry.instance, crate::abi::NO_POINT);
+        init(&mut registry)
     }
 
     /// Defines a counter, exported as `hookgate_plugin_<name>_total` with labels

@@ -52,15 +52,7 @@ where
     F: Fn(&str, &mut Registry<'_>) -> Result<(), E> + Copy,
     E: Display,
 {
-    for (name, text) in docs {
-        let blocks = toml_blocks(text);
-        assert!(!blocks.is_empty(), "{name} has no TOML block");
-        for block in blocks {
-            if let Err(e) = TestPlugin::init(init, &block) {
-                panic!("{name}: a documented config does not init: {e}\n{block}");
-            }
-        }
-    }
+    assert_blocks_init(docs, |block| TestPlugin::init(init, block).map(drop));
 }
 
 /// A test, `documented_configs_init`, that every TOML example of the crate's
@@ -101,11 +93,16 @@ macro_rules! test_documented_configs {
 pub fn assert_documented_configs_export<P: hookgate_plugin_api::__private::PluginExport>(
     docs: &[(&str, &str)],
 ) {
+    assert_blocks_init(docs, |block| TestPlugin::exported::<P>(block).map(drop));
+}
+
+/// Panics unless every document has a TOML block and `init` accepts each block.
+fn assert_blocks_init(docs: &[(&str, &str)], mut init: impl FnMut(&str) -> Result<(), String>) {
     for (name, text) in docs {
         let blocks = toml_blocks(text);
         assert!(!blocks.is_empty(), "{name} has no TOML block");
         for block in blocks {
-            if let Err(e) = TestPlugin::exported::<P>(&block) {
+            if let Err(e) = init(&block) {
                 panic!("{name}: a documented config does not init: {e}\n{block}");
             }
         }

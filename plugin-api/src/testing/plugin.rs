@@ -168,24 +168,7 @@ impl TestPlugin {
         F: FnOnce(&str, &mut Registry<'_>) -> Result<(), E>,
         E: Display,
     {
-        let mut plugin = TestPlugin {
-            instance: next_instance(),
-            ..TestPlugin::default()
-        };
-        let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
-        let run = || {
-            let mut registry = Registry::from_raw(registry);
-            let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
-            match registry.host_check() {
-                Ok(()) => init(config, &mut registry).map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            }
-        };
-        match guard(run) {
-            RResult::ROk(Ok(())) => Ok(plugin),
-            RResult::ROk(Err(e)) => Err(e),
-            RResult::RErr(panic) => Err(panic.into_string()),
-        }
+        TestPlugin::run_init(None, |reg| init(config, reg).map_err(|e| e.to_string()))
     }
 
     /// Runs the init of the plugin `export_plugin!` exported in this crate
@@ -208,19 +191,22 @@ impl TestPlugin {
     /// assert!(err.contains("registered a handler at finish"), "{err}");
     /// ```
     pub fn exported<P: crate::__private::PluginExport>(config: &str) -> Result<TestPlugin, String> {
+        TestPlugin::run_init(Some(P::MANIFEST.points), |reg| P::init(config, reg))
+    }
+
+    /// A fresh instance (refusing registrations outside `declared`, if given) whose
+    /// init runs as the proxy runs it: a panic becomes `Err`.
+    fn run_init(
+        declared: Option<PointSet>,
+        init: impl FnOnce(&mut Registry<'_>) -> Result<(), String>,
+    ) -> Result<TestPlugin, String> {
         let mut plugin = TestPlugin {
             instance: next_instance(),
-            declared: Some(P::MANIFEST.points),
+            declared,
             ..TestPlugin::default()
         };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
-        let run = || {
-            let mut registry = Registry::from_raw(registry);
-            registry.host_check()?;
-            let _scope = crate::log::Scope::enter(registry.instance(), crate::abi::NO_POINT);
-            P::init(config, &mut registry)
-        };
-        let result = guard(run);
+        let result = guard(|| Registry::run_init(registry, init));
         if let Some(message) = plugin.undeclared.take() {
             return Err(message);
         }
