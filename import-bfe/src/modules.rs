@@ -156,6 +156,31 @@ pub fn products<'a>(json: &'a Json) -> Result<Vec<(&'a str, Node<'a>)>, InputErr
     json.root().field("Config")?.entries()
 }
 
+/// For a plugin with one section per product and no rule list (cors, static): each
+/// product's first rule becomes its section through `section`; later rules are
+/// reported as skipped, with `why`.
+pub fn first_rule_per_product(
+    module: &mut Module<'_>,
+    data: &Json,
+    why: &str,
+    mut section: impl FnMut(&mut Module<'_>, &Node<'_>) -> Result<Option<toml::Table>, InputError>,
+) -> Result<Option<toml::Table>, InputError> {
+    let mut sections = Sections::default();
+    for (product, list) in products(data)? {
+        for (n, rule) in list.items()?.into_iter().enumerate() {
+            if n > 0 {
+                let reason = format!("only a product's first rule converts: {why}");
+                module.report.skipped(rule.file(), rule.key(), reason);
+                continue;
+            }
+            if let Some(table) = section(module, &rule)? {
+                *sections.section(product, false) = table;
+            }
+        }
+    }
+    Ok((!sections.is_empty()).then(|| sections.into_table()))
+}
+
 /// A plugin config being written: `[global]` and `[products.<name>]` tables.
 #[derive(Default)]
 pub struct Sections {

@@ -7,28 +7,15 @@
 //! becomes `["*"]`, which the plugin answers with the origin itself; with credentials
 //! it cannot be expressed (the plugin refuses `*` with credentials).
 
-use super::{products, Module, Sections};
+use super::{first_rule_per_product, Module};
 use crate::cond;
 use crate::json::Node;
 use crate::InputError;
 
 pub fn convert(module: &mut Module<'_>) -> Result<Option<toml::Table>, InputError> {
     let data = module.data("Basic", "DataPath", "mod_cors/cors_rule.data")?;
-    let mut sections = Sections::default();
-    for (product, list) in products(&data)? {
-        for (n, rule) in list.items()?.into_iter().enumerate() {
-            if n > 0 {
-                let reason = "only a product's first rule converts: the cors plugin has one \
-                              policy per product and no conditions";
-                module.report.skipped(rule.file(), rule.key(), reason);
-                continue;
-            }
-            if let Some(policy) = policy(module, &rule)? {
-                *sections.section(product, false) = policy;
-            }
-        }
-    }
-    Ok((!sections.is_empty()).then(|| sections.into_table()))
+    let why = "the cors plugin has one policy per product and no conditions";
+    first_rule_per_product(module, &data, why, policy)
 }
 
 /// A rule's policy, or `None` (reported) when it cannot be expressed.

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::{products, Module, Sections};
+use super::{first_rule_per_product, Module};
 use crate::cond;
 use crate::json::Node;
 use crate::InputError;
@@ -37,21 +37,8 @@ pub fn convert(module: &mut Module<'_>) -> Result<Option<toml::Table>, InputErro
             .report
             .skipped(&conf_file, "Basic.EnableCompress", reason);
     }
-    let mut sections = Sections::default();
-    for (product, list) in products(&data)? {
-        for (n, rule) in list.items()?.into_iter().enumerate() {
-            if n > 0 {
-                let reason = "only a product's first rule converts: the static plugin serves \
-                              one directory per product";
-                module.report.skipped(rule.file(), rule.key(), reason);
-                continue;
-            }
-            if let Some(site) = site(module, &rule)? {
-                *sections.section(product, false) = site;
-            }
-        }
-    }
-    Ok((!sections.is_empty()).then(|| sections.into_table()))
+    let why = "the static plugin serves one directory per product";
+    first_rule_per_product(module, &data, why, site)
 }
 
 fn site(module: &mut Module<'_>, rule: &Node<'_>) -> Result<Option<toml::Table>, InputError> {
