@@ -1610,4 +1610,25 @@ mod panics {
         assert_logged(&rig, "found_product");
         assert_eq!(rig.backend.requests(), 0);
     }
+
+    /// At ReadResponse too, a Redirect without a URL is a plugin error under the
+    /// instance's policy (the settlement the fake host shares): 500 under fail-closed,
+    /// the backend's response under fail-open; logged with the point either way.
+    #[test]
+    fn redirect_without_a_url_at_read_response_follows_the_policy() {
+        let rules = [Rule::new("read_response", "redirect").path("/x")];
+        let rig = Rig::cli(&[&rules]);
+        let response = http1_get(rig.addr(), "example.com", "/x", &[]);
+        assert_eq!(response.status, 500, "{}", response.text());
+        assert_logged(&rig, "read_response");
+        drop(rig);
+        let rig = Rig::start(|backend, ca| {
+            let open = plugin_table(&probe(ca, "A", &rules), "on_error = \"fail-open\"");
+            let text = config_text("default_product = \"web\"", &(open + &web_product(backend)));
+            config_args(ca, &text)
+        });
+        let response = http1_get(rig.addr(), "example.com", "/x", &[]);
+        assert_backend_answer(&response, "/x");
+        assert_logged(&rig, "read_response");
+    }
 }
