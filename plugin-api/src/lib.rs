@@ -2,7 +2,7 @@
 //!
 //! The stable ABI and the SDK for **hookgate** plugins: Rust `cdylib` libraries, built
 //! separately from the proxy, loaded at start-up and chained at the nine callback points
-//! of BFE. A plugin registers handlers from its init function; the proxy calls them,
+//! of BFE, plus two body points for the plugins that ask for a body. A plugin registers handlers from its init function; the proxy calls them,
 //! from many worker threads at once, for every connection and request.
 //!
 //! ## A complete plugin
@@ -47,16 +47,22 @@
 //!      │ (front door: Host, method, path, sizes)                                │
 //!      │    └─ refused (400 405 414 417 431 501) ───────────────────────────┐   │
 //!      │ BeforeLocation ─► (product) ─► FoundProduct ─► (cluster) ─►         │   │
-//!      │ AfterLocation ─► (subcluster, backend) ─► Forward ─► backend ─►     │   │
-//!      │ ReadResponse ─► (send) ─► RequestFinish ◄────────────────────────────┘   │
+//!      │ AfterLocation ─► [read body ─► RequestBody] ─►                       │   │
+//!      │ (subcluster, backend) ─► Forward ─► backend ─►                       │   │
+//!      │ ReadResponse ─► [read body ─► ResponseBody] ─►                       │   │
+//!      │ (send) ─► RequestFinish ◄────────────────────────────────────────────┘   │
 //!      └───────────────────────────────────────────────────────────────────────┘
 //!  connection closed ──► Finish   (exactly once per accepted connection)
 //! ```
 //!
-//! **The response order** is always ReadResponse → (send) → RequestFinish: every
-//! change to a response (a ReadResponse handler's headers or body, and the steps that
-//! will join later, such as body handlers and compression) happens before the first
-//! byte is sent; RequestFinish sees the response as it was sent.
+//! The bracketed steps happen only when a handler asked for the body (see **Bodies**
+//! below); otherwise bodies stream through untouched.
+//!
+//! **The response order** is always ReadResponse → ResponseBody → (send) →
+//! RequestFinish: every change to a response (a ReadResponse handler's headers or
+//! body, a ResponseBody handler's, and the steps that will join later, such as
+//! compression) happens before the first byte is sent; RequestFinish sees the
+//! response as it was sent.
 //!
 //! **The proxy's own answers** all reach RequestFinish with their
 //! [`Request::error_code`]; which also pass through ReadResponse:
@@ -64,8 +70,9 @@
 //! | answer | error code | ReadResponse | why |
 //! |---|---|---|---|
 //! | 400 (Host missing, repeated or invalid; bad path; `*` but for OPTIONS), 405 (`CONNECT`), 414 (target over 8 KiB), 417 (an `Expect` but `100-continue`), 431 (header field over 8 KiB, section over 32 KiB), 501 (a transfer coding but `chunked`) | `bad_request`, `method_not_allowed`, `uri_too_long`, `expectation_failed`, `headers_too_large`, `not_implemented` | no | refused at the front door: the request was never valid enough to route, and no other point ran on it |
-//! | 413 (body over `max_body_bytes`), 400 (broken body) | `body_too_large`, `bad_body` | yes | found once the request is routed, like the errors below |
+//! | 413 (body over `max_body_bytes`, or over the `body_limit` of a plugin that asked for it and refuses larger ones), 400 (broken body), 408 (body timeout) | `body_too_large`, `bad_body`, `body_timeout` | yes | found once the request is routed, like the errors below |
 //! | 404 (no product, no route), 503 (no healthy backend), 502, 504 | `no_product`, `no_route`, `no_backend`, `connect_failed`, `bad_response`, `upstream_failed`, `timeout` | yes | a response like a backend's: header policy applies to it |
+//! | 502 (a response body over the `body_limit` of a plugin that asked for it and refuses larger ones) | `response_too_large` | no (it already ran: the 502 replaces the response after it) | |
 //! | 500 (a plugin failed, Forward returned Finish) | `plugin_error`, `forward_finish` | yes, except a failure at ReadResponse itself (its 500 replaces the response) | |
 //! | nothing sent (the client went away) | `client_closed` | no | RequestFinish runs with no response |
 //!
@@ -82,10 +89,15 @@
 //! | 2 | BeforeLocation | [`on_before_location`](Registry::on_before_location) | before the product is identified |
 //! | 3 | FoundProduct | [`on_found_product`](Registry::on_found_product) | after the product is identified |
 //! | 4 | AfterLocation | [`on_after_location`](Registry::on_after_location) | after the cluster is identified |
+//! | 9 | RequestBody | [`on_request_body`](Registry::on_request_body) | after AfterLocation, once the request body is read; **only the handlers of instances that asked** ([`Request::want_body`]) |
 //! | 5 | Forward | [`on_forward`](Registry::on_forward) | after subcluster and backend are chosen, before the request is sent; **once per attempt** |
 //! | 6 | ReadResponse | [`on_read_response`](Registry::on_read_response) | after a response is obtained, before it is sent |
+//! | 10 | ResponseBody | [`on_response_body`](Registry::on_response_body) | after ReadResponse, once the response body is read; **only the handlers of instances that asked** ([`Response::want_body`]) |
 //! | 7 | RequestFinish | [`on_request_finish`](Registry::on_request_finish) | after the response was sent (or sending failed) |
 //! | 8 | Finish | [`on_finish`](Registry::on_finish) | after the client connection is closed |
+//!
+//! BFE's nine points keep BFE's numbers (0 to 8); the body points, hookgate's own, are
+//! 9 and 10, listed here where they run.
 //!
 //! A chain runs its handlers in order (plugins in the order they are listed, each
 //! plugin's handlers in registration order) and **stops at the first value other than
@@ -97,9 +109,9 @@
 //! | point | GoOn | Response | Redirect | Finish | Close |
 //! |---|---|---|---|---|---|
 //! | Accept, Handshake | continue | ignored | ignored | ignored | close socket, send nothing |
-//! | BeforeLocation, FoundProduct, AfterLocation | next handler, then routing | send the handler's response; **ReadResponse runs on it**; keep-alive | send redirect; ReadResponse skipped; keep-alive | send the handler's response (500 if none); ReadResponse skipped; then close | send nothing, close (HTTP/2: the whole connection) |
+//! | BeforeLocation, FoundProduct, AfterLocation, RequestBody | next handler, then routing | send the handler's response; **ReadResponse runs on it**; keep-alive | send redirect; ReadResponse skipped; keep-alive | send the handler's response (500 if none); ReadResponse skipped; then close | send nothing, close (HTTP/2: the whole connection) |
 //! | Forward | send to backend | ignored | ignored | no backend call: 500 (through ReadResponse), then close | ignored |
-//! | ReadResponse | send | ignored | send redirect instead of the response | send the current response, then close | ignored |
+//! | ReadResponse, ResponseBody | send | ignored | send redirect instead of the response | send the current response, then close | ignored |
 //! | RequestFinish | keep-alive as usual | ignored | ignored | no keep-alive after this request | ignored |
 //! | Finish | return value ignored | | | | |
 //!
@@ -124,8 +136,36 @@
 //! removed. The session context lives with the connection, whatever the reloads.
 //!
 //! **Product scoping**: an instance configured with `products = [...]` has its
-//! FoundProduct, AfterLocation, Forward, ReadResponse and RequestFinish handlers skipped
-//! for other products (the product is not known yet at the other points).
+//! FoundProduct, AfterLocation, RequestBody, Forward, ReadResponse, ResponseBody and
+//! RequestFinish handlers skipped for other products (the product is not known yet at
+//! the other points).
+//!
+//! **Bodies**: streaming is the default; nothing is buffered unless a handler asks.
+//! - A handler at BeforeLocation, FoundProduct or AfterLocation asks with
+//!   [`Request::want_body`], declaring what a body over its limit gets
+//!   ([`OverLimit`]). After AfterLocation the proxy reads the body into memory, up to
+//!   the largest `body_limit` of the instances that asked (`[[plugins]] body_limit`,
+//!   [`DEFAULT_BODY_LIMIT`] unless set; never above the product's `max_body_bytes`).
+//!   Then, for each instance that asked, in chain order: a body within its limit runs
+//!   its RequestBody handlers ([`Request::body`], [`Request::set_body`]); over it,
+//!   `OverLimit::Reject` answers 413 (`body_too_large`) before any RequestBody handler
+//!   runs and `OverLimit::Skip` skips the instance. A body longer than every limit that
+//!   all skip is sent on as it came (what was read, then the rest of the stream).
+//! - A body read whole is sent from memory with a `Content-Length` (chunked framing
+//!   and trailers are dropped), and makes the request **retryable** like one without
+//!   a body: an idempotent request is sent again, whole, after a failure once it was
+//!   sent (DESIGN §3's retry rules).
+//! - A ReadResponse handler asks the same way with [`Response::want_body`]; after the
+//!   ReadResponse chain, if the response is still the one it saw (not a redirect or a
+//!   500 from it), the body is read and ResponseBody runs likewise
+//!   ([`Response::body`], [`Response::set_body`]); over the limit, `OverLimit::Reject`
+//!   replaces the response with a 502 (`response_too_large`).
+//! - Not offered (`want_body` returns `false`): upgrades (WebSocket), gRPC
+//!   (`application/grpc…`) in either direction, responses without a body (HEAD, 1xx,
+//!   204, 304), and at points after the body point.
+//! - A client that goes away while its body is read ends the request (`client_closed`,
+//!   RequestFinish runs); a broken or slow body is the client's error (400, 408), and a
+//!   backend's body failing while read is a 502 (`upstream_failed`).
 //!
 //! **Errors and panics**: a panic in init or in a handler never crosses the boundary;
 //! the SDK catches it and the host logs it with the plugin's name and point, counts it,
@@ -191,6 +231,11 @@
 //!   `req.set_redirect(url, 301); Outcome::Redirect` with
 //!   `Outcome::Redirect(Redirect::to(url).status(301))`. ReadResponse handlers still
 //!   use [`Request::set_redirect`] with [`Action::Redirect`].
+//! - Bodies: [`Request::want_body`] and [`Response::want_body`] at the points before,
+//!   and the new points RequestBody ([`Registry::on_request_body`]) and ResponseBody
+//!   ([`Registry::on_response_body`]), with `[[plugins]] body_limit` and
+//!   [`OverLimit`]. [`Point::ALL`] has eleven points now: a test that loops over it
+//!   sees two more.
 //! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
 //! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
 //!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
@@ -202,6 +247,7 @@
 //! - [`Session`], [`Request`], [`Response`]: the views handlers receive.
 //! - [`Action`], [`Outcome`], [`Reply`]: what handlers return.
 //! - [`Point`], [`PointSet`]: the callback points.
+//! - [`body`]: [`OverLimit`] and the rule of which body handlers run.
 //! - [`export_plugin!`]: the root module and manifest.
 //! - [`log`]: [`error!`], [`warn!`], [`info!`], [`debug!`], [`trace!`]: logging through
 //!   the host.
@@ -214,6 +260,7 @@
 
 pub mod abi;
 mod action;
+pub mod body;
 mod export;
 mod headers;
 mod local;
@@ -233,6 +280,7 @@ pub mod settle;
 pub mod testing;
 
 pub use action::{Action, Outcome};
+pub use body::{OverLimit, DEFAULT_BODY_LIMIT};
 pub use headers::{HeaderValues, Headers};
 pub use point::{
     AcceptPoint, HandlerKind, Point, PointSet, RequestPoint, ResponsePoint, UnknownPoint,

@@ -1,4 +1,5 @@
-//! The nine callback points, grouped by the handler type they take.
+//! The callback points (BFE's nine, and the two body points), grouped by the handler
+//! type they take.
 
 use std::fmt;
 
@@ -9,12 +10,16 @@ use abi_stable::StableAbi;
 ///
 /// ```
 /// use hookgate_plugin_api::{HandlerKind, Point};
-/// assert_eq!(Point::ALL.len(), 9);
+/// assert_eq!(Point::ALL.len(), 11);
 /// assert_eq!(Point::Forward.kind(), HandlerKind::Forward);
 /// assert_eq!("found_product".parse(), Ok(Point::FoundProduct));
 /// ```
+///
+/// The numbers of BFE's nine points are 0 to 8 in their order; the two body points,
+/// which run only for the plugins that ask for a body, are 9 and 10. [`Point::ALL`]
+/// lists all eleven in the order a request passes them.
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Point {
     /// After the TCP connection is accepted, before any TLS handshake.
     Accept = 0,
@@ -34,6 +39,12 @@ pub enum Point {
     RequestFinish = 7,
     /// After the client connection is closed.
     Finish = 8,
+    /// After AfterLocation, once the request body is read, for the plugins that asked
+    /// for it ([`Request::want_body`](crate::Request::want_body)).
+    RequestBody = 9,
+    /// After ReadResponse, once the response body is read, for the plugins that asked
+    /// for it ([`Response::want_body`](crate::Response::want_body)).
+    ResponseBody = 10,
 }
 
 /// The five handler types (BFE's HandlersAccept … HandlersFinish).
@@ -46,26 +57,30 @@ pub enum Point {
 pub enum HandlerKind {
     /// `(&mut Session) -> Action`, at Accept and Handshake.
     Accept,
-    /// `(&mut Request) -> Outcome`, at BeforeLocation, FoundProduct, AfterLocation.
+    /// `(&mut Request) -> Outcome`, at BeforeLocation, FoundProduct, AfterLocation
+    /// and RequestBody.
     Request,
     /// `(&mut Request) -> Action`, at Forward.
     Forward,
-    /// `(&mut Request, response) -> Action`, at ReadResponse and RequestFinish.
+    /// `(&mut Request, response) -> Action`, at ReadResponse, ResponseBody and
+    /// RequestFinish.
     Response,
     /// `(&mut Session) -> Action`, at Finish.
     Finish,
 }
 
 impl Point {
-    /// All points, in order.
-    pub const ALL: [Point; 9] = [
+    /// All points, in the order a connection and its requests pass them.
+    pub const ALL: [Point; 11] = [
         Point::Accept,
         Point::Handshake,
         Point::BeforeLocation,
         Point::FoundProduct,
         Point::AfterLocation,
+        Point::RequestBody,
         Point::Forward,
         Point::ReadResponse,
+        Point::ResponseBody,
         Point::RequestFinish,
         Point::Finish,
     ];
@@ -79,11 +94,14 @@ impl Point {
     pub fn kind(self) -> HandlerKind {
         match self {
             Point::Accept | Point::Handshake => HandlerKind::Accept,
-            Point::BeforeLocation | Point::FoundProduct | Point::AfterLocation => {
-                HandlerKind::Request
-            }
+            Point::BeforeLocation
+            | Point::FoundProduct
+            | Point::AfterLocation
+            | Point::RequestBody => HandlerKind::Request,
             Point::Forward => HandlerKind::Forward,
-            Point::ReadResponse | Point::RequestFinish => HandlerKind::Response,
+            Point::ReadResponse | Point::ResponseBody | Point::RequestFinish => {
+                HandlerKind::Response
+            }
             Point::Finish => HandlerKind::Finish,
         }
     }
@@ -105,6 +123,8 @@ impl Point {
             Point::ReadResponse => "read_response",
             Point::RequestFinish => "request_finish",
             Point::Finish => "finish",
+            Point::RequestBody => "request_body",
+            Point::ResponseBody => "response_body",
         }
     }
 
@@ -175,6 +195,8 @@ pub enum RequestPoint {
     FoundProduct = 3,
     /// [`Point::AfterLocation`].
     AfterLocation = 4,
+    /// [`Point::RequestBody`].
+    RequestBody = 9,
 }
 
 /// The points of the response handler type.
@@ -185,6 +207,8 @@ pub enum ResponsePoint {
     ReadResponse = 6,
     /// [`Point::RequestFinish`].
     RequestFinish = 7,
+    /// [`Point::ResponseBody`].
+    ResponseBody = 10,
 }
 
 macro_rules! into_point {
@@ -199,8 +223,8 @@ macro_rules! into_point {
 
 into_point! {
     AcceptPoint { Accept, Handshake }
-    RequestPoint { BeforeLocation, FoundProduct, AfterLocation }
-    ResponsePoint { ReadResponse, RequestFinish }
+    RequestPoint { BeforeLocation, FoundProduct, AfterLocation, RequestBody }
+    ResponsePoint { ReadResponse, RequestFinish, ResponseBody }
 }
 
 /// A set of points, as declared in a plugin's manifest.
@@ -271,8 +295,8 @@ mod tests {
     }
 
     #[test]
-    fn point_set_holds_all_nine() {
+    fn point_set_holds_all_eleven() {
         let all: PointSet = Point::ALL.into_iter().collect();
-        assert_eq!(all.iter().count(), 9);
+        assert_eq!(all.iter().count(), 11);
     }
 }

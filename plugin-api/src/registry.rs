@@ -194,6 +194,17 @@ impl<'a> Registry<'a> {
         self.request(RequestPoint::AfterLocation, handler)
     }
 
+    /// At RequestBody: after AfterLocation, once the request body is read, if this
+    /// instance asked for it ([`Request::want_body`]); [`Request::body`] holds it.
+    /// The return values mean what they mean at the request points. See
+    /// [`body`](crate::body).
+    pub fn on_request_body<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>) -> Outcome + Send + Sync + 'static,
+    {
+        self.request(RequestPoint::RequestBody, handler)
+    }
+
     /// At Forward: after subcluster and backend are chosen, before each attempt.
     pub fn on_forward<F>(&mut self, handler: F)
     where
@@ -214,6 +225,21 @@ impl<'a> Registry<'a> {
             TD_Opaque,
         );
         self.raw.response(ResponsePoint::ReadResponse, handler)
+    }
+
+    /// At ResponseBody: after ReadResponse, once the response body is read, if this
+    /// instance asked for it ([`Response::want_body`]); [`Response::body`] holds it.
+    /// The return values mean what they mean at ReadResponse. See
+    /// [`body`](crate::body).
+    pub fn on_response_body<F>(&mut self, handler: F)
+    where
+        F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
+    {
+        let handler = ResponseHandler_TO::from_value(
+            ReadResponseFn(handler, self.at(Point::ResponseBody)),
+            TD_Opaque,
+        );
+        self.raw.response(ResponsePoint::ResponseBody, handler)
     }
 
     /// At RequestFinish: after the response was sent (or sending failed); `None` when
@@ -330,15 +356,15 @@ where
         response: ROption<ResponseViewMut<'_>>,
     ) -> HandlerResult<Action> {
         let ROption::RSome(response) = response else {
-            // The host always has a response at ReadResponse; if it ever did not, the
-            // handler must not run on nothing.
-            return RResult::RErr("no response at read_response".into());
+            // The host always has a response at ReadResponse and ResponseBody; if it
+            // ever did not, the handler must not run on nothing.
+            return RResult::RErr("no response at read_response or response_body".into());
         };
         guard(|| {
             let _scope = self.1.enter();
             (self.0)(
                 &mut Request::from_raw(request, self.1.instance),
-                &mut Response::from_raw(response),
+                &mut Response::from_raw(response, self.1.instance),
             )
         })
     }
@@ -355,7 +381,10 @@ where
     ) -> HandlerResult<Action> {
         guard(|| {
             let _scope = self.1.enter();
-            let response = response.into_option().map(Response::from_raw);
+            let instance = self.1.instance;
+            let response = response
+                .into_option()
+                .map(|r| Response::from_raw(r, instance));
             (self.0)(
                 &mut Request::from_raw(request, self.1.instance),
                 response.as_ref(),

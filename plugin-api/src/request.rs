@@ -151,9 +151,10 @@ impl<'a> Request<'a> {
     /// `bad_request` (400), `method_not_allowed` (405), `uri_too_long` (414),
     /// `expectation_failed` (417), `headers_too_large` (431), `not_implemented` (501),
     /// `body_too_large` (413),
-    /// `bad_body` (400), `client_closed` (nothing sent); the proxy's: `no_product`,
-    /// `no_route` (404), `no_backend` (503); a backend's: `connect_failed`,
-    /// `bad_response`, `upstream_failed` (502), `timeout` (504); a plugin's:
+    /// `bad_body` (400), `body_timeout` (408), `client_closed` (nothing sent); the
+    /// proxy's: `no_product`, `no_route` (404), `no_backend` (503); a backend's:
+    /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`
+    /// (502), `timeout` (504); a plugin's:
     /// `plugin_error`, `forward_finish` (500).
     pub fn error_code(&self) -> &str {
         self.raw.error_code().into()
@@ -240,6 +241,52 @@ impl<'a> Request<'a> {
     /// Takes this instance's typed state for the request out, if it holds a `T`.
     pub fn take_local<T: Send + 'static>(&mut self) -> Option<T> {
         crate::local::take(&mut self.raw, self.instance)
+    }
+
+    /// Asks for the request body: once the request is routed (after AfterLocation),
+    /// the body is read into memory, up to the instance's `body_limit`, and this
+    /// instance's [RequestBody](crate::Point::RequestBody) handlers run on it.
+    /// `over_limit` says what happens to a larger body. Call it at BeforeLocation,
+    /// FoundProduct or AfterLocation; `false` when no body is offered: an upgrade
+    /// (WebSocket), a gRPC request, or a later point. A request without a body is
+    /// offered an empty one. See [`body`](crate::body).
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    /// use hookgate_plugin_api::{OverLimit, Outcome, Registry, Reply};
+    ///
+    /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_found_product(|req| {
+    ///         req.want_body(OverLimit::Reject);
+    ///         Outcome::GoOn
+    ///     });
+    ///     reg.on_request_body(|req| match req.body() {
+    ///         Some(body) if body.starts_with(b"{") => Outcome::GoOn,
+    ///         _ => Outcome::Respond(Reply::new(400).body("JSON only\n")),
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let mut req = FakeRequest::new("POST", "/").body("not json");
+    /// plugin.found_product(&mut req).unwrap();
+    /// let outcome = plugin.request_body(&mut req).unwrap();
+    /// assert!(matches!(outcome, Outcome::Respond(reply) if reply.status() == 400));
+    /// ```
+    pub fn want_body(&mut self, over_limit: crate::OverLimit) -> bool {
+        self.raw.want_body(self.instance, over_limit)
+    }
+
+    /// The request body, at [RequestBody](crate::Point::RequestBody) (and later,
+    /// until it is sent); `None` where it is streamed.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.raw.body().into_option().map(|b| b.as_slice())
+    }
+
+    /// Replaces the request body at RequestBody (the host fixes `Content-Length`);
+    /// `false` (nothing changed) where the body is streamed.
+    pub fn set_body(&mut self, body: impl Into<Vec<u8>>) -> bool {
+        self.raw.set_body(body.into().into())
     }
 
     /// The connection this request arrived on.

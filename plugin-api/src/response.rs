@@ -22,13 +22,15 @@ header_source!(ResponseViewMut<'_>);
 /// ```
 pub struct Response<'a> {
     raw: ResponseViewMut<'a>,
+    /// The plugin instance whose handler runs: the one that asks for the body.
+    instance: u32,
 }
 
 impl<'a> Response<'a> {
     /// Internal: wraps the host's view.
     #[doc(hidden)]
-    pub fn from_raw(raw: ResponseViewMut<'a>) -> Self {
-        Response { raw }
+    pub fn from_raw(raw: ResponseViewMut<'a>, instance: u32) -> Self {
+        Response { raw, instance }
     }
 
     /// The status code.
@@ -82,5 +84,47 @@ impl<'a> Response<'a> {
     /// Replaces the body with these bytes (the host fixes `Content-Length`).
     pub fn set_body(&mut self, body: impl Into<Vec<u8>>) {
         self.raw.set_body(body.into().into())
+    }
+
+    /// Asks for the response body, at ReadResponse: once the ReadResponse chain has
+    /// run, the body is read into memory, up to the instance's `body_limit`, and this
+    /// instance's [ResponseBody](crate::Point::ResponseBody) handlers run on it.
+    /// `over_limit` says what happens to a larger body. `false` when no body is
+    /// offered: a `101 Switching Protocols`, a gRPC response, a later point.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
+    /// use hookgate_plugin_api::{Action, OverLimit, Registry};
+    ///
+    /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_read_response(|_req, resp| {
+    ///         if resp.header("content-type") == Some("text/plain") {
+    ///             resp.want_body(OverLimit::Skip);
+    ///         }
+    ///         Action::GoOn
+    ///     });
+    ///     reg.on_response_body(|_req, resp| {
+    ///         let masked = resp.body().unwrap_or_default().to_ascii_uppercase();
+    ///         resp.set_body(masked);
+    ///         Action::GoOn
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let mut req = FakeRequest::get("/");
+    /// let mut resp = FakeResponse::new(200).header("content-type", "text/plain").body("hi");
+    /// plugin.read_response(&mut req, &mut resp).unwrap();
+    /// plugin.response_body(&mut req, &mut resp).unwrap();
+    /// assert_eq!(resp.body_bytes(), b"HI");
+    /// ```
+    pub fn want_body(&mut self, over_limit: crate::OverLimit) -> bool {
+        self.raw.want_body(self.instance, over_limit)
+    }
+
+    /// The response body: the one a handler set, else the one read for
+    /// [ResponseBody](crate::Point::ResponseBody); `None` where it is streamed.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.raw.body().into_option().map(|b| b.as_slice())
     }
 }

@@ -58,15 +58,16 @@ pub fn request_verdict(
     })
 }
 
-/// An action returned at `point`, checked: at ReadResponse, a Redirect needs a URL set
-/// on the request (`redirect_set`, asked only then).
+/// An action returned at `point`, checked: at ReadResponse and ResponseBody, a
+/// Redirect needs a URL set on the request (`redirect_set`, asked only then).
 #[inline]
 pub fn action(
     point: Point,
     action: Action,
     redirect_set: impl FnOnce() -> bool,
 ) -> Result<Action, String> {
-    if point == Point::ReadResponse && action == Action::Redirect && !redirect_set() {
+    let sends_redirect = matches!(point, Point::ReadResponse | Point::ResponseBody);
+    if sends_redirect && action == Action::Redirect && !redirect_set() {
         return Err("returned Redirect without setting a redirect URL".to_owned());
     }
     Ok(action)

@@ -112,6 +112,7 @@ fn noop_config(library: &Path) -> PluginConfig {
         config: None,
         products: None,
         on_error: Default::default(),
+        body_limit: None,
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `bad_response` | 502 | upstream | the backend's response was not valid HTTP |
 //! | `upstream_failed` | 502 | upstream | the backend connection broke after the request was sent |
 //! | `timeout` | 504 | upstream | no response head within the cluster's response timeout |
+//! | `response_too_large` | 502 | upstream | the response body is larger than the `body_limit` of a plugin that asked for it with `OverLimit::Reject` |
 //! | `plugin_error` | 500 | plugin | a plugin failed under `fail-closed` |
 //! | `forward_finish` | 500 | plugin | a Forward handler returned Finish: no backend call |
 //!
@@ -66,6 +67,9 @@ pub enum ProxyError {
     UpstreamFailed,
     /// No response head within the cluster's response timeout.
     Timeout,
+    /// The response body is larger than the `body_limit` of a plugin that asked for
+    /// it and refuses larger ones.
+    ResponseTooLarge,
     /// A plugin failed under `fail-closed`.
     PluginError,
     /// A Forward handler returned Finish: no backend call.
@@ -87,7 +91,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 19] = [
+    pub const ALL: [ProxyError; 20] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -105,6 +109,7 @@ impl ProxyError {
         ProxyError::BadResponse,
         ProxyError::UpstreamFailed,
         ProxyError::Timeout,
+        ProxyError::ResponseTooLarge,
         ProxyError::PluginError,
         ProxyError::ForwardFinished,
     ];
@@ -123,9 +128,10 @@ impl ProxyError {
             ProxyError::ClientClosed => CLIENT_CLOSED,
             ProxyError::NoProduct | ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::ConnectFailed | ProxyError::BadResponse | ProxyError::UpstreamFailed => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::ConnectFailed
+            | ProxyError::BadResponse
+            | ProxyError::UpstreamFailed
+            | ProxyError::ResponseTooLarge => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PluginError | ProxyError::ForwardFinished => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -153,6 +159,7 @@ impl ProxyError {
             ProxyError::BadResponse => "bad_response",
             ProxyError::UpstreamFailed => "upstream_failed",
             ProxyError::Timeout => "timeout",
+            ProxyError::ResponseTooLarge => "response_too_large",
             ProxyError::PluginError => "plugin_error",
             ProxyError::ForwardFinished => "forward_finish",
         }
@@ -175,7 +182,8 @@ impl ProxyError {
             ProxyError::ConnectFailed
             | ProxyError::BadResponse
             | ProxyError::UpstreamFailed
-            | ProxyError::Timeout => Side::Upstream,
+            | ProxyError::Timeout
+            | ProxyError::ResponseTooLarge => Side::Upstream,
             ProxyError::PluginError | ProxyError::ForwardFinished => Side::Plugin,
         }
     }

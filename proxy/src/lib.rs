@@ -53,6 +53,7 @@ pub mod logging;
 mod message;
 pub mod metrics;
 pub mod plugin;
+pub mod plugin_body;
 pub mod request;
 pub mod response;
 pub mod route;

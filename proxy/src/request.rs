@@ -9,17 +9,20 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use hookgate_plugin_api::abi::{
-    IpAbi, LocalAny, Locals, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque,
-    Tuple2,
+    IpAbi, LocalAny, Locals, RMut, ROption, RSlice, RStr, RVec, RequestView, SessionView_TO,
+    TD_Opaque, Tuple2,
 };
-use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hookgate_plugin_api::OverLimit;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::{PathAndQuery, Uri};
 
 use crate::context::Context;
 use crate::edge::route_host;
 use crate::error::ProxyError;
 use crate::header_view::header_methods;
+use crate::plugin_body::PluginBody;
 use crate::session::SessionState;
 
 /// Where routing sent the request; each part is `None` until it is known.
@@ -77,6 +80,9 @@ pub struct RequestState {
     pub context: Context,
     /// Each plugin instance's typed state, dropped with the request.
     pub locals: Locals,
+    /// The body as plugins ask for it (offered from the start unless the request
+    /// is an upgrade or gRPC: set by the server).
+    pub body: PluginBody,
 }
 
 /// A request and its session, lent to plugins through [`RequestView`] for one chain
@@ -102,6 +108,7 @@ impl RequestState {
             redirect: RedirectInfo::default(),
             context: Context::default(),
             locals: Locals::default(),
+            body: PluginBody::default(),
         }
     }
 
@@ -260,6 +267,24 @@ impl RequestView for PluginRequest<'_> {
     }
     fn set_local(&mut self, instance: u32, value: LocalAny) {
         self.request.locals.set(instance, value)
+    }
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+        self.request.body.want(instance, over_limit)
+    }
+    fn body(&self) -> ROption<RSlice<'_, u8>> {
+        let body = self.request.body.whole();
+        body.map(|b| RSlice::from_slice(b)).into()
+    }
+    fn set_body(&mut self, body: RVec<u8>) -> bool {
+        if self.request.body.whole().is_none() {
+            return false;
+        }
+        let body = Bytes::from(body.into_vec());
+        let headers = &mut self.request.head.headers;
+        headers.remove(TRANSFER_ENCODING);
+        headers.insert(CONTENT_LENGTH, body.len().into());
+        self.request.body.read = Some(body);
+        true
     }
 }
 

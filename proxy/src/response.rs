@@ -2,10 +2,12 @@
 //! for plugins.
 
 use hookgate_plugin_api::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
+use hookgate_plugin_api::OverLimit;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::StatusCode;
 
 use crate::header_view::header_methods;
+use crate::plugin_body::PluginBody;
 
 /// A response's head, plus the body a plugin put in place of the original.
 pub struct ResponseState {
@@ -13,12 +15,19 @@ pub struct ResponseState {
     pub head: http::response::Parts,
     /// A replacement body, if a plugin set one.
     pub body: Option<Vec<u8>>,
+    /// The original body as plugins ask for it (offered at ReadResponse: set by the
+    /// server).
+    pub asked: PluginBody,
 }
 
 impl ResponseState {
     /// A response with this head and its original body.
     pub fn new(head: http::response::Parts) -> Self {
-        ResponseState { head, body: None }
+        ResponseState {
+            head,
+            body: None,
+            asked: PluginBody::default(),
+        }
     }
 
     /// A copy of the head (status, version, headers) without the body, for the
@@ -46,6 +55,15 @@ impl ResponseView for ResponseState {
         }
     }
     header_methods!(head.headers);
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+        self.asked.want(instance, over_limit)
+    }
+    fn body(&self) -> ROption<RSlice<'_, u8>> {
+        match &self.body {
+            Some(body) => ROption::RSome(RSlice::from_slice(body)),
+            None => self.asked.whole().map(|b| RSlice::from_slice(b)).into(),
+        }
+    }
     fn set_body(&mut self, body: RVec<u8>) {
         let body = body.into_vec();
         self.head.headers.remove(TRANSFER_ENCODING);

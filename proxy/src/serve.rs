@@ -19,6 +19,7 @@
 pub mod accepted;
 mod activity;
 mod body;
+mod body_read;
 pub mod connection;
 mod forwarded;
 mod life;

@@ -11,6 +11,7 @@ use abi_stable::RMut;
 
 use super::addr::{IpAbi, SocketAddrAbi};
 use super::local::LocalAny;
+use crate::body::OverLimit;
 
 /// A session view as handlers receive it.
 pub type SessionViewMut<'a> = SessionView_TO<'a, RMut<'a, ()>>;
@@ -121,6 +122,15 @@ pub trait RequestView {
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>);
     /// The session the request arrived on.
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>>;
+    /// Asks for the request body for plugin instance `instance` (at BeforeLocation,
+    /// FoundProduct and AfterLocation): its RequestBody handlers then run on it.
+    /// `false` when no body is offered (an upgrade, a gRPC request, a later point).
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool;
+    /// The request body read for RequestBody, from there until it is sent.
+    fn body(&self) -> ROption<RSlice<'_, u8>>;
+    /// Replaces the body read for RequestBody (and `Content-Length`); `false` when
+    /// there is none.
+    fn set_body(&mut self, body: RVec<u8>) -> bool;
     /// The typed state plugin instance `instance` keeps for this request, if set.
     fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>>;
     /// Sets it (dropping the previous value); dropped with the request, after
@@ -150,6 +160,13 @@ pub trait ResponseView {
     fn add_header(&mut self, name: RStr<'_>, value: RStr<'_>) -> bool;
     /// Removes a header; `true` if it was present.
     fn remove_header(&mut self, name: RStr<'_>) -> bool;
+    /// Asks for the response body for plugin instance `instance` (at ReadResponse):
+    /// its ResponseBody handlers then run on it. `false` when no body is offered (an
+    /// upgrade, a gRPC response, a later point).
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool;
+    /// The response body: the one a handler set, else the one read for
+    /// ResponseBody; `None` when neither exists (the body is streamed).
+    fn body(&self) -> ROption<RSlice<'_, u8>>;
     /// Replaces the body (and `Content-Length`).
     #[sabi(last_prefix_field)]
     fn set_body(&mut self, body: RVec<u8>);

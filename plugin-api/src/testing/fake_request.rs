@@ -3,10 +3,12 @@
 use std::net::IpAddr;
 
 use crate::abi::{
-    IpAbi, RMut, ROption, RSlice, RStr, RequestView, SessionView_TO, TD_Opaque, Tuple2,
+    IpAbi, RMut, ROption, RSlice, RStr, RVec, RequestView, SessionView_TO, TD_Opaque, Tuple2,
 };
 
 use crate::abi::LocalAny;
+use crate::body::{is_grpc, Asks};
+use crate::OverLimit;
 
 use super::{
     header_methods, valid_header_name, valid_header_value, Context, FakeLocals, FakeSession,
@@ -41,6 +43,12 @@ pub struct FakeRequest {
     context: Context,
     locals: FakeLocals,
     session: FakeSession,
+    /// The body the client sent.
+    body: Vec<u8>,
+    /// Whether the body has been read for RequestBody (then handlers see it).
+    body_read: bool,
+    /// The instances that asked for the body.
+    pub(super) body_asks: Asks,
 }
 
 impl FakeRequest {
@@ -63,7 +71,29 @@ impl FakeRequest {
             context: Context::default(),
             locals: FakeLocals::default(),
             session: FakeSession::new(),
+            body: Vec::new(),
+            body_read: false,
+            body_asks: Asks::default(),
         }
+    }
+
+    /// Sets the body the client sends (read for RequestBody handlers when a plugin
+    /// asks for it, [`TestPlugin::request_body`](super::TestPlugin::request_body)).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The body as it would be sent on: the client's, or what a RequestBody handler
+    /// put in its place.
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Marks the body read, as the proxy does before RequestBody; its length.
+    pub(super) fn read_body(&mut self) -> u64 {
+        self.body_read = true;
+        self.body.len() as u64
     }
 
     /// A GET request.
@@ -315,5 +345,28 @@ impl RequestView for FakeRequest {
     }
     fn set_local(&mut self, instance: u32, value: LocalAny) {
         self.locals.0.set(instance, value)
+    }
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+        let grpc = self.headers.get("content-type").map(str::as_bytes);
+        if self.body_read || grpc.is_some_and(is_grpc) || self.headers.get("upgrade").is_some() {
+            return false;
+        }
+        self.body_asks.add(instance, over_limit);
+        true
+    }
+    fn body(&self) -> ROption<RSlice<'_, u8>> {
+        match self.body_read {
+            true => ROption::RSome(RSlice::from_slice(&self.body)),
+            false => ROption::RNone,
+        }
+    }
+    fn set_body(&mut self, body: RVec<u8>) -> bool {
+        if !self.body_read {
+            return false;
+        }
+        self.body = body.into_vec();
+        self.headers.remove("transfer-encoding");
+        self.headers
+            .set("content-length", &self.body.len().to_string())
     }
 }

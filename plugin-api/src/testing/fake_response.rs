@@ -1,6 +1,8 @@
 //! [`FakeResponse`]: a response view for tests.
 
 use crate::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
+use crate::body::{is_grpc, Asks};
+use crate::OverLimit;
 
 use super::{header_methods, HeaderList};
 
@@ -16,6 +18,12 @@ pub struct FakeResponse {
     status: u16,
     headers: HeaderList,
     body: Vec<u8>,
+    /// Whether the body has been read for ResponseBody.
+    body_read: bool,
+    /// Whether a handler set the body.
+    body_set: bool,
+    /// The instances that asked for the body.
+    pub(super) body_asks: Asks,
 }
 
 impl FakeResponse {
@@ -58,6 +66,18 @@ impl FakeResponse {
     pub fn body_bytes(&self) -> &[u8] {
         &self.body
     }
+
+    /// Marks the body read, as the proxy does before ResponseBody; its length.
+    pub(super) fn read_body(&mut self) -> u64 {
+        self.body_read = true;
+        self.body.len() as u64
+    }
+
+    /// What the proxy sends in place of a response whose body an instance refused
+    /// (`OverLimit::Reject`): 502, no body.
+    pub(super) fn refuse(&mut self) {
+        *self = FakeResponse::new(502);
+    }
 }
 
 impl ResponseView for FakeResponse {
@@ -72,7 +92,22 @@ impl ResponseView for FakeResponse {
         true
     }
     header_methods!(headers);
+    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+        let grpc = self.headers.get("content-type").map(str::as_bytes);
+        if self.body_read || self.status == 101 || grpc.is_some_and(is_grpc) {
+            return false;
+        }
+        self.body_asks.add(instance, over_limit);
+        true
+    }
+    fn body(&self) -> ROption<RSlice<'_, u8>> {
+        match self.body_read || self.body_set {
+            true => ROption::RSome(RSlice::from_slice(&self.body)),
+            false => ROption::RNone,
+        }
+    }
     fn set_body(&mut self, body: RVec<u8>) {
+        self.body_set = true;
         self.body = body.into_vec();
         self.headers
             .set("content-length", &self.body.len().to_string());

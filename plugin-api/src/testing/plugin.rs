@@ -18,6 +18,7 @@ use crate::abi::{
     TD_Opaque,
 };
 use crate::action::{Action, Outcome};
+use crate::body::{decide, BodyDecision};
 use crate::log::Level;
 use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, PointSet, RequestPoint, ResponsePoint};
@@ -38,8 +39,10 @@ pub struct TestPlugin {
     before_location: Vec<RequestHandlerBox>,
     found_product: Vec<RequestHandlerBox>,
     after_location: Vec<RequestHandlerBox>,
+    request_body: Vec<RequestHandlerBox>,
     forward: Vec<ForwardHandlerBox>,
     read_response: Vec<ResponseHandlerBox>,
+    response_body: Vec<ResponseHandlerBox>,
     request_finish: Vec<ResponseHandlerBox>,
     finish: Vec<SessionHandlerBox>,
     /// This instance's id, unique in the process like the proxy's.
@@ -58,6 +61,8 @@ pub struct TestPlugin {
     declared: Option<PointSet>,
     /// The first refusal.
     undeclared: Option<String>,
+    /// The instance's `body_limit` (the proxy's default unless set).
+    body_limit: Option<u64>,
 }
 
 impl FailurePolicy for TestPlugin {
@@ -120,6 +125,7 @@ impl RegistryAbi for TestPlugin {
             RequestPoint::BeforeLocation => self.before_location.push(handler),
             RequestPoint::FoundProduct => self.found_product.push(handler),
             RequestPoint::AfterLocation => self.after_location.push(handler),
+            RequestPoint::RequestBody => self.request_body.push(handler),
         }
     }
     fn forward(&mut self, handler: ForwardHandlerBox) {
@@ -134,6 +140,7 @@ impl RegistryAbi for TestPlugin {
         match point {
             ResponsePoint::ReadResponse => self.read_response.push(handler),
             ResponsePoint::RequestFinish => self.request_finish.push(handler),
+            ResponsePoint::ResponseBody => self.response_body.push(handler),
         }
     }
     fn finish(&mut self, handler: SessionHandlerBox) {
@@ -268,6 +275,13 @@ impl TestPlugin {
         self
     }
 
+    /// Gives the instance this `body_limit` (as `[[plugins]]` does in the proxy;
+    /// [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT) otherwise).
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.body_limit = Some(bytes);
+        self
+    }
+
     /// The handler failures so far, with their point, as the proxy logs them.
     pub fn failures(&self) -> Vec<(Point, String)> {
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
@@ -282,8 +296,10 @@ impl TestPlugin {
             Point::BeforeLocation => self.before_location.len(),
             Point::FoundProduct => self.found_product.len(),
             Point::AfterLocation => self.after_location.len(),
+            Point::RequestBody => self.request_body.len(),
             Point::Forward => self.forward.len(),
             Point::ReadResponse => self.read_response.len(),
+            Point::ResponseBody => self.response_body.len(),
             Point::RequestFinish => self.request_finish.len(),
             Point::Finish => self.finish.len(),
         }
@@ -312,6 +328,56 @@ impl TestPlugin {
     /// Runs the AfterLocation chain.
     pub fn after_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
         self.run_request(&self.after_location, Point::AfterLocation, request)
+    }
+
+    /// Reads the request body and runs the RequestBody chain, as the proxy does after
+    /// AfterLocation: only if this instance asked for the body
+    /// ([`Request::want_body`](crate::Request::want_body)); over the instance's
+    /// `body_limit` ([`body_limit`](Self::body_limit)), `OverLimit::Skip` runs nothing
+    /// and `OverLimit::Reject` gives the 413 the proxy sends.
+    pub fn request_body(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
+        let Some(over_limit) = request.body_asks.get(self.instance) else {
+            return Ok(Outcome::GoOn);
+        };
+        let len = request.read_body();
+        match decide(Some(len), self.limit(), over_limit) {
+            BodyDecision::Call => self.run_request(&self.request_body, Point::RequestBody, request),
+            BodyDecision::Skip => Ok(Outcome::GoOn),
+            BodyDecision::Reject => Ok(Outcome::Respond(Reply::new(413))),
+        }
+    }
+
+    /// Reads the response body and runs the ResponseBody chain, as the proxy does
+    /// after ReadResponse: only if this instance asked for the body
+    /// ([`Response::want_body`](crate::Response::want_body)); over the instance's
+    /// `body_limit`, `OverLimit::Skip` runs nothing and `OverLimit::Reject` makes the
+    /// response the 502 the proxy sends.
+    pub fn response_body(
+        &self,
+        request: &mut FakeRequest,
+        response: &mut FakeResponse,
+    ) -> Result<Action, String> {
+        let Some(over_limit) = response.body_asks.get(self.instance) else {
+            return Ok(Action::GoOn);
+        };
+        let len = response.read_body();
+        match decide(Some(len), self.limit(), over_limit) {
+            BodyDecision::Call => self.run_response(
+                &self.response_body,
+                Point::ResponseBody,
+                request,
+                Some(response),
+            ),
+            BodyDecision::Skip => Ok(Action::GoOn),
+            BodyDecision::Reject => {
+                response.refuse();
+                Ok(Action::GoOn)
+            }
+        }
+    }
+
+    fn limit(&self) -> u64 {
+        self.body_limit.unwrap_or(crate::DEFAULT_BODY_LIMIT)
     }
 
     /// Runs the Forward chain.

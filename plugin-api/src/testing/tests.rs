@@ -1,7 +1,7 @@
 //! The SDK's own tests, through the fake host: every handler type, the views, panics.
 
 use super::*;
-use crate::{Action, Outcome, Point, Redirect, Registry, Reply};
+use crate::{Action, Outcome, OverLimit, Point, Redirect, Registry, Reply};
 
 fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     if config == "fail" {
@@ -49,6 +49,22 @@ fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     });
     reg.on_after_location(|req| {
         req.set_query(Some("q=1"));
+        if req.method() == "POST" {
+            let over_limit = match req.header("x-over") {
+                Some("skip") => OverLimit::Skip,
+                _ => OverLimit::Reject,
+            };
+            let offered = req.want_body(over_limit);
+            req.set_context("offered", if offered { "yes" } else { "no" });
+        }
+        Outcome::GoOn
+    });
+    reg.on_request_body(|req| {
+        let body = req.body().unwrap_or_default().to_vec();
+        if body == b"bad" {
+            return Outcome::Respond(Reply::new(400));
+        }
+        req.set_body(body.to_ascii_uppercase());
         Outcome::GoOn
     });
     reg.on_forward(|req| {
@@ -58,8 +74,16 @@ fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             Action::GoOn
         }
     });
+    reg.on_response_body(|_req, resp| {
+        let len = resp.body().map_or(0, <[u8]>::len);
+        resp.set_header("x-body-len", &len.to_string());
+        Action::GoOn
+    });
     reg.on_read_response(|req, resp| {
         resp.set_header("x-product", req.product());
+        if req.context("want-response") == Some("1") {
+            resp.want_body(OverLimit::Skip);
+        }
         if resp.status() == 500 {
             resp.set_status(503);
             resp.set_body("later");
@@ -89,7 +113,67 @@ fn plugin() -> TestPlugin {
 fn registers_at_each_point() {
     let p = plugin();
     let counts: Vec<usize> = Point::ALL.iter().map(|pt| p.handler_count(*pt)).collect();
-    assert_eq!(counts, [1, 1, 2, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(counts, [1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1]);
+}
+
+#[test]
+fn body_handlers_run_only_for_a_body_asked_for_and_within_the_limit() {
+    let p = plugin().body_limit(8);
+    // Not asked for (a GET): no handler runs, the body stays as sent.
+    let mut get = FakeRequest::get("/").body("abc");
+    p.after_location(&mut get).unwrap();
+    assert_eq!(p.request_body(&mut get).unwrap(), Outcome::GoOn);
+    assert_eq!(get.body_bytes(), b"abc");
+    // Asked for: the handler reads it and replaces it, fixing Content-Length.
+    let mut post = FakeRequest::new("POST", "/").body("abc");
+    p.after_location(&mut post).unwrap();
+    assert_eq!(post.context("offered"), Some("yes"));
+    assert_eq!(p.request_body(&mut post).unwrap(), Outcome::GoOn);
+    assert_eq!(post.body_bytes(), b"ABC");
+    assert_eq!(post.header_value("content-length"), Some("3"));
+    let mut bad = FakeRequest::new("POST", "/").body("bad");
+    p.after_location(&mut bad).unwrap();
+    let refused = p.request_body(&mut bad).unwrap();
+    assert!(matches!(refused, Outcome::Respond(r) if r.status() == 400));
+    // Over the limit: Reject gives the proxy's 413, Skip runs nothing.
+    let mut big = FakeRequest::new("POST", "/").body("123456789");
+    p.after_location(&mut big).unwrap();
+    let refused = p.request_body(&mut big).unwrap();
+    assert!(matches!(refused, Outcome::Respond(r) if r.status() == 413));
+    let mut skipped = FakeRequest::new("POST", "/")
+        .header("x-over", "skip")
+        .body("123456789");
+    p.after_location(&mut skipped).unwrap();
+    assert_eq!(p.request_body(&mut skipped).unwrap(), Outcome::GoOn);
+    assert_eq!(skipped.body_bytes(), b"123456789");
+    // gRPC and upgrades are never offered.
+    let mut grpc = FakeRequest::new("POST", "/").header("content-type", "application/grpc");
+    p.after_location(&mut grpc).unwrap();
+    assert_eq!(grpc.context("offered"), Some("no"));
+}
+
+#[test]
+fn response_body_handlers_see_the_body_once_asked_for() {
+    let p = plugin();
+    let mut req = FakeRequest::get("/").with_context("want-response", "1");
+    let mut resp = FakeResponse::new(200).body("hello");
+    p.read_response(&mut req, &mut resp).unwrap();
+    p.response_body(&mut req, &mut resp).unwrap();
+    assert_eq!(resp.header_value("x-body-len"), Some("5"));
+    let mut plain = FakeRequest::get("/");
+    let mut resp = FakeResponse::new(200).body("hello");
+    p.read_response(&mut plain, &mut resp).unwrap();
+    p.response_body(&mut plain, &mut resp).unwrap();
+    assert_eq!(resp.header_value("x-body-len"), None);
+    // Over the limit with Skip: nothing runs, the response is untouched.
+    let small = plugin().body_limit(2);
+    let mut resp = FakeResponse::new(200).body("hello");
+    small.read_response(&mut req, &mut resp).unwrap();
+    small.response_body(&mut req, &mut resp).unwrap();
+    assert_eq!(
+        (resp.status(), resp.header_value("x-body-len")),
+        (200, None)
+    );
 }
 
 #[test]

@@ -225,6 +225,9 @@ pub struct PluginConfig {
     /// What a plugin error (a panic) does.
     #[serde(default)]
     pub on_error: ErrorPolicy,
+    /// The most body bytes read for the instance's body handlers, when it asks for a
+    /// body (64 KiB by default; never above the product's `max_body_bytes`).
+    pub body_limit: Option<u64>,
 }
 
 /// A plugin's config: a file to read, or an inline table.

@@ -100,6 +100,7 @@ impl Config {
                     config: settings.clone().map(PluginSettings::File),
                     products: None,
                     on_error: Default::default(),
+                    body_limit: None,
                 }),
         );
         config.validate(&origin)?;
@@ -313,6 +314,12 @@ impl Config {
                         format!("unknown product `{product}`"),
                     ));
                 }
+            }
+            if plugin.body_limit == Some(0) {
+                return Err(invalid(
+                    format!("plugins[{i}].body_limit"),
+                    "expected at least 1 byte".into(),
+                ));
             }
         }
         Ok(())
@@ -585,6 +592,10 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
             e.contains("`plugins[0].on_error`") && e.contains("fail-open"),
             "{e}"
         );
+        let e = error("[[plugins]]\npath = \"x.so\"\nbody_limit = 0\n");
+        assert!(e.contains("`plugins[0].body_limit`"), "{e}");
+        let e = error("[[plugins]]\npath = \"x.so\"\nbody_limit = \"1m\"\n");
+        assert!(e.contains("`plugins[0].body_limit`"), "{e}");
     }
 
     #[test]

@@ -53,6 +53,11 @@ impl<H> Chain<H> {
         self.links.len()
     }
 
+    /// The instances of the handlers, in order (one per handler).
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.links.iter().map(|l| &*l.instance)
+    }
+
     /// Instance names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.links.iter().map(|l| l.instance.name.as_str())
@@ -65,12 +70,13 @@ impl<H> Chain<H> {
 pub struct Chains {
     /// At Accept and Handshake, by [`AcceptPoint`].
     accept: [Chain<SessionHandlerBox>; 2],
-    /// At BeforeLocation, FoundProduct and AfterLocation, by [`RequestPoint`].
-    request: [Chain<RequestHandlerBox>; 3],
+    /// At BeforeLocation, FoundProduct, AfterLocation and RequestBody, by
+    /// [`RequestPoint`].
+    request: [Chain<RequestHandlerBox>; 4],
     /// At Forward.
     forward: Chain<ForwardHandlerBox>,
-    /// At ReadResponse and RequestFinish, by [`ResponsePoint`].
-    response: [Chain<ResponseHandlerBox>; 2],
+    /// At ReadResponse, ResponseBody and RequestFinish, by [`ResponsePoint`].
+    response: [Chain<ResponseHandlerBox>; 3],
     /// At Finish.
     finish: Chain<SessionHandlerBox>,
 }
@@ -80,11 +86,11 @@ pub struct Chains {
 pub enum TypedPoint {
     /// Accept or Handshake.
     Accept(AcceptPoint),
-    /// BeforeLocation, FoundProduct or AfterLocation.
+    /// BeforeLocation, FoundProduct, AfterLocation or RequestBody.
     Request(RequestPoint),
     /// Forward.
     Forward,
-    /// ReadResponse or RequestFinish.
+    /// ReadResponse, ResponseBody or RequestFinish.
     Response(ResponsePoint),
     /// Finish.
     Finish,
@@ -98,8 +104,10 @@ impl From<Point> for TypedPoint {
             Point::BeforeLocation => TypedPoint::Request(RequestPoint::BeforeLocation),
             Point::FoundProduct => TypedPoint::Request(RequestPoint::FoundProduct),
             Point::AfterLocation => TypedPoint::Request(RequestPoint::AfterLocation),
+            Point::RequestBody => TypedPoint::Request(RequestPoint::RequestBody),
             Point::Forward => TypedPoint::Forward,
             Point::ReadResponse => TypedPoint::Response(ResponsePoint::ReadResponse),
+            Point::ResponseBody => TypedPoint::Response(ResponsePoint::ResponseBody),
             Point::RequestFinish => TypedPoint::Response(ResponsePoint::RequestFinish),
             Point::Finish => TypedPoint::Finish,
         }
@@ -118,16 +126,27 @@ impl From<TypedPoint> for Point {
     }
 }
 
-// Internal: the typed points' discriminants are their `Point` numbers; these turn
-// them into indexes of the arrays above.
+// Internal: indexes of the arrays above.
 fn accept_index(point: AcceptPoint) -> usize {
-    point as usize
+    match point {
+        AcceptPoint::Accept => 0,
+        AcceptPoint::Handshake => 1,
+    }
 }
 fn request_index(point: RequestPoint) -> usize {
-    point as usize - RequestPoint::BeforeLocation as usize
+    match point {
+        RequestPoint::BeforeLocation => 0,
+        RequestPoint::FoundProduct => 1,
+        RequestPoint::AfterLocation => 2,
+        RequestPoint::RequestBody => 3,
+    }
 }
 fn response_index(point: ResponsePoint) -> usize {
-    point as usize - ResponsePoint::ReadResponse as usize
+    match point {
+        ResponsePoint::ReadResponse => 0,
+        ResponsePoint::ResponseBody => 1,
+        ResponsePoint::RequestFinish => 2,
+    }
 }
 
 impl Chains {
@@ -149,7 +168,7 @@ impl Chains {
         &self.forward
     }
 
-    /// The chain at ReadResponse or RequestFinish.
+    /// The chain at ReadResponse, ResponseBody or RequestFinish.
     #[inline]
     pub fn response(&self, point: ResponsePoint) -> &Chain<ResponseHandlerBox> {
         &self.response[response_index(point)]
@@ -285,13 +304,28 @@ impl Chain<SessionHandlerBox> {
 
 impl Chain<RequestHandlerBox> {
     /// Runs the chain at BeforeLocation, FoundProduct or AfterLocation.
+    #[inline]
     pub fn run<R: RequestView>(
         &self,
         point: Point,
         request: &mut R,
     ) -> Result<RequestChainOutcome, ChainError<'_>> {
+        self.run_for(point, request, |_| true)
+    }
+
+    /// Runs the chain with the handlers of the instances `chosen` picks only (at
+    /// RequestBody: those that asked for the body and take it).
+    pub fn run_for<R: RequestView>(
+        &self,
+        point: Point,
+        request: &mut R,
+        chosen: impl Fn(&Instance) -> bool,
+    ) -> Result<RequestChainOutcome, ChainError<'_>> {
         for link in &self.links {
             if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
+                continue;
+            }
+            if !chosen(&link.instance) {
                 continue;
             }
             let result = link
@@ -340,14 +374,27 @@ impl Chain<ForwardHandlerBox> {
 
 impl Chain<ResponseHandlerBox> {
     /// Runs the chain at ReadResponse or RequestFinish.
+    #[inline]
     pub fn run<R: RequestView, P: ResponseView>(
         &self,
         point: Point,
         request: &mut R,
+        response: Option<&mut P>,
+    ) -> Result<Action, ChainError<'_>> {
+        self.run_for(point, request, response, |_| true)
+    }
+
+    /// Runs the chain with the handlers of the instances `chosen` picks only (at
+    /// ResponseBody: those that asked for the body and take it).
+    pub fn run_for<R: RequestView, P: ResponseView>(
+        &self,
+        point: Point,
+        request: &mut R,
         mut response: Option<&mut P>,
+        chosen: impl Fn(&Instance) -> bool,
     ) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
-            if !link.instance.serves(request.product().as_str()) {
+            if !link.instance.serves(request.product().as_str()) || !chosen(&link.instance) {
                 continue;
             }
             let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);

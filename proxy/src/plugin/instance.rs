@@ -26,6 +26,8 @@ pub struct Instance {
     pub manifest: Manifest,
     /// What a handler failure does.
     pub policy: ErrorPolicy,
+    /// The most body bytes read for its body handlers (`body_limit`).
+    pub body_limit: u64,
     /// Products the request-level handlers are limited to (`None`: all).
     pub products: Option<Box<[String]>>,
     /// Handler failures so far (panics, broken verdicts).

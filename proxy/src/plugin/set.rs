@@ -68,6 +68,9 @@ impl Plugins {
                 sha256: Arc::clone(&library.sha256),
                 manifest,
                 policy: config.on_error,
+                body_limit: config
+                    .body_limit
+                    .unwrap_or(hookgate_plugin_api::DEFAULT_BODY_LIMIT),
                 products: config.products.clone().map(Vec::into_boxed_slice),
                 errors: AtomicU64::new(0),
             });

@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::activity::InFlight;
+use super::body_read::Prefixed;
 use crate::balance::ActiveRequest;
 use crate::error::ProxyError;
 use crate::upstream::UpstreamBody;
@@ -30,6 +31,9 @@ pub enum BodyKind {
     Full(Option<Bytes>),
     /// Streamed from the backend.
     Upstream(UpstreamBody),
+    /// Streamed from the backend after the bytes read for ResponseBody (a body longer
+    /// than every asking plugin's limit, which they skip).
+    Prefixed(Box<Prefixed<UpstreamBody>>),
 }
 
 impl BodyKind {
@@ -41,6 +45,7 @@ impl BodyKind {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             BodyKind::Upstream(body) => body.size_hint(),
+            BodyKind::Prefixed(body) => body.size_hint(),
         }
     }
 
@@ -98,7 +103,7 @@ impl Drop for ProxyBody {
     }
 }
 
-impl Body for ProxyBody {
+impl Body for BodyKind {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -106,20 +111,43 @@ impl Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        // Every variant is Unpin, so ProxyBody is too.
-        match &mut self.get_mut().kind {
+        // Every variant is Unpin, so BodyKind is too.
+        match self.get_mut() {
             BodyKind::Empty => Poll::Ready(None),
             BodyKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             BodyKind::Upstream(body) => Pin::new(body).poll_frame(cx),
+            BodyKind::Prefixed(body) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
+        match self {
             BodyKind::Empty => true,
             BodyKind::Full(bytes) => bytes.is_none(),
             BodyKind::Upstream(body) => body.is_end_stream(),
+            BodyKind::Prefixed(body) => body.is_end_stream(),
         }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        BodyKind::size_hint(self)
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().kind).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.kind.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -128,12 +156,18 @@ impl Body for ProxyBody {
 }
 
 /// The request body sent upstream: the client's stream, or nothing (a retry of a
-/// request that had no body).
+/// request that had no body), or what was read of it for RequestBody.
 pub enum ClientBody {
     /// The client's body, counted against the request's body limit.
     Stream(Box<ClientStream>),
     /// No body.
     Empty,
+    /// The whole body, read for RequestBody (and perhaps replaced there): sent from
+    /// memory, so it can be sent again on a retry.
+    Read(Option<Bytes>),
+    /// The bytes read for RequestBody, then the rest of the client's stream (a body
+    /// longer than every asking plugin's limit, which they skip).
+    Prefixed(Box<Prefixed<ClientBody>>),
 }
 
 /// The client's body as the backend receives it: at most `left` more bytes, at most
@@ -149,6 +183,17 @@ pub struct ClientStream {
 }
 
 impl ClientBody {
+    /// A copy to send again after this one was sent, if the body allows it: none, or
+    /// read whole into memory.
+    pub(crate) fn replay(&self) -> Option<ClientBody> {
+        match self {
+            ClientBody::Empty => Some(ClientBody::Empty),
+            ClientBody::Read(bytes) => Some(ClientBody::Read(bytes.clone())),
+            ClientBody::Stream(stream) if stream.body.is_end_stream() => Some(ClientBody::Empty),
+            ClientBody::Stream(_) | ClientBody::Prefixed(_) => None,
+        }
+    }
+
     /// The client's `body`, at most `limit` bytes of it, with at most `timeout` between
     /// two reads.
     pub(crate) fn new(
@@ -243,8 +288,13 @@ impl Body for ClientBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let ClientBody::Stream(stream) = self.get_mut() else {
-            return Poll::Ready(None);
+        let stream = match self.get_mut() {
+            ClientBody::Stream(stream) => stream,
+            ClientBody::Empty => return Poll::Ready(None),
+            ClientBody::Read(bytes) => {
+                return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))));
+            }
+            ClientBody::Prefixed(body) => return Pin::new(&mut **body).poll_frame(cx),
         };
         let stream = &mut **stream;
         match Pin::new(&mut stream.body).poll_frame(cx) {
@@ -289,6 +339,8 @@ impl Body for ClientBody {
         match self {
             ClientBody::Stream(stream) => stream.body.is_end_stream(),
             ClientBody::Empty => true,
+            ClientBody::Read(bytes) => bytes.is_none(),
+            ClientBody::Prefixed(body) => body.is_end_stream(),
         }
     }
 
@@ -296,6 +348,10 @@ impl Body for ClientBody {
         match self {
             ClientBody::Stream(stream) => stream.body.size_hint(),
             ClientBody::Empty => SizeHint::with_exact(0),
+            ClientBody::Read(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ClientBody::Prefixed(body) => body.size_hint(),
         }
     }
 }

@@ -5,8 +5,10 @@
 //! ```text
 //! hyper hands a request over ─ admit (front door) ─ refused (400, 405) ────────────┐
 //!   BeforeLocation → product → FoundProduct → cluster → AfterLocation             │
+//!   → [read the body → RequestBody]   (only for plugins that asked for the body)  │
 //!   → [subcluster, backend, Forward, send] × attempts (Retries)                   │
-//!   → ReadResponse → send → RequestFinish  ◄──────────────────────────────────────┘
+//!   → ReadResponse → [read the body → ResponseBody]   (likewise)                  │
+//!   → send → RequestFinish  ◄─────────────────────────────────────────────────────┘
 //! ```
 //!
 //! Every early end is an [`End`]: a response (through ReadResponse or not, closing
@@ -27,6 +29,7 @@ use hyper::upgrade::OnUpgrade;
 
 use super::activity::InFlight;
 use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
+use super::body_read::{self, Prefixed};
 use super::connection::Conn;
 use super::reply::{error_page, plain_error, reply};
 use super::retry::{Failure, Retries};
@@ -34,12 +37,14 @@ use super::{forwarded, redirect, websocket};
 use crate::balance::{ActiveRequest, Cluster};
 use crate::edge::{self, Refusal};
 use crate::error::ProxyError;
-use crate::plugin::{Chain, RequestChainOutcome};
+use crate::plugin::{Chain, Instance, RequestChainOutcome};
+use crate::plugin_body::PluginBody;
 use crate::request::{PluginRequest, RequestState};
 use crate::response::ResponseState;
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
+use hookgate_plugin_api::body::BodyDecision;
 
 /// Why hyper gets no response for a request.
 #[derive(Debug)]
@@ -93,7 +98,7 @@ pub(crate) fn handle(
             Ok(()) => life.route_and_forward(body, on_upgrade).await,
             Err(refusal) => life.refuse(refusal),
         };
-        life.finish(end)
+        life.finish(end).await
     }
 }
 
@@ -137,6 +142,8 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
     };
     let mut request = RequestState::new(head, client_ip);
     request.client_ip_is_peer = client_ip == conn.peer.ip();
+    // Bodies are offered to plugins, but never an upgrade's or a gRPC stream.
+    request.body = PluginBody::new(on_upgrade.is_none() && !is_grpc(&request.head.headers));
     let life = Life {
         in_flight: Some(conn.activity.begin()),
         conn,
@@ -256,7 +263,82 @@ impl Life {
         if let Some(end) = self.request_point(RequestPoint::AfterLocation) {
             return end;
         }
+        let mut body = ClientBody::new(
+            body,
+            self.body_limit,
+            self.snapshot.edge.timeouts.body,
+            self.fault.clone(),
+        );
+        if let Some(end) = self.request_body(&mut body).await {
+            return end;
+        }
         self.forward(cluster, body, on_upgrade).await
+    }
+
+    /// RequestBody, if plugins asked for the body: reads it (up to the largest limit
+    /// of those that asked), refuses it (413) if one that asked refuses a body over
+    /// its limit, and runs the handlers of those it fits. `body` becomes what the
+    /// backend receives. `Some` ends the request.
+    async fn request_body(&mut self, body: &mut ClientBody) -> Option<End> {
+        self.request.body.close_offer();
+        let chain = Arc::clone(&self.snapshot);
+        let chain = chain.plugins.chains.request(RequestPoint::RequestBody);
+        if !self.request.body.is_wanted() || chain.is_empty() {
+            return None;
+        }
+        let product = self.request.route.product.clone().unwrap_or_default();
+        let serving = || chain.instances().filter(|i| i.serves(&product));
+        let limit = self.request.body.read_limit(serving(), self.body_limit)?;
+        let read = match body_read::read(body, limit).await {
+            Ok(read) => read,
+            Err(_) => {
+                let error = self.fault.get().unwrap_or(ProxyError::BadBody);
+                return Some(self.client_error(error));
+            }
+        };
+        let complete = read.complete;
+        self.request.body.read = Some(read.bytes);
+        self.request.body.complete = complete;
+        let chosen = match self.body_decisions(serving()) {
+            Ok(chosen) if complete => chosen,
+            Ok(chosen) => {
+                // Longer than every limit, and all of them skip it: the backend gets
+                // what was read, then the rest of the stream.
+                let rest = std::mem::replace(body, ClientBody::Empty);
+                let prefix = self.request.body.read.clone().unwrap_or_default();
+                *body = ClientBody::Prefixed(Box::new(Prefixed::new(prefix, rest)));
+                chosen
+            }
+            Err(()) if complete => return Some(self.proxy_error(ProxyError::BodyTooLarge)),
+            // The rest of the body is unread: the connection closes after the 413.
+            Err(()) => return Some(self.client_error(ProxyError::BodyTooLarge)),
+        };
+        if complete {
+            let len = self.request.body.read.as_ref().map_or(0, |b| b.len());
+            let headers = &mut self.request.head.headers;
+            if len > 0
+                || headers.contains_key(CONTENT_LENGTH)
+                || headers.contains_key(TRANSFER_ENCODING)
+            {
+                headers.remove(TRANSFER_ENCODING);
+                headers.insert(CONTENT_LENGTH, len.into());
+            }
+        }
+        let end = self.request_point_for(RequestPoint::RequestBody, &chosen);
+        if complete {
+            // What the handlers left (a replacement, if one set it).
+            *body = ClientBody::Read(self.request.body.read.clone());
+        }
+        end
+    }
+
+    /// Of the instances of a body point that asked, those whose handlers run on the
+    /// body read; `Err` if one refuses it (over its limit, `OverLimit::Reject`).
+    fn body_decisions<'i>(
+        &self,
+        instances: impl Iterator<Item = &'i Instance>,
+    ) -> Result<Vec<u32>, ()> {
+        body_decisions(&self.request.body, instances)
     }
 
     /// The attempts: each asks [`Retries`] for a subcluster and backend, runs Forward,
@@ -264,12 +346,14 @@ impl Life {
     async fn forward(
         &mut self,
         cluster: &Cluster,
-        body: Incoming,
+        body: ClientBody,
         on_upgrade: Option<OnUpgrade>,
     ) -> End {
         let snapshot = Arc::clone(&self.snapshot);
         let client_ip = self.request.client_ip;
-        let mut retries = Retries::new(cluster, &self.request.head.method, !body.is_end_stream());
+        // A body read whole for RequestBody can be sent again, like no body.
+        let replay = body.replay();
+        let mut retries = Retries::new(cluster, &self.request.head.method, replay.is_none());
         let timeouts = Timeouts {
             connect: cluster.connect_timeout,
             response: cluster.response_timeout,
@@ -277,12 +361,7 @@ impl Life {
             send: cluster.send_timeout,
         };
         let fault = self.fault.clone();
-        let mut body = Some(ClientBody::new(
-            body,
-            self.body_limit,
-            self.snapshot.edge.timeouts.body,
-            fault.clone(),
-        ));
+        let mut body = Some(body);
         let mut last_error = ProxyError::NoBackend;
         while let Some((index, backend)) = retries.next(cluster, client_ip) {
             self.request.route.subcluster = Some(Arc::clone(&cluster.subclusters[index].name));
@@ -290,7 +369,10 @@ impl Life {
             if let Some(end) = self.forward_point() {
                 return end;
             }
-            let resend = retries.resendable().then_some(ClientBody::Empty);
+            let resend = retries
+                .resendable()
+                .then(|| replay.as_ref()?.replay())
+                .flatten();
             let Some(attempt_body) = body.take().or(resend) else {
                 break;
             };
@@ -374,6 +456,25 @@ impl Life {
         let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
             chain.run(point.into(), view).map_err(|_| ())
         })?;
+        self.request_outcome(point, outcome)
+    }
+
+    /// RequestBody, with the handlers of the `chosen` instances only.
+    fn request_point_for(&mut self, point: RequestPoint, chosen: &[u32]) -> Option<End> {
+        let chain = self.snapshot.plugins.chains.request(point);
+        let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
+            let chosen = |i: &Instance| chosen.contains(&i.id);
+            chain.run_for(point.into(), view, chosen).map_err(|_| ())
+        })?;
+        self.request_outcome(point, outcome)
+    }
+
+    /// What a request point's chain decided, as the contract says.
+    fn request_outcome(
+        &mut self,
+        point: RequestPoint,
+        outcome: Result<RequestChainOutcome, ()>,
+    ) -> Option<End> {
         match outcome {
             Ok(RequestChainOutcome::GoOn) => None,
             Ok(RequestChainOutcome::Respond(data)) => {
@@ -493,12 +594,12 @@ impl Life {
         End::respond(response, false, close)
     }
 
-    /// Turns the end into what hyper sends: ReadResponse, then the response with
-    /// RequestFinish to run once it is sent.
-    fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
-        self.settled = true;
+    /// Turns the end into what hyper sends: ReadResponse (and ResponseBody), then the
+    /// response with RequestFinish to run once it is sent.
+    async fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
         let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
+                self.settled = true;
                 match self.request.error {
                     Some(error) => self.snapshot.metrics.error(error),
                     None => self.snapshot.metrics.closed(),
@@ -518,36 +619,29 @@ impl Life {
         close |= self.last;
         let (head, mut body) = response.into_parts();
         let mut state = ResponseState::new(head);
-        let chain = self
-            .snapshot
-            .plugins
-            .chains
-            .response(ResponsePoint::ReadResponse);
-        let verdict = if read_response {
-            call(&self.conn, &mut self.request, chain, |chain, view| {
-                chain.run(Point::ReadResponse, view, Some(&mut state))
-            })
-        } else {
-            None
+        let mut sent = Sending {
+            close: &mut close,
+            redirected: &mut redirected,
         };
-        match verdict.map(|v| v.map_err(|_| ())) {
-            None | Some(Ok(Action::GoOn | Action::Response | Action::Close)) => {}
-            Some(Ok(Action::Redirect)) => match redirect::response(&self.request) {
-                Some(redirect) => {
-                    let (head, bytes) = redirect.into_parts();
-                    state = ResponseState::new(head);
-                    body = BodyKind::full(bytes);
-                    redirected = true;
-                }
-                None => {
-                    self.request.error = Some(ProxyError::PluginError);
-                    (state, body) = plain_error(ProxyError::PluginError);
-                }
-            },
-            Some(Ok(Action::Finish)) => close = true,
-            Some(Err(())) => {
-                self.request.error = Some(ProxyError::PluginError);
-                (state, body) = plain_error(ProxyError::PluginError);
+        if read_response {
+            state.asked = PluginBody::new(response_body_offered(
+                &self.request.head.method,
+                &state.head,
+            ));
+            let chain = self
+                .snapshot
+                .plugins
+                .chains
+                .response(ResponsePoint::ReadResponse);
+            let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
+                chain
+                    .run(Point::ReadResponse, view, Some(&mut state))
+                    .map_err(|_| ())
+            });
+            let kept = self.response_verdict(verdict, &mut state, &mut body, &mut sent);
+            state.asked.close_offer();
+            if kept && state.asked.is_wanted() {
+                self.response_body(&mut state, &mut body, &mut sent).await;
             }
         }
         if let Some(replaced) = state.body.take() {
@@ -575,6 +669,7 @@ impl Life {
         self.snapshot
             .metrics
             .response(state.head.status.as_u16(), self.request.error);
+        self.settled = true;
         let chains = &self.snapshot.plugins.chains;
         let when_sent: Option<Box<dyn WhenSent>> =
             if chains.response(ResponsePoint::RequestFinish).is_empty() {
@@ -593,6 +688,151 @@ impl Life {
             ProxyBody::new(body, when_sent, active, self.in_flight.take()),
         ))
     }
+
+    /// What ReadResponse (or ResponseBody) decided, applied to the response: `true` if
+    /// the response is still the one the chain saw (not a redirect, not a 500).
+    fn response_verdict(
+        &mut self,
+        verdict: Option<Result<Action, ()>>,
+        state: &mut ResponseState,
+        body: &mut BodyKind,
+        sent: &mut Sending<'_>,
+    ) -> bool {
+        match verdict {
+            None | Some(Ok(Action::GoOn | Action::Response | Action::Close)) => true,
+            Some(Ok(Action::Redirect)) => {
+                match redirect::response(&self.request) {
+                    Some(redirect) => {
+                        let (head, bytes) = redirect.into_parts();
+                        *state = ResponseState::new(head);
+                        *body = BodyKind::full(bytes);
+                        *sent.redirected = true;
+                    }
+                    None => {
+                        self.request.error = Some(ProxyError::PluginError);
+                        (*state, *body) = plain_error(ProxyError::PluginError);
+                    }
+                }
+                false
+            }
+            Some(Ok(Action::Finish)) => {
+                *sent.close = true;
+                true
+            }
+            Some(Err(())) => {
+                self.request.error = Some(ProxyError::PluginError);
+                (*state, *body) = plain_error(ProxyError::PluginError);
+                false
+            }
+        }
+    }
+
+    /// ResponseBody: reads the response body (up to the largest limit of the plugins
+    /// that asked), refuses it (502) if one that asked refuses a body over its limit,
+    /// and runs the handlers of those it fits; their verdict as at ReadResponse.
+    async fn response_body(
+        &mut self,
+        state: &mut ResponseState,
+        body: &mut BodyKind,
+        sent: &mut Sending<'_>,
+    ) {
+        let snapshot = Arc::clone(&self.snapshot);
+        let chain = snapshot
+            .plugins
+            .chains
+            .response(ResponsePoint::ResponseBody);
+        let product = self.request.route.product.clone().unwrap_or_default();
+        let serving = || chain.instances().filter(|i| i.serves(&product));
+        let Some(limit) = state.asked.read_limit(serving(), u64::MAX) else {
+            return;
+        };
+        if let Some(replaced) = state.body.take() {
+            // Replaced at ReadResponse: that is the body handlers see.
+            *body = BodyKind::full(replaced);
+        }
+        let read = match body_read::read(body, limit).await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(backend = ?self.request.route.backend, %error, "response body failed while read for plugins");
+                self.request.error = Some(ProxyError::UpstreamFailed);
+                (*state, *body) = plain_error(ProxyError::UpstreamFailed);
+                return;
+            }
+        };
+        let complete = read.complete;
+        state.asked.read = Some(read.bytes.clone());
+        state.asked.complete = complete;
+        let Ok(chosen) = body_decisions(&state.asked, serving()) else {
+            self.request.error = Some(ProxyError::ResponseTooLarge);
+            (*state, *body) = plain_error(ProxyError::ResponseTooLarge);
+            return;
+        };
+        if !complete {
+            let rest = std::mem::replace(body, BodyKind::Empty);
+            let BodyKind::Upstream(rest) = rest else {
+                // Only a backend's body can be longer than what was read.
+                *body = rest;
+                return;
+            };
+            *body = BodyKind::Prefixed(Box::new(Prefixed::new(read.bytes, rest)));
+            return;
+        }
+        state.head.headers.remove(TRANSFER_ENCODING);
+        state
+            .head
+            .headers
+            .insert(CONTENT_LENGTH, read.bytes.len().into());
+        *body = BodyKind::full(read.bytes);
+        if chosen.is_empty() {
+            return;
+        }
+        let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
+            let chosen = |i: &Instance| chosen.contains(&i.id);
+            (chain.run_for(Point::ResponseBody, view, Some(&mut *state), chosen)).map_err(|_| ())
+        });
+        self.response_verdict(verdict, state, body, sent);
+    }
+}
+
+/// How the response goes out, as its points decide: closing after it, a redirect.
+struct Sending<'a> {
+    close: &'a mut bool,
+    redirected: &'a mut bool,
+}
+
+/// Of the `instances` of a body point that asked for `body`, those whose handlers run
+/// on what was read; `Err` if one refuses it (over its limit, `OverLimit::Reject`).
+fn body_decisions<'i>(
+    body: &PluginBody,
+    instances: impl Iterator<Item = &'i Instance>,
+) -> Result<Vec<u32>, ()> {
+    let mut chosen = Vec::new();
+    for instance in instances {
+        match body.decision(instance) {
+            Some(BodyDecision::Call) => chosen.push(instance.id),
+            Some(BodyDecision::Reject) => return Err(()),
+            Some(BodyDecision::Skip) | None => {}
+        }
+    }
+    Ok(chosen)
+}
+
+/// Whether a response's body is offered to ReadResponse handlers: not for a HEAD
+/// request or a response without a body (1xx, 204, 304), not a gRPC stream.
+fn response_body_offered(method: &http::Method, head: &http::response::Parts) -> bool {
+    let status = head.status;
+    *method != http::Method::HEAD
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+        && !is_grpc(&head.headers)
+}
+
+/// Whether a message is gRPC, by its `Content-Type`.
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|ct| hookgate_plugin_api::body::is_grpc(ct.as_bytes()))
 }
 
 impl Drop for Life {

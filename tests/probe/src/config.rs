@@ -31,6 +31,18 @@ struct RuleFile {
     body: Option<String>,
     redirect: Option<String>,
     code: Option<u16>,
+    want_body: Option<WantBody>,
+}
+
+/// `want_body`: ask for the body (at request points and ReadResponse), declaring
+/// what to do over the limit.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WantBody {
+    /// `OverLimit::Skip`.
+    Skip,
+    /// `OverLimit::Reject`.
+    Reject,
 }
 
 /// What a rule makes the probe do.
@@ -94,6 +106,8 @@ pub struct Rule {
     pub redirect: Option<String>,
     /// Code given to `set_redirect` (0 = the host's default, 302).
     pub code: u16,
+    /// Ask for the body (request points, ReadResponse).
+    pub want_body: Option<WantBody>,
 }
 
 /// The parsed config.
@@ -147,5 +161,6 @@ fn rule(r: RuleFile) -> Result<Rule, String> {
         body: r.body,
         redirect: r.redirect,
         code: r.code.unwrap_or(0),
+        want_body: r.want_body,
     })
 }

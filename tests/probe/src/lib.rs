@@ -7,7 +7,7 @@
 //! log = "/tmp/x/events.log"   # optional: one line appended per callback
 //!
 //! [[rule]]                    # the first rule that applies wins; none = go_on
-//! point = "found_product"     # any of the nine point names
+//! point = "found_product"     # any of the eleven point names
 //! action = "response"         # go_on | response | redirect | finish | close | panic
 //! path = "/deny"              # optional, request points only: exact request path
 //! header = { name = "x-probe", value = "1" }  # optional, request points only
@@ -16,7 +16,12 @@
 //! body = "denied"             # optional reply body
 //! redirect = "/elsewhere"     # redirect: URL for set_redirect (unset: none is set)
 //! code = 301                  # redirect: code for set_redirect (unset: 302)
+//! want_body = "reject"        # request points, read_response: ask for the body
+//!                             # (skip | reject over the limit); recorded as offered=
 //! ```
+//!
+//! At request_body and response_body the probe records `body=<length>`, and with
+//! action `go_on` a rule's `body` replaces the body.
 //!
 //! Event lines (`<name> <point> <target> key=value…`, `-` for empty values):
 //!
@@ -38,13 +43,14 @@ mod record;
 use std::sync::Arc;
 
 use hookgate_plugin_api::{
-    export_plugin, Action, Outcome, Point, Redirect, Registry, Reply, Request, Response, Session,
+    export_plugin, Action, Outcome, OverLimit, Point, Redirect, Registry, Reply, Request, Response,
+    Session,
 };
 
-pub use config::{parse, Act, Config, HeaderMatch, Rule};
+pub use config::{parse, Act, Config, HeaderMatch, Rule, WantBody};
 use record::Line;
 
-/// Parses the config and registers a recording handler at all nine points.
+/// Parses the config and registers a recording handler at every point.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let probe = Arc::new(Probe(config::parse(config)?));
     let p = probe.clone();
@@ -58,9 +64,13 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let p = probe.clone();
     reg.on_after_location(move |req| p.request(Point::AfterLocation, req));
     let p = probe.clone();
+    reg.on_request_body(move |req| p.request(Point::RequestBody, req));
+    let p = probe.clone();
+    reg.on_response_body(move |req, resp| p.read_response(Point::ResponseBody, req, resp));
+    let p = probe.clone();
     reg.on_forward(move |req| p.forward(req));
     let p = probe.clone();
-    reg.on_read_response(move |req, resp| p.read_response(req, resp));
+    reg.on_read_response(move |req, resp| p.read_response(Point::ReadResponse, req, resp));
     let p = probe.clone();
     reg.on_request_finish(move |req, resp| p.request_finish(req, resp));
     reg.on_finish(move |s| probe.session(Point::Finish, s));
@@ -75,14 +85,16 @@ export_plugin!(
         BeforeLocation,
         FoundProduct,
         AfterLocation,
+        RequestBody,
         Forward,
         ReadResponse,
+        ResponseBody,
         RequestFinish,
         Finish
     ]
 );
 
-/// One instance: its config, shared by its nine handlers.
+/// One instance: its config, shared by its handlers.
 struct Probe(Config);
 
 impl Probe {
@@ -106,9 +118,20 @@ impl Probe {
     fn request(&self, point: Point, req: &mut Request<'_>) -> Outcome {
         let rule = self.rule(point, Some(req));
         let act = rule.map_or(Act::GoOn, |r| r.act);
-        self.record(request_line(&self.0.name, point, req).field("action", act.name()));
+        let mut line = request_line(&self.0.name, point, req);
+        if let Some(want) = rule.and_then(|r| r.want_body) {
+            let offered = req.want_body(over_limit(want));
+            line = line.field("offered", if offered { "true" } else { "false" });
+        }
         let status = rule.and_then(|r| r.status);
         let body = rule.and_then(|r| r.body.as_deref());
+        if point == Point::RequestBody {
+            line = line.field("body", &req.body().map_or(0, <[u8]>::len).to_string());
+            if let (Act::GoOn, Some(body)) = (act, body) {
+                req.set_body(body);
+            }
+        }
+        self.record(line.field("action", act.name()));
         let reply = |status: u16| match body {
             Some(body) => Reply::new(status).body(body),
             None => Reply::new(status),
@@ -134,15 +157,36 @@ impl Probe {
         action(act, &self.0.name, point)
     }
 
-    fn read_response(&self, req: &mut Request<'_>, resp: &mut Response<'_>) -> Action {
-        let point = Point::ReadResponse;
+    /// At ReadResponse and ResponseBody.
+    fn read_response(
+        &self,
+        point: Point,
+        req: &mut Request<'_>,
+        resp: &mut Response<'_>,
+    ) -> Action {
         let rule = self.rule(point, Some(req));
         let act = rule.map_or(Act::GoOn, |r| r.act);
-        let line = request_line(&self.0.name, point, req)
-            .field("status", &resp.status().to_string())
-            .field("action", act.name());
-        self.record(line);
-        resp.add_header("x-probe-seen", &self.0.name);
+        let mut line =
+            request_line(&self.0.name, point, req).field("status", &resp.status().to_string());
+        if let Some(want) = rule.and_then(|r| r.want_body) {
+            let offered = resp.want_body(over_limit(want));
+            line = line.field("offered", if offered { "true" } else { "false" });
+        }
+        if point == Point::ResponseBody {
+            line = line.field("body", &resp.body().map_or(0, <[u8]>::len).to_string());
+            if let (Act::GoOn, Some(body)) = (act, rule.and_then(|r| r.body.as_deref())) {
+                resp.set_body(body);
+            }
+        }
+        self.record(line.field("action", act.name()));
+        resp.add_header(
+            if point == Point::ReadResponse {
+                "x-probe-seen"
+            } else {
+                "x-probe-body-seen"
+            },
+            &self.0.name,
+        );
         if act == Act::Redirect {
             set_redirect(rule, req);
         }
@@ -202,6 +246,13 @@ fn request_line(name: &str, point: Point, req: &mut Request<'_>) -> Line {
 fn set_redirect(rule: Option<&Rule>, req: &mut Request<'_>) {
     if let Some((url, code)) = rule.and_then(|r| Some((r.redirect.as_deref()?, r.code))) {
         req.set_redirect(url, code);
+    }
+}
+
+fn over_limit(want: WantBody) -> OverLimit {
+    match want {
+        WantBody::Skip => OverLimit::Skip,
+        WantBody::Reject => OverLimit::Reject,
     }
 }
 

@@ -56,7 +56,7 @@ impl Drop for Log {
 }
 
 #[test]
-fn registers_at_all_nine_points() {
+fn registers_at_every_point() {
     let p = probe("");
     for point in Point::ALL {
         assert_eq!(p.handler_count(point), 1, "{point}");
@@ -81,6 +81,7 @@ point = "read_response"
 action = "redirect"
 redirect = "/elsewhere"
 code = 301
+want_body = "skip"
 "#,
     )
     .unwrap();
@@ -101,6 +102,7 @@ code = 301
                 body: Some("no".into()),
                 redirect: None,
                 code: 0,
+                want_body: None,
             },
             Rule {
                 point: Point::ReadResponse,
@@ -111,6 +113,7 @@ code = 301
                 body: None,
                 redirect: Some("/elsewhere".into()),
                 code: 301,
+                want_body: Some(WantBody::Skip),
             },
         ]
     );

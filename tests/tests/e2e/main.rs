@@ -21,6 +21,7 @@
 
 mod abi_growth;
 mod admin;
+mod bodies;
 mod callbacks;
 mod check;
 mod conformance;

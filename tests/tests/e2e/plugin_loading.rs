@@ -92,8 +92,10 @@ fn check_prints_each_chain_in_plugin_order() {
         format!("  before_location: {hello1} -> {noop} -> {hello2}"),
         "  found_product:   (empty)".to_owned(),
         "  after_location:  (empty)".to_owned(),
+        "  request_body:    (empty)".to_owned(),
         "  forward:         (empty)".to_owned(),
         format!("  read_response:   {hello1} -> {hello2}"),
+        "  response_body:   (empty)".to_owned(),
         format!("  request_finish:  {hello1} -> {hello2}"),
         format!("  finish:          {hello1} -> {hello2}"),
     ];
@@ -102,7 +104,7 @@ fn check_prints_each_chain_in_plugin_order() {
         .lines()
         .skip_while(|l| *l != "chains:")
         .skip(1)
-        .take(9)
+        .take(11)
         .collect();
     assert_eq!(chains, expected, "stdout:\n{}", out.stdout);
     assert!(out.stdout.ends_with("configuration ok\n"), "{}", out.stdout);

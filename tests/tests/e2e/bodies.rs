@@ -1,0 +1,346 @@
+//! Bodies through the proxy (Plugin API 0.2): the body-check example plugin and the
+//! probe asking for request and response bodies, against real echo backends, over
+//! HTTP/1.1 (with and without chunked framing) and HTTP/2. Streaming stays the
+//! default: a body is read only for a plugin that asks.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use hookgate_tests::backend::checksum;
+use hookgate_tests::{
+    arg, free_addr, h2c_send, http1_send, library, raw_exchange, wait_for_events, Backend,
+    Behaviour, Echo, Probe, Proxy, Req, Response,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+const BODY_CHECK: &str = r#"
+[[global.rules]]
+method = "POST"
+path_prefix = "/forms/"
+deny = ["<script"]
+
+[[global.rules]]
+method = "POST"
+path_prefix = "/uploads/"
+deny = ["EICAR"]
+over_limit = "skip"
+
+[[global.rules]]
+method = "PUT"
+path_prefix = "/put/"
+json = true
+"#;
+
+/// A proxy on one product and one cluster of `backends` (`retries` more attempts
+/// in the subcluster), with `plugins` (TOML `[[plugins]]` entries), an admin listener.
+fn start(dir: &Path, backends: &[&Backend], retries: u32, plugins: &str) -> Proxy {
+    let backends: Vec<String> = backends
+        .iter()
+        .map(|b| format!("{{ addr = \"{}\" }}", b.addr_string()))
+        .collect();
+    let config = dir.join("hookgate.toml");
+    let text = format!(
+        r#"default_product = "p"
+[server]
+listen = ["{listen}"]
+admin = "{admin}"
+{plugins}
+[products.p]
+routes = [{{ cluster = "c" }}]
+[clusters.c]
+retries = {retries}
+max_fails = 100
+[clusters.c.subclusters.s]
+weight = 1
+backends = [{backends}]
+"#,
+        listen = free_addr(),
+        admin = free_addr(),
+        backends = backends.join(", "),
+    );
+    fs::write(&config, text).expect("write config");
+    Proxy::start(&["--config", arg(&config)])
+}
+
+fn body_check(dir: &Path, body_limit: u64) -> String {
+    let file = dir.join("body-check.toml");
+    fs::write(&file, BODY_CHECK).expect("write plugin config");
+    format!(
+        "[[plugins]]\npath = {:?}\nconfig = {:?}\nbody_limit = {body_limit}\n",
+        arg(&library("hookgate_plugin_body_check")),
+        arg(&file)
+    )
+}
+
+fn post(proxy: &Proxy, path: &str, body: &[u8]) -> Response {
+    let req = Req::new("POST", "p.example", path).body(body.to_vec());
+    http1_send(proxy.addr(), &req).expect("an answer")
+}
+
+fn echo(response: &Response) -> Echo {
+    assert_eq!(response.status, 200, "{}", response.text());
+    Echo::parse(&response.text()).expect("an echo body")
+}
+
+fn refused(proxy: &Proxy, reason: &str) -> Option<f64> {
+    let series = format!(
+        "hookgate_plugin_body_check_refused_total{{plugin=\"hookgate-plugin-body-check\",reason=\"{reason}\"}} "
+    );
+    let metrics = proxy.admin_text("/metrics");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn body_check_inspects_request_bodies_over_http1_chunked_and_h2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::echo("b");
+    let proxy = start(dir.path(), &[&backend], 0, &body_check(dir.path(), 1024));
+
+    // A clean body reaches the backend whole; a denied one never does.
+    let echoed = echo(&post(&proxy, "/forms/a", b"name=alice"));
+    assert_eq!(echoed.body_length, 10);
+    assert_eq!(echoed.body_checksum, checksum(b"name=alice"));
+    assert_eq!(post(&proxy, "/forms/a", b"x=<SCRIPT>").status, 403);
+    assert_eq!(backend.requests(), 1);
+
+    // Chunked: read whole, checked, and sent on with a Content-Length.
+    let chunked = |body: &str| {
+        let head = "POST /forms/c HTTP/1.1\r\nHost: p.example\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        let (a, b) = body.split_at(body.len() / 2);
+        let wire = format!(
+            "{head}{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        );
+        raw_exchange(proxy.addr(), wire.as_bytes(), WAIT)
+    };
+    let reply = chunked("name=bob&city=paris");
+    let text = reply.text();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let echoed = Echo::parse(text.split("\r\n\r\n").nth(1).unwrap_or("")).expect("echo");
+    assert_eq!(echoed.header("content-length"), Some("19"));
+    assert!(!echoed.has_header("transfer-encoding"), "{echoed:?}");
+    assert!(chunked("a=1&b=<script>").text().starts_with("HTTP/1.1 403"));
+
+    // HTTP/2 bodies the same way.
+    let h2 = |body: &[u8]| {
+        let req = Req::new("POST", "p.example", "/forms/h2").body(body.to_vec());
+        h2c_send(proxy.addr(), &req).expect("an h2 answer")
+    };
+    assert_eq!(h2(b"<script>").status, 403);
+    assert_eq!(echo(&h2(b"fine")).body_length, 4);
+
+    // Over the instance's body_limit: the rule's choice. Reject (the default) is 413,
+    // skip sends the whole body on unchecked.
+    let big = vec![b'x'; 3000];
+    assert_eq!(post(&proxy, "/forms/big", &big).status, 413);
+    let mut upload = big.clone();
+    upload.extend_from_slice(b"EICAR");
+    let echoed = echo(&post(&proxy, "/uploads/big", &upload));
+    assert_eq!(echoed.body_length, upload.len());
+    assert_eq!(echoed.body_checksum, checksum(&upload));
+    assert_eq!(post(&proxy, "/uploads/small", b"EICAR").status, 403);
+
+    // Each refusal was counted and logged through the host.
+    assert_eq!(refused(&proxy, "pattern"), Some(4.0));
+    let log = proxy.stderr_text();
+    assert!(
+        log.contains("refused POST /forms/a: pattern"),
+        "no plugin log line in:\n{log}"
+    );
+}
+
+/// A body read for a plugin makes the request retryable after it was sent: a PUT
+/// whose first attempt meets a backend that drops it goes to the next backend with
+/// the whole body. Streamed (no plugin asked), the same PUT cannot be sent again.
+#[test]
+fn a_body_read_for_plugins_makes_the_request_retryable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dropping = Backend::start(Behaviour::echo("drop").close_without_answer());
+    let ok = Backend::echo("ok");
+    let proxy = start(
+        dir.path(),
+        &[&dropping, &ok],
+        1,
+        &body_check(dir.path(), 1024),
+    );
+    let put = |path: &str| {
+        let body = br#"{"id":1}"#.to_vec();
+        let req = Req::new("PUT", "p.example", path).body(body);
+        http1_send(proxy.addr(), &req).expect("an answer")
+    };
+    let mut streamed_failures = 0;
+    for i in 0..4 {
+        let read = put(&format!("/put/{i}"));
+        let echoed = echo(&read);
+        assert_eq!(echoed.backend, "ok");
+        assert_eq!(echoed.body_checksum, checksum(br#"{"id":1}"#));
+        if put(&format!("/streamed/{i}")).status == 502 {
+            streamed_failures += 1;
+        }
+    }
+    assert!(
+        dropping.requests() >= 2,
+        "the dropping backend was never tried"
+    );
+    assert!(streamed_failures >= 1, "a streamed PUT was resent");
+}
+
+/// The probe pins the body points' place and contract: RequestBody after
+/// AfterLocation and before Forward, ResponseBody after ReadResponse and before the
+/// response is sent, each only for the instances that asked; a replaced body reaches
+/// its side whole; over the limit, Reject is 413 (request) or 502
+/// `response_too_large` (response), Skip streams on; an upgrade is not offered.
+#[test]
+fn body_points_run_in_order_for_the_plugins_that_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::start(Behaviour::echo("b"));
+    let asking = Probe::new(
+        dir.path(),
+        "A",
+        r#"
+[[rule]]
+point = "after_location"
+action = "go_on"
+want_body = "reject"
+header = { name = "x-want" }
+[[rule]]
+point = "request_body"
+action = "go_on"
+path = "/replace"
+body = "replaced by A"
+[[rule]]
+point = "request_body"
+action = "response"
+path = "/deny"
+status = 451
+[[rule]]
+point = "read_response"
+action = "go_on"
+want_body = "skip"
+header = { name = "x-want-response" }
+[[rule]]
+point = "read_response"
+action = "go_on"
+want_body = "reject"
+header = { name = "x-want-response-reject" }
+[[rule]]
+point = "response_body"
+action = "go_on"
+path = "/replace-response"
+body = "short"
+[[rule]]
+point = "response_body"
+action = "finish"
+path = "/finish"
+"#,
+    );
+    let bystander = Probe::new(dir.path(), "B", "");
+    let plugins = format!(
+        "[[plugins]]\npath = {lib:?}\nconfig = {a:?}\nbody_limit = 2048\n\
+         [[plugins]]\npath = {lib:?}\nconfig = {b:?}\n",
+        lib = arg(&Probe::library()),
+        a = arg(asking.config_path()),
+        b = arg(bystander.config_path()),
+    );
+    let proxy = start(dir.path(), &[&backend], 0, &plugins);
+    let send = |path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        let req = Req::new("POST", "p.example", path)
+            .headers(headers)
+            .body(body.to_vec());
+        http1_send(proxy.addr(), &req).expect("an answer")
+    };
+
+    // Asked for: A's RequestBody sees the body after AfterLocation, before Forward;
+    // B, which did not ask, never runs there.
+    let response = send("/read", &[("x-want", "1")], b"hello body");
+    assert_eq!(echo(&response).body_length, 10);
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "request_finish" && e.target == "/read" && e.probe == "B")
+    });
+    let points: Vec<String> = events
+        .iter()
+        .filter(|e| e.target == "/read" && !matches!(e.point.as_str(), "accept" | "finish"))
+        .map(|e| format!("{} {}", e.probe, e.point))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "A before_location",
+            "B before_location",
+            "A found_product",
+            "B found_product",
+            "A after_location",
+            "B after_location",
+            "A request_body",
+            "A forward",
+            "B forward",
+            "A read_response",
+            "B read_response",
+            "A request_finish",
+            "B request_finish",
+        ]
+    );
+    let body_event = events
+        .iter()
+        .find(|e| e.point == "request_body")
+        .expect("request_body");
+    assert_eq!(body_event.field("body"), Some("10"));
+    assert_eq!(
+        events
+            .iter()
+            .find(|e| e.point == "after_location")
+            .and_then(|e| e.field("offered")),
+        Some("true")
+    );
+
+    // Not asked for: no RequestBody at all.
+    let response = send("/plain", &[], b"hello");
+    assert_eq!(echo(&response).body_length, 5);
+
+    // A RequestBody handler's replacement is what the backend gets; its Response
+    // ends the request before any backend call.
+    let echoed = echo(&send("/replace", &[("x-want", "1")], b"original"));
+    assert_eq!(echoed.body_checksum, checksum(b"replaced by A"));
+    assert_eq!(echoed.header("content-length"), Some("13"));
+    let before = backend.requests();
+    assert_eq!(send("/deny", &[("x-want", "1")], b"x").status, 451);
+    assert_eq!(backend.requests(), before);
+
+    // Over A's 2048-byte limit with Reject: 413 and no backend call.
+    assert_eq!(
+        send("/huge", &[("x-want", "1")], &vec![b'z'; 5000]).status,
+        413
+    );
+    assert_eq!(backend.requests(), before);
+
+    // The response body: read for ResponseBody after ReadResponse, replaced whole
+    // (Content-Length fixed), or the response finished (closing the connection).
+    let response = send("/replace-response", &[("x-want-response", "1")], b"abc");
+    assert_eq!(response.text(), "short");
+    assert_eq!(response.header("content-length"), Some("5"));
+    assert_eq!(response.header("x-probe-body-seen"), Some("A"));
+    let response = send("/finish", &[("x-want-response", "1")], b"abc");
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(echo(&response).body_length, 3);
+
+    // A response over the limit: Skip streams it on untouched; Reject is a 502.
+    let big = Backend::start(Behaviour::echo("big").stream(100_000));
+    let big_proxy = start(dir.path(), &[&big], 0, &plugins);
+    let req = |header: &str| {
+        let req = Req::new("GET", "p.example", "/big").headers(&[(header, "1")]);
+        http1_send(big_proxy.addr(), &req).expect("an answer")
+    };
+    let skipped = req("x-want-response");
+    assert_eq!(skipped.status, 200);
+    assert_eq!(skipped.body.len(), 100_000);
+    assert_eq!(skipped.header("x-probe-body-seen"), None);
+    let rejected = req("x-want-response-reject");
+    assert_eq!(rejected.status, 502, "{}", rejected.text());
+}
