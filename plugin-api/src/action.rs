@@ -1,5 +1,5 @@
 //! What a handler tells the server to do next: [`Action`] and, at request points,
-//! [`Outcome`].
+//! [`Outcome`], at ReadResponse and ResponseBody, [`ResponseOutcome`].
 
 use abi_stable::StableAbi;
 
@@ -104,6 +104,47 @@ impl Outcome {
             Outcome::Redirect(_) => Action::Redirect,
             Outcome::Finish(_) => Action::Finish,
             Outcome::Close => Action::Close,
+        }
+    }
+}
+
+/// What a handler at ReadResponse or ResponseBody returns: an [`Action`], with the
+/// redirect's target inside its `Redirect`, so that "Redirect without a URL" cannot be
+/// written.
+///
+/// ```
+/// use hookgate_plugin_api::{Action, Redirect, ResponseOutcome};
+/// let out = ResponseOutcome::Redirect(Redirect::to("/maintenance").status(307));
+/// assert_eq!(out.action(), Action::Redirect);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResponseOutcome {
+    /// Go on to the next handler, then send the response.
+    GoOn,
+    /// Send this redirect instead of the response.
+    Redirect(crate::Redirect),
+    /// Send the response, then close the connection.
+    Finish,
+    /// BFE's Response: ignored at these points (the chain stops, the response is sent).
+    Response,
+    /// BFE's Close: ignored at these points (the chain stops, the response is sent).
+    Close,
+}
+
+impl ResponseOutcome {
+    /// The BFE return value this outcome stands for.
+    ///
+    /// ```
+    /// # use hookgate_plugin_api::{Action, ResponseOutcome};
+    /// assert_eq!(ResponseOutcome::Finish.action(), Action::Finish);
+    /// ```
+    pub fn action(&self) -> Action {
+        match self {
+            ResponseOutcome::GoOn => Action::GoOn,
+            ResponseOutcome::Redirect(_) => Action::Redirect,
+            ResponseOutcome::Finish => Action::Finish,
+            ResponseOutcome::Response => Action::Response,
+            ResponseOutcome::Close => Action::Close,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! `src/lib.rs`:
 //!
 //! ```
-//! use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry, Reply};
+//! use hookgate_plugin_api::{export_plugin, Outcome, Registry, Reply, ResponseOutcome};
 //!
 //! /// Config: the text of the instance's config file (TOML), parsed once.
 //! fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
@@ -24,7 +24,7 @@
 //!     });
 //!     reg.on_read_response(|_req, resp| {
 //!         resp.set_header("x-served-by", "hookgate");
-//!         Action::GoOn
+//!         ResponseOutcome::GoOn
 //!     });
 //!     Ok(())
 //! }
@@ -104,7 +104,8 @@
 //! GoOn**, even at points where the server then ignores that value. Return values are
 //! [`Action`]s (BFE's numbering: Finish 0, GoOn 1, Redirect 2, Response 3, Close 4);
 //! request-point handlers return an [`Outcome`], whose `Respond` and `Finish` variants
-//! carry the [`Reply`] to send.
+//! carry the [`Reply`] to send, and ReadResponse and ResponseBody handlers a
+//! [`ResponseOutcome`], whose `Redirect` carries the target.
 //!
 //! | point | GoOn | Response | Redirect | Finish | Close |
 //! |---|---|---|---|---|---|
@@ -115,12 +116,11 @@
 //! | RequestFinish | keep-alive as usual | ignored | ignored | no keep-alive after this request | ignored |
 //! | Finish | return value ignored | | | | |
 //!
-//! **Redirect**: at request points the outcome carries the URL, code (302 by default)
-//! and extra headers ([`Outcome::Redirect`] with a [`Redirect`]), so a Redirect without
-//! a target cannot be written; at ReadResponse they come from [`Request::set_redirect`]
-//! and [`Request::add_redirect_header`]; a relative URL is resolved
-//! against the request path; `Location` is set; GET gets a short HTML body. Returning
-//! Redirect without a URL is a plugin error.
+//! **Redirect**: the outcome carries the URL, code (302 by default) and extra headers
+//! ([`Outcome::Redirect`] at request points, [`ResponseOutcome::Redirect`] at
+//! ReadResponse and ResponseBody, each with a [`Redirect`]), so a Redirect without a
+//! target cannot be written (an empty target is a plugin error); a relative URL is
+//! resolved against the request path; `Location` is set; GET gets a short HTML body.
 //!
 //! **Coverage**: Finish runs for every accepted connection, including those closed at
 //! Accept and failed TLS handshakes. RequestFinish runs for every request that reached
@@ -229,8 +229,11 @@
 //!   points are listed once, and unit tests check them.
 //! - `Outcome::Redirect` carries its [`Redirect`] (target, status, headers): replace
 //!   `req.set_redirect(url, 301); Outcome::Redirect` with
-//!   `Outcome::Redirect(Redirect::to(url).status(301))`. ReadResponse handlers still
-//!   use [`Request::set_redirect`] with [`Action::Redirect`].
+//!   `Outcome::Redirect(Redirect::to(url).status(301))`. ReadResponse handlers return a
+//!   [`ResponseOutcome`]: `Action::GoOn` becomes `ResponseOutcome::GoOn`, and
+//!   `req.set_redirect(url, code); Action::Redirect` becomes
+//!   `ResponseOutcome::Redirect(Redirect::to(url).status(code))`. `set_redirect` and
+//!   `add_redirect_header` are gone from [`Request`].
 //! - Bodies: [`Request::want_body`] and [`Response::want_body`] at the points before,
 //!   and the new points RequestBody ([`Registry::on_request_body`]) and ResponseBody
 //!   ([`Registry::on_response_body`]), with `[[plugins]] body_limit` and
@@ -245,7 +248,7 @@
 //!
 //! - [`Registry`]: one method per point; the handler's type is fixed by the method.
 //! - [`Session`], [`Request`], [`Response`]: the views handlers receive.
-//! - [`Action`], [`Outcome`], [`Reply`]: what handlers return.
+//! - [`Action`], [`Outcome`], [`ResponseOutcome`], [`Reply`]: what handlers return.
 //! - [`Point`], [`PointSet`]: the callback points.
 //! - [`body`]: [`OverLimit`] and the rule of which body handlers run.
 //! - [`export_plugin!`]: the root module and manifest.
@@ -279,7 +282,7 @@ pub mod settle;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use action::{Action, Outcome};
+pub use action::{Action, Outcome, ResponseOutcome};
 pub use body::{OverLimit, DEFAULT_BODY_LIMIT};
 pub use headers::{HeaderValues, Headers};
 pub use point::{

@@ -13,7 +13,7 @@ use crate::abi::{
     ResponseHandler, ResponseHandler_TO, ResponseViewMut, SessionHandler, SessionHandler_TO,
     SessionViewMut, TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
 };
-use crate::action::{Action, Outcome};
+use crate::action::{Action, Outcome, ResponseOutcome};
 use crate::log::Scope;
 use crate::metrics::{Counter, Gauge, Histogram};
 use crate::panic::guard;
@@ -36,7 +36,7 @@ use crate::{Request, Response, Session};
 /// ```
 ///
 /// ```
-/// use hookgate_plugin_api::{Action, Outcome, Registry};
+/// use hookgate_plugin_api::{Action, Outcome, Registry, ResponseOutcome};
 /// fn init(_config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
 ///     reg.on_accept(|_session| Action::GoOn);
 ///     reg.on_before_location(|req| {
@@ -45,7 +45,7 @@ use crate::{Request, Response, Session};
 ///     });
 ///     reg.on_read_response(|_req, resp| {
 ///         resp.set_header("x-proxy", "hookgate");
-///         Action::GoOn
+///         ResponseOutcome::GoOn
 ///     });
 ///     Ok(())
 /// }
@@ -218,7 +218,7 @@ impl<'a> Registry<'a> {
     /// At ReadResponse: after a response is obtained, before it is sent.
     pub fn on_read_response<F>(&mut self, handler: F)
     where
-        F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
+        F: Fn(&mut Request<'_>, &mut Response<'_>) -> ResponseOutcome + Send + Sync + 'static,
     {
         let handler = ResponseHandler_TO::from_value(
             ReadResponseFn(handler, self.at(Point::ReadResponse)),
@@ -233,7 +233,7 @@ impl<'a> Registry<'a> {
     /// [`body`](crate::body).
     pub fn on_response_body<F>(&mut self, handler: F)
     where
-        F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync + 'static,
+        F: Fn(&mut Request<'_>, &mut Response<'_>) -> ResponseOutcome + Send + Sync + 'static,
     {
         let handler = ResponseHandler_TO::from_value(
             ReadResponseFn(handler, self.at(Point::ResponseBody)),
@@ -320,14 +320,7 @@ where
             let mut request = Request::from_raw(request, self.1.instance);
             let outcome = (self.0)(&mut request);
             if let Outcome::Redirect(redirect) = &outcome {
-                // The target travels as the request's redirect info (DESIGN §2.3); an
-                // empty URL sets none, which the host reports as a plugin error.
-                if !redirect.url().is_empty() {
-                    request.set_redirect(redirect.url(), redirect.code());
-                    for (name, value) in redirect.headers() {
-                        request.add_redirect_header(name, value);
-                    }
-                }
+                hand_over(&mut request, redirect);
             }
             verdict(outcome)
         })
@@ -348,7 +341,7 @@ where
 
 impl<F> ResponseHandler for ReadResponseFn<F>
 where
-    F: Fn(&mut Request<'_>, &mut Response<'_>) -> Action + Send + Sync,
+    F: Fn(&mut Request<'_>, &mut Response<'_>) -> ResponseOutcome + Send + Sync,
 {
     fn call(
         &self,
@@ -362,10 +355,15 @@ where
         };
         guard(|| {
             let _scope = self.1.enter();
-            (self.0)(
-                &mut Request::from_raw(request, self.1.instance),
+            let mut request = Request::from_raw(request, self.1.instance);
+            let outcome = (self.0)(
+                &mut request,
                 &mut Response::from_raw(response, self.1.instance),
-            )
+            );
+            if let ResponseOutcome::Redirect(redirect) = &outcome {
+                hand_over(&mut request, redirect);
+            }
+            outcome.action()
         })
     }
 }
@@ -390,6 +388,17 @@ where
                 response.as_ref(),
             )
         })
+    }
+}
+
+/// Hands a redirect outcome's target to the host as the request's redirect info
+/// (DESIGN §2.3); an empty URL sets none, which the host reports as a plugin error.
+fn hand_over(request: &mut Request<'_>, redirect: &crate::Redirect) {
+    if !redirect.url().is_empty() {
+        request.set_redirect(redirect.url(), redirect.code());
+        for (name, value) in redirect.headers() {
+            request.add_redirect_header(name, value);
+        }
     }
 }
 

@@ -160,16 +160,16 @@ impl<'a> Request<'a> {
         self.raw.error_code().into()
     }
 
-    /// Sets where a `Redirect` returned at ReadResponse sends the client (`code` 0 means
-    /// 302). A relative URL is resolved against the request path. Request-point
-    /// handlers return [`Outcome::Redirect`](crate::Outcome::Redirect) with the target
-    /// instead.
-    pub fn set_redirect(&mut self, url: &str, code: u16) {
+    /// Sets where a redirect sends the client (`code` 0 means 302): the SDK's half of
+    /// [`Outcome::Redirect`](crate::Outcome::Redirect) and
+    /// [`ResponseOutcome::Redirect`](crate::ResponseOutcome::Redirect), which carry the
+    /// target; handlers return those.
+    pub(crate) fn set_redirect(&mut self, url: &str, code: u16) {
         self.raw.set_redirect(url.into(), code)
     }
 
-    /// Adds a header to the redirect response.
-    pub fn add_redirect_header(&mut self, name: &str, value: &str) -> bool {
+    /// Adds a header to the redirect response (as [`set_redirect`](Self::set_redirect)).
+    pub(crate) fn add_redirect_header(&mut self, name: &str, value: &str) -> bool {
         self.raw.add_redirect_header(name.into(), value.into())
     }
 

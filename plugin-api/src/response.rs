@@ -11,13 +11,13 @@ header_source!(ResponseViewMut<'_>);
 /// get it read-only. See [the callback contract](crate#the-callback-contract).
 ///
 /// ```
-/// use hookgate_plugin_api::{Action, Request, Response};
-/// fn hide_server(_req: &mut Request<'_>, resp: &mut Response<'_>) -> Action {
+/// use hookgate_plugin_api::{Request, Response, ResponseOutcome};
+/// fn hide_server(_req: &mut Request<'_>, resp: &mut Response<'_>) -> ResponseOutcome {
 ///     resp.remove_header("server");
 ///     if resp.status() >= 500 {
 ///         resp.set_body("something went wrong\n");
 ///     }
-///     Action::GoOn
+///     ResponseOutcome::GoOn
 /// }
 /// ```
 pub struct Response<'a> {
@@ -94,19 +94,19 @@ impl<'a> Response<'a> {
     ///
     /// ```
     /// use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
-    /// use hookgate_plugin_api::{Action, OverLimit, Registry};
+    /// use hookgate_plugin_api::{OverLimit, Registry, ResponseOutcome};
     ///
     /// fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     ///     reg.on_read_response(|_req, resp| {
     ///         if resp.header("content-type") == Some("text/plain") {
     ///             resp.want_body(OverLimit::Skip);
     ///         }
-    ///         Action::GoOn
+    ///         ResponseOutcome::GoOn
     ///     });
     ///     reg.on_response_body(|_req, resp| {
     ///         let masked = resp.body().unwrap_or_default().to_ascii_uppercase();
     ///         resp.set_body(masked);
-    ///         Action::GoOn
+    ///         ResponseOutcome::GoOn
     ///     });
     ///     Ok(())
     /// }

@@ -32,7 +32,7 @@ mod policy;
 
 use std::sync::Arc;
 
-use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry, Request};
+use hookgate_plugin_api::{export_plugin, Outcome, Registry, Request, ResponseOutcome};
 
 use config::Policies;
 
@@ -57,14 +57,14 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     });
     reg.on_read_response(move |req, resp| {
         let Some(policy) = for_responses.policy(req.product()) else {
-            return Action::GoOn;
+            return ResponseOutcome::GoOn;
         };
         let origin = req.header("origin");
         // ReadResponse runs on the preflight answer too: it is complete already.
         if origin.is_none() || !asks_preflight(req) {
             policy.mark(origin, resp);
         }
-        Action::GoOn
+        ResponseOutcome::GoOn
     });
     Ok(())
 }

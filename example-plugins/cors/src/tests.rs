@@ -1,5 +1,5 @@
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
-use hookgate_plugin_api::{Action, Outcome, Point, Reply};
+use hookgate_plugin_api::{Outcome, Point, Reply, ResponseOutcome};
 use hookgate_plugin_kit::testing::config_error;
 
 use super::init;
@@ -30,7 +30,10 @@ fn answer(plugin: &TestPlugin, mut req: FakeRequest) -> Reply {
 fn marked(plugin: &TestPlugin, req: FakeRequest, resp: FakeResponse) -> FakeResponse {
     let (mut req, mut resp) = (req, resp);
     assert_eq!(plugin.found_product(&mut req), Ok(Outcome::GoOn));
-    assert_eq!(plugin.read_response(&mut req, &mut resp), Ok(Action::GoOn));
+    assert_eq!(
+        plugin.read_response(&mut req, &mut resp),
+        Ok(ResponseOutcome::GoOn)
+    );
     resp
 }
 
@@ -52,7 +55,10 @@ fn a_preflight_from_an_allowed_origin_is_answered() {
     // ReadResponse leaves the answer as it is.
     let mut req = preflight("https://shop.example.com");
     let mut resp = FakeResponse::new(204).header("vary", "Origin");
-    assert_eq!(plugin.read_response(&mut req, &mut resp), Ok(Action::GoOn));
+    assert_eq!(
+        plugin.read_response(&mut req, &mut resp),
+        Ok(ResponseOutcome::GoOn)
+    );
     assert_eq!(resp.header_values("vary"), ["Origin"]);
     assert_eq!(resp.header_value("access-control-expose-headers"), None);
 }

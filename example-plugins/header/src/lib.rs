@@ -45,7 +45,7 @@ mod tests;
 
 use std::cell::RefCell;
 
-use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry};
+use hookgate_plugin_api::{export_plugin, Outcome, Registry, ResponseOutcome};
 
 use hookgate_plugin_api::Request;
 use hookgate_plugin_kit::ScopedRules;
@@ -80,7 +80,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
                     rule.apply(&mut Target::Response(req, resp), buf);
                 }
             });
-            Action::GoOn
+            ResponseOutcome::GoOn
         });
     }
     Ok(())

@@ -4,7 +4,7 @@ use hookgate_plugin_kit::testing::config_error;
 use std::net::IpAddr;
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, TestPlugin};
-use hookgate_plugin_api::{Action, Outcome, Point};
+use hookgate_plugin_api::{Outcome, Point, ResponseOutcome};
 
 use super::init;
 
@@ -49,7 +49,10 @@ fn request(plugin: &TestPlugin, mut req: FakeRequest) -> FakeRequest {
 
 fn response(plugin: &TestPlugin, req: &mut FakeRequest, resp: FakeResponse) -> FakeResponse {
     let mut resp = resp;
-    assert_eq!(plugin.read_response(req, &mut resp), Ok(Action::GoOn));
+    assert_eq!(
+        plugin.read_response(req, &mut resp),
+        Ok(ResponseOutcome::GoOn)
+    );
     resp
 }
 

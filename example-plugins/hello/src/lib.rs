@@ -9,7 +9,7 @@
 //! header = "x-hello"  # the request header that carries the greeting
 //! ```
 
-use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry, Reply};
+use hookgate_plugin_api::{export_plugin, Action, Outcome, Registry, Reply, ResponseOutcome};
 use hookgate_plugin_kit::{from_toml, HeaderName};
 use serde::Deserialize;
 
@@ -58,7 +58,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     });
     reg.on_read_response(|_req, resp| {
         resp.set_header("x-hello-seen", "1");
-        Action::GoOn
+        ResponseOutcome::GoOn
     });
     reg.on_request_finish(|_req, _resp| Action::GoOn);
     reg.on_finish(|_session| Action::GoOn);
@@ -73,7 +73,7 @@ export_plugin!(
 #[cfg(test)]
 mod tests {
     use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, FakeSession, TestPlugin};
-    use hookgate_plugin_api::{Action, Outcome, Point, Reply};
+    use hookgate_plugin_api::{Action, Outcome, Point, Reply, ResponseOutcome};
 
     use super::init;
 
@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(req.context("hello.greeted"), Some("hello"));
 
         let mut resp = FakeResponse::new(200);
-        assert_eq!(plugin.read_response(&mut req, &mut resp), Ok(Action::GoOn));
+        assert_eq!(
+            plugin.read_response(&mut req, &mut resp),
+            Ok(ResponseOutcome::GoOn)
+        );
         assert_eq!(resp.header_value("x-hello-seen"), Some("1"));
         assert_eq!(plugin.request_finish(&mut req, None), Ok(Action::GoOn));
         assert_eq!(plugin.finish(&mut session), Ok(Action::GoOn));

@@ -17,7 +17,7 @@ use crate::abi::{
     RequestView_TO, ResponseHandlerBox, ResponseView_TO, SessionHandlerBox, SessionView_TO,
     TD_Opaque,
 };
-use crate::action::{Action, Outcome};
+use crate::action::{Action, Outcome, ResponseOutcome};
 use crate::body::{decide, BodyDecision};
 use crate::log::Level;
 use crate::panic::guard;
@@ -356,22 +356,25 @@ impl TestPlugin {
         &self,
         request: &mut FakeRequest,
         response: &mut FakeResponse,
-    ) -> Result<Action, String> {
+    ) -> Result<ResponseOutcome, String> {
         let Some(over_limit) = response.body_asks.get(self.instance) else {
-            return Ok(Action::GoOn);
+            return Ok(ResponseOutcome::GoOn);
         };
         let len = response.read_body();
         match decide(Some(len), self.limit(), over_limit) {
-            BodyDecision::Call => self.run_response(
-                &self.response_body,
-                Point::ResponseBody,
-                request,
-                Some(response),
-            ),
-            BodyDecision::Skip => Ok(Action::GoOn),
+            BodyDecision::Call => {
+                let action = self.run_response(
+                    &self.response_body,
+                    Point::ResponseBody,
+                    request,
+                    Some(response),
+                )?;
+                Ok(response_outcome(action, request))
+            }
+            BodyDecision::Skip => Ok(ResponseOutcome::GoOn),
             BodyDecision::Reject => {
                 response.refuse();
-                Ok(Action::GoOn)
+                Ok(ResponseOutcome::GoOn)
             }
         }
     }
@@ -396,13 +399,14 @@ impl TestPlugin {
         &self,
         request: &mut FakeRequest,
         response: &mut FakeResponse,
-    ) -> Result<Action, String> {
-        self.run_response(
+    ) -> Result<ResponseOutcome, String> {
+        let action = self.run_response(
             &self.read_response,
             Point::ReadResponse,
             request,
             Some(response),
-        )
+        )?;
+        Ok(response_outcome(action, request))
     }
 
     /// Runs the RequestFinish chain (`None`: the request ended without a response).
@@ -484,6 +488,17 @@ impl TestPlugin {
             }
         }
         Ok(Outcome::GoOn)
+    }
+}
+
+/// What a ReadResponse or ResponseBody chain decided, with the redirect it handed over.
+fn response_outcome(action: Action, request: &FakeRequest) -> ResponseOutcome {
+    match action {
+        Action::GoOn => ResponseOutcome::GoOn,
+        Action::Redirect => ResponseOutcome::Redirect(request.redirect_sent()),
+        Action::Finish => ResponseOutcome::Finish,
+        Action::Response => ResponseOutcome::Response,
+        Action::Close => ResponseOutcome::Close,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The SDK's own tests, through the fake host: every handler type, the views, panics.
 
 use super::*;
-use crate::{Action, Outcome, OverLimit, Point, Redirect, Registry, Reply};
+use crate::{Action, Outcome, OverLimit, Point, Redirect, Registry, Reply, ResponseOutcome};
 
 fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     if config == "fail" {
@@ -77,7 +77,7 @@ fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     reg.on_response_body(|_req, resp| {
         let len = resp.body().map_or(0, <[u8]>::len);
         resp.set_header("x-body-len", &len.to_string());
-        Action::GoOn
+        ResponseOutcome::GoOn
     });
     reg.on_read_response(|req, resp| {
         resp.set_header("x-product", req.product());
@@ -88,7 +88,7 @@ fn everything(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
             resp.set_status(503);
             resp.set_body("later");
         }
-        Action::GoOn
+        ResponseOutcome::GoOn
     });
     reg.on_request_finish(|req, resp| {
         let status = resp.map_or(0, |r| r.status()).to_string();
@@ -267,7 +267,10 @@ fn forward_and_response_handlers() {
     assert_eq!(p.forward(&mut req), Ok(Action::GoOn));
 
     let mut resp = FakeResponse::new(500).body("boom");
-    assert_eq!(p.read_response(&mut req, &mut resp), Ok(Action::GoOn));
+    assert_eq!(
+        p.read_response(&mut req, &mut resp),
+        Ok(ResponseOutcome::GoOn)
+    );
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.body_bytes(), b"later");
     assert_eq!(resp.header_value("content-length"), Some("5"));
@@ -315,12 +318,12 @@ fn invalid_header_writes_are_refused() {
 /// proxy), and under fail-open it counts as GoOn, recorded as a failure.
 #[test]
 fn a_redirect_without_a_url_is_a_plugin_error_as_in_the_proxy() {
-    use crate::{Action, Outcome, Point, Registry};
+    use crate::{Outcome, Point, Registry, ResponseOutcome};
 
     fn init(_: &str, reg: &mut Registry<'_>) -> Result<(), String> {
         // An empty target sets none: the plugin error the proxy reports.
         reg.on_found_product(|_req| Outcome::Redirect(crate::Redirect::to("")));
-        reg.on_read_response(|_req, _resp| Action::Redirect);
+        reg.on_read_response(|_req, _resp| ResponseOutcome::Redirect(crate::Redirect::to("")));
         Ok(())
     }
     let plugin = TestPlugin::init(init, "").unwrap();

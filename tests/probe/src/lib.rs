@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use hookgate_plugin_api::{
     export_plugin, Action, Outcome, OverLimit, Point, Redirect, Registry, Reply, Request, Response,
-    Session,
+    ResponseOutcome, Session,
 };
 
 pub use config::{parse, Act, Config, HeaderMatch, Rule, WantBody};
@@ -139,11 +139,7 @@ impl Probe {
         match act {
             Act::GoOn => Outcome::GoOn,
             Act::Response => Outcome::Respond(reply(status.unwrap_or(200))),
-            // No URL configured: an empty target, which sets none (a plugin error).
-            Act::Redirect => Outcome::Redirect(match rule.and_then(|r| r.redirect.as_deref()) {
-                Some(url) => Redirect::to(url).status(rule.map_or(0, |r| r.code)),
-                None => Redirect::to(""),
-            }),
+            Act::Redirect => Outcome::Redirect(redirect(rule)),
             Act::Finish => Outcome::Finish(status.map(reply)),
             Act::Close => Outcome::Close,
             Act::Panic => panic!("probe {}: panic at {point}", self.0.name),
@@ -163,7 +159,7 @@ impl Probe {
         point: Point,
         req: &mut Request<'_>,
         resp: &mut Response<'_>,
-    ) -> Action {
+    ) -> ResponseOutcome {
         let rule = self.rule(point, Some(req));
         let act = rule.map_or(Act::GoOn, |r| r.act);
         let mut line =
@@ -187,10 +183,14 @@ impl Probe {
             },
             &self.0.name,
         );
-        if act == Act::Redirect {
-            set_redirect(rule, req);
+        match act {
+            Act::GoOn => ResponseOutcome::GoOn,
+            Act::Response => ResponseOutcome::Response,
+            Act::Redirect => ResponseOutcome::Redirect(redirect(rule)),
+            Act::Finish => ResponseOutcome::Finish,
+            Act::Close => ResponseOutcome::Close,
+            Act::Panic => panic!("probe {}: panic at {point}", self.0.name),
         }
-        action(act, &self.0.name, point)
     }
 
     fn request_finish(&self, req: &mut Request<'_>, resp: Option<&Response<'_>>) -> Action {
@@ -243,9 +243,12 @@ fn request_line(name: &str, point: Point, req: &mut Request<'_>) -> Line {
         .field("error", req.error_code())
 }
 
-fn set_redirect(rule: Option<&Rule>, req: &mut Request<'_>) {
-    if let Some((url, code)) = rule.and_then(|r| Some((r.redirect.as_deref()?, r.code))) {
-        req.set_redirect(url, code);
+/// The rule's redirect; without a URL configured, an empty target, which sets none
+/// (a plugin error).
+fn redirect(rule: Option<&Rule>) -> Redirect {
+    match rule.and_then(|r| r.redirect.as_deref()) {
+        Some(url) => Redirect::to(url).status(rule.map_or(0, |r| r.code)),
+        None => Redirect::to(""),
     }
 }
 

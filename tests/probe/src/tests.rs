@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hookgate_plugin_api::testing::{FakeRequest, FakeResponse, FakeSession, TestPlugin};
-use hookgate_plugin_api::{Action, Outcome, Point, Reply};
+use hookgate_plugin_api::{Action, Outcome, Point, Redirect, Reply, ResponseOutcome};
 
 use super::*;
 
@@ -302,7 +302,12 @@ action = "finish"
 
     let mut req = FakeRequest::get("/r");
     let mut resp = FakeResponse::new(200);
-    assert_eq!(p.read_response(&mut req, &mut resp), Ok(Action::Redirect));
+    assert_eq!(
+        p.read_response(&mut req, &mut resp),
+        Ok(ResponseOutcome::Redirect(Redirect::to(
+            "https://example.com/"
+        )))
+    );
     assert_eq!(req.redirect_url(), Some("https://example.com/"));
     assert_eq!(resp.header_value("x-probe-seen"), Some("probe"));
 
