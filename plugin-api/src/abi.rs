@@ -13,6 +13,7 @@
 //! `RResult<_, RString>` whose error carries a panic message or a plugin error.
 
 mod addr;
+mod code;
 // abi_stable's `#[sabi_trait]` expands to impls inside a generated const.
 #[allow(non_local_definitions)]
 mod handler;
@@ -31,6 +32,7 @@ mod module;
 mod view;
 
 pub use addr::{IpAbi, SocketAddrAbi};
+pub use code::{ActionCode, OverLimitCode, PointCode};
 pub use handler::{
     ForwardHandler, ForwardHandlerBox, ForwardHandler_TO, HandlerResult, RegistryAbi,
     RegistryAbi_TO, RegistryMut, RequestHandler, RequestHandlerBox, RequestHandler_TO,

@@ -1,8 +1,6 @@
 //! What a handler tells the server to do next: [`Action`] and, at request points,
 //! [`Outcome`], at ReadResponse and ResponseBody, [`ResponseOutcome`].
 
-use abi_stable::StableAbi;
-
 use crate::reply::Reply;
 
 /// A handler's return value, numbered as in BFE. What the server does with each value
@@ -14,7 +12,7 @@ use crate::reply::Reply;
 /// assert_eq!(Action::from_u8(4), Some(Action::Close));
 /// ```
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Send the response, then close the connection.
     Finish = 0,
@@ -45,8 +43,16 @@ impl Action {
     /// assert_eq!(Action::from_u8(2), Some(Action::Redirect));
     /// assert_eq!(Action::from_u8(9), None);
     /// ```
+    #[inline]
     pub fn from_u8(n: u8) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| *a as u8 == n)
+        match n {
+            0 => Some(Action::Finish),
+            1 => Some(Action::GoOn),
+            2 => Some(Action::Redirect),
+            3 => Some(Action::Response),
+            4 => Some(Action::Close),
+            _ => None,
+        }
     }
 
     /// The name used in configs and logs: `finish`, `go_on`, `redirect`, `response`,

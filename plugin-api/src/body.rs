@@ -9,8 +9,6 @@
 //! [`ResponseBody`](crate::Point::ResponseBody). Where these run and what their
 //! return values mean is in [the callback contract](crate#the-callback-contract).
 
-use abi_stable::StableAbi;
-
 /// The `body_limit` of a plugin instance that its `[[plugins]]` entry does not set:
 /// 64 KiB. Never above the product's `max_body_bytes`.
 ///
@@ -33,7 +31,7 @@ pub const DEFAULT_BODY_LIMIT: u64 = 64 * 1024;
 /// }
 /// ```
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OverLimit {
     /// The instance's body handlers do not run for this body; it is sent on as it is.
     Skip = 0,

@@ -208,6 +208,14 @@
 //! on a host whose host module grew, and refuses one whose 0.2.0 fields moved (both
 //! pinned by an end-to-end test with a changed copy of this crate).
 //!
+//! Enums cross the boundary as numbers ([`abi::ActionCode`], [`abi::PointCode`],
+//! [`abi::OverLimitCode`]), never as Rust enums: abi_stable checks an exhaustive
+//! enum's variants exactly, so a host that added an action (a "wait" outcome) or a
+//! point (timers) would refuse every older plugin. With numbers, a later version adds
+//! a value; a side that meets a number it does not know treats it as an error it can
+//! report (an unknown action is a plugin error under the instance's policy; a handler
+//! at an unknown point fails init).
+//!
 //! **What changed in 0.2.0**, and how to port a 0.1 plugin:
 //! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).
 //!   A plugin that kept per-request data in the string context under its own key can

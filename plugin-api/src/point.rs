@@ -19,7 +19,7 @@ use abi_stable::StableAbi;
 /// which run only for the plugins that ask for a body, are 9 and 10. [`Point::ALL`]
 /// lists all eleven in the order a request passes them.
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Point {
     /// After the TCP connection is accepted, before any TLS handshake.
     Accept = 0,
@@ -177,7 +177,7 @@ impl std::str::FromStr for Point {
 
 /// The points of the accept handler type.
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AcceptPoint {
     /// [`Point::Accept`].
     Accept = 0,
@@ -187,7 +187,7 @@ pub enum AcceptPoint {
 
 /// The points of the request handler type.
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RequestPoint {
     /// [`Point::BeforeLocation`].
     BeforeLocation = 2,
@@ -201,7 +201,7 @@ pub enum RequestPoint {
 
 /// The points of the response handler type.
 #[repr(u8)]
-#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResponsePoint {
     /// [`Point::ReadResponse`].
     ReadResponse = 6,
@@ -216,6 +216,15 @@ macro_rules! into_point {
         impl From<$ty> for Point {
             fn from(p: $ty) -> Point {
                 match p { $($ty::$variant => Point::$variant),* }
+            }
+        }
+
+        impl TryFrom<Point> for $ty {
+            type Error = Point;
+
+            /// The typed point, if `p` takes this handler type; else `p` back.
+            fn try_from(p: Point) -> Result<$ty, Point> {
+                match p { $(Point::$variant => Ok($ty::$variant),)* _ => Err(p) }
             }
         }
     )*};

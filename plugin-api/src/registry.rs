@@ -8,10 +8,10 @@
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString};
 
 use crate::abi::{
-    check_host, ForwardHandler, ForwardHandler_TO, HandlerResult, HostMetricBox, HostModRef,
-    MetricDef, RegistryMut, RequestHandler, RequestHandler_TO, RequestVerdict, RequestViewMut,
-    ResponseHandler, ResponseHandler_TO, ResponseViewMut, SessionHandler, SessionHandler_TO,
-    SessionViewMut, TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
+    check_host, ActionCode, ForwardHandler, ForwardHandler_TO, HandlerResult, HostMetricBox,
+    HostModRef, MetricDef, RegistryMut, RequestHandler, RequestHandler_TO, RequestVerdict,
+    RequestViewMut, ResponseHandler, ResponseHandler_TO, ResponseViewMut, SessionHandler,
+    SessionHandler_TO, SessionViewMut, TD_Opaque, COUNTER, GAUGE, HISTOGRAM,
 };
 use crate::action::{Action, Outcome, ResponseOutcome};
 use crate::log::Scope;
@@ -157,7 +157,7 @@ impl<'a> Registry<'a> {
     {
         let handler =
             SessionHandler_TO::from_value(SessionFn(handler, self.at(Point::Accept)), TD_Opaque);
-        self.raw.accept(AcceptPoint::Accept, handler)
+        self.raw.accept(AcceptPoint::Accept.into(), handler)
     }
 
     /// At Handshake: after a successful TLS handshake.
@@ -167,7 +167,7 @@ impl<'a> Registry<'a> {
     {
         let handler =
             SessionHandler_TO::from_value(SessionFn(handler, self.at(Point::Handshake)), TD_Opaque);
-        self.raw.accept(AcceptPoint::Handshake, handler)
+        self.raw.accept(AcceptPoint::Handshake.into(), handler)
     }
 
     /// At BeforeLocation: before the product is identified.
@@ -224,7 +224,8 @@ impl<'a> Registry<'a> {
             ReadResponseFn(handler, self.at(Point::ReadResponse)),
             TD_Opaque,
         );
-        self.raw.response(ResponsePoint::ReadResponse, handler)
+        self.raw
+            .response(ResponsePoint::ReadResponse.into(), handler)
     }
 
     /// At ResponseBody: after ReadResponse, once the response body is read, if this
@@ -239,7 +240,8 @@ impl<'a> Registry<'a> {
             ReadResponseFn(handler, self.at(Point::ResponseBody)),
             TD_Opaque,
         );
-        self.raw.response(ResponsePoint::ResponseBody, handler)
+        self.raw
+            .response(ResponsePoint::ResponseBody.into(), handler)
     }
 
     /// At RequestFinish: after the response was sent (or sending failed); `None` when
@@ -252,7 +254,8 @@ impl<'a> Registry<'a> {
             RequestFinishFn(handler, self.at(Point::RequestFinish)),
             TD_Opaque,
         );
-        self.raw.response(ResponsePoint::RequestFinish, handler)
+        self.raw
+            .response(ResponsePoint::RequestFinish.into(), handler)
     }
 
     /// At Finish: after the client connection is closed; once per connection.
@@ -271,7 +274,7 @@ impl<'a> Registry<'a> {
     {
         let handler =
             RequestHandler_TO::from_value(RequestFn(handler, self.at(point.into())), TD_Opaque);
-        self.raw.request(point, handler)
+        self.raw.request(point.into(), handler)
     }
 }
 
@@ -302,10 +305,10 @@ impl<F> SessionHandler for SessionFn<F>
 where
     F: Fn(&mut Session<'_>) -> Action + Send + Sync,
 {
-    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action> {
+    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<ActionCode> {
         guard(|| {
             let _scope = self.1.enter();
-            (self.0)(&mut Session::from_raw(session, self.1.instance))
+            (self.0)(&mut Session::from_raw(session, self.1.instance)).into()
         })
     }
 }
@@ -331,10 +334,10 @@ impl<F> ForwardHandler for ForwardFn<F>
 where
     F: Fn(&mut Request<'_>) -> Action + Send + Sync,
 {
-    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action> {
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<ActionCode> {
         guard(|| {
             let _scope = self.1.enter();
-            (self.0)(&mut Request::from_raw(request, self.1.instance))
+            (self.0)(&mut Request::from_raw(request, self.1.instance)).into()
         })
     }
 }
@@ -347,7 +350,7 @@ where
         &self,
         request: RequestViewMut<'_>,
         response: ROption<ResponseViewMut<'_>>,
-    ) -> HandlerResult<Action> {
+    ) -> HandlerResult<ActionCode> {
         let ROption::RSome(response) = response else {
             // The host always has a response at ReadResponse and ResponseBody; if it
             // ever did not, the handler must not run on nothing.
@@ -363,7 +366,7 @@ where
             if let ResponseOutcome::Redirect(redirect) = &outcome {
                 hand_over(&mut request, redirect);
             }
-            outcome.action()
+            outcome.action().into()
         })
     }
 }
@@ -376,7 +379,7 @@ where
         &self,
         request: RequestViewMut<'_>,
         response: ROption<ResponseViewMut<'_>>,
-    ) -> HandlerResult<Action> {
+    ) -> HandlerResult<ActionCode> {
         guard(|| {
             let _scope = self.1.enter();
             let instance = self.1.instance;
@@ -387,6 +390,7 @@ where
                 &mut Request::from_raw(request, self.1.instance),
                 response.as_ref(),
             )
+            .into()
         })
     }
 }
@@ -404,7 +408,7 @@ fn hand_over(request: &mut Request<'_>, redirect: &crate::Redirect) {
 
 /// Internal: an [`Outcome`] in its ABI form.
 pub(crate) fn verdict(outcome: Outcome) -> RequestVerdict {
-    let action = outcome.action();
+    let action = outcome.action().into();
     let response = match outcome {
         Outcome::Respond(reply) | Outcome::Finish(Some(reply)) => ROption::RSome(reply.into_data()),
         _ => ROption::RNone,

@@ -274,7 +274,7 @@ impl<'a> Request<'a> {
     /// assert!(matches!(outcome, Outcome::Respond(reply) if reply.status() == 400));
     /// ```
     pub fn want_body(&mut self, over_limit: crate::OverLimit) -> bool {
-        self.raw.want_body(self.instance, over_limit)
+        self.raw.want_body(self.instance, over_limit.into())
     }
 
     /// The request body, at [RequestBody](crate::Point::RequestBody) (and later,

@@ -119,7 +119,7 @@ impl<'a> Response<'a> {
     /// assert_eq!(resp.body_bytes(), b"HI");
     /// ```
     pub fn want_body(&mut self, over_limit: crate::OverLimit) -> bool {
-        self.raw.want_body(self.instance, over_limit)
+        self.raw.want_body(self.instance, over_limit.into())
     }
 
     /// The response body: the one a handler set, else the one read for

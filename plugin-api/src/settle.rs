@@ -5,7 +5,7 @@
 //!
 //! Internal to hosts; plugin authors read the callback contract in the crate docs.
 
-use crate::abi::{ROption, RequestVerdict, ResponseData};
+use crate::abi::{ActionCode, PointCode, ROption, RequestVerdict, ResponseData};
 use crate::{Action, Point, PointSet};
 
 /// Why a registration is refused: `point` is not among the manifest's `declared`
@@ -20,6 +20,36 @@ pub fn undeclared(point: Point, declared: PointSet) -> Option<String> {
         point.name(),
         names.join(", ")
     ))
+}
+
+/// The action a handler returned, if this version knows its number (a newer plugin's
+/// action is a plugin error here).
+#[inline]
+pub fn action_of(code: ActionCode) -> Result<Action, String> {
+    code.action().ok_or_else(|| {
+        format!(
+            "returned action {}, which this hookgate does not know",
+            code.0
+        )
+    })
+}
+
+/// The typed point `T` a registration's point code names, or why it is refused: a
+/// point this version does not know, or one of another handler type.
+pub fn point_of<T: TryFrom<Point>>(code: PointCode) -> Result<T, String> {
+    let point = code.point().ok_or_else(|| {
+        format!(
+            "registered a handler at point {}, which this hookgate does not know",
+            code.0
+        )
+    })?;
+    T::try_from(point).map_err(|_| {
+        format!(
+            "registered a handler of another type at {} (its handler type is {:?})",
+            point.name(),
+            point.kind()
+        )
+    })
 }
 
 /// What a request-point handler decided, checked.
@@ -43,7 +73,7 @@ pub fn request_verdict(
     verdict: RequestVerdict,
     redirect_set: bool,
 ) -> Result<RequestOutcome, String> {
-    Ok(match (verdict.action, verdict.response) {
+    Ok(match (action_of(verdict.action)?, verdict.response) {
         (Action::GoOn, _) => RequestOutcome::GoOn,
         (Action::Response, ROption::RSome(response)) => RequestOutcome::Respond(response),
         (Action::Response, ROption::RNone) => {

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hookgate_plugin_api::abi::{
-    IpAbi, LocalAny, Locals, RMut, ROption, RSlice, RStr, RVec, RequestView, SessionView_TO,
-    TD_Opaque, Tuple2,
+    IpAbi, LocalAny, Locals, OverLimitCode, RMut, ROption, RSlice, RStr, RVec, RequestView,
+    SessionView_TO, TD_Opaque, Tuple2,
 };
-use hookgate_plugin_api::OverLimit;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::{PathAndQuery, Uri};
 
@@ -268,7 +267,11 @@ impl RequestView for PluginRequest<'_> {
     fn set_local(&mut self, instance: u32, value: LocalAny) {
         self.request.locals.set(instance, value)
     }
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool {
+        // A choice this version does not know: refused, the body keeps streaming.
+        let Some(over_limit) = over_limit.over_limit() else {
+            return false;
+        };
         self.request.body.want(instance, over_limit)
     }
     fn body(&self) -> ROption<RSlice<'_, u8>> {

@@ -1,8 +1,7 @@
 //! [`ResponseState`]: the head of a response on its way to the client, and its view
 //! for plugins.
 
-use hookgate_plugin_api::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
-use hookgate_plugin_api::OverLimit;
+use hookgate_plugin_api::abi::{OverLimitCode, ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::StatusCode;
 
@@ -55,7 +54,11 @@ impl ResponseView for ResponseState {
         }
     }
     header_methods!(head.headers);
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool {
+        // A choice this version does not know: refused, the body keeps streaming.
+        let Some(over_limit) = over_limit.over_limit() else {
+            return false;
+        };
         self.asked.want(instance, over_limit)
     }
     fn body(&self) -> ROption<RSlice<'_, u8>> {

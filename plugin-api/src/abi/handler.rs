@@ -6,11 +6,10 @@ use abi_stable::sabi_types::RRef;
 use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec, Tuple2};
 use abi_stable::{RMut, StableAbi};
 
+use super::code::{ActionCode, PointCode};
 use super::log::HostLogBox;
 use super::metric::{HostMetricBox, MetricDef};
 use super::view::{RequestViewMut, ResponseViewMut, SessionViewMut};
-use crate::action::Action;
-use crate::point::{AcceptPoint, RequestPoint, ResponsePoint};
 
 /// What every handler returns: its value, or the error (a panic message or a plugin
 /// error) that the host handles by the instance's error policy.
@@ -33,7 +32,7 @@ pub struct ResponseData {
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct RequestVerdict {
     /// What the server does next.
-    pub action: Action,
+    pub action: ActionCode,
     /// The response to send, for `Response` (required) and `Finish` (optional).
     pub response: ROption<ResponseData>,
 }
@@ -43,7 +42,7 @@ pub struct RequestVerdict {
 pub trait SessionHandler: Send + Sync {
     /// Runs the handler.
     #[sabi(last_prefix_field)]
-    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<Action>;
+    fn call(&self, session: SessionViewMut<'_>) -> HandlerResult<ActionCode>;
 }
 
 /// A handler at `BeforeLocation`, `FoundProduct` or `AfterLocation`.
@@ -59,7 +58,7 @@ pub trait RequestHandler: Send + Sync {
 pub trait ForwardHandler: Send + Sync {
     /// Runs the handler.
     #[sabi(last_prefix_field)]
-    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<Action>;
+    fn call(&self, request: RequestViewMut<'_>) -> HandlerResult<ActionCode>;
 }
 
 /// A handler at `ReadResponse` or `RequestFinish`.
@@ -71,7 +70,7 @@ pub trait ResponseHandler: Send + Sync {
         &self,
         request: RequestViewMut<'_>,
         response: ROption<ResponseViewMut<'_>>,
-    ) -> HandlerResult<Action>;
+    ) -> HandlerResult<ActionCode>;
 }
 
 /// An owned session handler, as registered.
@@ -86,18 +85,20 @@ pub type ResponseHandlerBox = ResponseHandler_TO<'static, RBox<()>>;
 pub type RegistryMut<'a> = RegistryAbi_TO<'a, RMut<'a, ()>>;
 
 /// Where init registers handlers; implemented by the host. See
-/// [`Registry`](crate::Registry). Each method takes a point of one handler type only,
-/// so a wrong pairing cannot be expressed.
+/// [`Registry`](crate::Registry). Each method takes a point of one handler type only:
+/// the SDK cannot pair them wrongly, and the host refuses a point code of another
+/// type, or one it does not know (init fails).
 #[sabi_trait]
 pub trait RegistryAbi {
     /// Registers a handler at `Accept` or `Handshake`.
-    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox);
-    /// Registers a handler at `BeforeLocation`, `FoundProduct` or `AfterLocation`.
-    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox);
+    fn accept(&mut self, point: PointCode, handler: SessionHandlerBox);
+    /// Registers a handler at `BeforeLocation`, `FoundProduct`, `AfterLocation` or
+    /// `RequestBody`.
+    fn request(&mut self, point: PointCode, handler: RequestHandlerBox);
     /// Registers a handler at `Forward`.
     fn forward(&mut self, handler: ForwardHandlerBox);
-    /// Registers a handler at `ReadResponse` or `RequestFinish`.
-    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox);
+    /// Registers a handler at `ReadResponse`, `ResponseBody` or `RequestFinish`.
+    fn response(&mut self, point: PointCode, handler: ResponseHandlerBox);
     /// Registers a handler at `Finish`.
     fn finish(&mut self, handler: SessionHandlerBox);
     /// The id of the plugin instance being initialised: unique in the process, never

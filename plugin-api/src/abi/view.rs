@@ -10,8 +10,8 @@ use abi_stable::std_types::{ROption, RSlice, RStr, RVec, Tuple2};
 use abi_stable::RMut;
 
 use super::addr::{IpAbi, SocketAddrAbi};
+use super::code::OverLimitCode;
 use super::local::LocalAny;
-use crate::body::OverLimit;
 
 /// A session view as handlers receive it.
 pub type SessionViewMut<'a> = SessionView_TO<'a, RMut<'a, ()>>;
@@ -125,7 +125,7 @@ pub trait RequestView {
     /// Asks for the request body for plugin instance `instance` (at BeforeLocation,
     /// FoundProduct and AfterLocation): its RequestBody handlers then run on it.
     /// `false` when no body is offered (an upgrade, a gRPC request, a later point).
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool;
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool;
     /// The request body read for RequestBody, from there until it is sent.
     fn body(&self) -> ROption<RSlice<'_, u8>>;
     /// Replaces the body read for RequestBody (and `Content-Length`); `false` when
@@ -163,7 +163,7 @@ pub trait ResponseView {
     /// Asks for the response body for plugin instance `instance` (at ReadResponse):
     /// its ResponseBody handlers then run on it. `false` when no body is offered (an
     /// upgrade, a gRPC response, a later point).
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool;
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool;
     /// The response body: the one a handler set, else the one read for
     /// ResponseBody; `None` when neither exists (the body is streamed).
     fn body(&self) -> ROption<RSlice<'_, u8>>;

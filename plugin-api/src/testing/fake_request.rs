@@ -7,8 +7,8 @@ use crate::abi::{
 };
 
 use crate::abi::LocalAny;
+use crate::abi::OverLimitCode;
 use crate::body::{is_grpc, Asks};
-use crate::OverLimit;
 
 use super::{
     header_methods, valid_header_name, valid_header_value, Context, FakeLocals, FakeSession,
@@ -346,7 +346,11 @@ impl RequestView for FakeRequest {
     fn set_local(&mut self, instance: u32, value: LocalAny) {
         self.locals.0.set(instance, value)
     }
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool {
+        // A choice this version does not know: refused, the plugin keeps streaming.
+        let Some(over_limit) = over_limit.over_limit() else {
+            return false;
+        };
         let grpc = self.headers.get("content-type").map(str::as_bytes);
         if self.body_read || grpc.is_some_and(is_grpc) || self.headers.get("upgrade").is_some() {
             return false;

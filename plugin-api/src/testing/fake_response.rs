@@ -1,8 +1,8 @@
 //! [`FakeResponse`]: a response view for tests.
 
+use crate::abi::OverLimitCode;
 use crate::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
 use crate::body::{is_grpc, Asks};
-use crate::OverLimit;
 
 use super::{header_methods, HeaderList};
 
@@ -92,7 +92,11 @@ impl ResponseView for FakeResponse {
         true
     }
     header_methods!(headers);
-    fn want_body(&mut self, instance: u32, over_limit: OverLimit) -> bool {
+    fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool {
+        // A choice this version does not know: refused, the plugin keeps streaming.
+        let Some(over_limit) = over_limit.over_limit() else {
+            return false;
+        };
         let grpc = self.headers.get("content-type").map(str::as_bytes);
         if self.body_read || self.status == 101 || grpc.is_some_and(is_grpc) {
             return false;

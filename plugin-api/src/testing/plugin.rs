@@ -9,8 +9,8 @@ use abi_stable::library::LibHeader;
 use abi_stable::sabi_types::RRef;
 
 use crate::abi::{
-    check_def, host_header, HostLog, HostLogBox, HostLog_TO, HostMetricBox, HostMetric_TO,
-    MetricDef, MetricFamily, ROption, RResult, RStr, RString,
+    check_def, host_header, ActionCode, HostLog, HostLogBox, HostLog_TO, HostMetricBox,
+    HostMetric_TO, MetricDef, MetricFamily, PointCode, ROption, RResult, RStr, RString,
 };
 use crate::abi::{
     ForwardHandlerBox, RegistryAbi, RegistryAbi_TO, RequestHandlerBox, RequestViewMut,
@@ -108,19 +108,19 @@ impl HostLog for CapturedLog {
 }
 
 impl RegistryAbi for TestPlugin {
-    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
-        if !self.may_register(point.into()) {
+    fn accept(&mut self, point: PointCode, handler: SessionHandlerBox) {
+        let Some(point) = self.registered::<AcceptPoint>(point) else {
             return;
-        }
+        };
         match point {
             AcceptPoint::Accept => self.accept.push(handler),
             AcceptPoint::Handshake => self.handshake.push(handler),
         }
     }
-    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
-        if !self.may_register(point.into()) {
+    fn request(&mut self, point: PointCode, handler: RequestHandlerBox) {
+        let Some(point) = self.registered::<RequestPoint>(point) else {
             return;
-        }
+        };
         match point {
             RequestPoint::BeforeLocation => self.before_location.push(handler),
             RequestPoint::FoundProduct => self.found_product.push(handler),
@@ -133,10 +133,10 @@ impl RegistryAbi for TestPlugin {
             self.forward.push(handler)
         }
     }
-    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
-        if !self.may_register(point.into()) {
+    fn response(&mut self, point: PointCode, handler: ResponseHandlerBox) {
+        let Some(point) = self.registered::<ResponsePoint>(point) else {
             return;
-        }
+        };
         match point {
             ResponsePoint::ReadResponse => self.read_response.push(handler),
             ResponsePoint::RequestFinish => self.request_finish.push(handler),
@@ -221,6 +221,18 @@ impl TestPlugin {
             RResult::ROk(Ok(())) => Ok(plugin),
             RResult::ROk(Err(e)) => Err(e),
             RResult::RErr(panic) => Err(panic.into_string()),
+        }
+    }
+
+    /// The typed point a registration names, if it may be registered there (the
+    /// proxy's checks); notes the first refusal.
+    fn registered<P: TryFrom<Point> + Into<Point> + Copy>(&mut self, code: PointCode) -> Option<P> {
+        match settle::point_of::<P>(code) {
+            Ok(point) => self.may_register(point.into()).then_some(point),
+            Err(message) => {
+                self.undeclared.get_or_insert(message);
+                None
+            }
         }
     }
 
@@ -508,10 +520,63 @@ fn next_instance() -> u32 {
     NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
 }
 
-fn plain(result: crate::abi::HandlerResult<Action>) -> Result<Action, String> {
-    result.into_result().map_err(RString::into_string)
+fn plain(result: crate::abi::HandlerResult<ActionCode>) -> Result<Action, String> {
+    let code = result.into_result().map_err(RString::into_string)?;
+    settle::action_of(code)
 }
 
 fn view(request: &mut FakeRequest) -> RequestViewMut<'_> {
     RequestView_TO::from_ptr(request, TD_Opaque)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{SessionHandler, SessionViewMut};
+
+    /// A handler as a newer plugin might build it: returning an action this version
+    /// does not know.
+    struct Newer;
+
+    impl SessionHandler for Newer {
+        fn call(&self, _: SessionViewMut<'_>) -> crate::abi::HandlerResult<ActionCode> {
+            RResult::ROk(ActionCode(9))
+        }
+    }
+
+    fn newer() -> SessionHandlerBox {
+        crate::abi::SessionHandler_TO::from_value(Newer, TD_Opaque)
+    }
+
+    #[test]
+    fn an_unknown_action_is_a_plugin_error_under_the_policy() {
+        let mut plugin = TestPlugin::default();
+        RegistryAbi::accept(&mut plugin, PointCode(Point::Accept as u8), newer());
+        let err = plugin.accept(&mut FakeSession::new()).unwrap_err();
+        assert_eq!(err, "returned action 9, which this hookgate does not know");
+        let open = plugin.fail_open();
+        assert_eq!(open.accept(&mut FakeSession::new()), Ok(Action::GoOn));
+        assert_eq!(open.failures().len(), 2);
+    }
+
+    #[test]
+    fn a_point_unknown_or_of_another_type_is_refused_at_registration() {
+        let mut plugin = TestPlugin::default();
+        RegistryAbi::accept(&mut plugin, PointCode(40), newer());
+        RegistryAbi::accept(&mut plugin, PointCode(Point::Forward as u8), newer());
+        assert_eq!(plugin.handler_count(Point::Accept), 0);
+        assert_eq!(plugin.handler_count(Point::Forward), 0);
+        let refused = plugin.undeclared.as_deref().unwrap_or_default();
+        assert_eq!(
+            refused,
+            "registered a handler at point 40, which this hookgate does not know"
+        );
+        assert_eq!(
+            settle::point_of::<AcceptPoint>(PointCode(Point::Forward as u8)),
+            Err(
+                "registered a handler of another type at forward (its handler type is Forward)"
+                    .into()
+            )
+        );
+    }
 }

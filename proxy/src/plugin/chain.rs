@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ForwardHandlerBox, HandlerResult, ROption, RResult, RequestHandlerBox, RequestView,
+    ActionCode, ForwardHandlerBox, HandlerResult, ROption, RResult, RequestHandlerBox, RequestView,
     RequestView_TO, ResponseHandlerBox, ResponseView, ResponseView_TO, SessionHandlerBox,
     SessionView, SessionView_TO, TD_Opaque,
 };
@@ -280,8 +280,10 @@ fn settle<'c, T>(
     }))
 }
 
-fn plain(result: HandlerResult<Action>) -> Result<Action, String> {
-    result.into_result().map_err(|e| e.into_string())
+#[inline]
+fn plain(result: HandlerResult<ActionCode>) -> Result<Action, String> {
+    let code = result.into_result().map_err(|e| e.into_string())?;
+    hookgate_plugin_api::settle::action_of(code)
 }
 
 impl Chain<SessionHandlerBox> {
@@ -333,7 +335,7 @@ impl Chain<RequestHandlerBox> {
                 .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque));
             // GoOn is the common case: skip moving the whole verdict (it is ~100 bytes)
             // through the conversion below, which profiling showed to dominate.
-            if matches!(&result, RResult::ROk(v) if v.action == Action::GoOn) {
+            if matches!(&result, RResult::ROk(v) if v.action == ActionCode::GO_ON) {
                 continue;
             }
             let redirect_set = request.redirect_url().is_some();

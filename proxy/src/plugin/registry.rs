@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use hookgate_plugin_api::abi::abi_stable::library::LibHeader;
 use hookgate_plugin_api::abi::{
-    ForwardHandlerBox, HostLogBox, HostMetricBox, HostMetric_TO, MetricDef, RResult, RString,
-    RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox, TD_Opaque,
+    ForwardHandlerBox, HostLogBox, HostMetricBox, HostMetric_TO, MetricDef, PointCode, RResult,
+    RString, RegistryAbi, RequestHandlerBox, ResponseHandlerBox, SessionHandlerBox, TD_Opaque,
 };
 use hookgate_plugin_api::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 
@@ -18,9 +18,23 @@ pub(crate) struct Collector<'c> {
     pub(crate) instance: Arc<Instance>,
     pub(crate) chains: &'c mut Chains,
     pub(crate) undeclared: Option<Point>,
+    /// A registration at a point this version does not know, or of another handler
+    /// type: why it was refused.
+    pub(crate) refused: Option<String>,
 }
 
 impl Collector<'_> {
+    /// The typed point a registration names; `None` (noting why) if refused.
+    fn typed<P: TryFrom<Point>>(&mut self, code: PointCode) -> Option<P> {
+        match hookgate_plugin_api::settle::point_of::<P>(code) {
+            Ok(point) => Some(point),
+            Err(message) => {
+                self.refused.get_or_insert(message);
+                None
+            }
+        }
+    }
+
     fn push<H>(
         instance: &Arc<Instance>,
         undeclared: &mut Option<Point>,
@@ -59,7 +73,10 @@ impl RegistryAbi for Collector<'_> {
         }
     }
 
-    fn accept(&mut self, point: AcceptPoint, handler: SessionHandlerBox) {
+    fn accept(&mut self, point: PointCode, handler: SessionHandlerBox) {
+        let Some(point) = self.typed::<AcceptPoint>(point) else {
+            return;
+        };
         let chain = self.chains.accept_mut(point);
         Self::push(
             &self.instance,
@@ -70,7 +87,10 @@ impl RegistryAbi for Collector<'_> {
         )
     }
 
-    fn request(&mut self, point: RequestPoint, handler: RequestHandlerBox) {
+    fn request(&mut self, point: PointCode, handler: RequestHandlerBox) {
+        let Some(point) = self.typed::<RequestPoint>(point) else {
+            return;
+        };
         let chain = self.chains.request_mut(point);
         Self::push(
             &self.instance,
@@ -92,7 +112,10 @@ impl RegistryAbi for Collector<'_> {
         )
     }
 
-    fn response(&mut self, point: ResponsePoint, handler: ResponseHandlerBox) {
+    fn response(&mut self, point: PointCode, handler: ResponseHandlerBox) {
+        let Some(point) = self.typed::<ResponsePoint>(point) else {
+            return;
+        };
         let chain = self.chains.response_mut(point);
         Self::push(
             &self.instance,

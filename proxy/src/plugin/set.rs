@@ -91,6 +91,7 @@ impl Plugins {
             instance: Arc::clone(&instance),
             chains: &mut staged,
             undeclared: None,
+            refused: None,
         };
         let registry = RegistryAbi_TO::from_ptr(&mut collector, TD_Opaque);
         let result = (library.module.init())(RStr::from(settings), registry);
@@ -103,11 +104,15 @@ impl Plugins {
                 declared: declared.join(", "),
             });
         }
-        if let Err(message) = result.into_result() {
+        let result = match collector.refused {
+            Some(refused) => Err(refused),
+            None => result.into_result().map_err(|e| e.into_string()),
+        };
+        if let Err(message) = result {
             return Err(LoadError::Init {
                 path: instance.path.clone(),
                 name: instance.name.clone(),
-                message: crate::message::one_line(message.as_str()),
+                message: crate::message::one_line(&message),
             });
         }
         self.chains.append(staged);
