@@ -163,8 +163,9 @@
 //! - Not offered (`want_body` returns `false`): upgrades (WebSocket), gRPC
 //!   (`application/grpc…`) in either direction, responses without a body (HEAD, 1xx,
 //!   204, 304), and at points after the body point.
-//! - A client that goes away while its body is read ends the request (`client_closed`,
-//!   RequestFinish runs); a broken or slow body is the client's error (400, 408), and a
+//! - A body's failures while it is read are what they are for a streamed body: the
+//!   client's (`bad_body` 400 for broken framing or a body cut before its length,
+//!   `body_timeout` 408, `client_closed` for a reset), RequestFinish still running; a
 //!   backend's body failing while read is a 502 (`upstream_failed`).
 //!
 //! **Errors and panics**: a panic in init or in a handler never crosses the boundary;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use hookgate_tests::backend::checksum;
 use hookgate_tests::{
-    arg, free_addr, h2c_send, http1_send, library, raw_exchange, wait_for_events, Backend,
-    Behaviour, Echo, Probe, Proxy, Req, Response,
+    arg, free_addr, h2c_send, http1_send, library, raw_exchange, wait_for_events,
+    websocket_roundtrip, Backend, Behaviour, Echo, Probe, Proxy, Req, Response,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -208,6 +208,21 @@ fn body_points_run_in_order_for_the_plugins_that_asked() {
 point = "after_location"
 action = "go_on"
 want_body = "reject"
+path = "/ws"
+[[rule]]
+point = "read_response"
+action = "go_on"
+want_body = "reject"
+path = "/ws"
+[[rule]]
+point = "after_location"
+action = "go_on"
+want_body = "reject"
+path = "/grpc"
+[[rule]]
+point = "after_location"
+action = "go_on"
+want_body = "reject"
 header = { name = "x-want" }
 [[rule]]
 point = "request_body"
@@ -330,6 +345,49 @@ path = "/finish"
     assert_eq!(response.header("connection"), Some("close"));
     assert_eq!(echo(&response).body_length, 3);
 
+    // Never offered: an upgrade (its request or its 101), a gRPC request.
+    let upgraded = websocket_roundtrip(proxy.addr(), "p.example", "/ws", b"ping").expect("ws");
+    assert_eq!(
+        (upgraded.status, upgraded.echoed.as_slice()),
+        (101, &b"ping"[..])
+    );
+    let grpc = Req::new("POST", "p.example", "/grpc")
+        .headers(&[("content-type", "application/grpc"), ("te", "trailers")])
+        .body(b"\0\0\0\0\x01x".to_vec());
+    let response = h2c_send(proxy.addr(), &grpc).expect("an h2 answer");
+    assert_eq!(echo(&response).body_length, 6);
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        let done = |path: &str| {
+            e.iter()
+                .any(|e| e.point == "request_finish" && e.target == path && e.probe == "B")
+        };
+        done("/ws") && done("/grpc")
+    });
+    let offered: Vec<(String, String, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.probe == "A" && (e.target == "/ws" || e.target == "/grpc"))
+        .filter(|e| matches!(e.point.as_str(), "after_location" | "read_response"))
+        .map(|e| (e.target.clone(), e.point.clone(), e.field("offered")))
+        .collect();
+    let expected = [
+        ("/ws", "after_location", Some("false")),
+        ("/ws", "read_response", Some("false")),
+        ("/grpc", "after_location", Some("false")),
+        ("/grpc", "read_response", None),
+    ];
+    let expected: Vec<(String, String, Option<&str>)> = expected
+        .iter()
+        .map(|(t, p, o)| (t.to_string(), p.to_string(), *o))
+        .collect();
+    assert_eq!(offered, expected);
+    assert!(
+        !events.iter().any(|e| e.point == "request_body"
+            && e.target != "/read"
+            && e.target != "/replace"
+            && e.target != "/deny"),
+        "a body point ran for a body not offered"
+    );
+
     // A response over the limit: Skip streams it on untouched; Reject is a 502.
     let big = Backend::start(Behaviour::echo("big").stream(100_000));
     let big_proxy = start(dir.path(), &[&big], 0, &plugins);
@@ -343,4 +401,55 @@ path = "/finish"
     assert_eq!(skipped.header("x-probe-body-seen"), None);
     let rejected = req("x-want-response-reject");
     assert_eq!(rejected.status, 502, "{}", rejected.text());
+}
+
+/// While a body is read for a plugin, the client's failures stay the client's, as for
+/// a streamed body: a stalled body gets 408 (`body_timeout`), a client that goes away
+/// before its `Content-Length` leaves a cut body (`bad_body`; RequestFinish still
+/// runs), and neither reaches the backend.
+#[test]
+fn client_failures_while_a_body_is_read_are_the_clients() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::echo("b");
+    let asking = Probe::new(
+        dir.path(),
+        "A",
+        "[[rule]]\npoint = \"after_location\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
+    );
+    let plugins = format!(
+        "body_timeout_ms = 300\n[[plugins]]\npath = {:?}\nconfig = {:?}\n",
+        arg(&Probe::library()),
+        arg(asking.config_path()),
+    );
+    let proxy = start(dir.path(), &[&backend], 0, &plugins);
+    let head = |path: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: p.example\r\nContent-Length: 10\r\n\r\nabc")
+    };
+    let stalled = raw_exchange(proxy.addr(), head("/stalled").as_bytes(), WAIT);
+    assert!(stalled.text().starts_with("HTTP/1.1 408"), "{stalled:?}");
+
+    let mut gone = std::net::TcpStream::connect(proxy.addr()).expect("connect");
+    std::io::Write::write_all(&mut gone, head("/gone").as_bytes()).expect("send");
+    wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "after_location" && e.target == "/gone")
+    });
+    drop(gone);
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "request_finish" && e.target == "/gone")
+    });
+    let finish = |path: &str| {
+        let event = events
+            .iter()
+            .find(|e| e.point == "request_finish" && e.target == path);
+        event.and_then(|e| e.field("error")).map(str::to_owned)
+    };
+    assert_eq!(finish("/stalled").as_deref(), Some("body_timeout"));
+    assert_eq!(finish("/gone").as_deref(), Some("bad_body"));
+    assert!(
+        !events.iter().any(|e| e.point == "request_body"),
+        "{events:?}"
+    );
+    assert_eq!(backend.requests(), 0);
 }
