@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hookgate_tests::backend::checksum;
+use hookgate_tests::scripted::RawBackend;
 use hookgate_tests::{
     arg, free_addr, h2c_send, http1_send, library, raw_exchange, wait_for_events,
     websocket_roundtrip, Backend, Behaviour, Echo, Probe, Proxy, Req, Response,
@@ -36,9 +37,15 @@ json = true
 /// A proxy on one product and one cluster of `backends` (`retries` more attempts
 /// in the subcluster), with `plugins` (TOML `[[plugins]]` entries), an admin listener.
 fn start(dir: &Path, backends: &[&Backend], retries: u32, plugins: &str) -> Proxy {
-    let backends: Vec<String> = backends
+    let addrs: Vec<String> = backends.iter().map(|b| b.addr_string()).collect();
+    start_at(dir, &addrs, retries, plugins)
+}
+
+/// [`start`], with backends at these addresses.
+fn start_at(dir: &Path, addrs: &[String], retries: u32, plugins: &str) -> Proxy {
+    let backends: Vec<String> = addrs
         .iter()
-        .map(|b| format!("{{ addr = \"{}\" }}", b.addr_string()))
+        .map(|addr| format!("{{ addr = \"{addr}\" }}"))
         .collect();
     let config = dir.join("hookgate.toml");
     let text = format!(
@@ -452,4 +459,38 @@ fn client_failures_while_a_body_is_read_are_the_clients() {
         "{events:?}"
     );
     assert_eq!(backend.requests(), 0);
+}
+
+/// A backend's body that fails while it is read for a ResponseBody handler is the
+/// backend's failure: 502 `upstream_failed`, never a cut body sent as whole.
+#[test]
+fn a_response_body_failing_while_read_is_a_502() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cut = RawBackend::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+    let asking = Probe::new(
+        dir.path(),
+        "A",
+        "[[rule]]\npoint = \"read_response\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
+    );
+    let plugins = format!(
+        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
+        arg(&Probe::library()),
+        arg(asking.config_path()),
+    );
+    let proxy = start_at(dir.path(), &[cut.addr().to_string()], 0, &plugins);
+    let response = http1_send(proxy.addr(), &Req::get("p.example", "/cut")).expect("an answer");
+    assert_eq!(response.status, 502, "{}", response.text());
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "request_finish" && e.target == "/cut")
+    });
+    let finish = events.iter().find(|e| e.point == "request_finish");
+    assert_eq!(
+        finish.and_then(|e| e.field("error")),
+        Some("upstream_failed")
+    );
+    assert!(
+        !events.iter().any(|e| e.point == "response_body"),
+        "{events:?}"
+    );
 }
