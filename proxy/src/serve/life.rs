@@ -36,7 +36,7 @@ use crate::edge::{self, Refusal};
 use crate::error::ProxyError;
 use crate::plugin::{Chain, RequestChainOutcome};
 use crate::request::{PluginRequest, RequestState};
-use crate::response::ResponseState;
+use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
@@ -585,7 +585,7 @@ impl Life {
                     conn: Arc::clone(&self.conn),
                     snapshot: Arc::clone(&self.snapshot),
                     request,
-                    response: (!redirected).then(|| state.head_copy()),
+                    response: (!redirected).then(|| state.sent()),
                 }))
             };
         Ok(Response::from_parts(
@@ -618,7 +618,7 @@ struct Sent {
     conn: Arc<Conn>,
     snapshot: Arc<Snapshot>,
     request: RequestState,
-    response: Option<ResponseState>,
+    response: Option<SentResponse>,
 }
 
 impl WhenSent for Sent {
@@ -638,7 +638,7 @@ fn request_finish(
     conn: &Conn,
     snapshot: &Snapshot,
     request: &mut RequestState,
-    response: Option<&mut ResponseState>,
+    response: Option<&mut SentResponse>,
 ) {
     let chain = snapshot
         .plugins
