@@ -6,6 +6,7 @@
 use hookgate_plugin_api::abi::{ROption, RSlice, RStr, Tuple2};
 use std::cell::RefCell;
 
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) fn get<'m>(map: &'m HeaderMap, name: RStr<'_>) -> ROption<RSlice<'m, u8>> {
@@ -60,8 +61,50 @@ fn header_name(name: &str) -> Option<HeaderName> {
 
 fn parse(name: RStr<'_>, value: RStr<'_>) -> Option<(HeaderName, HeaderValue)> {
     let name = header_name(name.as_str())?;
-    let value = HeaderValue::from_str(value.as_str()).ok()?;
+    let value = header_value(value.as_str())?;
     Some((name, value))
+}
+
+/// `text` as a `HeaderValue`, copied; `None` if it is not a valid one.
+///
+/// Internal: `HeaderValue::from_str` copies into a `Bytes` made from a vector, which
+/// allocates again (and makes the value shared) on its first clone: the request's
+/// headers are cloned for every attempt upstream, so a value a plugin set cost two
+/// allocations. A short value is instead copied into a [`Short`] that a `Bytes` owns:
+/// one allocation, and clones only count references.
+fn header_value(text: &str) -> Option<HeaderValue> {
+    match Short::new(text.as_bytes()) {
+        Some(short) => HeaderValue::from_maybe_shared(Bytes::from_owner(short)).ok(),
+        None => HeaderValue::from_str(text).ok(),
+    }
+}
+
+/// A header value of at most [`Short::CAPACITY`] bytes, held inline.
+struct Short {
+    len: u8,
+    bytes: [u8; Short::CAPACITY],
+}
+
+impl Short {
+    /// Room for a request id (32 hex digits, or a UUID's 36 characters) and most
+    /// values plugins set; with the length and `Bytes`' reference count, one
+    /// 64-byte allocation.
+    const CAPACITY: usize = 47;
+
+    fn new(text: &[u8]) -> Option<Short> {
+        let len = u8::try_from(text.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= Self::CAPACITY)?;
+        let mut bytes = [0; Self::CAPACITY];
+        bytes[..text.len()].copy_from_slice(text);
+        Some(Short { len, bytes })
+    }
+}
+
+impl AsRef<[u8]> for Short {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 pub(crate) fn set(map: &mut HeaderMap, name: RStr<'_>, value: RStr<'_>) -> bool {
@@ -107,6 +150,22 @@ pub(crate) use header_methods;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_of_any_length_are_checked_and_kept() {
+        for text in [
+            "",
+            "1",
+            &"x".repeat(Short::CAPACITY),
+            &"y".repeat(Short::CAPACITY + 1),
+        ] {
+            let value = header_value(text).unwrap();
+            assert_eq!(value, HeaderValue::from_str(text).unwrap());
+            assert_eq!(value.clone().as_bytes(), text.as_bytes());
+        }
+        assert_eq!(header_value("a\nb"), None);
+        assert_eq!(header_value(&format!("{}\r", "z".repeat(60))), None);
+    }
 
     #[test]
     fn names_parse_the_same_from_the_cache() {

@@ -40,7 +40,7 @@ use crate::error::ProxyError;
 use crate::plugin::{Chain, Instance, RequestChainOutcome};
 use crate::plugin_body::PluginBody;
 use crate::request::{PluginRequest, RequestState};
-use crate::response::ResponseState;
+use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
@@ -680,7 +680,7 @@ impl Life {
                     conn: Arc::clone(&self.conn),
                     snapshot: Arc::clone(&self.snapshot),
                     request,
-                    response: (!redirected).then(|| state.head_copy()),
+                    response: (!redirected).then(|| state.sent()),
                 }))
             };
         Ok(Response::from_parts(
@@ -858,7 +858,7 @@ struct Sent {
     conn: Arc<Conn>,
     snapshot: Arc<Snapshot>,
     request: RequestState,
-    response: Option<ResponseState>,
+    response: Option<SentResponse>,
 }
 
 impl WhenSent for Sent {
@@ -878,7 +878,7 @@ fn request_finish(
     conn: &Conn,
     snapshot: &Snapshot,
     request: &mut RequestState,
-    response: Option<&mut ResponseState>,
+    response: Option<&mut SentResponse>,
 ) {
     let chain = snapshot
         .plugins
