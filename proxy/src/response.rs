@@ -134,6 +134,12 @@ impl ResponseView for SentResponse {
     fn remove_header(&mut self, _name: RStr<'_>) -> bool {
         false
     }
+    fn want_body(&mut self, _instance: u32, _over_limit: OverLimitCode) -> bool {
+        false
+    }
+    fn body(&self) -> ROption<RSlice<'_, u8>> {
+        ROption::RNone
+    }
     fn set_body(&mut self, _body: RVec<u8>) {}
 }
 
