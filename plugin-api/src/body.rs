@@ -10,7 +10,8 @@
 //! return values mean is in [the callback contract](crate#the-callback-contract).
 
 /// The `body_limit` of a plugin instance that its `[[plugins]]` entry does not set:
-/// 64 KiB. Never above the product's `max_body_bytes`.
+/// 64 KiB. It bounds request and response bodies alike; a request body is never read
+/// past the product's `max_body_bytes` either.
 ///
 /// ```
 /// assert_eq!(hookgate_plugin_api::DEFAULT_BODY_LIMIT, 65536);
@@ -108,6 +109,84 @@ impl Asks {
     pub fn iter(&self) -> impl Iterator<Item = (u32, OverLimit)> + '_ {
         self.0.iter().copied()
     }
+}
+
+/// Which of the instances with handlers at a body point run on a body: the one rule
+/// the proxy and the fake host share. `instances` are those instances, in chain
+/// order, with their `body_limit`s; `len` is the body's length (`None`: longer than
+/// what was read). Those that asked and take a body this long run; `Err` if one that
+/// asked refuses it (`OverLimit::Reject`), which refuses the message before any
+/// handler runs.
+///
+/// ```
+/// use hookgate_plugin_api::body::{chosen, Asks, TooLarge};
+/// use hookgate_plugin_api::OverLimit;
+/// let mut asks = Asks::default();
+/// asks.add(1, OverLimit::Skip);
+/// asks.add(2, OverLimit::Reject);
+/// let instances = [(1, 10), (2, 100), (3, 100)];
+/// assert_eq!(chosen(&asks, instances, Some(50)), Ok(vec![2]));
+/// assert_eq!(chosen(&asks, instances, Some(5)), Ok(vec![1, 2]));
+/// assert_eq!(chosen(&asks, instances, Some(500)), Err(TooLarge));
+/// ```
+pub fn chosen(
+    asks: &Asks,
+    instances: impl IntoIterator<Item = (u32, u64)>,
+    len: Option<u64>,
+) -> Result<Vec<u32>, TooLarge> {
+    let mut run = Vec::new();
+    for (instance, limit) in instances {
+        let Some(over_limit) = asks.get(instance) else {
+            continue;
+        };
+        match decide(len, limit, over_limit) {
+            BodyDecision::Call => run.push(instance),
+            BodyDecision::Skip => {}
+            BodyDecision::Reject => return Err(TooLarge),
+        }
+    }
+    Ok(run)
+}
+
+/// A body over the limit of an instance that refuses larger ones: the request gets
+/// 413 ([`REQUEST_TOO_LARGE`]), the response becomes a 502 ([`RESPONSE_TOO_LARGE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge;
+
+/// The error code of a request refused for its body's length.
+pub const REQUEST_TOO_LARGE: &str = "body_too_large";
+
+/// The error code of a response refused for its body's length.
+pub const RESPONSE_TOO_LARGE: &str = "response_too_large";
+
+/// Whether a request's body is offered: not an upgrade's, not gRPC's.
+///
+/// ```
+/// use hookgate_plugin_api::body::request_offered;
+/// assert!(request_offered(false, Some(b"application/json")));
+/// assert!(!request_offered(true, None));
+/// assert!(!request_offered(false, Some(b"application/grpc")));
+/// ```
+pub fn request_offered(upgrade: bool, content_type: Option<&[u8]>) -> bool {
+    !upgrade && !content_type.is_some_and(is_grpc)
+}
+
+/// Whether a response's body is offered: not for a HEAD request, not a response
+/// without a body (1xx, 204, 304), not gRPC.
+///
+/// ```
+/// use hookgate_plugin_api::body::response_offered;
+/// assert!(response_offered(false, 200, Some(b"text/html")));
+/// assert!(!response_offered(true, 200, None));
+/// assert!(!response_offered(false, 304, None));
+/// assert!(!response_offered(false, 101, None));
+/// ```
+pub fn response_offered(head_request: bool, status: u16, content_type: Option<&[u8]>) -> bool {
+    !head_request
+        && !(100..200).contains(&status)
+        && status != 204
+        && status != 304
+        && !content_type.is_some_and(is_grpc)
 }
 
 /// Whether a message with this `Content-Type` is gRPC (`application/grpc`,

@@ -150,7 +150,12 @@
 //!   its RequestBody handlers ([`Request::body`], [`Request::set_body`]); over it,
 //!   `OverLimit::Reject` answers 413 (`body_too_large`) before any RequestBody handler
 //!   runs and `OverLimit::Skip` skips the instance. A body longer than every limit that
-//!   all skip is sent on as it came (what was read, then the rest of the stream).
+//!   all skip is sent on as it came (what was read, then the rest of the stream). A
+//!   `Content-Length` already over every limit is decided before a byte is read: 413
+//!   (so `Expect: 100-continue` gets no `100`), or, if all skip, streamed unread.
+//! - Only RequestBody handlers may replace the request body ([`Request::set_body`]
+//!   returns `false` elsewhere); handlers at Forward still read it. Once the backend
+//!   has answered, the proxy drops it.
 //! - A body read whole is sent from memory with a `Content-Length` (chunked framing
 //!   and trailers are dropped), and makes the request **retryable** like one without
 //!   a body: an idempotent request is sent again, whole, after a failure once it was

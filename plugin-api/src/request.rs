@@ -284,7 +284,8 @@ impl<'a> Request<'a> {
     }
 
     /// Replaces the request body at RequestBody (the host fixes `Content-Length`);
-    /// `false` (nothing changed) where the body is streamed.
+    /// `false` (nothing changed) at every other point, where the body is streamed or
+    /// already on its way.
     pub fn set_body(&mut self, body: impl Into<Vec<u8>>) -> bool {
         self.raw.set_body(body.into().into())
     }

@@ -148,7 +148,7 @@ impl ProxyError {
             ProxyError::NotImplemented => "not_implemented",
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::HeadersTooLarge => "headers_too_large",
-            ProxyError::BodyTooLarge => "body_too_large",
+            ProxyError::BodyTooLarge => hookgate_plugin_api::body::REQUEST_TOO_LARGE,
             ProxyError::BodyTimeout => "body_timeout",
             ProxyError::BadBody => "bad_body",
             ProxyError::ClientClosed => "client_closed",
@@ -159,7 +159,7 @@ impl ProxyError {
             ProxyError::BadResponse => "bad_response",
             ProxyError::UpstreamFailed => "upstream_failed",
             ProxyError::Timeout => "timeout",
-            ProxyError::ResponseTooLarge => "response_too_large",
+            ProxyError::ResponseTooLarge => hookgate_plugin_api::body::RESPONSE_TOO_LARGE,
             ProxyError::PluginError => "plugin_error",
             ProxyError::ForwardFinished => "forward_finish",
         }

@@ -6,7 +6,7 @@
 //! for it, and only up to the largest `body_limit` of those that did.
 
 use bytes::Bytes;
-use hookgate_plugin_api::body::{Asks, BodyDecision};
+use hookgate_plugin_api::body::{chosen, Asks, TooLarge};
 use hookgate_plugin_api::OverLimit;
 
 use crate::plugin::Instance;
@@ -24,6 +24,8 @@ pub struct PluginBody {
     /// Whether the read body was read whole (`false`: it was longer than every
     /// asking instance's limit).
     pub complete: bool,
+    /// Whether handlers may replace it (while the RequestBody chain runs).
+    pub writable: bool,
 }
 
 impl PluginBody {
@@ -73,16 +75,19 @@ impl PluginBody {
             .map(|limit| limit.min(cap))
     }
 
-    /// What becomes of `instance`'s body handlers for the body read (the shared rule,
-    /// [`decide`](hookgate_plugin_api::body::decide)); `None` if it did not ask.
-    pub fn decision(&self, instance: &Instance) -> Option<BodyDecision> {
-        let over_limit = self.asks.get(instance.id)?;
-        let len = self.read.as_ref().map(|b| b.len() as u64);
-        let len = if self.complete { len } else { None };
-        Some(hookgate_plugin_api::body::decide(
-            len,
-            instance.body_limit,
-            over_limit,
-        ))
+    /// Of `instances` (those with handlers at the body point), the ids of those whose
+    /// handlers run on a body of `len` bytes (`None`: longer than what was read), by
+    /// the rule the fake host shares ([`chosen`]); `Err` if one refuses it.
+    pub fn chosen<'i>(
+        &self,
+        instances: impl Iterator<Item = &'i Instance>,
+        len: Option<u64>,
+    ) -> Result<Vec<u32>, TooLarge> {
+        chosen(&self.asks, instances.map(|i| (i.id, i.body_limit)), len)
+    }
+
+    /// The length of the body read whole; `None` if none was, or it was longer.
+    pub fn read_len(&self) -> Option<u64> {
+        self.whole().map(|b| b.len() as u64)
     }
 }

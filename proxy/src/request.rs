@@ -279,7 +279,7 @@ impl RequestView for PluginRequest<'_> {
         body.map(|b| RSlice::from_slice(b)).into()
     }
     fn set_body(&mut self, body: RVec<u8>) -> bool {
-        if self.request.body.whole().is_none() {
+        if !self.request.body.writable {
             return false;
         }
         let body = Bytes::from(body.into_vec());

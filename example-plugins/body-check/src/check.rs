@@ -35,6 +35,8 @@ pub(crate) enum Refusal {
     Json,
     /// A denied pattern occurs.
     Pattern,
+    /// A rule matched, but the proxy offers no body to check (an upgrade, gRPC).
+    Unreadable,
 }
 
 impl Refusal {
@@ -44,6 +46,7 @@ impl Refusal {
             Refusal::Signature => "signature",
             Refusal::Json => "json",
             Refusal::Pattern => "pattern",
+            Refusal::Unreadable => "unreadable",
         }
     }
 }

@@ -81,6 +81,9 @@ impl TryFrom<RuleEntry> for Rule {
             }),
             None => None,
         };
+        if signature.is_some() && matches!(entry.over_limit, OverLimitName::Skip) {
+            return Err("`over_limit = \"skip\"` with a `signature` would let a body padded past the limit through unsigned");
+        }
         let over_limit = match entry.over_limit {
             OverLimitName::Reject => OverLimit::Reject,
             OverLimitName::Skip => OverLimit::Skip,

@@ -15,8 +15,10 @@
 //!
 //! A body over the limit gets 413 from the proxy (`over_limit = "reject"`, the
 //! default: a check cannot pass on part of a body) or is sent on unchecked
-//! (`over_limit = "skip"`). A WebSocket upgrade or a gRPC request is never offered
-//! its body, and goes on unchecked.
+//! (`over_limit = "skip"`, refused at init for a rule with a `signature`, which a
+//! padded body would then bypass). A request a rule matches whose body the proxy does
+//! not offer (a WebSocket upgrade, a gRPC request: the client chooses both headers)
+//! gets 403, counted as `unreadable`: the check is never skipped by a header.
 //!
 //! The signature is GitHub's webhook form: the header holds `prefix` then the
 //! lowercase or uppercase hex of HMAC-SHA256(secret, body), compared in constant time.
@@ -34,6 +36,10 @@
 //! path_prefix = "/hooks/"
 //! json = true
 //! signature = { header = "x-hub-signature-256", prefix = "sha256=", secret = "s3cret" }
+//!
+//! [[products.shop.rules]]
+//! path_prefix = "/uploads/"
+//! deny = ["EICAR-STANDARD-ANTIVIRUS-TEST-FILE"]
 //! over_limit = "skip"
 //! ```
 
@@ -59,17 +65,22 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     }
     let refused = reg.counter(
         "body_check_refused",
-        "Requests refused for their body, by reason: signature, json, pattern",
+        "Requests refused for their body, by reason: signature, json, pattern, unreadable",
         &["reason"],
     )?;
+    let refused_at_found_product = refused.clone();
     reg.on_found_product(move |req| {
         let Some(rule) = rules.first_match(req) else {
             return Outcome::GoOn;
         };
         let checks = Arc::clone(&rule.checks);
-        if req.want_body(checks.over_limit) {
-            req.local::<Chosen>().0 = Some(checks);
+        if !req.want_body(checks.over_limit) {
+            // No body to check (an upgrade, gRPC): refused, never let through unchecked.
+            refused_at_found_product.inc(&[Refusal::Unreadable.reason()]);
+            warn!("refused {} {}: unreadable", req.method(), req.path());
+            return Outcome::Respond(reply(Refusal::Unreadable));
         }
+        req.local::<Chosen>().0 = Some(checks);
         Outcome::GoOn
     });
     reg.on_request_body(move |req| {
@@ -99,6 +110,7 @@ fn reply(refusal: Refusal) -> Reply {
         Refusal::Signature => (401, "bad signature\n"),
         Refusal::Json => (400, "body is not JSON\n"),
         Refusal::Pattern => (403, "forbidden\n"),
+        Refusal::Unreadable => (403, "body cannot be checked\n"),
     };
     Reply::new(status)
         .header("content-type", "text/plain")

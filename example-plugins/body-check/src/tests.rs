@@ -123,11 +123,22 @@ fn over_the_limit_the_rule_s_choice_holds() {
     assert_eq!(status(&p, post("/uploads/f", "EICAR")), 403);
 }
 
+/// A client cannot skip the check by a header: a request a rule matches whose body is
+/// not offered (gRPC, an upgrade) is refused.
 #[test]
-fn grpc_bodies_are_not_offered_and_go_on_unchecked() {
+fn a_body_not_offered_is_refused_not_let_through() {
     let p = plugin();
-    let grpc = post("/forms/a", "<script").header("content-type", "application/grpc");
-    assert_eq!(status(&p, grpc), 0);
+    for (name, value) in [("content-type", "application/grpc"), ("upgrade", "x")] {
+        let mut req = post("/forms/a", "<script").header(name, value);
+        let Ok(Outcome::Respond(reply)) = p.found_product(&mut req) else {
+            panic!("{name}: not refused");
+        };
+        assert_eq!(reply.status(), 403);
+    }
+    assert_eq!(
+        p.metric_value("body_check_refused", &["unreadable"]),
+        Some(2.0)
+    );
 }
 
 #[test]
@@ -146,6 +157,11 @@ fn bad_configs_name_the_key() {
         "[[global.rules]]\njson = true\nover_limit = \"drop\"\n",
     );
     assert!(e.contains("over_limit") || e.contains("drop"), "{e}");
+    let e = config_error(
+        init,
+        "[[global.rules]]\nover_limit = \"skip\"\nsignature = { header = \"x-sig\", secret = \"k\" }\n",
+    );
+    assert!(e.contains("padded"), "{e}");
 }
 
 hookgate_plugin_kit::test_documented_configs!();

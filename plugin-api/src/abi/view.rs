@@ -128,8 +128,8 @@ pub trait RequestView {
     fn want_body(&mut self, instance: u32, over_limit: OverLimitCode) -> bool;
     /// The request body read for RequestBody, from there until it is sent.
     fn body(&self) -> ROption<RSlice<'_, u8>>;
-    /// Replaces the body read for RequestBody (and `Content-Length`); `false` when
-    /// there is none.
+    /// Replaces the body read for RequestBody (and `Content-Length`), at RequestBody
+    /// only; `false` elsewhere.
     fn set_body(&mut self, body: RVec<u8>) -> bool;
     /// The typed state plugin instance `instance` keeps for this request, if set.
     fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>>;

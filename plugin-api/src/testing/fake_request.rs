@@ -8,7 +8,7 @@ use crate::abi::{
 
 use crate::abi::LocalAny;
 use crate::abi::OverLimitCode;
-use crate::body::{is_grpc, Asks};
+use crate::body::{request_offered, Asks};
 
 use super::{
     header_methods, valid_header_name, valid_header_value, Context, FakeLocals, FakeSession,
@@ -47,6 +47,10 @@ pub struct FakeRequest {
     body: Vec<u8>,
     /// Whether the body has been read for RequestBody (then handlers see it).
     body_read: bool,
+    /// Whether handlers may still ask for the body (until RequestBody).
+    pub(super) offer_closed: bool,
+    /// Whether handlers may replace the body (while RequestBody runs).
+    pub(super) body_writable: bool,
     /// The instances that asked for the body.
     pub(super) body_asks: Asks,
 }
@@ -73,6 +77,8 @@ impl FakeRequest {
             session: FakeSession::new(),
             body: Vec::new(),
             body_read: false,
+            offer_closed: false,
+            body_writable: false,
             body_asks: Asks::default(),
         }
     }
@@ -88,6 +94,11 @@ impl FakeRequest {
     /// put in its place.
     pub fn body_bytes(&self) -> &[u8] {
         &self.body
+    }
+
+    /// Sets the proxy's error code, as the proxy does when it refuses the request.
+    pub(super) fn refused(&mut self, code: &str) {
+        self.error_code = code.to_owned();
     }
 
     /// Marks the body read, as the proxy does before RequestBody; its length.
@@ -351,8 +362,9 @@ impl RequestView for FakeRequest {
         let Some(over_limit) = over_limit.over_limit() else {
             return false;
         };
-        let grpc = self.headers.get("content-type").map(str::as_bytes);
-        if self.body_read || grpc.is_some_and(is_grpc) || self.headers.get("upgrade").is_some() {
+        let content_type = self.headers.get("content-type").map(str::as_bytes);
+        let upgrade = self.headers.get("upgrade").is_some();
+        if self.offer_closed || !request_offered(upgrade, content_type) {
             return false;
         }
         self.body_asks.add(instance, over_limit);
@@ -365,7 +377,7 @@ impl RequestView for FakeRequest {
         }
     }
     fn set_body(&mut self, body: RVec<u8>) -> bool {
-        if !self.body_read {
+        if !self.body_writable {
             return false;
         }
         self.body = body.into_vec();

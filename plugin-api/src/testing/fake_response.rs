@@ -2,7 +2,7 @@
 
 use crate::abi::OverLimitCode;
 use crate::abi::{ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
-use crate::body::{is_grpc, Asks};
+use crate::body::{response_offered, Asks};
 
 use super::{header_methods, HeaderList};
 
@@ -97,8 +97,10 @@ impl ResponseView for FakeResponse {
         let Some(over_limit) = over_limit.over_limit() else {
             return false;
         };
-        let grpc = self.headers.get("content-type").map(str::as_bytes);
-        if self.body_read || self.status == 101 || grpc.is_some_and(is_grpc) {
+        // The fake does not know the request's method: a HEAD is the caller's to leave
+        // out.
+        let content_type = self.headers.get("content-type").map(str::as_bytes);
+        if self.body_read || !response_offered(false, self.status, content_type) {
             return false;
         }
         self.body_asks.add(instance, over_limit);

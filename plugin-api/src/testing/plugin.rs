@@ -18,7 +18,7 @@ use crate::abi::{
     TD_Opaque,
 };
 use crate::action::{Action, Outcome, ResponseOutcome};
-use crate::body::{decide, BodyDecision};
+use crate::body::{chosen, TooLarge, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE};
 use crate::log::Level;
 use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, PointSet, RequestPoint, ResponsePoint};
@@ -347,15 +347,31 @@ impl TestPlugin {
     /// ([`Request::want_body`](crate::Request::want_body)); over the instance's
     /// `body_limit` ([`body_limit`](Self::body_limit)), `OverLimit::Skip` runs nothing
     /// and `OverLimit::Reject` gives the 413 the proxy sends.
+    ///
+    /// The refusal is rendered as a 413 reply, with the request's error code set to
+    /// `body_too_large` as the proxy sets it.
     pub fn request_body(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
-        let Some(over_limit) = request.body_asks.get(self.instance) else {
+        request.offer_closed = true;
+        if request.body_asks.get(self.instance).is_none() {
             return Ok(Outcome::GoOn);
-        };
+        }
         let len = request.read_body();
-        match decide(Some(len), self.limit(), over_limit) {
-            BodyDecision::Call => self.run_request(&self.request_body, Point::RequestBody, request),
-            BodyDecision::Skip => Ok(Outcome::GoOn),
-            BodyDecision::Reject => Ok(Outcome::Respond(Reply::new(413))),
+        match chosen(
+            &request.body_asks,
+            [(self.instance, self.limit())],
+            Some(len),
+        ) {
+            Ok(run) if run.is_empty() => Ok(Outcome::GoOn),
+            Ok(_) => {
+                request.body_writable = true;
+                let outcome = self.run_request(&self.request_body, Point::RequestBody, request);
+                request.body_writable = false;
+                outcome
+            }
+            Err(TooLarge) => {
+                request.refused(REQUEST_TOO_LARGE);
+                Ok(Outcome::Respond(Reply::new(413)))
+            }
         }
     }
 
@@ -369,12 +385,17 @@ impl TestPlugin {
         request: &mut FakeRequest,
         response: &mut FakeResponse,
     ) -> Result<ResponseOutcome, String> {
-        let Some(over_limit) = response.body_asks.get(self.instance) else {
+        if response.body_asks.get(self.instance).is_none() {
             return Ok(ResponseOutcome::GoOn);
-        };
+        }
         let len = response.read_body();
-        match decide(Some(len), self.limit(), over_limit) {
-            BodyDecision::Call => {
+        match chosen(
+            &response.body_asks,
+            [(self.instance, self.limit())],
+            Some(len),
+        ) {
+            Ok(run) if run.is_empty() => Ok(ResponseOutcome::GoOn),
+            Ok(_) => {
                 let action = self.run_response(
                     &self.response_body,
                     Point::ResponseBody,
@@ -383,9 +404,9 @@ impl TestPlugin {
                 )?;
                 Ok(response_outcome(action, request))
             }
-            BodyDecision::Skip => Ok(ResponseOutcome::GoOn),
-            BodyDecision::Reject => {
+            Err(TooLarge) => {
                 response.refuse();
+                request.refused(RESPONSE_TOO_LARGE);
                 Ok(ResponseOutcome::GoOn)
             }
         }
@@ -397,6 +418,7 @@ impl TestPlugin {
 
     /// Runs the Forward chain.
     pub fn forward(&self, request: &mut FakeRequest) -> Result<Action, String> {
+        request.offer_closed = true;
         for handler in &self.forward {
             let result = plain(handler.call(view(request)));
             if let Some(done) = settle(result, |a| *a == Action::GoOn, self, Point::Forward) {
@@ -412,6 +434,7 @@ impl TestPlugin {
         request: &mut FakeRequest,
         response: &mut FakeResponse,
     ) -> Result<ResponseOutcome, String> {
+        request.offer_closed = true;
         let action = self.run_response(
             &self.read_response,
             Point::ReadResponse,

@@ -44,7 +44,7 @@ use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
-use hookgate_plugin_api::body::BodyDecision;
+use hookgate_plugin_api::body::TooLarge;
 
 /// Why hyper gets no response for a request.
 #[derive(Debug)]
@@ -143,7 +143,12 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
     let mut request = RequestState::new(head, client_ip);
     request.client_ip_is_peer = client_ip == conn.peer.ip();
     // Bodies are offered to plugins, but never an upgrade's or a gRPC stream.
-    request.body = PluginBody::new(on_upgrade.is_none() && !is_grpc(&request.head.headers));
+    let content_type = request.head.headers.get(http::header::CONTENT_TYPE);
+    let offered = hookgate_plugin_api::body::request_offered(
+        on_upgrade.is_some(),
+        content_type.map(HeaderValue::as_bytes),
+    );
+    request.body = PluginBody::new(offered);
     let life = Life {
         in_flight: Some(conn.activity.begin()),
         conn,
@@ -289,6 +294,15 @@ impl Life {
         let product = self.request.route.product.clone().unwrap_or_default();
         let serving = || chain.instances().filter(|i| i.serves(&product));
         let limit = self.request.body.read_limit(serving(), self.body_limit)?;
+        if body.size_hint().lower() > limit {
+            // Declared longer than every limit: refused before anything reads it (so
+            // `Expect: 100-continue` gets the 413 instead of a 100), or, if all of
+            // them skip it, streamed as it comes, nothing read.
+            return match self.request.body.chosen(serving(), None) {
+                Ok(_) => None,
+                Err(TooLarge) => Some(self.client_error(ProxyError::BodyTooLarge)),
+            };
+        }
         let read = match body_read::read(body, limit).await {
             Ok(read) => read,
             Err(_) => {
@@ -299,46 +313,38 @@ impl Life {
         let complete = read.complete;
         self.request.body.read = Some(read.bytes);
         self.request.body.complete = complete;
-        let chosen = match self.body_decisions(serving()) {
+        let len = self.request.body.read_len();
+        let chosen = match self.request.body.chosen(serving(), len) {
             Ok(chosen) if complete => chosen,
-            Ok(chosen) => {
+            Ok(_) => {
                 // Longer than every limit, and all of them skip it: the backend gets
                 // what was read, then the rest of the stream.
                 let rest = std::mem::replace(body, ClientBody::Empty);
-                let prefix = self.request.body.read.clone().unwrap_or_default();
+                let prefix = self.request.body.read.take().unwrap_or_default();
                 *body = ClientBody::Prefixed(Box::new(Prefixed::new(prefix, rest)));
-                chosen
+                return None;
             }
-            Err(()) if complete => return Some(self.proxy_error(ProxyError::BodyTooLarge)),
+            Err(TooLarge) if complete => return Some(self.proxy_error(ProxyError::BodyTooLarge)),
             // The rest of the body is unread: the connection closes after the 413.
-            Err(()) => return Some(self.client_error(ProxyError::BodyTooLarge)),
+            Err(TooLarge) => return Some(self.client_error(ProxyError::BodyTooLarge)),
         };
-        if complete {
-            let len = self.request.body.read.as_ref().map_or(0, |b| b.len());
-            let headers = &mut self.request.head.headers;
-            if len > 0
-                || headers.contains_key(CONTENT_LENGTH)
-                || headers.contains_key(TRANSFER_ENCODING)
-            {
-                headers.remove(TRANSFER_ENCODING);
-                headers.insert(CONTENT_LENGTH, len.into());
-            }
+        let headers = &mut self.request.head.headers;
+        let len = len.unwrap_or(0);
+        if len > 0
+            || headers.contains_key(CONTENT_LENGTH)
+            || headers.contains_key(TRANSFER_ENCODING)
+        {
+            headers.remove(TRANSFER_ENCODING);
+            headers.insert(CONTENT_LENGTH, len.into());
         }
+        self.request.body.writable = true;
         let end = self.request_point_for(RequestPoint::RequestBody, &chosen);
-        if complete {
-            // What the handlers left (a replacement, if one set it).
-            *body = ClientBody::Read(self.request.body.read.clone());
-        }
+        self.request.body.writable = false;
+        // What the handlers left (a replacement, if one set it); an empty body is
+        // none, so that hyper adds no `Content-Length: 0` of its own.
+        let read = self.request.body.read.clone().filter(|b| !b.is_empty());
+        *body = ClientBody::Read(read);
         end
-    }
-
-    /// Of the instances of a body point that asked, those whose handlers run on the
-    /// body read; `Err` if one refuses it (over its limit, `OverLimit::Reject`).
-    fn body_decisions<'i>(
-        &self,
-        instances: impl Iterator<Item = &'i Instance>,
-    ) -> Result<Vec<u32>, ()> {
-        body_decisions(&self.request.body, instances)
     }
 
     /// The attempts: each asks [`Retries`] for a subcluster and backend, runs Forward,
@@ -391,6 +397,9 @@ impl Life {
                 .await
             {
                 Ok(response) => {
+                    // Sent: a body read for RequestBody is not kept while the response
+                    // streams.
+                    self.request.body.read = None;
                     if cluster.fail_on_5xx && response.status().is_server_error() {
                         backend.upstream_failed();
                     } else {
@@ -597,6 +606,8 @@ impl Life {
     /// Turns the end into what hyper sends: ReadResponse (and ResponseBody), then the
     /// response with RequestFinish to run once it is sent.
     async fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
+        // Whatever ended the request, its body is no longer offered.
+        self.request.body.close_offer();
         let (response, read_response, mut close, active, mut redirected) = match end {
             End::Close => {
                 self.settled = true;
@@ -762,7 +773,8 @@ impl Life {
         let complete = read.complete;
         state.asked.read = Some(read.bytes.clone());
         state.asked.complete = complete;
-        let Ok(chosen) = body_decisions(&state.asked, serving()) else {
+        let len = state.asked.read_len();
+        let Ok(chosen) = state.asked.chosen(serving(), len) else {
             self.request.error = Some(ProxyError::ResponseTooLarge);
             (*state, *body) = plain_error(ProxyError::ResponseTooLarge);
             return;
@@ -800,39 +812,15 @@ struct Sending<'a> {
     redirected: &'a mut bool,
 }
 
-/// Of the `instances` of a body point that asked for `body`, those whose handlers run
-/// on what was read; `Err` if one refuses it (over its limit, `OverLimit::Reject`).
-fn body_decisions<'i>(
-    body: &PluginBody,
-    instances: impl Iterator<Item = &'i Instance>,
-) -> Result<Vec<u32>, ()> {
-    let mut chosen = Vec::new();
-    for instance in instances {
-        match body.decision(instance) {
-            Some(BodyDecision::Call) => chosen.push(instance.id),
-            Some(BodyDecision::Reject) => return Err(()),
-            Some(BodyDecision::Skip) | None => {}
-        }
-    }
-    Ok(chosen)
-}
-
-/// Whether a response's body is offered to ReadResponse handlers: not for a HEAD
-/// request or a response without a body (1xx, 204, 304), not a gRPC stream.
+/// Whether a response's body is offered to ReadResponse handlers (the shared rule,
+/// [`response_offered`](hookgate_plugin_api::body::response_offered)).
 fn response_body_offered(method: &http::Method, head: &http::response::Parts) -> bool {
-    let status = head.status;
-    *method != http::Method::HEAD
-        && !status.is_informational()
-        && status != StatusCode::NO_CONTENT
-        && status != StatusCode::NOT_MODIFIED
-        && !is_grpc(&head.headers)
-}
-
-/// Whether a message is gRPC, by its `Content-Type`.
-fn is_grpc(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|ct| hookgate_plugin_api::body::is_grpc(ct.as_bytes()))
+    let content_type = head.headers.get(http::header::CONTENT_TYPE);
+    hookgate_plugin_api::body::response_offered(
+        *method == http::Method::HEAD,
+        head.status.as_u16(),
+        content_type.map(HeaderValue::as_bytes),
+    )
 }
 
 impl Drop for Life {

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! At request_body and response_body the probe records `body=<length>`, and with
-//! action `go_on` a rule's `body` replaces the body.
+//! action `go_on` a rule's `body` replaces the body; at forward a rule's `body` is
+//! tried (`set_body=false`: refused there).
 //!
 //! Event lines (`<name> <point> <target> key=value…`, `-` for empty values):
 //!
@@ -148,8 +149,15 @@ impl Probe {
 
     fn forward(&self, req: &mut Request<'_>) -> Action {
         let point = Point::Forward;
-        let act = self.rule(point, Some(req)).map_or(Act::GoOn, |r| r.act);
-        self.record(request_line(&self.0.name, point, req).field("action", act.name()));
+        let rule = self.rule(point, Some(req));
+        let act = rule.map_or(Act::GoOn, |r| r.act);
+        let mut line = request_line(&self.0.name, point, req);
+        if let Some(body) = rule.and_then(|r| r.body.as_deref()) {
+            // Only RequestBody may replace the body: recorded, never sent.
+            let replaced = req.set_body(body);
+            line = line.field("set_body", if replaced { "true" } else { "false" });
+        }
+        self.record(line.field("action", act.name()));
         action(act, &self.0.name, point)
     }
 

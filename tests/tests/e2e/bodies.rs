@@ -141,6 +141,15 @@ fn body_check_inspects_request_bodies_over_http1_chunked_and_h2() {
     };
     assert_eq!(h2(b"<script>").status, 403);
     assert_eq!(echo(&h2(b"fine")).body_length, 4);
+    // A client cannot skip the check with a header that makes the body unreadable.
+    let grpc = Req::new("POST", "p.example", "/forms/g")
+        .headers(&[("content-type", "application/grpc")])
+        .body(b"<script>".to_vec());
+    assert_eq!(
+        h2c_send(proxy.addr(), &grpc).expect("an h2 answer").status,
+        403
+    );
+    assert_eq!(refused(&proxy, "unreadable"), Some(1.0));
 
     // Over the instance's body_limit: the rule's choice. Reject (the default) is 413,
     // skip sends the whole body on unchecked.
@@ -181,20 +190,23 @@ fn a_body_read_for_plugins_makes_the_request_retryable() {
         let req = Req::new("PUT", "p.example", path).body(body);
         http1_send(proxy.addr(), &req).expect("an answer")
     };
-    let mut streamed_failures = 0;
+    // Only PUTs that a plugin reads first: round-robin sends half of them to the
+    // dropping backend first, and each must still reach `ok` whole.
     for i in 0..4 {
-        let read = put(&format!("/put/{i}"));
-        let echoed = echo(&read);
+        let echoed = echo(&put(&format!("/put/{i}")));
         assert_eq!(echoed.backend, "ok");
         assert_eq!(echoed.body_checksum, checksum(br#"{"id":1}"#));
+    }
+    assert!(
+        dropping.requests() >= 1,
+        "no read PUT met the dropping backend: the retry was not tested"
+    );
+    let mut streamed_failures = 0;
+    for i in 0..4 {
         if put(&format!("/streamed/{i}")).status == 502 {
             streamed_failures += 1;
         }
     }
-    assert!(
-        dropping.requests() >= 2,
-        "the dropping backend was never tried"
-    );
     assert!(streamed_failures >= 1, "a streamed PUT was resent");
 }
 
@@ -241,6 +253,11 @@ point = "request_body"
 action = "response"
 path = "/deny"
 status = 451
+[[rule]]
+point = "forward"
+action = "go_on"
+path = "/late"
+body = "too late"
 [[rule]]
 point = "read_response"
 action = "go_on"
@@ -408,6 +425,43 @@ path = "/finish"
     assert_eq!(skipped.header("x-probe-body-seen"), None);
     let rejected = req("x-want-response-reject");
     assert_eq!(rejected.status, 502, "{}", rejected.text());
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .filter(|e| e.point == "request_finish" && e.target == "/big" && e.probe == "B")
+            .count()
+            == 2
+    });
+    let codes: Vec<Option<&str>> = events
+        .iter()
+        .filter(|e| e.point == "request_finish" && e.target == "/big" && e.probe == "B")
+        .map(|e| e.field("error"))
+        .collect();
+    assert_eq!(codes, [Some("-"), Some("response_too_large")]);
+
+    // After RequestBody the body can no longer be replaced (Forward: refused, and
+    // the backend gets the body as read).
+    let echoed = echo(&send("/late", &[("x-want", "1")], b"as sent"));
+    assert_eq!(echoed.body_checksum, checksum(b"as sent"));
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "forward" && e.target == "/late")
+    });
+    let forward = events
+        .iter()
+        .find(|e| e.point == "forward" && e.target == "/late");
+    assert_eq!(forward.and_then(|e| e.field("set_body")), Some("false"));
+
+    // An empty body read for a plugin adds no `Content-Length: 0` to a GET.
+    let get = Req::get("p.example", "/empty").headers(&[("x-want", "1")]);
+    let echoed = echo(&http1_send(proxy.addr(), &get).expect("an answer"));
+    assert!(!echoed.has_header("content-length"), "{echoed:?}");
+
+    // A declared length over every Reject limit: 413 before the body is asked for,
+    // not a `100 Continue`.
+    let expect = "POST /expect HTTP/1.1\r\nHost: p.example\r\nx-want: 1\r\n\
+        Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n";
+    let reply = raw_exchange(proxy.addr(), expect.as_bytes(), WAIT);
+    assert!(reply.text().starts_with("HTTP/1.1 413"), "{reply:?}");
 }
 
 /// While a body is read for a plugin, the client's failures stay the client's, as for
