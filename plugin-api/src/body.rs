@@ -87,6 +87,11 @@ pub fn decide(len: Option<u64>, limit: u64, over_limit: OverLimit) -> BodyDecisi
 pub struct Asks(Vec<(u32, OverLimit)>);
 
 impl Asks {
+    /// No ask yet.
+    pub const fn new() -> Asks {
+        Asks(Vec::new())
+    }
+
     /// Notes that `instance` asked, declaring `over_limit`.
     pub fn add(&mut self, instance: u32, over_limit: OverLimit) {
         match self.0.iter_mut().find(|(i, _)| *i == instance) {

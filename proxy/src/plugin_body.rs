@@ -12,20 +12,29 @@ use hookgate_plugin_api::OverLimit;
 use crate::plugin::Instance;
 
 /// What plugins asked of one body, and what was read of it.
+//
+// Internal: the request and the response each carry one and are moved often, so what
+// only asking instances need is boxed, made on the first ask.
 #[derive(Debug, Default)]
 pub struct PluginBody {
     /// Whether handlers may still ask for it (at the points before its body point,
     /// and never for an upgrade or a gRPC stream).
     offered: bool,
+    /// Whether handlers may replace it (while the RequestBody chain runs).
+    pub writable: bool,
+    /// The asks and the bytes read, once an instance asked.
+    asked: Option<Box<Asked>>,
+}
+
+#[derive(Debug, Default)]
+struct Asked {
     /// The instances that asked.
     asks: Asks,
     /// The body read for the body point (or put in its place by a handler).
-    pub read: Option<Bytes>,
+    read: Option<Bytes>,
     /// Whether the read body was read whole (`false`: it was longer than every
     /// asking instance's limit).
-    pub complete: bool,
-    /// Whether handlers may replace it (while the RequestBody chain runs).
-    pub writable: bool,
+    complete: bool,
 }
 
 impl PluginBody {
@@ -40,14 +49,33 @@ impl PluginBody {
     /// An instance asks for the body; `false` if it is not offered.
     pub fn want(&mut self, instance: u32, over_limit: OverLimit) -> bool {
         if self.offered {
-            self.asks.add(instance, over_limit);
+            let asked = self.asked.get_or_insert_with(Box::default);
+            asked.asks.add(instance, over_limit);
         }
         self.offered
     }
 
     /// The body read whole, as body handlers see it; `None` where it is streamed.
     pub fn whole(&self) -> Option<&Bytes> {
-        self.read.as_ref().filter(|_| self.complete)
+        let asked = self.asked.as_ref().filter(|a| a.complete)?;
+        asked.read.as_ref()
+    }
+
+    /// Notes what was read: `bytes`, the whole body or (`complete` false) its start.
+    pub fn set_read(&mut self, bytes: Bytes, complete: bool) {
+        let asked = self.asked.get_or_insert_with(Box::default);
+        asked.read = Some(bytes);
+        asked.complete = complete;
+    }
+
+    /// Replaces the body read whole (a handler's new body).
+    pub fn replace(&mut self, bytes: Bytes) {
+        self.set_read(bytes, true);
+    }
+
+    /// Takes what was read out (whole or not), leaving none.
+    pub fn take_read(&mut self) -> Option<Bytes> {
+        self.asked.as_mut()?.read.take()
     }
 
     /// No more asks (the body point has come).
@@ -57,7 +85,7 @@ impl PluginBody {
 
     /// Whether any instance asked.
     pub fn is_wanted(&self) -> bool {
-        !self.asks.is_empty()
+        self.asked.as_ref().is_some_and(|a| !a.asks.is_empty())
     }
 
     /// How many bytes to read: the largest limit among the `instances` (those with
@@ -69,7 +97,7 @@ impl PluginBody {
         cap: u64,
     ) -> Option<u64> {
         instances
-            .filter(|i| self.asks.get(i.id).is_some())
+            .filter(|i| self.asks().get(i.id).is_some())
             .map(|i| i.body_limit)
             .max()
             .map(|limit| limit.min(cap))
@@ -83,7 +111,12 @@ impl PluginBody {
         instances: impl Iterator<Item = &'i Instance>,
         len: Option<u64>,
     ) -> Result<Vec<u32>, TooLarge> {
-        chosen(&self.asks, instances.map(|i| (i.id, i.body_limit)), len)
+        chosen(self.asks(), instances.map(|i| (i.id, i.body_limit)), len)
+    }
+
+    fn asks(&self) -> &Asks {
+        static NONE: Asks = Asks::new();
+        self.asked.as_ref().map_or(&NONE, |a| &a.asks)
     }
 
     /// The length of the body read whole; `None` if none was, or it was longer.

@@ -286,7 +286,7 @@ impl RequestView for PluginRequest<'_> {
         let headers = &mut self.request.head.headers;
         headers.remove(TRANSFER_ENCODING);
         headers.insert(CONTENT_LENGTH, body.len().into());
-        self.request.body.read = Some(body);
+        self.request.body.replace(body);
         true
     }
 }

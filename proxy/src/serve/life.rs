@@ -98,7 +98,13 @@ pub(crate) fn handle(
             Ok(()) => life.route_and_forward(body, on_upgrade).await,
             Err(refusal) => life.refuse(refusal),
         };
-        life.finish(end).await
+        // Internal: ReadResponse and the send are plain calls, and only the body read
+        // for ResponseBody awaits: the life is not moved into another future.
+        let mut out = life.read_response(end)?;
+        if out.body_wanted {
+            life.response_body(&mut out).await;
+        }
+        Ok(life.send(out))
     }
 }
 
@@ -311,8 +317,7 @@ impl Life {
             }
         };
         let complete = read.complete;
-        self.request.body.read = Some(read.bytes);
-        self.request.body.complete = complete;
+        self.request.body.set_read(read.bytes, complete);
         let len = self.request.body.read_len();
         let chosen = match self.request.body.chosen(serving(), len) {
             Ok(chosen) if complete => chosen,
@@ -320,7 +325,7 @@ impl Life {
                 // Longer than every limit, and all of them skip it: the backend gets
                 // what was read, then the rest of the stream.
                 let rest = std::mem::replace(body, ClientBody::Empty);
-                let prefix = self.request.body.read.take().unwrap_or_default();
+                let prefix = self.request.body.take_read().unwrap_or_default();
                 *body = ClientBody::Prefixed(Box::new(Prefixed::new(prefix, rest)));
                 return None;
             }
@@ -342,7 +347,7 @@ impl Life {
         self.request.body.writable = false;
         // What the handlers left (a replacement, if one set it); an empty body is
         // none, so that hyper adds no `Content-Length: 0` of its own.
-        let read = self.request.body.read.clone().filter(|b| !b.is_empty());
+        let read = self.request.body.whole().filter(|b| !b.is_empty()).cloned();
         *body = ClientBody::Read(read);
         end
     }
@@ -399,7 +404,7 @@ impl Life {
                 Ok(response) => {
                     // Sent: a body read for RequestBody is not kept while the response
                     // streams.
-                    self.request.body.read = None;
+                    self.request.body.take_read();
                     if cluster.fail_on_5xx && response.status().is_server_error() {
                         backend.upstream_failed();
                     } else {
@@ -603,12 +608,12 @@ impl Life {
         End::respond(response, false, close)
     }
 
-    /// Turns the end into what hyper sends: ReadResponse (and ResponseBody), then the
-    /// response with RequestFinish to run once it is sent.
-    async fn finish(mut self, end: End) -> Result<Response<ProxyBody>, Refused> {
+    /// ReadResponse on the end's response (for those that pass through it); `Err` for
+    /// an end without one (RequestFinish has run then).
+    fn read_response(&mut self, end: End) -> Result<Outgoing, Refused> {
         // Whatever ended the request, its body is no longer offered.
         self.request.body.close_offer();
-        let (response, read_response, mut close, active, mut redirected) = match end {
+        let (response, read_response, close, active, redirected) = match end {
             End::Close => {
                 self.settled = true;
                 match self.request.error {
@@ -627,18 +632,18 @@ impl Life {
                 redirect,
             } => (response, read_response, close, active, redirect),
         };
-        close |= self.last;
-        let (head, mut body) = response.into_parts();
-        let mut state = ResponseState::new(head);
-        let mut sent = Sending {
-            close: &mut close,
-            redirected: &mut redirected,
+        let (head, body) = response.into_parts();
+        let mut out = Outgoing {
+            state: ResponseState::new(head),
+            body,
+            close: close || self.last,
+            active,
+            redirected,
+            body_wanted: false,
         };
         if read_response {
-            state.asked = PluginBody::new(response_body_offered(
-                &self.request.head.method,
-                &state.head,
-            ));
+            let offered = response_body_offered(&self.request.head.method, &out.state.head);
+            out.state.asked = PluginBody::new(offered);
             let chain = self
                 .snapshot
                 .plugins
@@ -646,15 +651,26 @@ impl Life {
                 .response(ResponsePoint::ReadResponse);
             let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
                 chain
-                    .run(Point::ReadResponse, view, Some(&mut state))
+                    .run(Point::ReadResponse, view, Some(&mut out.state))
                     .map_err(|_| ())
             });
-            let kept = self.response_verdict(verdict, &mut state, &mut body, &mut sent);
-            state.asked.close_offer();
-            if kept && state.asked.is_wanted() {
-                self.response_body(&mut state, &mut body, &mut sent).await;
-            }
+            let kept = self.response_verdict(verdict, &mut out);
+            out.state.asked.close_offer();
+            out.body_wanted = kept && out.state.asked.is_wanted();
         }
+        Ok(out)
+    }
+
+    /// The response handed to hyper, with RequestFinish to run once it is sent.
+    fn send(mut self, out: Outgoing) -> Response<ProxyBody> {
+        let Outgoing {
+            mut state,
+            mut body,
+            mut close,
+            active,
+            redirected,
+            ..
+        } = out;
         if let Some(replaced) = state.body.take() {
             body = BodyKind::full(replaced);
         }
@@ -694,10 +710,10 @@ impl Life {
                     response: (!redirected).then(|| state.sent()),
                 }))
             };
-        Ok(Response::from_parts(
+        Response::from_parts(
             state.head,
             ProxyBody::new(body, when_sent, active, self.in_flight.take()),
-        ))
+        )
     }
 
     /// What ReadResponse (or ResponseBody) decided, applied to the response: `true` if
@@ -705,9 +721,7 @@ impl Life {
     fn response_verdict(
         &mut self,
         verdict: Option<Result<Action, ()>>,
-        state: &mut ResponseState,
-        body: &mut BodyKind,
-        sent: &mut Sending<'_>,
+        out: &mut Outgoing,
     ) -> bool {
         match verdict {
             None | Some(Ok(Action::GoOn | Action::Response | Action::Close)) => true,
@@ -715,24 +729,24 @@ impl Life {
                 match redirect::response(&self.request) {
                     Some(redirect) => {
                         let (head, bytes) = redirect.into_parts();
-                        *state = ResponseState::new(head);
-                        *body = BodyKind::full(bytes);
-                        *sent.redirected = true;
+                        out.state = ResponseState::new(head);
+                        out.body = BodyKind::full(bytes);
+                        out.redirected = true;
                     }
                     None => {
                         self.request.error = Some(ProxyError::PluginError);
-                        (*state, *body) = plain_error(ProxyError::PluginError);
+                        (out.state, out.body) = plain_error(ProxyError::PluginError);
                     }
                 }
                 false
             }
             Some(Ok(Action::Finish)) => {
-                *sent.close = true;
+                out.close = true;
                 true
             }
             Some(Err(())) => {
                 self.request.error = Some(ProxyError::PluginError);
-                (*state, *body) = plain_error(ProxyError::PluginError);
+                (out.state, out.body) = plain_error(ProxyError::PluginError);
                 false
             }
         }
@@ -741,12 +755,7 @@ impl Life {
     /// ResponseBody: reads the response body (up to the largest limit of the plugins
     /// that asked), refuses it (502) if one that asked refuses a body over its limit,
     /// and runs the handlers of those it fits; their verdict as at ReadResponse.
-    async fn response_body(
-        &mut self,
-        state: &mut ResponseState,
-        body: &mut BodyKind,
-        sent: &mut Sending<'_>,
-    ) {
+    async fn response_body(&mut self, out: &mut Outgoing) {
         let snapshot = Arc::clone(&self.snapshot);
         let chain = snapshot
             .plugins
@@ -754,62 +763,70 @@ impl Life {
             .response(ResponsePoint::ResponseBody);
         let product = self.request.route.product.clone().unwrap_or_default();
         let serving = || chain.instances().filter(|i| i.serves(&product));
-        let Some(limit) = state.asked.read_limit(serving(), u64::MAX) else {
+        let Some(limit) = out.state.asked.read_limit(serving(), u64::MAX) else {
             return;
         };
-        if let Some(replaced) = state.body.take() {
+        if let Some(replaced) = out.state.body.take() {
             // Replaced at ReadResponse: that is the body handlers see.
-            *body = BodyKind::full(replaced);
+            out.body = BodyKind::full(replaced);
         }
-        let read = match body_read::read(body, limit).await {
+        let read = match body_read::read(&mut out.body, limit).await {
             Ok(read) => read,
             Err(error) => {
                 tracing::warn!(backend = ?self.request.route.backend, %error, "response body failed while read for plugins");
                 self.request.error = Some(ProxyError::UpstreamFailed);
-                (*state, *body) = plain_error(ProxyError::UpstreamFailed);
+                (out.state, out.body) = plain_error(ProxyError::UpstreamFailed);
                 return;
             }
         };
         let complete = read.complete;
-        state.asked.read = Some(read.bytes.clone());
-        state.asked.complete = complete;
-        let len = state.asked.read_len();
-        let Ok(chosen) = state.asked.chosen(serving(), len) else {
+        out.state.asked.set_read(read.bytes.clone(), complete);
+        let len = out.state.asked.read_len();
+        let Ok(chosen) = out.state.asked.chosen(serving(), len) else {
             self.request.error = Some(ProxyError::ResponseTooLarge);
-            (*state, *body) = plain_error(ProxyError::ResponseTooLarge);
+            (out.state, out.body) = plain_error(ProxyError::ResponseTooLarge);
             return;
         };
         if !complete {
-            let rest = std::mem::replace(body, BodyKind::Empty);
+            let rest = std::mem::replace(&mut out.body, BodyKind::Empty);
             let BodyKind::Upstream(rest) = rest else {
                 // Only a backend's body can be longer than what was read.
-                *body = rest;
+                out.body = rest;
                 return;
             };
-            *body = BodyKind::Prefixed(Box::new(Prefixed::new(read.bytes, rest)));
+            out.body = BodyKind::Prefixed(Box::new(Prefixed::new(read.bytes, rest)));
             return;
         }
-        state.head.headers.remove(TRANSFER_ENCODING);
-        state
-            .head
-            .headers
-            .insert(CONTENT_LENGTH, read.bytes.len().into());
-        *body = BodyKind::full(read.bytes);
+        let headers = &mut out.state.head.headers;
+        headers.remove(TRANSFER_ENCODING);
+        headers.insert(CONTENT_LENGTH, read.bytes.len().into());
+        out.body = BodyKind::full(read.bytes);
         if chosen.is_empty() {
             return;
         }
+        let state = &mut out.state;
         let verdict = call(&self.conn, &mut self.request, chain, |chain, view| {
             let chosen = |i: &Instance| chosen.contains(&i.id);
-            (chain.run_for(Point::ResponseBody, view, Some(&mut *state), chosen)).map_err(|_| ())
+            (chain.run_for(Point::ResponseBody, view, Some(state), chosen)).map_err(|_| ())
         });
-        self.response_verdict(verdict, state, body, sent);
+        self.response_verdict(verdict, out);
     }
 }
 
-/// How the response goes out, as its points decide: closing after it, a redirect.
-struct Sending<'a> {
-    close: &'a mut bool,
-    redirected: &'a mut bool,
+/// A response on its way out, as ReadResponse and ResponseBody leave it.
+struct Outgoing {
+    /// Its head (and a body a handler put in place of the original).
+    state: ResponseState,
+    /// Its body.
+    body: BodyKind,
+    /// Whether the connection closes after it.
+    close: bool,
+    /// The backend's busy mark (least_conn), kept until the body is done.
+    active: Option<ActiveRequest>,
+    /// A redirect: RequestFinish then sees no response (DESIGN §2.3 coverage).
+    redirected: bool,
+    /// Whether a ReadResponse handler asked for the body (ResponseBody is due).
+    body_wanted: bool,
 }
 
 /// Whether a response's body is offered to ReadResponse handlers (the shared rule,
