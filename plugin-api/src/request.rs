@@ -290,6 +290,32 @@ impl<'a> Request<'a> {
         self.raw.set_body(body.into().into())
     }
 
+    /// The client's address as seen on the socket (the session's; a shared borrow,
+    /// unlike [`session`](Self::session)).
+    ///
+    /// ```
+    /// use hookgate_plugin_api::{Outcome, Reply, Request};
+    /// fn local_only(req: &mut Request<'_>) -> Outcome {
+    ///     match req.remote_addr().ip().is_loopback() {
+    ///         true => Outcome::GoOn,
+    ///         false => Outcome::Respond(Reply::new(403)),
+    ///     }
+    /// }
+    /// ```
+    pub fn remote_addr(&self) -> std::net::SocketAddr {
+        self.raw.remote_addr().into()
+    }
+
+    /// Whether the connection is TLS (the session's).
+    pub fn is_tls(&self) -> bool {
+        self.raw.is_tls()
+    }
+
+    /// The SNI server name the client sent (the session's), if any.
+    pub fn sni(&self) -> Option<&str> {
+        self.raw.sni().into_option().map(Into::into)
+    }
+
     /// The connection this request arrived on.
     pub fn session(&mut self) -> Session<'_> {
         Session::from_raw(self.raw.session(), self.instance)

@@ -7,26 +7,15 @@ use hookgate_plugin_api::Request;
 
 use crate::Facts;
 
-/// A plugin's request, with the session facts read once (the session view needs a
-/// mutable borrow; the conditions need shared ones).
+/// A plugin's request; its session's facts are read only when a condition asks.
 pub struct RequestFacts<'r, 'a> {
     request: &'r Request<'a>,
-    peer: IpAddr,
-    secure: bool,
 }
 
 impl<'r, 'a> RequestFacts<'r, 'a> {
     /// The facts of `request` and its session.
     pub fn of(request: &'r mut Request<'a>) -> RequestFacts<'r, 'a> {
-        let (peer, secure) = {
-            let session = request.session();
-            (session.remote_addr().ip(), session.is_tls())
-        };
-        RequestFacts {
-            request,
-            peer,
-            secure,
-        }
+        RequestFacts { request }
     }
 }
 
@@ -60,31 +49,29 @@ impl Facts for RequestFacts<'_, '_> {
     }
 
     fn client_ip_trusted(&self) -> bool {
-        self.request.client_ip() != self.peer
+        self.request.client_ip() != self.request.remote_addr().ip()
     }
 
     fn peer_ip(&self) -> Option<IpAddr> {
-        Some(self.peer)
+        Some(self.request.remote_addr().ip())
     }
 
     fn is_secure(&self) -> bool {
-        self.secure
+        self.request.is_tls()
     }
 
-    /// Not read through the SDK yet (the session view is only reachable mutably):
-    /// `ses_tls_sni_in` never matches in a plugin's rule.
     fn sni(&self) -> Option<&str> {
-        None
+        self.request.sni()
     }
 
     fn port(&self) -> Option<u16> {
-        Some(if self.secure { 443 } else { 80 })
+        Some(if self.request.is_tls() { 443 } else { 80 })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    use hookgate_plugin_api::testing::{FakeRequest, FakeSession, TestPlugin};
     use hookgate_plugin_api::{Outcome, Registry, Reply};
 
     use super::*;
@@ -128,5 +115,22 @@ mod tests {
                 .header("x-debug", "1")
                 .client_ip(ip)
         ));
+    }
+
+    /// The session's facts (TLS, SNI, the socket's peer) are read through the request,
+    /// so `ses_*` conditions match in a plugin's rules too.
+    #[test]
+    fn session_conditions_match_in_a_plugin() {
+        let plugin = TestPlugin::init(
+            init,
+            r#"ses_tls_sni_in("admin.example.com") && req_proto_secure()"#,
+        )
+        .expect("init");
+        let denied =
+            |req: &mut FakeRequest| matches!(plugin.found_product(req), Ok(Outcome::Respond(_)));
+        let tls = |sni: &str| FakeRequest::get("/").session(FakeSession::new().tls(sni));
+        assert!(denied(&mut tls("admin.example.com")));
+        assert!(!denied(&mut tls("shop.example.com")));
+        assert!(!denied(&mut FakeRequest::get("/")));
     }
 }

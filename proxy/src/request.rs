@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hookgate_plugin_api::abi::{
     IpAbi, LocalAny, Locals, OverLimitCode, RMut, ROption, RSlice, RStr, RVec, RequestView,
-    SessionView_TO, TD_Opaque, Tuple2,
+    SessionView, SessionView_TO, SocketAddrAbi, TD_Opaque, Tuple2,
 };
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::{PathAndQuery, Uri};
@@ -260,6 +260,15 @@ impl RequestView for PluginRequest<'_> {
     }
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
         SessionView_TO::from_ptr(&mut *self.session, TD_Opaque)
+    }
+    fn remote_addr(&self) -> SocketAddrAbi {
+        SessionView::remote_addr(&*self.session)
+    }
+    fn is_tls(&self) -> bool {
+        SessionView::is_tls(&*self.session)
+    }
+    fn sni(&self) -> ROption<RStr<'_>> {
+        SessionView::sni(&*self.session)
     }
     fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
         self.request.locals.get(instance).map(RMut::new).into()

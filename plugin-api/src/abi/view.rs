@@ -122,6 +122,13 @@ pub trait RequestView {
     fn set_context(&mut self, key: RStr<'_>, value: RStr<'_>);
     /// The session the request arrived on.
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>>;
+    /// The session's client address as seen on the socket (read without lending the
+    /// session view).
+    fn remote_addr(&self) -> SocketAddrAbi;
+    /// Whether the session is TLS.
+    fn is_tls(&self) -> bool;
+    /// The session's SNI server name.
+    fn sni(&self) -> ROption<RStr<'_>>;
     /// Asks for the request body for plugin instance `instance` (at BeforeLocation,
     /// FoundProduct and AfterLocation): its RequestBody handlers then run on it.
     /// `false` when no body is offered (an upgrade, a gRPC request, a later point).

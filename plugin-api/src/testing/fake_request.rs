@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use crate::abi::{
-    IpAbi, RMut, ROption, RSlice, RStr, RVec, RequestView, SessionView_TO, TD_Opaque, Tuple2,
+    IpAbi, RMut, ROption, RSlice, RStr, RVec, RequestView, SessionView, SessionView_TO,
+    SocketAddrAbi, TD_Opaque, Tuple2,
 };
 
 use crate::abi::LocalAny;
@@ -350,6 +351,15 @@ impl RequestView for FakeRequest {
     }
     fn session(&mut self) -> SessionView_TO<'_, RMut<'_, ()>> {
         SessionView_TO::from_ptr(&mut self.session, TD_Opaque)
+    }
+    fn remote_addr(&self) -> SocketAddrAbi {
+        SessionView::remote_addr(&self.session)
+    }
+    fn is_tls(&self) -> bool {
+        SessionView::is_tls(&self.session)
+    }
+    fn sni(&self) -> ROption<RStr<'_>> {
+        SessionView::sni(&self.session)
     }
     fn local(&mut self, instance: u32) -> ROption<RMut<'_, LocalAny>> {
         self.locals.0.get(instance).map(RMut::new).into()
