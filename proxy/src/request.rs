@@ -281,7 +281,11 @@ impl RequestView for PluginRequest<'_> {
         let Some(over_limit) = over_limit.over_limit() else {
             return false;
         };
-        self.request.body.want(instance, over_limit)
+        // An upgrade's body was never offered; a gRPC stream's is not either.
+        let content_type = self.request.head.headers.get(http::header::CONTENT_TYPE);
+        let content_type = content_type.map(HeaderValue::as_bytes);
+        hookgate_plugin_api::body::request_offered(false, content_type)
+            && self.request.body.want(instance, over_limit)
     }
     fn body(&self) -> ROption<RSlice<'_, u8>> {
         let body = self.request.body.whole();

@@ -162,7 +162,12 @@ impl ResponseView for ResponseState {
         let Some(over_limit) = over_limit.over_limit() else {
             return false;
         };
-        self.asked.want(instance, over_limit)
+        // Never for a HEAD request (not offered from the start), a response without a
+        // body or a gRPC stream.
+        let content_type = self.head.headers.get(http::header::CONTENT_TYPE);
+        let content_type = content_type.map(http::HeaderValue::as_bytes);
+        hookgate_plugin_api::body::response_offered(false, self.head.status.as_u16(), content_type)
+            && self.asked.want(instance, over_limit)
     }
     fn body(&self) -> ROption<RSlice<'_, u8>> {
         match &self.body {

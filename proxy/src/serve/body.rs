@@ -163,8 +163,9 @@ pub enum ClientBody {
     /// No body.
     Empty,
     /// The whole body, read for RequestBody (and perhaps replaced there): sent from
-    /// memory, so it can be sent again on a retry.
-    Read(Option<Bytes>),
+    /// memory, so it can be sent again on a retry. Boxed: a request body is moved
+    /// with every request, and most have none of this.
+    Read(Option<Box<Bytes>>),
     /// The bytes read for RequestBody, then the rest of the client's stream (a body
     /// longer than every asking plugin's limit, which they skip).
     Prefixed(Box<Prefixed<ClientBody>>),
@@ -292,7 +293,7 @@ impl Body for ClientBody {
             ClientBody::Stream(stream) => stream,
             ClientBody::Empty => return Poll::Ready(None),
             ClientBody::Read(bytes) => {
-                return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))));
+                return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(*b))));
             }
             ClientBody::Prefixed(body) => return Pin::new(&mut **body).poll_frame(cx),
         };

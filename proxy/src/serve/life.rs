@@ -148,13 +148,9 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
     };
     let mut request = RequestState::new(head, client_ip);
     request.client_ip_is_peer = client_ip == conn.peer.ip();
-    // Bodies are offered to plugins, but never an upgrade's or a gRPC stream.
-    let content_type = request.head.headers.get(http::header::CONTENT_TYPE);
-    let offered = hookgate_plugin_api::body::request_offered(
-        on_upgrade.is_some(),
-        content_type.map(HeaderValue::as_bytes),
-    );
-    request.body = PluginBody::new(offered);
+    // Bodies are offered to plugins, but never an upgrade's (nor a gRPC stream's: the
+    // view checks that when a plugin asks).
+    request.body = PluginBody::new(on_upgrade.is_none());
     let life = Life {
         in_flight: Some(conn.activity.begin()),
         conn,
@@ -280,8 +276,13 @@ impl Life {
             self.snapshot.edge.timeouts.body,
             self.fault.clone(),
         );
-        if let Some(end) = self.request_body(&mut body).await {
-            return end;
+        // Internal: a plain check first, so that a request no plugin asked the body of
+        // (most of them) does not make and poll the reading future.
+        self.request.body.close_offer();
+        if self.request.body.is_wanted() {
+            if let Some(end) = self.request_body(&mut body).await {
+                return end;
+            }
         }
         self.forward(cluster, body, on_upgrade).await
     }
@@ -291,7 +292,6 @@ impl Life {
     /// its limit, and runs the handlers of those it fits. `body` becomes what the
     /// backend receives. `Some` ends the request.
     async fn request_body(&mut self, body: &mut ClientBody) -> Option<End> {
-        self.request.body.close_offer();
         let chain = Arc::clone(&self.snapshot);
         let chain = chain.plugins.chains.request(RequestPoint::RequestBody);
         if !self.request.body.is_wanted() || chain.is_empty() {
@@ -348,7 +348,7 @@ impl Life {
         // What the handlers left (a replacement, if one set it); an empty body is
         // none, so that hyper adds no `Content-Length: 0` of its own.
         let read = self.request.body.whole().filter(|b| !b.is_empty()).cloned();
-        *body = ClientBody::Read(read);
+        *body = ClientBody::Read(read.map(Box::new));
         end
     }
 
@@ -642,7 +642,8 @@ impl Life {
             body_wanted: false,
         };
         if read_response {
-            let offered = response_body_offered(&self.request.head.method, &out.state.head);
+            // Not for a HEAD request (the view checks the rest when a plugin asks).
+            let offered = self.request.head.method != http::Method::HEAD;
             out.state.asked = PluginBody::new(offered);
             let chain = self
                 .snapshot
@@ -827,17 +828,6 @@ struct Outgoing {
     redirected: bool,
     /// Whether a ReadResponse handler asked for the body (ResponseBody is due).
     body_wanted: bool,
-}
-
-/// Whether a response's body is offered to ReadResponse handlers (the shared rule,
-/// [`response_offered`](hookgate_plugin_api::body::response_offered)).
-fn response_body_offered(method: &http::Method, head: &http::response::Parts) -> bool {
-    let content_type = head.headers.get(http::header::CONTENT_TYPE);
-    hookgate_plugin_api::body::response_offered(
-        *method == http::Method::HEAD,
-        head.status.as_u16(),
-        content_type.map(HeaderValue::as_bytes),
-    )
 }
 
 impl Drop for Life {
