@@ -174,8 +174,19 @@ impl MetricFamily {
             return;
         }
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        // An existing series (the common case) is found without building a key: no
+        // allocation per update. A family holds at most `MAX_SERIES` + 1 series.
+        let same = |key: &Vec<String>| {
+            key.iter()
+                .map(String::as_str)
+                .eq(labels.iter().map(|l| l.as_str()))
+        };
+        if let Some((_, found)) = series.iter_mut().find(|(key, _)| same(key)) {
+            apply(found, &self.buckets);
+            return;
+        }
         let key: Vec<String> = labels.iter().map(|l| l.as_str().to_owned()).collect();
-        let key = if series.contains_key(&key) || series.len() < MAX_SERIES {
+        let key = if series.len() < MAX_SERIES {
             key
         } else {
             self.overflowed.fetch_add(1, Ordering::Relaxed);
