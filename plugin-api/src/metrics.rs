@@ -6,7 +6,9 @@
 //! A metric keeps at most 100 series: label values may come from clients, so past
 //! that the values fold into one series whose labels read `_other`. A reload that
 //! initialises an instance of the same name with the same definition keeps the
-//! values.
+//! values; a metric the reloaded plugins no longer define leaves `/metrics`, and a
+//! reload may change a metric's labels (only instances loaded together must agree on
+//! a name's kind and labels).
 //!
 //! ```
 //! use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};

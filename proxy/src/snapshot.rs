@@ -57,6 +57,8 @@ impl Snapshot {
         metrics: Arc<Metrics>,
         health: &HealthStates,
     ) -> Snapshot {
+        // The plugin set's metrics are the served ones from now on.
+        crate::plugin::metric_store::store().commit(&plugins.metrics);
         let (clusters, backend_count) = balance::clusters(config, health);
         let upstream = Upstream::with_settings(pool_settings(&clusters, backend_count));
         Snapshot {

@@ -11,6 +11,7 @@ use hookgate_plugin_api::{AcceptPoint, Point, RequestPoint, ResponsePoint};
 
 use super::chain::{Chain, Chains, Link};
 use super::instance::Instance;
+use super::metric_store::StagedMetrics;
 
 /// Appends one instance's handlers to the chains, in registration order, and notes a
 /// registration at a point the manifest does not declare.
@@ -21,6 +22,8 @@ pub(crate) struct Collector<'c> {
     /// A registration at a point this version does not know, or of another handler
     /// type: why it was refused.
     pub(crate) refused: Option<String>,
+    /// The metrics of the plugin set being loaded.
+    pub(crate) metrics: &'c mut StagedMetrics,
 }
 
 impl Collector<'_> {
@@ -67,7 +70,8 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn metric(&mut self, def: MetricDef<'_>) -> RResult<HostMetricBox, RString> {
-        match super::metric_store::store().family(&self.instance.name, &def) {
+        let store = super::metric_store::store();
+        match self.metrics.family(store, &self.instance.name, &def) {
             Ok(family) => RResult::ROk(HostMetric_TO::from_value(family, TD_Opaque)),
             Err(e) => RResult::RErr(e.into()),
         }

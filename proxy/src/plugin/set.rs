@@ -14,6 +14,7 @@ use super::cache::PluginCache;
 use super::chain::Chains;
 use super::instance::Instance;
 use super::loader::{Library, LoadError};
+use super::metric_store::StagedMetrics;
 use super::registry::Collector;
 use crate::config::PluginConfig;
 
@@ -23,6 +24,9 @@ pub struct Plugins {
     pub instances: Vec<Arc<Instance>>,
     /// One chain per callback point.
     pub chains: Chains,
+    /// The metrics the instances defined ([`MetricStore::commit`](super::metric_store::MetricStore::commit)
+    /// serves them once the set serves).
+    pub metrics: StagedMetrics,
 }
 
 impl Plugins {
@@ -35,6 +39,7 @@ impl Plugins {
         let mut plugins = Plugins {
             instances: Vec::with_capacity(configs.len()),
             chains: Chains::default(),
+            metrics: StagedMetrics::default(),
         };
         for config in configs {
             let key = std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone());
@@ -92,6 +97,7 @@ impl Plugins {
             chains: &mut staged,
             undeclared: None,
             refused: None,
+            metrics: &mut self.metrics,
         };
         let registry = RegistryAbi_TO::from_ptr(&mut collector, TD_Opaque);
         let result = (library.module.init())(RStr::from(settings), registry);
