@@ -211,6 +211,9 @@ enum End {
     },
     /// Send nothing; close the connection.
     Close,
+    /// Send nothing: the client went away (HTTP/1: its connection is gone; HTTP/2:
+    /// it reset the stream, and only that stream ends).
+    Gone,
 }
 
 impl End {
@@ -578,7 +581,7 @@ impl Life {
         tracing::info!(peer = %self.conn.peer, code = error.code(), "client error");
         if error == ProxyError::ClientClosed {
             self.request.error = Some(error);
-            return End::Close;
+            return End::Gone;
         }
         let close = self.request.head.version != Version::HTTP_2;
         let mut end = self.proxy_error(error);
@@ -614,13 +617,15 @@ impl Life {
         // Whatever ended the request, its body is no longer offered.
         self.request.body.close_offer();
         let (response, read_response, close, active, redirected) = match end {
-            End::Close => {
+            End::Close | End::Gone => {
                 self.settled = true;
                 match self.request.error {
                     Some(error) => self.snapshot.metrics.error(error),
                     None => self.snapshot.metrics.closed(),
                 }
-                self.conn.control.abort();
+                if matches!(end, End::Close) || self.request.head.version != Version::HTTP_2 {
+                    self.conn.control.abort();
+                }
                 request_finish(&self.conn, &self.snapshot, &mut self.request, None);
                 return Err(Refused::Closed);
             }

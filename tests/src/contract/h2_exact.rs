@@ -156,6 +156,44 @@ impl H2Exact {
         .and_then(|r| r)
     }
 
+    /// Starts `req` (its headers and `partial` of a body, not ended), waits `wait`,
+    /// then resets the stream (`CANCEL`), as a client that gives up on an upload does.
+    pub fn send_partial_then_reset(
+        &self,
+        req: &H2Request,
+        partial: &[u8],
+        wait: std::time::Duration,
+    ) -> Result<(), H2Failure> {
+        let mut sender = self.sender.clone();
+        let req = req.clone();
+        let partial = Bytes::copy_from_slice(partial);
+        let task = async move {
+            let mut builder = http::Request::builder()
+                .method(req.method.as_str())
+                .uri(req.uri.as_str());
+            for (name, value) in &req.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            let request = builder
+                .body(())
+                .map_err(|e| H2Failure::Other(format!("bad request: {e}")))?;
+            sender = sender.ready().await.map_err(failure)?;
+            let (_response, mut stream) = sender.send_request(request, false).map_err(failure)?;
+            stream.send_data(partial, false).map_err(failure)?;
+            tokio::time::sleep(wait).await;
+            stream.send_reset(h2::Reason::CANCEL);
+            Ok(())
+        };
+        let handle = runtime().spawn(task);
+        block_on(async move {
+            Ok(handle
+                .await
+                .map_err(|e| H2Failure::Other(format!("request task: {e}"))))
+        })
+        .map_err(H2Failure::Other)?
+        .and_then(|r| r)
+    }
+
     /// Sends several requests at once, each on its own stream; the results in order.
     pub fn send_all(&self, reqs: &[H2Request]) -> Vec<Result<Response, H2Failure>> {
         let handles: Vec<_> = reqs

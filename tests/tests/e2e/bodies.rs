@@ -548,3 +548,45 @@ fn a_response_body_failing_while_read_is_a_502() {
         "{events:?}"
     );
 }
+
+/// HTTP/2: a client that resets its stream while its body is read for a plugin ends
+/// that request only (`client_closed`, RequestFinish runs); the connection and its
+/// other streams stay up. (Before, the proxy closed the whole connection.)
+#[test]
+fn over_http2_a_reset_upload_ends_that_stream_only() {
+    use hookgate_tests::contract::{H2Exact, H2Request};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::echo("b");
+    let asking = Probe::new(
+        dir.path(),
+        "A",
+        "[[rule]]\npoint = \"after_location\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
+    );
+    let plugins = format!(
+        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
+        arg(&Probe::library()),
+        arg(asking.config_path()),
+    );
+    let proxy = start(dir.path(), &[&backend], 0, &plugins);
+    let h2 = H2Exact::h2c(proxy.addr()).expect("h2c");
+    let upload = H2Request::new("POST", "http://p.example/gone").header("content-length", "100");
+    h2.send_partial_then_reset(&upload, b"part", Duration::from_millis(300))
+        .expect("sent and reset");
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "request_finish" && e.target == "/gone")
+    });
+    let finish = events
+        .iter()
+        .find(|e| e.point == "request_finish" && e.target == "/gone");
+    assert_eq!(finish.and_then(|e| e.field("error")), Some("client_closed"));
+    let fine = h2.send(&H2Request::new("GET", "http://p.example/fine"));
+    assert_eq!(
+        fine.map(|r| r.status),
+        Ok(200),
+        "the other stream was not served"
+    );
+    assert!(!h2.is_closed(), "the connection stays up");
+    // Closed by the client, so that the proxy stops without waiting for it to drain.
+    drop(h2);
+}
