@@ -590,3 +590,67 @@ fn over_http2_a_reset_upload_ends_that_stream_only() {
     // Closed by the client, so that the proxy stops without waiting for it to drain.
     drop(h2);
 }
+
+/// A response without a body is not offered: a HEAD request's, a 204, a 304
+/// (`Response::want_body` returns `false` there and ResponseBody never runs); an
+/// HTTP/1.0 client gets a body read for a plugin whole, with its length.
+#[test]
+fn responses_without_a_body_are_not_offered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = Backend::echo("b");
+    let asking = Probe::new(
+        dir.path(),
+        "A",
+        "[[rule]]\npoint = \"read_response\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
+    );
+    let plugins = format!(
+        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
+        arg(&Probe::library()),
+        arg(asking.config_path()),
+    );
+    let proxy = start(dir.path(), &[&backend], 0, &plugins);
+    let head = http1_send(proxy.addr(), &Req::new("HEAD", "p.example", "/head")).expect("HEAD");
+    assert_eq!(head.status, 200);
+    for status in ["204", "304"] {
+        let req = Req::get("p.example", &format!("/status/{status}"))
+            .headers(&[("x-backend-status", status)]);
+        let response = http1_send(proxy.addr(), &req).expect("an answer");
+        assert_eq!(response.status.to_string(), status);
+    }
+    let old = raw_exchange(
+        proxy.addr(),
+        b"GET /old HTTP/1.0\r\nHost: p.example\r\n\r\n",
+        WAIT,
+    );
+    let text = old.text();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    let events = wait_for_events(asking.log_path(), WAIT, |e| {
+        e.iter().filter(|e| e.point == "request_finish").count() == 4
+    });
+    let offered = |path: &str| {
+        events
+            .iter()
+            .find(|e| e.point == "read_response" && e.target == path)
+            .and_then(|e| e.field("offered"))
+    };
+    assert_eq!(offered("/head"), Some("false"));
+    assert_eq!(offered("/status/204"), Some("false"));
+    assert_eq!(offered("/status/304"), Some("false"));
+    assert_eq!(offered("/old"), Some("true"));
+    let bodies: Vec<&str> = events
+        .iter()
+        .filter(|e| e.point == "response_body")
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(bodies, ["/old"]);
+    let length = text.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length: ")
+            .map(str::to_owned)
+    });
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(length, Some(body.len().to_string()), "{text}");
+}
