@@ -118,19 +118,10 @@ impl H2Exact {
     pub fn send(&self, req: &H2Request) -> Result<Response, H2Failure> {
         let mut sender = self.sender.clone();
         let req = req.clone();
-        let task = async move {
-            let mut builder = http::Request::builder()
-                .method(req.method.as_str())
-                .uri(req.uri.as_str());
-            for (name, value) in &req.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            let request = builder
-                .body(())
-                .map_err(|e| H2Failure::Other(format!("bad request: {e}")))?;
+        run(async move {
             sender = sender.ready().await.map_err(failure)?;
             let end = req.body.is_empty();
-            let (response, mut stream) = sender.send_request(request, end).map_err(failure)?;
+            let (response, mut stream) = sender.send_request(head(&req)?, end).map_err(failure)?;
             if !end {
                 stream
                     .send_data(Bytes::from(req.body), true)
@@ -145,15 +136,7 @@ impl H2Exact {
                 bytes.extend_from_slice(&chunk);
             }
             Ok(Response::from_parts(&head, bytes))
-        };
-        let handle = runtime().spawn(task);
-        block_on(async move {
-            Ok(handle
-                .await
-                .map_err(|e| H2Failure::Other(format!("request task: {e}"))))
         })
-        .map_err(H2Failure::Other)?
-        .and_then(|r| r)
     }
 
     /// Starts `req` (its headers and `partial` of a body, not ended), waits `wait`,
@@ -167,31 +150,15 @@ impl H2Exact {
         let mut sender = self.sender.clone();
         let req = req.clone();
         let partial = Bytes::copy_from_slice(partial);
-        let task = async move {
-            let mut builder = http::Request::builder()
-                .method(req.method.as_str())
-                .uri(req.uri.as_str());
-            for (name, value) in &req.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            let request = builder
-                .body(())
-                .map_err(|e| H2Failure::Other(format!("bad request: {e}")))?;
+        run(async move {
             sender = sender.ready().await.map_err(failure)?;
-            let (_response, mut stream) = sender.send_request(request, false).map_err(failure)?;
+            let (_response, mut stream) =
+                sender.send_request(head(&req)?, false).map_err(failure)?;
             stream.send_data(partial, false).map_err(failure)?;
             tokio::time::sleep(wait).await;
             stream.send_reset(h2::Reason::CANCEL);
             Ok(())
-        };
-        let handle = runtime().spawn(task);
-        block_on(async move {
-            Ok(handle
-                .await
-                .map_err(|e| H2Failure::Other(format!("request task: {e}"))))
         })
-        .map_err(H2Failure::Other)?
-        .and_then(|r| r)
     }
 
     /// Sends several requests at once, each on its own stream; the results in order.
@@ -258,6 +225,34 @@ where
         max_streams,
         closed,
     })
+}
+
+/// The head of `req`, as the h2 client sends it.
+fn head(req: &H2Request) -> Result<http::Request<()>, H2Failure> {
+    let mut builder = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.uri.as_str());
+    for (name, value) in &req.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
+        .body(())
+        .map_err(|e| H2Failure::Other(format!("bad request: {e}")))
+}
+
+/// Runs a stream's work on the client runtime (where the connection is driven) and
+/// waits for it.
+fn run<T: Send + 'static>(
+    task: impl std::future::Future<Output = Result<T, H2Failure>> + Send + 'static,
+) -> Result<T, H2Failure> {
+    let handle = runtime().spawn(task);
+    block_on(async move {
+        Ok(handle
+            .await
+            .map_err(|e| H2Failure::Other(format!("request task: {e}"))))
+    })
+    .map_err(H2Failure::Other)?
+    .and_then(|r| r)
 }
 
 fn failure(error: h2::Error) -> H2Failure {

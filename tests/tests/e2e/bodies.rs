@@ -11,7 +11,7 @@ use hookgate_tests::backend::checksum;
 use hookgate_tests::scripted::RawBackend;
 use hookgate_tests::{
     arg, free_addr, h2c_send, http1_send, library, raw_exchange, wait_for_events,
-    websocket_roundtrip, Backend, Behaviour, Echo, Probe, Proxy, Req, Response,
+    websocket_roundtrip, Backend, Behaviour, Echo, Event, Probe, Proxy, Req, Response,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -100,6 +100,37 @@ fn refused(proxy: &Proxy, reason: &str) -> Option<f64> {
         .lines()
         .find_map(|line| line.strip_prefix(series.as_str()))
         .and_then(|v| v.parse().ok())
+}
+
+/// Probe `A`, asking for the body at `point` (`want_body = "reject"`).
+fn asking_at(dir: &Path, point: &str) -> Probe {
+    let rule = format!("[[rule]]\npoint = {point:?}\naction = \"go_on\"\nwant_body = \"reject\"\n");
+    Probe::new(dir, "A", &rule)
+}
+
+/// The `[[plugins]]` entry of `probe`.
+fn entry(probe: &Probe) -> String {
+    format!(
+        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
+        arg(&Probe::library()),
+        arg(probe.config_path())
+    )
+}
+
+/// The events so far, once RequestFinish has run for `path`.
+fn finished(probe: &Probe, path: &str) -> Vec<Event> {
+    wait_for_events(probe.log_path(), WAIT, |e| {
+        e.iter()
+            .any(|e| e.point == "request_finish" && e.target == path)
+    })
+}
+
+/// The error code RequestFinish saw for `path`.
+fn finish_error<'e>(events: &'e [Event], path: &str) -> Option<&'e str> {
+    let finish = events
+        .iter()
+        .find(|e| e.point == "request_finish" && e.target == path);
+    finish.and_then(|e| e.field("error"))
 }
 
 #[test]
@@ -472,16 +503,8 @@ path = "/finish"
 fn client_failures_while_a_body_is_read_are_the_clients() {
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = Backend::echo("b");
-    let asking = Probe::new(
-        dir.path(),
-        "A",
-        "[[rule]]\npoint = \"after_location\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
-    );
-    let plugins = format!(
-        "body_timeout_ms = 300\n[[plugins]]\npath = {:?}\nconfig = {:?}\n",
-        arg(&Probe::library()),
-        arg(asking.config_path()),
-    );
+    let asking = asking_at(dir.path(), "after_location");
+    let plugins = format!("body_timeout_ms = 300\n{}", entry(&asking));
     let proxy = start(dir.path(), &[&backend], 0, &plugins);
     let head = |path: &str| {
         format!("POST {path} HTTP/1.1\r\nHost: p.example\r\nContent-Length: 10\r\n\r\nabc")
@@ -496,18 +519,9 @@ fn client_failures_while_a_body_is_read_are_the_clients() {
             .any(|e| e.point == "after_location" && e.target == "/gone")
     });
     drop(gone);
-    let events = wait_for_events(asking.log_path(), WAIT, |e| {
-        e.iter()
-            .any(|e| e.point == "request_finish" && e.target == "/gone")
-    });
-    let finish = |path: &str| {
-        let event = events
-            .iter()
-            .find(|e| e.point == "request_finish" && e.target == path);
-        event.and_then(|e| e.field("error")).map(str::to_owned)
-    };
-    assert_eq!(finish("/stalled").as_deref(), Some("body_timeout"));
-    assert_eq!(finish("/gone").as_deref(), Some("bad_body"));
+    let events = finished(&asking, "/gone");
+    assert_eq!(finish_error(&events, "/stalled"), Some("body_timeout"));
+    assert_eq!(finish_error(&events, "/gone"), Some("bad_body"));
     assert!(
         !events.iter().any(|e| e.point == "request_body"),
         "{events:?}"
@@ -521,28 +535,13 @@ fn client_failures_while_a_body_is_read_are_the_clients() {
 fn a_response_body_failing_while_read_is_a_502() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cut = RawBackend::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
-    let asking = Probe::new(
-        dir.path(),
-        "A",
-        "[[rule]]\npoint = \"read_response\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
-    );
-    let plugins = format!(
-        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
-        arg(&Probe::library()),
-        arg(asking.config_path()),
-    );
+    let asking = asking_at(dir.path(), "read_response");
+    let plugins = entry(&asking);
     let proxy = start_at(dir.path(), &[cut.addr().to_string()], 0, &plugins);
     let response = http1_send(proxy.addr(), &Req::get("p.example", "/cut")).expect("an answer");
     assert_eq!(response.status, 502, "{}", response.text());
-    let events = wait_for_events(asking.log_path(), WAIT, |e| {
-        e.iter()
-            .any(|e| e.point == "request_finish" && e.target == "/cut")
-    });
-    let finish = events.iter().find(|e| e.point == "request_finish");
-    assert_eq!(
-        finish.and_then(|e| e.field("error")),
-        Some("upstream_failed")
-    );
+    let events = finished(&asking, "/cut");
+    assert_eq!(finish_error(&events, "/cut"), Some("upstream_failed"));
     assert!(
         !events.iter().any(|e| e.point == "response_body"),
         "{events:?}"
@@ -557,29 +556,15 @@ fn over_http2_a_reset_upload_ends_that_stream_only() {
     use hookgate_tests::contract::{H2Exact, H2Request};
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = Backend::echo("b");
-    let asking = Probe::new(
-        dir.path(),
-        "A",
-        "[[rule]]\npoint = \"after_location\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
-    );
-    let plugins = format!(
-        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
-        arg(&Probe::library()),
-        arg(asking.config_path()),
-    );
+    let asking = asking_at(dir.path(), "after_location");
+    let plugins = entry(&asking);
     let proxy = start(dir.path(), &[&backend], 0, &plugins);
     let h2 = H2Exact::h2c(proxy.addr()).expect("h2c");
     let upload = H2Request::new("POST", "http://p.example/gone").header("content-length", "100");
     h2.send_partial_then_reset(&upload, b"part", Duration::from_millis(300))
         .expect("sent and reset");
-    let events = wait_for_events(asking.log_path(), WAIT, |e| {
-        e.iter()
-            .any(|e| e.point == "request_finish" && e.target == "/gone")
-    });
-    let finish = events
-        .iter()
-        .find(|e| e.point == "request_finish" && e.target == "/gone");
-    assert_eq!(finish.and_then(|e| e.field("error")), Some("client_closed"));
+    let events = finished(&asking, "/gone");
+    assert_eq!(finish_error(&events, "/gone"), Some("client_closed"));
     let fine = h2.send(&H2Request::new("GET", "http://p.example/fine"));
     assert_eq!(
         fine.map(|r| r.status),
@@ -598,16 +583,8 @@ fn over_http2_a_reset_upload_ends_that_stream_only() {
 fn responses_without_a_body_are_not_offered() {
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = Backend::echo("b");
-    let asking = Probe::new(
-        dir.path(),
-        "A",
-        "[[rule]]\npoint = \"read_response\"\naction = \"go_on\"\nwant_body = \"reject\"\n",
-    );
-    let plugins = format!(
-        "[[plugins]]\npath = {:?}\nconfig = {:?}\n",
-        arg(&Probe::library()),
-        arg(asking.config_path()),
-    );
+    let asking = asking_at(dir.path(), "read_response");
+    let plugins = entry(&asking);
     let proxy = start(dir.path(), &[&backend], 0, &plugins);
     let head = http1_send(proxy.addr(), &Req::new("HEAD", "p.example", "/head")).expect("HEAD");
     assert_eq!(head.status, 200);
