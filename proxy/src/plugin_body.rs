@@ -11,6 +11,13 @@ use hookgate_plugin_api::OverLimit;
 
 use crate::plugin::Instance;
 
+/// Frames a body now held whole in memory, `len` bytes, by its length: a
+/// `Content-Length`, and no `Transfer-Encoding` (whatever framing it came with).
+pub fn frame_by_length(headers: &mut http::HeaderMap, len: usize) {
+    headers.remove(http::header::TRANSFER_ENCODING);
+    headers.insert(http::header::CONTENT_LENGTH, len.into());
+}
+
 /// What plugins asked of one body, and what was read of it.
 //
 // Internal: the request and the response each carry one and are moved often, so what
@@ -18,7 +25,7 @@ use crate::plugin::Instance;
 #[derive(Debug, Default)]
 pub struct PluginBody {
     /// Whether handlers may still ask for it (at the points before its body point,
-    /// and never for an upgrade or a gRPC stream).
+    /// and never for an upgrade; the views check the rest when a handler asks).
     offered: bool,
     /// Whether handlers may replace it (while the RequestBody chain runs).
     pub writable: bool,

@@ -14,14 +14,14 @@ use hookgate_plugin_api::abi::{
     IpAbi, LocalAny, Locals, OverLimitCode, RMut, ROption, RSlice, RStr, RVec, RequestView,
     SessionView, SessionView_TO, SocketAddrAbi, TD_Opaque, Tuple2,
 };
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use http::uri::{PathAndQuery, Uri};
 
 use crate::context::Context;
 use crate::edge::route_host;
 use crate::error::ProxyError;
 use crate::header_view::header_methods;
-use crate::plugin_body::PluginBody;
+use crate::plugin_body::{frame_by_length, PluginBody};
 use crate::session::SessionState;
 
 /// Where routing sent the request; each part is `None` until it is known.
@@ -296,9 +296,7 @@ impl RequestView for PluginRequest<'_> {
             return false;
         }
         let body = Bytes::from(body.into_vec());
-        let headers = &mut self.request.head.headers;
-        headers.remove(TRANSFER_ENCODING);
-        headers.insert(CONTENT_LENGTH, body.len().into());
+        frame_by_length(&mut self.request.head.headers, body.len());
         self.request.body.replace(body);
         true
     }

@@ -3,11 +3,10 @@
 //! been handed to the client.
 
 use hookgate_plugin_api::abi::{OverLimitCode, ROption, RSlice, RStr, RVec, ResponseView, Tuple2};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::StatusCode;
 
 use crate::header_view::header_methods;
-use crate::plugin_body::PluginBody;
+use crate::plugin_body::{frame_by_length, PluginBody};
 
 /// A response's head, plus the body a plugin put in place of the original.
 pub struct ResponseState {
@@ -177,14 +176,15 @@ impl ResponseView for ResponseState {
     }
     fn set_body(&mut self, body: RVec<u8>) {
         let body = body.into_vec();
-        self.head.headers.remove(TRANSFER_ENCODING);
-        self.head.headers.insert(CONTENT_LENGTH, body.len().into());
+        frame_by_length(&mut self.head.headers, body.len());
         self.body = Some(body);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+
     use super::*;
 
     #[test]

@@ -18,13 +18,14 @@ use crate::abi::{
     TD_Opaque,
 };
 use crate::action::{Action, Outcome, ResponseOutcome};
-use crate::body::{chosen, TooLarge, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE};
+use crate::body::{chosen, Asks, TooLarge, REQUEST_TOO_LARGE, RESPONSE_TOO_LARGE};
 use crate::log::Level;
 use crate::panic::guard;
 use crate::point::{AcceptPoint, Point, PointSet, RequestPoint, ResponsePoint};
 use crate::registry::Registry;
 use crate::reply::Reply;
 use crate::settle::{self, settle, FailurePolicy, RequestOutcome};
+use crate::OverLimit;
 
 use super::{FakeRequest, FakeResponse, FakeSession};
 
@@ -352,17 +353,10 @@ impl TestPlugin {
     /// `body_too_large` as the proxy sets it.
     pub fn request_body(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
         request.offer_closed = true;
-        if request.body_asks.get(self.instance).is_none() {
-            return Ok(Outcome::GoOn);
-        }
-        let len = request.read_body();
-        match chosen(
-            &request.body_asks,
-            [(self.instance, self.limit())],
-            Some(len),
-        ) {
-            Ok(run) if run.is_empty() => Ok(Outcome::GoOn),
-            Ok(_) => {
+        let asked = request.body_asks.get(self.instance);
+        match self.body_due(asked, || request.read_body()) {
+            Ok(false) => Ok(Outcome::GoOn),
+            Ok(true) => {
                 request.body_writable = true;
                 let outcome = self.run_request(&self.request_body, Point::RequestBody, request);
                 request.body_writable = false;
@@ -385,17 +379,10 @@ impl TestPlugin {
         request: &mut FakeRequest,
         response: &mut FakeResponse,
     ) -> Result<ResponseOutcome, String> {
-        if response.body_asks.get(self.instance).is_none() {
-            return Ok(ResponseOutcome::GoOn);
-        }
-        let len = response.read_body();
-        match chosen(
-            &response.body_asks,
-            [(self.instance, self.limit())],
-            Some(len),
-        ) {
-            Ok(run) if run.is_empty() => Ok(ResponseOutcome::GoOn),
-            Ok(_) => {
+        let asked = response.body_asks.get(self.instance);
+        match self.body_due(asked, || response.read_body()) {
+            Ok(false) => Ok(ResponseOutcome::GoOn),
+            Ok(true) => {
                 let action = self.run_response(
                     &self.response_body,
                     Point::ResponseBody,
@@ -412,8 +399,22 @@ impl TestPlugin {
         }
     }
 
-    fn limit(&self) -> u64 {
-        self.body_limit.unwrap_or(crate::DEFAULT_BODY_LIMIT)
+    /// Whether this instance's body handlers run, by the proxy's rule ([`chosen`]):
+    /// `Ok(false)` if it did not ask (`asked` is `None`: nothing is read) or skips the
+    /// body; `Err` if it refuses it. `read` reads the body and gives its length.
+    fn body_due(
+        &self,
+        asked: Option<OverLimit>,
+        read: impl FnOnce() -> u64,
+    ) -> Result<bool, TooLarge> {
+        let Some(over_limit) = asked else {
+            return Ok(false);
+        };
+        let mut asks = Asks::new();
+        asks.add(self.instance, over_limit);
+        let limit = self.body_limit.unwrap_or(crate::DEFAULT_BODY_LIMIT);
+        let run = chosen(&asks, [(self.instance, limit)], Some(read()))?;
+        Ok(!run.is_empty())
     }
 
     /// Runs the Forward chain.

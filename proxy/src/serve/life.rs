@@ -38,7 +38,7 @@ use crate::balance::{ActiveRequest, Cluster};
 use crate::edge::{self, Refusal};
 use crate::error::ProxyError;
 use crate::plugin::{Chain, Instance, RequestChainOutcome};
-use crate::plugin_body::PluginBody;
+use crate::plugin_body::{frame_by_length, PluginBody};
 use crate::request::{PluginRequest, RequestState};
 use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
@@ -342,8 +342,7 @@ impl Life {
             || headers.contains_key(CONTENT_LENGTH)
             || headers.contains_key(TRANSFER_ENCODING)
         {
-            headers.remove(TRANSFER_ENCODING);
-            headers.insert(CONTENT_LENGTH, len.into());
+            frame_by_length(headers, len as usize);
         }
         self.request.body.writable = true;
         let end = self.request_point_for(RequestPoint::RequestBody, &chosen);
@@ -803,9 +802,7 @@ impl Life {
             out.body = BodyKind::Prefixed(Box::new(Prefixed::new(read.bytes, rest)));
             return;
         }
-        let headers = &mut out.state.head.headers;
-        headers.remove(TRANSFER_ENCODING);
-        headers.insert(CONTENT_LENGTH, read.bytes.len().into());
+        frame_by_length(&mut out.state.head.headers, read.bytes.len());
         out.body = BodyKind::full(read.bytes);
         if chosen.is_empty() {
             return;
