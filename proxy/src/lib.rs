@@ -32,6 +32,8 @@
 //! - [`write_timeout`]: streams whose stalled writes time out (client and backend
 //!   send timeouts).
 //! - [`error`]: the proxy's own errors and their status codes.
+//! - [`error_rate`]: how failures are counted over time: passive backend ejection,
+//!   plugin circuit breakers (and, later, canary rollback).
 //! - [`admin`], [`metrics`]: the admin listener (`/healthz`, `/status`, `/metrics`,
 //!   `POST /reload`) and the counters behind `/metrics`.
 //! - [`context`]: the key/value context plugins share.
@@ -45,6 +47,7 @@ pub mod config;
 pub mod context;
 pub mod edge;
 pub mod error;
+pub mod error_rate;
 mod header_view;
 pub mod health;
 pub mod limits;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::config::{ClusterConfig, HealthCheckConfig};
+use crate::error_rate::{Threshold, Window};
 use hookgate_plugin_kit::Clock;
 
 /// Which backends share a [`HealthState`]: the same address in the same cluster,
@@ -120,10 +121,11 @@ pub struct HealthState {
     epoch: Instant,
     /// Where `epoch` and the time since it are read.
     clock: Clock,
-    /// Failures within the current window.
-    fails: AtomicU32,
-    /// When the current failure window began (milliseconds since `epoch`).
-    window_start: AtomicU64,
+    /// Failures within `fail_timeout`: one bucket, so a window that starts at the
+    /// first failure after the previous one expired.
+    failures: Window,
+    /// `max_fails` of them.
+    threshold: Threshold,
     /// Consecutive active-check failures and successes. Only the checker task writes
     /// them (and a passive marking-down resets `check_oks`).
     check_fails: AtomicU32,
@@ -153,8 +155,8 @@ impl HealthState {
             down_until: AtomicU64::new(0),
             epoch: clock.now(),
             clock: clock.clone(),
-            fails: AtomicU32::new(0),
-            window_start: AtomicU64::new(0),
+            failures: Window::new(Duration::from_millis(config.fail_timeout_ms), 1),
+            threshold: Threshold::errors(config.max_fails),
             check_fails: AtomicU32::new(0),
             check_oks: AtomicU32::new(0),
         }
@@ -179,29 +181,18 @@ impl HealthState {
     /// `max_fails` failures within `fail_timeout` mark it down. Once down and past its
     /// `fail_timeout` without an active check, one failure is enough (a failed trial).
     pub fn upstream_failed(&self) {
-        if self.up.load(Ordering::Acquire) {
-            // A window of `fail_timeout`: failures older than that no longer count.
-            let now = self.now_ms();
-            let start = self.window_start.load(Ordering::Acquire);
-            if now.saturating_sub(start) >= duration_ms(self.fail_timeout)
-                && self
-                    .window_start
-                    .compare_exchange(start, now, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                self.fails.store(0, Ordering::Release);
-            }
-        }
-        // Saturating: a backend that stays down must not wrap back to "no failures".
-        let fails = self
-            .fails
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
-                Some(f.saturating_add(1))
-            })
-            .unwrap_or_else(|f| f)
-            .saturating_add(1);
-        if self.max_fails == 0 || fails < self.max_fails {
+        if self.max_fails == 0 {
             return;
+        }
+        // Counted while up only: a backend that is down is judged by its deadline (a
+        // failure past it is a failed trial, whatever the count).
+        let mut fails = 0;
+        if self.up.load(Ordering::Acquire) {
+            let counts = self.failures.record(self.now_ms(), true);
+            if !self.threshold.crossed(counts) {
+                return;
+            }
+            fails = counts.errors;
         }
         if self.active_check.is_some() {
             if self.up.swap(false, Ordering::AcqRel) {
@@ -259,8 +250,8 @@ impl HealthState {
     /// without an active check, marks a backend that was down up again.
     pub fn upstream_succeeded(&self) {
         // A load first: the common case (no failures) then writes nothing shared.
-        if self.fails.load(Ordering::Relaxed) != 0 {
-            self.fails.store(0, Ordering::Release);
+        if self.failures.has_errors() {
+            self.failures.clear();
         }
         if self.active_check.is_none()
             && !self.up.load(Ordering::Acquire)
@@ -287,7 +278,7 @@ impl HealthState {
                 .fetch_add(1, Ordering::Relaxed)
                 .saturating_add(1);
             if oks >= healthy_after && !self.up.load(Ordering::Acquire) {
-                self.fails.store(0, Ordering::Release);
+                self.failures.clear();
                 if !self.up.swap(true, Ordering::AcqRel) {
                     tracing::info!(
                         cluster = %self.cluster,
@@ -330,7 +321,7 @@ impl fmt::Debug for HealthState {
         f.debug_struct("HealthState")
             .field("backend", &self.name)
             .field("healthy", &self.is_healthy())
-            .field("fails", &self.fails.load(Ordering::Relaxed))
+            .field("failures", &self.failures.counts(self.now_ms()))
             .finish_non_exhaustive()
     }
 }
