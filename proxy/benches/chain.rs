@@ -113,6 +113,7 @@ fn noop_config(library: &Path) -> PluginConfig {
         products: None,
         on_error: Default::default(),
         body_limit: None,
+        breaker: None,
     }
 }
 

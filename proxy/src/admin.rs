@@ -14,6 +14,7 @@
 //! page can trigger a reload. `curl -X POST http://127.0.0.1:9901/reload` sends
 //! neither and works.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -28,7 +29,11 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::AdminToken;
+use hookgate_plugin_api::{Action, Point};
+
+use crate::config::{AdminToken, ErrorPolicy};
+use crate::plugin::accounting::{outcome_name, InstanceTotals};
+use crate::plugin::Plugins;
 use crate::server::Server;
 
 /// Serves the admin endpoints until `shutdown` changes; `token`, if any, is required
@@ -226,6 +231,11 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
 fn status(server: &Server) -> String {
     let snapshot = server.snapshot();
     let mut out = snapshot.plugins.describe();
+    handlers(
+        &mut out,
+        &snapshot.plugins,
+        &snapshot.metrics.plugin_totals(&snapshot.plugins),
+    );
     out.push_str("clusters:\n");
     let mut clusters: Vec<_> = snapshot.clusters.values().collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
@@ -251,6 +261,62 @@ fn status(server: &Server) -> String {
         server.connections_total()
     );
     out
+}
+
+/// The `handlers:` and `breakers:` sections of `/status`: each current instance's
+/// figures at each point where it has a handler, and its breaker's state.
+fn handlers(out: &mut String, plugins: &Plugins, totals: &BTreeMap<String, InstanceTotals>) {
+    out.push_str("handlers:\n");
+    for point in Point::ALL {
+        for name in plugins.chains.names(point) {
+            let at = totals
+                .get(name)
+                .map(|t| *t.handlers.at(point))
+                .unwrap_or_default();
+            let _ = write!(out, "  {name} {}: calls={}", point.name(), at.calls());
+            for action in Action::ALL {
+                let _ = write!(out, " {}={}", outcome_name(action), at.outcome(action));
+            }
+            let _ = write!(
+                out,
+                " failures={} bypassed={} slow={}",
+                at.failure_count(),
+                at.bypassed,
+                at.slow
+            );
+            match at.mean() {
+                Some(mean) => {
+                    let _ = writeln!(out, " mean={mean:.1?} ({} timed)", at.timed);
+                }
+                None => out.push_str(" mean=- (0 timed)\n"),
+            }
+        }
+    }
+    let with_breakers: Vec<_> = plugins
+        .instances
+        .iter()
+        .filter(|i| i.breaker.is_some())
+        .collect();
+    if with_breakers.is_empty() {
+        return;
+    }
+    out.push_str("breakers:\n");
+    for instance in with_breakers {
+        let Some(breaker) = &instance.breaker else {
+            continue;
+        };
+        let state = breaker.state();
+        let _ = write!(out, "  {}: {}", instance.name, state.name());
+        if let Some(open_for) = breaker.open_for() {
+            let _ = write!(out, " for {:.1?}", open_for);
+            if instance.policy == ErrorPolicy::FailOpen {
+                out.push_str(" (fail-open: its handlers are skipped)");
+            } else {
+                out.push_str(" (FAIL-CLOSED: every request it would see is rejected with 500)");
+            }
+        }
+        let _ = writeln!(out, ", opened {} times", breaker.opened_count());
+    }
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -17,7 +17,10 @@ use prometheus_client::registry::Registry;
 
 use crate::balance::Cluster;
 use crate::error::ProxyError;
+use crate::plugin::accounting::{outcome_name, FailureKind, InstanceTotals};
+use crate::plugin::breaker::State;
 use crate::plugin::{Instance, Plugins};
+use hookgate_plugin_api::{Action, Point};
 
 const ERRORS: [ProxyError; ProxyError::ALL.len()] = ProxyError::ALL;
 
@@ -40,7 +43,7 @@ pub struct Metrics {
 /// into `counts` and let go.
 #[derive(Default)]
 struct Retired {
-    counts: BTreeMap<String, u64>,
+    counts: BTreeMap<String, InstanceTotals>,
     instances: Vec<Arc<Instance>>,
 }
 
@@ -51,7 +54,7 @@ impl Retired {
             if Arc::strong_count(instance) > 1 {
                 return true;
             }
-            *counts.entry(instance.name.clone()).or_default() += instance.error_count();
+            *counts.entry(instance.name.clone()).or_default() += instance.totals();
             false
         });
     }
@@ -81,16 +84,26 @@ impl Metrics {
         retired.fold();
     }
 
-    /// Handler failures by instance name: the current instances' and every replaced
-    /// one's.
-    fn plugin_errors(&self, plugins: &Plugins) -> BTreeMap<String, u64> {
+    /// The figures of every instance by name: the current instances' and every
+    /// replaced one's, added up.
+    pub fn plugin_totals(&self, plugins: &Plugins) -> BTreeMap<String, InstanceTotals> {
         let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
         retired.fold();
         let mut totals = retired.counts.clone();
         for instance in retired.instances.iter().chain(&plugins.instances) {
-            *totals.entry(instance.name.clone()).or_default() += instance.error_count();
+            *totals.entry(instance.name.clone()).or_default() += instance.totals();
         }
         totals
+    }
+
+    /// The instance with this id: one of `plugins`, or one a reload replaced that
+    /// requests in flight still hold.
+    pub fn instance(&self, id: u32, plugins: &Plugins) -> Option<Arc<Instance>> {
+        if let Some(found) = plugins.instances.iter().find(|i| i.id == id) {
+            return Some(Arc::clone(found));
+        }
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.instances.iter().find(|i| i.id == id).cloned()
     }
 
     /// Counts a request a plugin closed without a response.
@@ -173,17 +186,21 @@ impl Metrics {
         open.set(i64::try_from(connections_open).unwrap_or(i64::MAX));
         registry.register("open_connections", "Client connections open now", open);
 
+        let totals = self.plugin_totals(plugins);
         let plugin_errors = Family::<Plugin, Counter>::default();
-        for (plugin, count) in self.plugin_errors(plugins) {
+        for (plugin, figures) in &totals {
             plugin_errors
-                .get_or_create(&Plugin { plugin })
-                .inc_by(count);
+                .get_or_create(&Plugin {
+                    plugin: plugin.clone(),
+                })
+                .inc_by(figures.errors);
         }
         registry.register(
             "plugin_errors",
             "Handler failures (panics, broken verdicts), by plugin instance",
             plugin_errors,
         );
+        plugin_accounting(&mut registry, plugins, &totals);
 
         let up = Family::<BackendLabels, Gauge>::default();
         for cluster in clusters {
@@ -219,4 +236,155 @@ impl Metrics {
         }
         text
     }
+}
+
+/// The accounting of every instance at each point where it has a handler (current
+/// instances: zeros included, so that dashboards see every series from the start;
+/// instances only a reload replaced: where they counted anything), and the state of
+/// each current instance's circuit breaker.
+fn plugin_accounting(
+    registry: &mut Registry,
+    plugins: &Plugins,
+    totals: &BTreeMap<String, InstanceTotals>,
+) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct At {
+        plugin: String,
+        point: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Outcome {
+        plugin: String,
+        point: &'static str,
+        outcome: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Failure {
+        plugin: String,
+        point: &'static str,
+        kind: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct BreakerState {
+        plugin: String,
+        state: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Plugin {
+        plugin: String,
+    }
+
+    let calls = Family::<At, Counter>::default();
+    let outcomes = Family::<Outcome, Counter>::default();
+    let failures = Family::<Failure, Counter>::default();
+    let bypassed = Family::<At, Counter>::default();
+    let timed = Family::<At, Counter>::default();
+    let timed_seconds = Family::<At, Counter<f64, AtomicU64>>::default();
+    let slow = Family::<At, Counter>::default();
+    for point in Point::ALL {
+        let current = plugins.chains.names(point);
+        for (plugin, figures) in totals {
+            let at = figures.handlers.at(point);
+            if !current.contains(&plugin.as_str()) && at.calls() + at.bypassed == 0 {
+                continue;
+            }
+            let labels = At {
+                plugin: plugin.clone(),
+                point: point.name(),
+            };
+            calls.get_or_create(&labels).inc_by(at.calls());
+            for action in Action::ALL {
+                outcomes
+                    .get_or_create(&Outcome {
+                        plugin: plugin.clone(),
+                        point: point.name(),
+                        outcome: outcome_name(action),
+                    })
+                    .inc_by(at.outcome(action));
+            }
+            for kind in FailureKind::ALL {
+                failures
+                    .get_or_create(&Failure {
+                        plugin: plugin.clone(),
+                        point: point.name(),
+                        kind: kind.name(),
+                    })
+                    .inc_by(at.failure(kind));
+            }
+            bypassed.get_or_create(&labels).inc_by(at.bypassed);
+            timed.get_or_create(&labels).inc_by(at.timed);
+            timed_seconds
+                .get_or_create(&labels)
+                .inc_by(at.timed_nanos as f64 / 1e9);
+            slow.get_or_create(&labels).inc_by(at.slow);
+        }
+    }
+    registry.register(
+        "plugin_handler_calls",
+        "Handler calls made, by plugin instance and callback point",
+        calls,
+    );
+    registry.register(
+        "plugin_handler_outcomes",
+        "Handler calls that returned, by what they returned",
+        outcomes,
+    );
+    registry.register(
+        "plugin_handler_failures",
+        "Handler calls that failed, by kind: panic, verdict (a value the contract does not allow)",
+        failures,
+    );
+    registry.register(
+        "plugin_handler_bypassed",
+        "Handler calls not made because the instance's circuit breaker was open",
+        bypassed,
+    );
+    registry.register(
+        "plugin_handler_timed",
+        "Handler calls whose time was taken (one in 64, chosen at random)",
+        timed,
+    );
+    registry.register(
+        "plugin_handler_timed_seconds",
+        "Time of the handler calls counted in hookgate_plugin_handler_timed_total",
+        timed_seconds,
+    );
+    registry.register(
+        "plugin_handler_slow",
+        "Handler calls that ran longer than server.slow_handler_ms",
+        slow,
+    );
+
+    let state = Family::<BreakerState, Gauge>::default();
+    let opened = Family::<Plugin, Counter>::default();
+    for instance in &plugins.instances {
+        let Some(breaker) = &instance.breaker else {
+            continue;
+        };
+        let now = breaker.state();
+        for s in State::ALL {
+            state
+                .get_or_create(&BreakerState {
+                    plugin: instance.name.clone(),
+                    state: s.name(),
+                })
+                .set(i64::from(s == now));
+        }
+        let figures = totals.get(&instance.name).copied().unwrap_or_default();
+        opened
+            .get_or_create(&Plugin {
+                plugin: instance.name.clone(),
+            })
+            .inc_by(figures.breaker_opened);
+    }
+    registry.register(
+        "plugin_breaker_state",
+        "Each plugin instance's circuit breaker: 1 for its state now",
+        state,
+    );
+    registry.register(
+        "plugin_breaker_opened",
+        "Times a plugin instance's circuit breaker opened",
+        opened,
+    );
 }

@@ -5,13 +5,21 @@
 //!   place that touches raw loading.
 //! - [`instance`]: one initialised instance: its name, manifest, policy, scope, errors.
 //! - [`chain`]: one immutable chain per callback point, and running it.
+//! - `call`: what surrounds each handler call: the breaker, the slow-handler watch,
+//!   the sampled timer, the count of its outcome.
+//! - [`accounting`]: what each instance's handlers did, per point.
+//! - [`breaker`]: an instance's circuit breaker.
+//! - [`slow`]: the watch on handlers that hold a worker thread too long.
 //! - `registry`: where an instance's init puts its handlers.
 //! - [`metric_store`]: the metrics plugins define, kept across reloads.
 //! - `log`: where a plugin's messages go (the proxy's log, with the instance and point).
 //! - [`set`]: every instance of a configuration, loaded and initialised in order, and
 //!   the chains they form.
 
+pub mod accounting;
+pub mod breaker;
 pub mod cache;
+mod call;
 pub mod chain;
 pub mod instance;
 pub mod loader;
@@ -20,6 +28,7 @@ mod manifest;
 pub mod metric_store;
 mod registry;
 pub mod set;
+pub mod slow;
 
 pub use cache::{CacheError, PluginCache};
 pub use chain::{Chain, ChainError, Chains, RequestChainOutcome};

@@ -74,6 +74,9 @@ pub async fn run(
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = Server::start(config, plugins, shutdown_rx.clone(), reloader);
+    if let Err(error) = crate::plugin::slow::start_watchdog(Arc::downgrade(&server)) {
+        tracing::warn!(%error, "the watch on slow plugin handlers could not start");
+    }
     if let Some(admin) = admin {
         tracing::info!(addr = %admin.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()), "admin listening");
         tokio::spawn(crate::admin::serve(

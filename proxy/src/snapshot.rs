@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub metrics: Arc<Metrics>,
     /// Front-door settings (body limit, path rules, HTTP/2 streams).
     pub edge: Edge,
+    /// `server.slow_handler_ms`, unless 0.
+    pub slow_handler: Option<Duration>,
 }
 
 /// Each backend's pool settings (its cluster's), indexed by backend id.
@@ -69,6 +72,8 @@ impl Snapshot {
             trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
             metrics,
             edge: Edge::new(&config.server),
+            slow_handler: (config.server.slow_handler_ms != 0)
+                .then(|| Duration::from_millis(config.server.slow_handler_ms)),
         }
     }
 }

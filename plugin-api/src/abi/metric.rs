@@ -65,6 +65,10 @@ pub type HostMetricBox = HostMetric_TO<'static, RBox<()>>;
 /// `hookgate_plugin_errors` and `hookgate_plugin_metric_overflow`.
 const RESERVED: [&str; 2] = ["errors", "metric_overflow"];
 
+/// Prefixes of names a plugin may not take: the proxy's accounting of every instance
+/// (`hookgate_plugin_handler_calls_total`, `hookgate_plugin_breaker_state`…).
+const RESERVED_PREFIXES: [&str; 2] = ["handler_", "breaker_"];
+
 /// Checks a definition; the error names what is wrong.
 pub fn check_def(def: &MetricDef<'_>) -> Result<(), String> {
     let name_ok = |name: &str| {
@@ -82,8 +86,9 @@ pub fn check_def(def: &MetricDef<'_>) -> Result<(), String> {
             "metric {name:?}: leave `_total` out, counters get it"
         ));
     }
-    // The proxy's own `hookgate_plugin_errors` and `hookgate_plugin_metric_overflow`.
-    if RESERVED.contains(&name) {
+    // The proxy's own `hookgate_plugin_errors`, `hookgate_plugin_metric_overflow` and
+    // accounting (`hookgate_plugin_handler_*`, `hookgate_plugin_breaker_*`).
+    if RESERVED.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Err(format!("metric {name:?}: the name is the proxy's own"));
     }
     if !matches!(def.kind, COUNTER | GAUGE | HISTOGRAM) {
@@ -369,6 +374,13 @@ mod tests {
             check_def(&reserved).is_err(),
             "the proxy's hookgate_plugin_errors"
         );
+        for name in ["handler_calls", "breaker_state"] {
+            reserved.name = name.into();
+            let error = check_def(&reserved).unwrap_err();
+            assert!(error.contains("the proxy's own"), "{error}");
+        }
+        reserved.name = "handlers".into();
+        assert!(check_def(&reserved).is_ok());
         let mut bad_name = def(COUNTER, &[], &[]);
         bad_name.name = "Requests-Total".into();
         assert!(check_def(&bad_name).is_err());

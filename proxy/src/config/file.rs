@@ -96,6 +96,11 @@ pub struct ServerConfig {
     /// `keepalive_requests`).
     #[serde(default = "default_keepalive_requests")]
     pub keepalive_requests: u64,
+    /// A plugin handler seen running this long is logged (with its instance and
+    /// point, at most once per 10 s each) and counted; 0 turns the watch off.
+    /// Handlers run on the worker threads: a slow one stalls every connection there.
+    #[serde(default = "default_slow_handler_ms")]
+    pub slow_handler_ms: u64,
     /// How long a WebSocket (or other upgraded) tunnel may carry no byte either way.
     #[serde(default = "default_tunnel_idle_timeout_ms")]
     pub tunnel_idle_timeout_ms: u64,
@@ -149,9 +154,14 @@ impl Default for ServerConfig {
             body_timeout_ms: default_60s(),
             send_timeout_ms: default_60s(),
             keepalive_requests: default_keepalive_requests(),
+            slow_handler_ms: default_slow_handler_ms(),
             tunnel_idle_timeout_ms: default_tunnel_idle_timeout_ms(),
         }
     }
+}
+
+fn default_slow_handler_ms() -> u64 {
+    100
 }
 
 fn default_drain_timeout_ms() -> u64 {
@@ -228,6 +238,61 @@ pub struct PluginConfig {
     /// The most body bytes read for the instance's body handlers, when it asks for a
     /// body (64 KiB by default; never above the product's `max_body_bytes`).
     pub body_limit: Option<u64>,
+    /// A circuit breaker: stop calling the instance while its handlers fail too often.
+    pub breaker: Option<BreakerConfig>,
+}
+
+/// `[[plugins]] breaker`: when an instance's handlers fail (panics, broken verdicts)
+/// for at least `error_ratio` of at least `min_calls` calls within `window_ms`, its
+/// handlers are not called for `cooldown_ms` (its `on_error` policy applies in their
+/// place); then `probe_calls` calls probe it, and close the breaker if they all
+/// succeed. Every key has a default: `breaker = {}` is a breaker.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Failed calls over calls at which it opens (0 to 1, inclusive; 0.5 by default).
+    #[serde(default = "default_error_ratio")]
+    pub error_ratio: f64,
+    /// The sliding window the ratio is taken over (10 s by default).
+    #[serde(default = "default_breaker_window_ms")]
+    pub window_ms: u64,
+    /// Fewer calls than this in the window never open it (20 by default).
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u64,
+    /// How long it stays open before probing (30 s by default).
+    #[serde(default = "default_cooldown_ms")]
+    pub cooldown_ms: u64,
+    /// Calls let through while half-open (3 by default); all must succeed to close it.
+    #[serde(default = "default_probe_calls")]
+    pub probe_calls: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            error_ratio: default_error_ratio(),
+            window_ms: default_breaker_window_ms(),
+            min_calls: default_min_calls(),
+            cooldown_ms: default_cooldown_ms(),
+            probe_calls: default_probe_calls(),
+        }
+    }
+}
+
+fn default_error_ratio() -> f64 {
+    0.5
+}
+fn default_breaker_window_ms() -> u64 {
+    10_000
+}
+fn default_min_calls() -> u64 {
+    20
+}
+fn default_cooldown_ms() -> u64 {
+    30_000
+}
+fn default_probe_calls() -> u32 {
+    3
 }
 
 /// A plugin's config: a file to read, or an inline table.

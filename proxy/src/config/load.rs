@@ -101,6 +101,7 @@ impl Config {
                     products: None,
                     on_error: Default::default(),
                     body_limit: None,
+                    breaker: None,
                 }),
         );
         config.validate(&origin)?;
@@ -320,6 +321,42 @@ impl Config {
                     format!("plugins[{i}].body_limit"),
                     "expected at least 1 byte".into(),
                 ));
+            }
+            if let Some(breaker) = &plugin.breaker {
+                let ratio = breaker.error_ratio;
+                let checks = [
+                    (
+                        "error_ratio",
+                        ratio > 0.0 && ratio <= 1.0,
+                        format!("{ratio}; expected above 0 and at most 1"),
+                    ),
+                    (
+                        "window_ms",
+                        breaker.window_ms >= 10,
+                        format!(
+                            "{}; expected at least 10 (ten steps of 1 ms)",
+                            breaker.window_ms
+                        ),
+                    ),
+                    (
+                        "min_calls",
+                        breaker.min_calls >= 1,
+                        "0; expected at least 1".to_owned(),
+                    ),
+                    (
+                        "cooldown_ms",
+                        breaker.cooldown_ms >= 1,
+                        "0; expected at least 1".to_owned(),
+                    ),
+                    (
+                        "probe_calls",
+                        breaker.probe_calls >= 1,
+                        "0; expected at least 1".to_owned(),
+                    ),
+                ];
+                if let Some((key, _, why)) = checks.into_iter().find(|(_, ok, _)| !ok) {
+                    return Err(invalid(format!("plugins[{i}].breaker.{key}"), why));
+                }
             }
         }
         Ok(())
@@ -596,6 +633,24 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
         assert!(e.contains("`plugins[0].body_limit`"), "{e}");
         let e = error("[[plugins]]\npath = \"x.so\"\nbody_limit = \"1m\"\n");
         assert!(e.contains("`plugins[0].body_limit`"), "{e}");
+        for (breaker, key) in [
+            ("{ error_ratio = 0 }", "error_ratio"),
+            ("{ error_ratio = 1.5 }", "error_ratio"),
+            ("{ window_ms = 5 }", "window_ms"),
+            ("{ min_calls = 0 }", "min_calls"),
+            ("{ cooldown_ms = 0 }", "cooldown_ms"),
+            ("{ probe_calls = 0 }", "probe_calls"),
+            ("{ window_ms = \"10s\" }", "window_ms"),
+            ("{ cool_down = 1 }", "breaker"),
+        ] {
+            let e = error(&format!(
+                "[[plugins]]\npath = \"x.so\"\nbreaker = {breaker}\n"
+            ));
+            assert!(
+                e.contains("plugins[0].breaker") && e.contains(key),
+                "{breaker}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -10,13 +10,27 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ActionCode, ForwardHandlerBox, HandlerResult, ROption, RResult, RequestHandlerBox, RequestView,
-    RequestView_TO, ResponseHandlerBox, ResponseView, ResponseView_TO, SessionHandlerBox,
-    SessionView, SessionView_TO, TD_Opaque,
+    ActionCode, ForwardHandlerBox, HandlerResult, ROption, RResult, RString, RequestHandlerBox,
+    RequestView, RequestView_TO, ResponseHandlerBox, ResponseView, ResponseView_TO,
+    SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
 };
 use hookgate_plugin_api::{AcceptPoint, Action, Point, RequestPoint, ResponsePoint};
 
+use super::accounting::FailureKind;
+use super::call::Call;
 use super::instance::Instance;
+use crate::config::ErrorPolicy;
+
+/// The action a request-point outcome stands for (what it is counted as).
+fn outcome_action(outcome: &RequestChainOutcome) -> Action {
+    match outcome {
+        RequestChainOutcome::GoOn => Action::GoOn,
+        RequestChainOutcome::Respond(_) => Action::Response,
+        RequestChainOutcome::Redirect => Action::Redirect,
+        RequestChainOutcome::Finish(_) => Action::Finish,
+        RequestChainOutcome::Close => Action::Close,
+    }
+}
 
 /// One handler and the instance it belongs to.
 pub struct Link<H> {
@@ -263,16 +277,31 @@ pub struct ChainError<'c> {
 /// uses the same).
 pub use hookgate_plugin_api::settle::RequestOutcome as RequestChainOutcome;
 
-/// Handles one handler's result with the shared settlement: `Some(value)` to return,
-/// `None` to go on.
+/// Handles one handler's result with the shared settlement, after counting it on
+/// `call`: `Some(value)` to return, `None` to go on.
 #[inline]
 fn settle<'c, T>(
-    result: Result<T, String>,
-    go_on: impl FnOnce(&T) -> bool,
+    call: Call<'_>,
+    result: Result<T, Failure>,
+    action: impl FnOnce(&T) -> Action,
     link_instance: &'c Instance,
     point: Point,
 ) -> Option<Result<T, ChainError<'c>>> {
-    let settled = hookgate_plugin_api::settle::settle(result, go_on, link_instance, point)?;
+    let result = match result {
+        Ok(value) => {
+            let action = action(&value);
+            call.returned(action);
+            if action == Action::GoOn {
+                return None;
+            }
+            Ok(value)
+        }
+        Err((kind, message)) => {
+            call.failed(kind);
+            Err(message)
+        }
+    };
+    let settled = hookgate_plugin_api::settle::settle(result, |_| false, link_instance, point)?;
     Some(settled.map_err(|message| ChainError {
         instance: link_instance,
         point,
@@ -280,10 +309,37 @@ fn settle<'c, T>(
     }))
 }
 
+/// A handler call not made: its instance's breaker is open. Its policy applies as
+/// after a failure (nothing logged or counted as one: the breaker logged its opening).
 #[inline]
-fn plain(result: HandlerResult<ActionCode>) -> Result<Action, String> {
-    let code = result.into_result().map_err(|e| e.into_string())?;
-    hookgate_plugin_api::settle::action_of(code)
+fn bypassed<'c, T>(instance: &'c Instance, point: Point) -> Option<Result<T, ChainError<'c>>> {
+    if instance.policy == ErrorPolicy::FailOpen {
+        return None;
+    }
+    Some(Err(ChainError {
+        instance,
+        point,
+        message: "circuit breaker open".to_owned(),
+    }))
+}
+
+/// Why a handler failed, and the message.
+type Failure = (FailureKind, String);
+
+/// A panic (the SDK's guard caught it) as a failure.
+fn panicked(message: RString) -> Failure {
+    (FailureKind::Panic, message.into_string())
+}
+
+/// A broken verdict as a failure.
+fn broken(message: String) -> Failure {
+    (FailureKind::Verdict, message)
+}
+
+#[inline]
+fn plain(result: HandlerResult<ActionCode>) -> Result<Action, Failure> {
+    let code = result.into_result().map_err(panicked)?;
+    hookgate_plugin_api::settle::action_of(code).map_err(broken)
 }
 
 impl Chain<SessionHandlerBox> {
@@ -294,9 +350,15 @@ impl Chain<SessionHandlerBox> {
         session: &mut S,
     ) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
+            let Some(call) = Call::begin(&link.instance, point) else {
+                match bypassed(&link.instance, point) {
+                    None => continue,
+                    Some(done) => return done,
+                }
+            };
             let view = SessionView_TO::from_ptr(&mut *session, TD_Opaque);
             let result = plain(link.handler.call(view));
-            if let Some(done) = settle(result, |a| *a == Action::GoOn, &link.instance, point) {
+            if let Some(done) = settle(call, result, |a| *a, &link.instance, point) {
                 return done;
             }
         }
@@ -330,21 +392,26 @@ impl Chain<RequestHandlerBox> {
             if !chosen(&link.instance) {
                 continue;
             }
+            let Some(call) = Call::begin(&link.instance, point) else {
+                match bypassed(&link.instance, point) {
+                    None => continue,
+                    Some(done) => return done,
+                }
+            };
             let result = link
                 .handler
                 .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque));
             // GoOn is the common case: skip moving the whole verdict (it is ~100 bytes)
             // through the conversion below, which profiling showed to dominate.
             if matches!(&result, RResult::ROk(v) if v.action == ActionCode::GO_ON) {
+                call.returned(Action::GoOn);
                 continue;
             }
             let redirect_set = request.redirect_url().is_some();
-            let verdict = result
-                .into_result()
-                .map_err(|e| e.into_string())
-                .and_then(|v| hookgate_plugin_api::settle::request_verdict(v, redirect_set));
-            let go_on = |o: &RequestChainOutcome| *o == RequestChainOutcome::GoOn;
-            if let Some(done) = settle(verdict, go_on, &link.instance, point) {
+            let verdict = result.into_result().map_err(panicked).and_then(|v| {
+                hookgate_plugin_api::settle::request_verdict(v, redirect_set).map_err(broken)
+            });
+            if let Some(done) = settle(call, verdict, outcome_action, &link.instance, point) {
                 return done;
             }
         }
@@ -359,14 +426,15 @@ impl Chain<ForwardHandlerBox> {
             if !link.instance.serves(request.product().as_str()) {
                 continue;
             }
+            let Some(call) = Call::begin(&link.instance, Point::Forward) else {
+                match bypassed(&link.instance, Point::Forward) {
+                    None => continue,
+                    Some(done) => return done,
+                }
+            };
             let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
             let result = plain(link.handler.call(view));
-            if let Some(done) = settle(
-                result,
-                |a| *a == Action::GoOn,
-                &link.instance,
-                Point::Forward,
-            ) {
+            if let Some(done) = settle(call, result, |a| *a, &link.instance, Point::Forward) {
                 return done;
             }
         }
@@ -399,6 +467,12 @@ impl Chain<ResponseHandlerBox> {
             if !link.instance.serves(request.product().as_str()) || !chosen(&link.instance) {
                 continue;
             }
+            let Some(call) = Call::begin(&link.instance, point) else {
+                match bypassed(&link.instance, point) {
+                    None => continue,
+                    Some(done) => return done,
+                }
+            };
             let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
             let response_view = match response.as_deref_mut() {
                 Some(r) => ROption::RSome(ResponseView_TO::from_ptr(r, TD_Opaque)),
@@ -406,9 +480,10 @@ impl Chain<ResponseHandlerBox> {
             };
             let result = plain(link.handler.call(view, response_view));
             let redirect_set = || request.redirect_url().is_some();
-            let result =
-                result.and_then(|a| hookgate_plugin_api::settle::action(point, a, redirect_set));
-            if let Some(done) = settle(result, |a| *a == Action::GoOn, &link.instance, point) {
+            let result = result.and_then(|a| {
+                hookgate_plugin_api::settle::action(point, a, redirect_set).map_err(broken)
+            });
+            if let Some(done) = settle(call, result, |a| *a, &link.instance, point) {
                 return done;
             }
         }

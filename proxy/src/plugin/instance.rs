@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use hookgate_plugin_api::Point;
 
+use super::accounting::{Accounts, InstanceTotals};
+use super::breaker::Breaker;
 use super::manifest::Manifest;
 use crate::config::ErrorPolicy;
 
@@ -32,6 +34,10 @@ pub struct Instance {
     pub products: Option<Box<[String]>>,
     /// Handler failures so far (panics, broken verdicts).
     pub(super) errors: AtomicU64,
+    /// What its handlers did, per point.
+    pub accounts: Accounts,
+    /// Its circuit breaker, if the config sets one.
+    pub breaker: Option<Breaker>,
 }
 
 /// The next instance id.
@@ -77,5 +83,14 @@ impl Instance {
     /// Handler failures so far.
     pub fn error_count(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Its figures so far.
+    pub fn totals(&self) -> InstanceTotals {
+        InstanceTotals {
+            errors: self.error_count(),
+            handlers: self.accounts.totals(),
+            breaker_opened: self.breaker.as_ref().map_or(0, Breaker::opened_count),
+        }
     }
 }

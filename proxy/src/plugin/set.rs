@@ -10,13 +10,17 @@ use std::sync::Arc;
 use hookgate_plugin_api::abi::{RStr, RegistryAbi_TO, TD_Opaque};
 use hookgate_plugin_api::Point;
 
+use hookgate_plugin_kit::Clock;
+
+use super::accounting::Accounts;
+use super::breaker::Breaker;
 use super::cache::PluginCache;
 use super::chain::Chains;
 use super::instance::Instance;
 use super::loader::{Library, LoadError};
 use super::metric_store::StagedMetrics;
 use super::registry::Collector;
-use crate::config::PluginConfig;
+use crate::config::{ErrorPolicy, PluginConfig};
 
 /// Every instance, and the chains their handlers form.
 pub struct Plugins {
@@ -66,6 +70,10 @@ impl Plugins {
                     path: config.path.clone(),
                     source,
                 })?;
+            let breaker = config.breaker.map(|breaker| {
+                let fail_open = config.on_error == ErrorPolicy::FailOpen;
+                Breaker::new(breaker, &name, fail_open, &Clock::Real)
+            });
             let instance = Arc::new(Instance {
                 id: Instance::next_id(),
                 name,
@@ -78,6 +86,8 @@ impl Plugins {
                     .unwrap_or(hookgate_plugin_api::DEFAULT_BODY_LIMIT),
                 products: config.products.clone().map(Vec::into_boxed_slice),
                 errors: AtomicU64::new(0),
+                accounts: Accounts::default(),
+                breaker,
             });
             plugins.init(library, instance, &settings)?;
         }
@@ -151,6 +161,15 @@ impl Plugins {
                 i.policy.name(),
                 i.sha256,
             );
+            if let Some(breaker) = &i.breaker {
+                let c = breaker.config();
+                let _ = writeln!(
+                    out,
+                    "    breaker: opens at error_ratio {} over {} ms with at least {} calls; \
+                     cool-down {} ms; {} probe calls",
+                    c.error_ratio, c.window_ms, c.min_calls, c.cooldown_ms, c.probe_calls
+                );
+            }
         }
         out.push_str("chains:\n");
         for point in Point::ALL {
