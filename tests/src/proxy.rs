@@ -157,6 +157,29 @@ impl Proxy {
         crate::client::http1_get(admin, "localhost", path, &[]).text()
     }
 
+    /// The value of one series on `/metrics` (`series` written as it appears before
+    /// the value, labels included: `hookgate_plugin_errors_total{plugin="p"}`).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric(&self.admin_text("/metrics"), series)
+    }
+
+    /// Polls `/metrics` until `series` has a value `done` accepts, at most `timeout`;
+    /// returns it, or panics with the series' last value.
+    pub fn wait_metric(&self, series: &str, timeout: Duration, done: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.metric(series);
+            if let Some(value) = value.filter(|v| done(*v)) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} is {value:?} after {timeout:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until no client connection is open in the proxy, as its admin
     /// `/metrics` says, at most `timeout`: every connection task has then ended, and
     /// with it every connection's Finish (the proxy runs Finish when a connection's
@@ -397,6 +420,13 @@ fn listen_entry(line: &str) -> Option<(IpAddr, u16)> {
         _ => return None,
     };
     Some((ip, port))
+}
+
+/// The value of `series` in a Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 #[cfg(test)]

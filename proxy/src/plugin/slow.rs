@@ -221,7 +221,7 @@ fn report(snapshot: &Snapshot, threshold: Duration, slow: Slow) {
     }
     let plugin = instance.as_ref().map_or("(replaced)", |i| i.name.as_str());
     tracing::warn!(
-        plugin,
+        plugin = %plugin,
         point = slow.point.name(),
         running_ms = u64::try_from(slow.running.as_millis()).unwrap_or(u64::MAX),
         slow_handler_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),

@@ -12,6 +12,7 @@ struct File {
     #[serde(default = "default_name")]
     name: String,
     log: Option<PathBuf>,
+    points: Option<Vec<String>>,
     #[serde(default)]
     rule: Vec<RuleFile>,
 }
@@ -32,6 +33,8 @@ struct RuleFile {
     redirect: Option<String>,
     code: Option<u16>,
     want_body: Option<WantBody>,
+    while_file: Option<PathBuf>,
+    sleep_ms: Option<u64>,
 }
 
 /// `want_body`: ask for the body (at request points and ReadResponse), declaring
@@ -108,6 +111,10 @@ pub struct Rule {
     pub code: u16,
     /// Ask for the body (request points, ReadResponse).
     pub want_body: Option<WantBody>,
+    /// The rule applies only while this file exists.
+    pub while_file: Option<PathBuf>,
+    /// Sleep this long before acting.
+    pub sleep_ms: Option<u64>,
 }
 
 /// The parsed config.
@@ -119,6 +126,8 @@ pub struct Config {
     pub log: Option<PathBuf>,
     /// Rules in config order; the first that applies wins.
     pub rules: Vec<Rule>,
+    /// The points it registers handlers at (`None`: all eleven).
+    pub points: Option<Vec<Point>>,
 }
 
 /// Parses and checks the config text; errors name the rule and the key.
@@ -137,10 +146,23 @@ pub fn parse(text: &str) -> Result<Config, String> {
         .enumerate()
         .map(|(i, r)| rule(r).map_err(|e| format!("probe config: rule {}: {e}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
+    let points = match file.points {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    n.parse()
+                        .map_err(|e| format!("probe config: `points`: {e}"))
+                })
+                .collect::<Result<Vec<Point>, _>>()?,
+        ),
+    };
     Ok(Config {
         name: file.name,
         log: file.log,
         rules,
+        points,
     })
 }
 
@@ -162,5 +184,7 @@ fn rule(r: RuleFile) -> Result<Rule, String> {
         redirect: r.redirect,
         code: r.code.unwrap_or(0),
         want_body: r.want_body,
+        while_file: r.while_file,
+        sleep_ms: r.sleep_ms,
     })
 }

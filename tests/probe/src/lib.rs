@@ -18,7 +18,12 @@
 //! code = 301                  # redirect: code for set_redirect (unset: 302)
 //! want_body = "reject"        # request points, read_response: ask for the body
 //!                             # (skip | reject over the limit); recorded as offered=
+//! while_file = "/tmp/x/broken"  # optional: the rule applies only while this file exists
+//! sleep_ms = 400              # optional: the handler sleeps this long before acting
 //! ```
+//!
+//! A top-level `points = ["found_product"]` registers handlers at these points only
+//! (all eleven by default).
 //!
 //! At request_body and response_body the probe records `body=<length>`, and with
 //! action `go_on` a rule's `body` replaces the body; at forward a rule's `body` is
@@ -54,27 +59,51 @@ use record::Line;
 /// Parses the config and registers a recording handler at every point.
 pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let probe = Arc::new(Probe(config::parse(config)?));
+    let at = |point: Point| probe.0.points.as_ref().is_none_or(|p| p.contains(&point));
     let p = probe.clone();
-    reg.on_accept(move |s| p.session(Point::Accept, s));
+    if at(Point::Accept) {
+        reg.on_accept(move |s| p.session(Point::Accept, s));
+    }
     let p = probe.clone();
-    reg.on_handshake(move |s| p.session(Point::Handshake, s));
+    if at(Point::Handshake) {
+        reg.on_handshake(move |s| p.session(Point::Handshake, s));
+    }
     let p = probe.clone();
-    reg.on_before_location(move |req| p.request(Point::BeforeLocation, req));
+    if at(Point::BeforeLocation) {
+        reg.on_before_location(move |req| p.request(Point::BeforeLocation, req));
+    }
     let p = probe.clone();
-    reg.on_found_product(move |req| p.request(Point::FoundProduct, req));
+    if at(Point::FoundProduct) {
+        reg.on_found_product(move |req| p.request(Point::FoundProduct, req));
+    }
     let p = probe.clone();
-    reg.on_after_location(move |req| p.request(Point::AfterLocation, req));
+    if at(Point::AfterLocation) {
+        reg.on_after_location(move |req| p.request(Point::AfterLocation, req));
+    }
     let p = probe.clone();
-    reg.on_request_body(move |req| p.request(Point::RequestBody, req));
+    if at(Point::RequestBody) {
+        reg.on_request_body(move |req| p.request(Point::RequestBody, req));
+    }
     let p = probe.clone();
-    reg.on_response_body(move |req, resp| p.read_response(Point::ResponseBody, req, resp));
+    if at(Point::ResponseBody) {
+        reg.on_response_body(move |req, resp| p.read_response(Point::ResponseBody, req, resp));
+    }
     let p = probe.clone();
-    reg.on_forward(move |req| p.forward(req));
+    if at(Point::Forward) {
+        reg.on_forward(move |req| p.forward(req));
+    }
     let p = probe.clone();
-    reg.on_read_response(move |req, resp| p.read_response(Point::ReadResponse, req, resp));
+    if at(Point::ReadResponse) {
+        reg.on_read_response(move |req, resp| p.read_response(Point::ReadResponse, req, resp));
+    }
     let p = probe.clone();
-    reg.on_request_finish(move |req, resp| p.request_finish(req, resp));
-    reg.on_finish(move |s| probe.session(Point::Finish, s));
+    if at(Point::RequestFinish) {
+        reg.on_request_finish(move |req, resp| p.request_finish(req, resp));
+    }
+    if at(Point::Finish) {
+        let p = probe.clone();
+        reg.on_finish(move |s| p.session(Point::Finish, s));
+    }
     Ok(())
 }
 
@@ -212,10 +241,22 @@ impl Probe {
         action(act, &self.0.name, point)
     }
 
-    /// The first rule for `point` whose filters hold for `req`.
+    /// The first rule for `point` whose filters hold for `req`, after its `sleep_ms`.
     fn rule(&self, point: Point, req: Option<&Request<'_>>) -> Option<&Rule> {
+        let rule = self.first_rule(point, req);
+        if let Some(ms) = rule.and_then(|r| r.sleep_ms) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        rule
+    }
+
+    /// The first rule for `point` whose filters hold for `req`.
+    fn first_rule(&self, point: Point, req: Option<&Request<'_>>) -> Option<&Rule> {
         self.0.rules.iter().find(|rule| {
             if rule.point != point {
+                return false;
+            }
+            if rule.while_file.as_ref().is_some_and(|f| !f.exists()) {
                 return false;
             }
             let Some(req) = req else {

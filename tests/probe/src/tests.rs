@@ -103,6 +103,8 @@ want_body = "skip"
                 redirect: None,
                 code: 0,
                 want_body: None,
+                while_file: None,
+                sleep_ms: None,
             },
             Rule {
                 point: Point::ReadResponse,
@@ -114,6 +116,8 @@ want_body = "skip"
                 redirect: Some("/elsewhere".into()),
                 code: 301,
                 want_body: Some(WantBody::Skip),
+                while_file: None,
+                sleep_ms: None,
             },
         ]
     );
@@ -391,4 +395,34 @@ fn record_line_format() {
         .field("empty", "")
         .field("spaced", "a b\tc");
     assert_eq!(line.text(), "A accept - empty=- spaced=a_b_c");
+}
+
+#[test]
+fn points_limit_the_handlers_and_while_file_and_sleep_ms_shape_a_rule() {
+    let dir = std::env::temp_dir().join(format!("probe-while-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken");
+    let _ = std::fs::remove_file(&broken);
+    let config = format!(
+        "points = [\"found_product\"]\n\
+         [[rule]]\npoint = \"found_product\"\naction = \"response\"\nstatus = 503\n\
+         while_file = {:?}\nsleep_ms = 30\n",
+        broken.display().to_string()
+    );
+    let p = probe(&config);
+    let total: usize = Point::ALL.iter().map(|&point| p.handler_count(point)).sum();
+    assert_eq!((p.handler_count(Point::FoundProduct), total), (1, 1));
+    let mut req = FakeRequest::get("/");
+    assert_eq!(p.found_product(&mut req), Ok(Outcome::GoOn));
+    std::fs::write(&broken, "").unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        p.found_product(&mut req),
+        Ok(Outcome::Respond(Reply::new(503)))
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(30));
+    std::fs::remove_file(&broken).unwrap();
+    assert_eq!(p.found_product(&mut req), Ok(Outcome::GoOn));
+    assert!(init_error("points = [\"nowhere\"]").contains("`points`"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

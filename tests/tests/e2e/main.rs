@@ -3,6 +3,7 @@
 //! with real plugin libraries, real backends and real clients.
 //!
 //! - `abi_growth`: a 0.2.0 plugin on a host whose host module grew (and one reordered).
+//! - `accounting`: per-instance figures, circuit breakers, slow handlers.
 //! - `admin`: the admin listener, its guard (loopback, token, browser requests).
 //! - `callbacks`: the callback contract of DESIGN §2.3, cell by cell.
 //! - `check`: `hookgate check` refusing what cannot work, naming the key.
@@ -20,6 +21,7 @@
 //! - `timeouts`: every wait bounded (header, idle, body, send, response, read).
 
 mod abi_growth;
+mod accounting;
 mod admin;
 mod bodies;
 mod callbacks;

@@ -234,7 +234,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// `/metrics` counters never go back on reload (`hookgate_plugin_errors_total`
-/// reset to 0).
+/// reset to 0), the handler accounting neither.
 #[test]
 fn plugin_error_counters_survive_a_reload() {
     let backend = Backend::echo("b");
@@ -271,9 +271,18 @@ fn plugin_error_counters_survive_a_reload() {
             })
             .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
     };
+    let calls = || {
+        hookgate_tests::proxy::metric(
+            &http1_get(admin, "localhost", "/metrics", &[]).text(),
+            "hookgate_plugin_handler_calls_total{plugin=\"hookgate-fixture-faulty\",point=\"before_location\"}",
+        )
+    };
     assert_eq!(errors(), Some(2));
+    assert_eq!(calls(), Some(2.0));
     reload(admin);
     assert_eq!(errors(), Some(2), "the counter did not go back");
+    assert_eq!(calls(), Some(2.0), "the handler calls did not go back");
     assert_eq!(http1_get(listen, "w", "/panic", &[]).status, 200);
     assert_eq!(errors(), Some(3));
+    assert_eq!(calls(), Some(3.0));
 }
