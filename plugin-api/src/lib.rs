@@ -179,10 +179,18 @@
 //! close at Accept and Handshake) or `fail-open` (treated as GoOn). This needs the
 //! plugin built with `panic = "unwind"` (Cargo's default); [`export_plugin!`] refuses
 //! to compile under `panic = "abort"`, with which a panic would abort the whole proxy.
+//! The host counts every call by outcome and failure, per instance and point; an
+//! instance with a circuit breaker (`[[plugins]] breaker`) whose handlers fail too often
+//! is not called for a while, and its policy applies to each call not made: under
+//! `fail-closed` that rejects every request it would see.
 //!
 //! **Rules for handlers**: they are synchronous, run concurrently on many threads, and
-//! must not block; a plugin must not start a tokio runtime or call `tokio::spawn` (each
-//! library has its own copy of tokio's thread-locals). Init may run more than once per
+//! must not block: they run on the proxy's worker threads, and a handler that blocks
+//! stalls every connection on its thread until it returns (one handler sleeping 2 s
+//! stalled a 2-worker proxy for 1.9 s); the proxy logs and counts a handler running
+//! longer than `server.slow_handler_ms`. Do blocking work on a thread of the plugin's
+//! own. A plugin must not start a tokio runtime or call `tokio::spawn` (each library
+//! has its own copy of tokio's thread-locals). Init may run more than once per
 //! library: several instances with different configs, and again on reload. Keep state
 //! in the closures init registers, not in statics.
 //!

@@ -382,7 +382,7 @@ fn a_slow_handler_is_logged_with_instance_and_point_and_counted() {
         dir.path(),
         "slowpoke",
         "points = [\"found_product\"]\n\
-         [[rule]]\npoint = \"found_product\"\npath = \"/slow\"\naction = \"go_on\"\nsleep_ms = 400\n",
+         [[rule]]\npoint = \"found_product\"\npath = \"/slow\"\naction = \"go_on\"\nsleep_ms = 1000\n",
     );
     let backend = Backend::echo("b");
     let (listen, admin) = (free_addr(), free_addr());
