@@ -88,14 +88,17 @@ fn register(cell: &Cell<Option<&'static Slot>>) -> &'static Slot {
     slot
 }
 
-/// What every thread runs now.
-fn running_now() -> Vec<u64> {
+/// What every thread runs now: (the thread's slot, the call's tag). Two threads'
+/// calls may have the same tag (their call numbers are their own), so the slot tells
+/// them apart.
+fn running_now() -> Vec<(usize, u64)> {
     SLOTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .map(|slot| slot.running.load(Ordering::Relaxed))
-        .filter(|&tag| tag != 0)
+        .enumerate()
+        .filter(|&(_, tag)| tag != 0)
         .collect()
 }
 
@@ -121,20 +124,25 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// last logged.
 #[derive(Debug, Default)]
 pub struct SlowWatch {
-    /// Tag → when first seen, and whether reported.
-    seen: HashMap<u64, (Instant, bool)>,
+    /// (slot, tag) → when first seen, and whether reported.
+    seen: HashMap<(usize, u64), (Instant, bool)>,
     /// (instance, point) → last line, and slow calls not logged since.
     logged: HashMap<(u32, Point), (Instant, u64)>,
 }
 
 impl SlowWatch {
-    /// Looks at the calls running at `now` (`tags`): returns those that have run for
-    /// at least `threshold`, each once.
-    pub fn observe(&mut self, now: Instant, threshold: Duration, tags: &[u64]) -> Vec<Slow> {
-        self.seen.retain(|tag, _| tags.contains(tag));
+    /// Looks at the calls running at `now` (`running`: each thread's slot and its
+    /// call's tag): returns those that have run for at least `threshold`, each once.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        threshold: Duration,
+        running: &[(usize, u64)],
+    ) -> Vec<Slow> {
+        self.seen.retain(|call, _| running.contains(call));
         let mut found = Vec::new();
-        for &tag in tags {
-            let (since, reported) = self.seen.entry(tag).or_insert((now, false));
+        for &(slot, tag) in running {
+            let (since, reported) = self.seen.entry((slot, tag)).or_insert((now, false));
             let running = now.saturating_duration_since(*since);
             if *reported || running < threshold {
                 continue;
@@ -254,9 +262,11 @@ mod tests {
         let mut watch = SlowWatch::default();
         let start = Instant::now();
         let t = tag(1, 7, Point::FoundProduct);
-        assert!(watch.observe(start, 100 * MS, &[t]).is_empty());
-        assert!(watch.observe(start + 99 * MS, 100 * MS, &[t]).is_empty());
-        let slow = watch.observe(start + 100 * MS, 100 * MS, &[t]);
+        assert!(watch.observe(start, 100 * MS, &[(0, t)]).is_empty());
+        assert!(watch
+            .observe(start + 99 * MS, 100 * MS, &[(0, t)])
+            .is_empty());
+        let slow = watch.observe(start + 100 * MS, 100 * MS, &[(0, t)]);
         assert_eq!(
             slow,
             [Slow {
@@ -267,7 +277,9 @@ mod tests {
                 suppressed: 0
             }]
         );
-        assert!(watch.observe(start + 2_000 * MS, 100 * MS, &[t]).is_empty());
+        assert!(watch
+            .observe(start + 2_000 * MS, 100 * MS, &[(0, t)])
+            .is_empty());
     }
 
     #[test]
@@ -276,15 +288,40 @@ mod tests {
         let start = Instant::now();
         let first = tag(1, 7, Point::FoundProduct);
         let second = tag(2, 7, Point::FoundProduct);
-        assert!(watch.observe(start, 100 * MS, &[first]).is_empty());
+        assert!(watch.observe(start, 100 * MS, &[(0, first)]).is_empty());
         assert!(watch
-            .observe(start + 60 * MS, 100 * MS, &[second])
+            .observe(start + 60 * MS, 100 * MS, &[(0, second)])
             .is_empty());
         assert!(watch
-            .observe(start + 120 * MS, 100 * MS, &[second])
+            .observe(start + 120 * MS, 100 * MS, &[(0, second)])
             .is_empty());
         assert_eq!(
-            watch.observe(start + 160 * MS, 100 * MS, &[second]).len(),
+            watch
+                .observe(start + 160 * MS, 100 * MS, &[(0, second)])
+                .len(),
+            1
+        );
+    }
+
+    /// Two worker threads' calls can carry the same tag (each counts its own calls):
+    /// one thread's call seen slow must not hide the other's.
+    #[test]
+    fn the_same_tag_on_two_threads_is_two_calls() {
+        let mut watch = SlowWatch::default();
+        let start = Instant::now();
+        let t = tag(1, 7, Point::FoundProduct);
+        watch.observe(start, 100 * MS, &[(0, t)]);
+        assert_eq!(
+            watch.observe(start + 100 * MS, 100 * MS, &[(0, t)]).len(),
+            1
+        );
+        // The first call ends and the second starts on another thread between two
+        // looks.
+        assert!(watch
+            .observe(start + 125 * MS, 100 * MS, &[(1, t)])
+            .is_empty());
+        assert_eq!(
+            watch.observe(start + 225 * MS, 100 * MS, &[(1, t)]).len(),
             1
         );
     }
@@ -305,9 +342,9 @@ mod tests {
         let mut logged = Vec::new();
         for seq in 0..5u64 {
             let t = tag(seq, 3, Point::ReadResponse);
-            watch.observe(at, 100 * MS, &[t]);
+            watch.observe(at, 100 * MS, &[(0, t)]);
             at += 150 * MS;
-            let slow = watch.observe(at, 100 * MS, &[t]);
+            let slow = watch.observe(at, 100 * MS, &[(0, t)]);
             assert_eq!(slow.len(), 1);
             logged.push((slow[0].log, slow[0].suppressed));
         }
@@ -317,13 +354,13 @@ mod tests {
         );
         // Another point of the same instance has a line of its own.
         let other = tag(9, 3, Point::FoundProduct);
-        watch.observe(at, 100 * MS, &[other]);
-        assert!(watch.observe(at + 100 * MS, 100 * MS, &[other])[0].log);
+        watch.observe(at, 100 * MS, &[(0, other)]);
+        assert!(watch.observe(at + 100 * MS, 100 * MS, &[(0, other)])[0].log);
         // Past LOG_EVERY: a line again, with the four not logged.
         let later = start + LOG_EVERY + 500 * MS;
         let t = tag(99, 3, Point::ReadResponse);
-        watch.observe(later, 100 * MS, &[t]);
-        let slow = watch.observe(later + 100 * MS, 100 * MS, &[t]);
+        watch.observe(later, 100 * MS, &[(0, t)]);
+        let slow = watch.observe(later + 100 * MS, 100 * MS, &[(0, t)]);
         assert_eq!((slow[0].log, slow[0].suppressed), (true, 4));
     }
 
@@ -338,11 +375,10 @@ mod tests {
     fn a_thread_running_a_handler_is_seen_until_it_is_idle() {
         std::thread::spawn(|| {
             running(4242, Point::Forward);
-            assert!(running_now().contains(&tag(1, 4242, Point::Forward)));
+            let mine = |&(_, t): &(usize, u64)| untag(t) == Some((4242, Point::Forward));
+            assert!(running_now().iter().any(mine));
             idle();
-            assert!(!running_now()
-                .iter()
-                .any(|&t| untag(t) == Some((4242, Point::Forward))));
+            assert!(!running_now().iter().any(mine));
         })
         .join()
         .unwrap();

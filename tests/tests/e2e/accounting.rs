@@ -234,6 +234,15 @@ fn get_until(listen: std::net::SocketAddr, status: u16) {
     }
 }
 
+/// Two calls that succeed, then the plugin breaks (`<dir>/broken`): two that fail
+/// (the client sees `failing`) make 2 failures of 4 calls, and the breaker opens.
+fn break_until_open(proxy: &Proxy, dir: &Path, listen: std::net::SocketAddr, failing: u16) {
+    assert_eq!((get(listen), get(listen)), (200, 200));
+    fs::write(dir.join("broken"), "").expect("break the plugin");
+    assert_eq!((get(listen), get(listen)), (failing, failing));
+    assert_eq!(state(proxy, "open"), Some(1.0));
+}
+
 #[test]
 fn a_breaker_opens_on_a_panicking_plugin_bypasses_it_half_opens_and_closes() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -243,10 +252,7 @@ fn a_breaker_opens_on_a_panicking_plugin_bypasses_it_half_opens_and_closes() {
         listen,
         _backend: _keep,
     } = breaking_probe(dir.path(), "fail-closed");
-    assert_eq!((get(listen), get(listen)), (200, 200));
-    fs::write(dir.path().join("broken"), "").expect("break the plugin");
-    assert_eq!((get(listen), get(listen)), (500, 500));
-    assert_eq!(state(&proxy, "open"), Some(1.0));
+    break_until_open(&proxy, dir.path(), listen, 500);
     let log = proxy.stderr_text();
     assert!(
         log.contains("plugin circuit breaker open") && log.contains("plugin=p"),
@@ -307,10 +313,7 @@ fn under_fail_open_an_open_breaker_skips_the_plugin() {
         listen,
         _backend: _keep,
     } = breaking_probe(dir.path(), "fail-open");
-    assert_eq!((get(listen), get(listen)), (200, 200));
-    fs::write(dir.path().join("broken"), "").expect("break the plugin");
-    assert_eq!((get(listen), get(listen)), (200, 200));
-    assert_eq!(state(&proxy, "open"), Some(1.0));
+    break_until_open(&proxy, dir.path(), listen, 200);
     assert!(proxy
         .stderr_text()
         .contains("fail-open: its handlers are skipped"));
