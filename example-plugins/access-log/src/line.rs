@@ -71,7 +71,10 @@ impl<'a> RequestLine<'a> {
             };
             (session.id(), protocol)
         };
-        let start = req.local::<Started>().0;
+        // Taken, not borrowed: RequestFinish is the state's last use, and taking asks
+        // the host once (borrowing asks twice, and creates the state when BeforeLocation
+        // did not run).
+        let start = req.take_local::<Started>().and_then(|started| started.0);
         let req: &'a Request<'_> = req;
         let now = since_epoch(now);
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
