@@ -66,19 +66,11 @@ impl<'a> Text<'a> {
     }
 
     /// Combined format: `-` when unknown, else the text escaped.
+    #[inline(always)]
     pub(super) fn escaped_or_dash(&mut self, text: Option<&str>) -> &mut Self {
         match text {
             Some(text) => self.escaped(text),
             None => self.raw("-"),
-        }
-    }
-
-    /// Combined format: `"text"` escaped, or `"-"`.
-    #[inline(always)]
-    pub(super) fn quoted(&mut self, text: Option<&str>) -> &mut Self {
-        match text {
-            Some(text) => self.raw("\"").escaped(text).raw("\""),
-            None => self.raw("\"-\""),
         }
     }
 
@@ -132,14 +124,25 @@ impl<'a> Text<'a> {
     pub(super) fn ip(&mut self, ip: IpAddr) -> &mut Self {
         match ip {
             IpAddr::V4(ip) => {
-                let [a, b, c, d] = ip.octets();
-                self.number(a)
-                    .raw(".")
-                    .number(b)
-                    .raw(".")
-                    .number(c)
-                    .raw(".")
-                    .number(d)
+                // Each octet is copied from a table with its dot, four bytes at a time,
+                // into "255.255.255.255." on the stack: a quarter of the work of four
+                // numbers and three dots.
+                let mut text = [0; 16];
+                let mut len = 0;
+                for octet in ip.octets() {
+                    let (digits, digits_len) = OCTETS[usize::from(octet)];
+                    // Always there: `len` is at most 12 here.
+                    if let Some(slot) = text.get_mut(len..len + 4) {
+                        slot.copy_from_slice(&digits);
+                    }
+                    len += digits_len;
+                }
+                // Copied whole (a fixed-size copy costs a few instructions, one of a
+                // variable length a call), then cut before the last octet's dot.
+                let end = self.out.len() + len - 1;
+                self.out.extend_from_slice(&text);
+                self.out.truncate(end);
+                self
             }
             IpAddr::V6(ip) => self.display(ip),
         }
@@ -312,6 +315,27 @@ const PAIRS: [[u8; 2]; 100] = {
     pairs
 };
 
+/// Every octet of an IPv4 address in decimal and followed by a dot, in four bytes
+/// (padded), with the length of its digits and dot.
+const OCTETS: [([u8; 4], usize); 256] = {
+    let mut octets = [([0; 4], 0); 256];
+    let mut i = 0;
+    while i < 256 {
+        let digits = [
+            b'0' + (i / 100) as u8,
+            b'0' + (i / 10 % 10) as u8,
+            b'0' + (i % 10) as u8,
+        ];
+        octets[i] = match i {
+            0..=9 => ([digits[2], b'.', 0, 0], 2),
+            10..=99 => ([digits[1], digits[2], b'.', 0], 3),
+            _ => ([digits[0], digits[1], digits[2], b'.'], 4),
+        };
+        i += 1;
+    }
+    octets
+};
+
 /// A number in decimal, written on the stack.
 pub(crate) struct Decimal {
     /// `u64::MAX` has 20 digits.
@@ -462,6 +486,16 @@ mod tests {
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(written(|out| _ = out.ip(ip)), ip.to_string());
+        }
+        // Every octet value in every place, after text already written.
+        for octet in 0..=u8::MAX {
+            for place in 0..4 {
+                let mut octets = [1, 22, 203, 9];
+                octets[place] = octet;
+                let ip = IpAddr::from(octets);
+                let text = written(|out| _ = out.raw("client=").ip(ip).raw(" "));
+                assert_eq!(text, format!("client={ip} "));
+            }
         }
         for addr in ["192.0.2.1:0", "10.0.0.1:65535", "[::1]:443"] {
             let addr: SocketAddr = addr.parse().unwrap();
