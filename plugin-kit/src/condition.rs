@@ -49,14 +49,8 @@ impl Condition {
     /// Whether the request described by `facts` satisfies the condition. Evaluation
     /// short-circuits and does not allocate (except to unescape a query pair holding
     /// `%` or `+`).
-    #[inline]
     pub fn matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
-        // Internal: most rules hold one key, or none; those are judged here, in the
-        // plugin's own code, without a call through the tree.
-        match &self.expr {
-            Expr::Primitive(Primitive::DefaultT) => true,
-            expr => expr.matches(facts),
-        }
+        self.expr.matches(facts)
     }
 }
 
@@ -67,18 +61,10 @@ impl Default for Condition {
 }
 
 impl Expr {
-    /// Internal: a primitive is judged straight away, here or in an operator's frame;
-    /// only an operator costs a call of its own.
-    #[inline]
     fn matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
         match self {
-            Expr::Primitive(p) => p.matches(facts),
-            operator => operator.operator_matches(facts),
-        }
-    }
-
-    fn operator_matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
-        match self {
+            // Internal: a rule without keys is `default_t()`: answered without a call.
+            Expr::Primitive(Primitive::DefaultT) => true,
             Expr::Primitive(p) => p.matches(facts),
             Expr::Not(e) => !e.matches(facts),
             Expr::And(a, b) => a.matches(facts) && b.matches(facts),
