@@ -63,6 +63,8 @@ impl Default for Condition {
 impl Expr {
     fn matches<F: Facts + ?Sized>(&self, facts: &F) -> bool {
         match self {
+            // Internal: a rule without keys is `default_t()`: answered without a call.
+            Expr::Primitive(Primitive::DefaultT) => true,
             Expr::Primitive(p) => p.matches(facts),
             Expr::Not(e) => !e.matches(facts),
             Expr::And(a, b) => a.matches(facts) && b.matches(facts),

@@ -82,6 +82,21 @@ impl<R> ScopedRules<R> {
         self.global.iter().chain(own.iter())
     }
 
+    /// The rules that apply to `req`: [`rules_for`](Self::rules_for) its product,
+    /// which is asked of the host only when some product has a section (without one,
+    /// every product sees the global rules).
+    pub fn rules_for_request<'a>(
+        &'a self,
+        req: &Request<'_>,
+    ) -> impl Iterator<Item = &'a R> + use<'a, R> {
+        let product = if self.products.is_empty() {
+            ""
+        } else {
+            req.product()
+        };
+        self.rules_for(product)
+    }
+
     /// Whether no section has a rule, so that a plugin need not register its handler.
     ///
     /// ```
@@ -135,7 +150,7 @@ impl<R> ScopedRules<R> {
     where
         R: Conditional,
     {
-        let mut rules = self.rules_for(req.product()).peekable();
+        let mut rules = self.rules_for_request(req).peekable();
         rules.peek()?;
         let facts = RequestFacts::of(req);
         rules.find(|rule| rule.condition().matches(&facts))

@@ -71,7 +71,10 @@ impl<'a> RequestLine<'a> {
             };
             (session.id(), protocol)
         };
-        let start = req.local::<Started>().0;
+        // Taken, not borrowed: RequestFinish is the state's last use, and taking asks
+        // the host once (borrowing asks twice, and creates the state when BeforeLocation
+        // did not run).
+        let start = req.take_local::<Started>().and_then(|started| started.0);
         let req: &'a Request<'_> = req;
         let now = since_epoch(now);
         let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
@@ -162,21 +165,23 @@ impl Line for RequestLine<'_> {
             .number_or_dash(self.status)
             .raw(" ")
             .number_or_dash(self.bytes)
-            .raw(" ")
-            .quoted(self.referer)
-            .raw(" ")
-            .quoted(self.user_agent)
-            .raw(" request_id=")
-            .quoted(self.request_id)
-            .raw(" product=")
-            .quoted(self.product)
-            .raw(" cluster=")
-            .quoted(self.cluster)
-            .raw(" backend=")
-            .quoted(self.backend)
-            .raw(" error=")
-            .quoted(self.error)
-            .raw(" session=")
+            // Quoted fields, `"-"` when unknown: a field's closing quote, the next one's
+            // name and its opening quote are copied as one piece.
+            .raw(" \"")
+            .escaped_or_dash(self.referer)
+            .raw("\" \"")
+            .escaped_or_dash(self.user_agent)
+            .raw("\" request_id=\"")
+            .escaped_or_dash(self.request_id)
+            .raw("\" product=\"")
+            .escaped_or_dash(self.product)
+            .raw("\" cluster=\"")
+            .escaped_or_dash(self.cluster)
+            .raw("\" backend=\"")
+            .escaped_or_dash(self.backend)
+            .raw("\" error=\"")
+            .escaped_or_dash(self.error)
+            .raw("\" session=")
             .number(self.session)
             .raw(" duration_ms=")
             .millis_or_dash(self.duration);
@@ -258,4 +263,122 @@ impl Line for ConnectionLine<'_> {
 /// The time since the Unix epoch; a clock set before 1970 counts as 1970.
 fn since_epoch(time: SystemTime) -> Duration {
     time.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::net::IpAddr;
+    use std::time::{Duration, SystemTime};
+
+    use time::macros::format_description;
+    use time::OffsetDateTime;
+
+    use super::{Line, RequestLine};
+    use crate::config::Format;
+
+    /// A request line in the combined format as the plugin first wrote it, field by
+    /// field through `core::fmt`: what the piecewise writer must reproduce byte for
+    /// byte.
+    fn combined_through_fmt(line: &RequestLine<'_>) -> String {
+        let escaped = |text: &str| {
+            let mut out = String::new();
+            for c in text.chars() {
+                match c {
+                    '"' | '\\' => write!(out, "\\{c}").unwrap(),
+                    c if c.is_control() => write!(out, "{}", c.escape_default()).unwrap(),
+                    c => out.push(c),
+                }
+            }
+            out
+        };
+        let quoted = |text: Option<&str>| match text {
+            Some(text) => format!("\"{}\"", escaped(text)),
+            None => "\"-\"".to_owned(),
+        };
+        let or_dash = |n: Option<u64>| n.map_or("-".to_owned(), |n| n.to_string());
+        let time = OffsetDateTime::from(SystemTime::UNIX_EPOCH + line.time)
+            .format(format_description!(
+                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+            ))
+            .unwrap();
+        let duration = line.duration.map_or("-".to_owned(), |d| {
+            format!("{:.3}", d.as_micros() as f64 / 1000.0)
+        });
+        format!(
+            "{} - - [{time}] \"{} {} {}\" {} {} {} {} request_id={} product={} cluster={} \
+             backend={} error={} session={} duration_ms={duration}\n",
+            line.client,
+            escaped(line.method),
+            escaped(line.uri),
+            line.protocol,
+            or_dash(line.status.map(u64::from)),
+            or_dash(line.bytes),
+            quoted(line.referer),
+            quoted(line.user_agent),
+            quoted(line.request_id),
+            quoted(line.product),
+            quoted(line.cluster),
+            quoted(line.backend),
+            quoted(line.error),
+            line.session,
+        )
+    }
+
+    #[test]
+    fn request_lines_are_what_core_fmt_writes() {
+        let texts = [
+            None,
+            Some(""),
+            Some("-"),
+            Some("a"),
+            Some("GET"),
+            Some("/bytes/6"),
+            Some("h2load nghttp2/1.59.0"),
+            Some("0123456789abcdef0123456789abcdef"),
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            Some("evil\"\t\\ \"forged"),
+            Some("new\nline\r\0\u{1b}[31m\u{7f}"),
+            Some("caf\u{e9} \u{85} \u{9f} \u{a0} \u{2028} \u{1f600}"),
+            Some("/\u{e9}t\u{e9}?q=\u{fc}ber"),
+        ];
+        let clients: [IpAddr; 4] = [
+            [127, 0, 0, 1].into(),
+            [10, 200, 3, 45].into(),
+            "::1".parse().unwrap(),
+            "2001:db8::7334".parse().unwrap(),
+        ];
+        let durations = [
+            None,
+            Some(Duration::ZERO),
+            Some(Duration::from_nanos(999)),
+            Some(Duration::from_micros(1_274)),
+            Some(Duration::from_secs(3_600) + Duration::from_nanos(123_456_789)),
+        ];
+        let mut out = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let other = |k: usize| texts[(i + k) % texts.len()];
+            let line = RequestLine {
+                time: Duration::new(1_764_000_000 + 86_399 * i as u64, 5),
+                client: clients[i % clients.len()],
+                session: [0, 7, 999, 1_000, u64::MAX][i % 5],
+                request_id: other(1),
+                method: text.unwrap_or("GET"),
+                uri: other(2).unwrap_or("/"),
+                protocol: ["HTTP/1.1", "HTTP/2.0"][i % 2],
+                status: [None, Some(200), Some(404), Some(99), Some(1_000)][i % 5],
+                bytes: [None, Some(0), Some(6), Some(123_456), Some(u64::MAX)][(i + 1) % 5],
+                referer: *text,
+                user_agent: other(3),
+                product: other(4),
+                cluster: other(5),
+                backend: other(6),
+                error: other(7),
+                duration: durations[i % durations.len()],
+            };
+            out.clear();
+            line.render(Format::Combined, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), combined_through_fmt(&line));
+        }
+    }
 }

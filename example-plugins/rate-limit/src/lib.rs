@@ -56,7 +56,7 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.
         let now = LazyCell::new(|| clock.now());
-        let mut rules = limits.rules_for(req.product()).peekable();
+        let mut rules = limits.rules_for_request(req).peekable();
         if rules.peek().is_none() {
             return Outcome::GoOn;
         }

@@ -48,7 +48,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let rules = ScopedRules::<Redirect>::from_toml(config)
         .map_err(|e| format!("redirect plugin config: {e}"))?;
     reg.on_found_product(move |req| {
-        for rule in rules.rules_for(req.product()) {
+        for rule in rules.rules_for_request(req) {
             if let Some(location) = rule.location(req) {
                 let redirect = hookgate_plugin_api::Redirect::to(&location).status(rule.status);
                 return Outcome::Redirect(redirect);

@@ -49,7 +49,7 @@ pub fn init(config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
     let rules = ScopedRules::<Rewrite>::from_toml(config)
         .map_err(|e| format!("rewrite plugin config: {e}"))?;
     reg.on_after_location(move |req| {
-        for rule in rules.rules_for(req.product()) {
+        for rule in rules.rules_for_request(req) {
             if rule.apply(req) && rule.last {
                 break;
             }

@@ -271,32 +271,30 @@ impl Values {
     }
 
     fn test(&self, value: &str) -> bool {
-        let v = value.as_bytes();
-        self.patterns.iter().any(|p| {
-            let p = p.as_bytes();
-            match self.how {
-                How::In => v.len() == p.len() && self.eq(v, p),
-                How::Prefix => v.len() >= p.len() && self.eq(&v[..p.len()], p),
-                How::Suffix => v.len() >= p.len() && self.eq(&v[v.len() - p.len()..], p),
-                How::Contain => p.is_empty() || v.windows(p.len()).any(|w| self.eq(w, p)),
-                // BFE appends '/' to the value when absent; without allocating: either
-                // the value itself starts with the pattern, or the value is the pattern
-                // without its final '/'.
-                How::ElementPrefix => {
-                    (v.len() >= p.len() && self.eq(&v[..p.len()], p))
-                        || (!v.ends_with(b"/")
-                            && v.len() + 1 == p.len()
-                            && self.eq(v, &p[..v.len()]))
-                }
-            }
-        })
+        // Internal: the comparison is chosen once, and each instance has it inlined.
+        if self.fold_case {
+            self.test_with(value.as_bytes(), <[u8]>::eq_ignore_ascii_case)
+        } else {
+            self.test_with(value.as_bytes(), <[u8]>::eq)
+        }
     }
 
-    fn eq(&self, value: &[u8], pattern: &[u8]) -> bool {
-        if self.fold_case {
-            value.eq_ignore_ascii_case(pattern)
-        } else {
-            value == pattern
+    #[inline(always)]
+    fn test_with(&self, v: &[u8], eq: impl Fn(&[u8], &[u8]) -> bool) -> bool {
+        let mut patterns = self.patterns.iter().map(String::as_bytes);
+        match self.how {
+            How::In => patterns.any(|p| v.len() == p.len() && eq(v, p)),
+            How::Prefix => patterns.any(|p| v.get(..p.len()).is_some_and(|v| eq(v, p))),
+            How::Suffix => patterns
+                .any(|p| (v.len().checked_sub(p.len())).is_some_and(|start| eq(&v[start..], p))),
+            How::Contain => patterns.any(|p| p.is_empty() || v.windows(p.len()).any(|w| eq(w, p))),
+            // BFE appends '/' to the value when absent; without allocating: either the
+            // value itself starts with the pattern, or the value is the pattern without
+            // its final '/'.
+            How::ElementPrefix => patterns.any(|p| {
+                v.get(..p.len()).is_some_and(|v| eq(v, p))
+                    || (!v.ends_with(b"/") && v.len() + 1 == p.len() && eq(v, &p[..v.len()]))
+            }),
         }
     }
 }
