@@ -6,14 +6,12 @@
 //! Internal: relaxed atomic counters shared by every worker, one addition per call
 //! (a call is counted by its outcome or its failure; `calls` is their sum). Timing
 //! every call would cost two clock reads per call, more than the rest of a call's
-//! overhead, so one call in [`SAMPLE`] is timed, chosen at random per worker thread
-//! (a fixed "every Nth" would only ever time the handlers at some positions of a chain
-//! whose length shares a factor with N).
+//! overhead, so one call in [`SAMPLE`] is timed (chosen by `call`, at random on each
+//! worker thread).
 
-use std::cell::Cell;
 use std::ops::AddAssign;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookgate_plugin_api::{Action, Point};
 
@@ -231,26 +229,6 @@ impl Accounts {
     }
 }
 
-thread_local! {
-    /// This worker thread's sampling state (xorshift64). Const-initialised, without a
-    /// destructor: reading it is a few instructions.
-    static SAMPLER: Cell<u64> = const { Cell::new(0x9E37_79B9_7F4A_7C15) };
-}
-
-/// The time now if this call is one of the sampled ones.
-#[inline]
-pub fn sample() -> Option<Instant> {
-    let chosen = SAMPLER.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        x % SAMPLE == 0
-    });
-    chosen.then(Instant::now)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,12 +259,5 @@ mod tests {
         sum += totals;
         assert_eq!(sum.at(Point::FoundProduct).calls(), 8);
         assert_eq!(sum.at(Point::FoundProduct).timed_nanos, 16_000);
-    }
-
-    #[test]
-    fn about_one_call_in_sample_is_timed() {
-        let timed = (0..64_000).filter(|_| sample().is_some()).count();
-        // 1,000 expected; xorshift's low bits are uniform enough for a wide margin.
-        assert!((700..1_300).contains(&timed), "{timed}");
     }
 }

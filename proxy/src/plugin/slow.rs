@@ -11,7 +11,6 @@
 //! of the watchdog may be missed: the watch is meant for handlers that stall a worker,
 //! not for timing (the sampled handler time on `/metrics` is that).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, Weak};
@@ -23,21 +22,32 @@ use hookgate_plugin_api::Point;
 use crate::server::Server;
 use crate::snapshot::Snapshot;
 
-/// One worker thread's note of the handler it runs: a [`tag`], 0 when none.
+/// One worker thread's note of the handler it runs: a [`tag`], 0 when none. Each
+/// thread keeps a reference to its own ([`register`] makes it).
 #[derive(Debug, Default)]
-struct Slot {
+pub(super) struct Slot {
     running: AtomicU64,
+}
+
+impl Slot {
+    /// Notes that this thread now runs its call number `seq`, of `instance`'s handler
+    /// at `point`.
+    #[inline]
+    pub(super) fn running(&self, seq: u64, instance: u32, point: Point) {
+        self.running
+            .store(tag(seq, instance, point), Ordering::Relaxed);
+    }
+
+    /// Notes that this thread runs no handler now.
+    #[inline]
+    pub(super) fn idle(&self) {
+        self.running.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Every thread's slot (threads that ever ran a handler; worker threads live as long
 /// as the proxy, so the few slots are leaked with them).
 static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
-
-thread_local! {
-    /// This thread's slot and its count of calls (which tells two calls of the same
-    /// handler apart). Const-initialised, without a destructor.
-    static THIS: (Cell<Option<&'static Slot>>, Cell<u64>) = const { (Cell::new(None), Cell::new(0)) };
-}
 
 /// A call's tag: a per-thread call number (24 bits), the instance id (32), the point
 /// (8, plus one: a tag is never 0).
@@ -52,39 +62,14 @@ fn untag(tag: u64) -> Option<(u32, Point)> {
     Some((instance, PointCode(code).point()?))
 }
 
-/// Notes that this thread now runs `instance`'s handler at `point`.
-#[inline]
-pub(super) fn running(instance: u32, point: Point) {
-    THIS.with(|(slot, seq)| {
-        let slot = match slot.get() {
-            Some(slot) => slot,
-            None => register(slot),
-        };
-        let n = seq.get().wrapping_add(1);
-        seq.set(n);
-        slot.running
-            .store(tag(n, instance, point), Ordering::Relaxed);
-    });
-}
-
-/// Notes that this thread runs no handler now.
-#[inline]
-pub(super) fn idle() {
-    THIS.with(|(slot, _)| {
-        if let Some(slot) = slot.get() {
-            slot.running.store(0, Ordering::Relaxed);
-        }
-    });
-}
-
+/// A new slot, watched from now on (once per thread).
 #[cold]
-fn register(cell: &Cell<Option<&'static Slot>>) -> &'static Slot {
+pub(super) fn register() -> &'static Slot {
     let slot: &'static Slot = Box::leak(Box::default());
     SLOTS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(slot);
-    cell.set(Some(slot));
     slot
 }
 
@@ -374,10 +359,11 @@ mod tests {
     #[test]
     fn a_thread_running_a_handler_is_seen_until_it_is_idle() {
         std::thread::spawn(|| {
-            running(4242, Point::Forward);
+            let slot = register();
+            slot.running(1, 4242, Point::Forward);
             let mine = |&(_, t): &(usize, u64)| untag(t) == Some((4242, Point::Forward));
             assert!(running_now().iter().any(mine));
-            idle();
+            slot.idle();
             assert!(!running_now().iter().any(mine));
         })
         .join()
