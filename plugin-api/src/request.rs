@@ -153,8 +153,9 @@ impl<'a> Request<'a> {
     /// `body_too_large` (413),
     /// `bad_body` (400), `body_timeout` (408), `client_closed` (nothing sent); the
     /// proxy's: `no_product`, `no_route` (404), `no_backend` (503); a backend's:
-    /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`
-    /// (502), `timeout` (504); a plugin's:
+    /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`,
+    /// `upstream_tls_unknown_ca`, `upstream_tls_name_mismatch`, `upstream_tls_expired`,
+    /// `upstream_tls` (502), `timeout` (504); a plugin's:
     /// `plugin_error`, `forward_finish` (500).
     pub fn error_code(&self) -> &str {
         self.raw.error_code().into()

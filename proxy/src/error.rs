@@ -30,6 +30,8 @@
 
 use http::StatusCode;
 
+use crate::upstream::TlsFailure;
+
 /// Why the proxy answered a request itself (see the module docs for the table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyError {
@@ -74,6 +76,16 @@ pub enum ProxyError {
     PluginError,
     /// A Forward handler returned Finish: no backend call.
     ForwardFinished,
+    /// TLS to the backend: its certificate chain does not lead to a trusted CA.
+    TlsUnknownCa,
+    /// TLS to the backend: its certificate is not valid for the name it was checked
+    /// against (`tls.sni`, else its IP address).
+    TlsNameMismatch,
+    /// TLS to the backend: its certificate has expired or is not valid yet.
+    TlsExpired,
+    /// TLS to the backend failed otherwise (an alert: no common version, our client
+    /// certificate refused…).
+    UpstreamTls,
 }
 
 /// Which side an error is the fault of.
@@ -91,7 +103,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 20] = [
+    pub const ALL: [ProxyError; 24] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -112,6 +124,10 @@ impl ProxyError {
         ProxyError::ResponseTooLarge,
         ProxyError::PluginError,
         ProxyError::ForwardFinished,
+        ProxyError::TlsUnknownCa,
+        ProxyError::TlsNameMismatch,
+        ProxyError::TlsExpired,
+        ProxyError::UpstreamTls,
     ];
 
     /// The status the client gets (`ClientClosed`: nginx's 499, logged, never sent).
@@ -131,7 +147,11 @@ impl ProxyError {
             ProxyError::ConnectFailed
             | ProxyError::BadResponse
             | ProxyError::UpstreamFailed
-            | ProxyError::ResponseTooLarge => StatusCode::BAD_GATEWAY,
+            | ProxyError::ResponseTooLarge
+            | ProxyError::TlsUnknownCa
+            | ProxyError::TlsNameMismatch
+            | ProxyError::TlsExpired
+            | ProxyError::UpstreamTls => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PluginError | ProxyError::ForwardFinished => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -162,6 +182,10 @@ impl ProxyError {
             ProxyError::ResponseTooLarge => hookgate_plugin_api::body::RESPONSE_TOO_LARGE,
             ProxyError::PluginError => "plugin_error",
             ProxyError::ForwardFinished => "forward_finish",
+            ProxyError::TlsUnknownCa => "upstream_tls_unknown_ca",
+            ProxyError::TlsNameMismatch => "upstream_tls_name_mismatch",
+            ProxyError::TlsExpired => "upstream_tls_expired",
+            ProxyError::UpstreamTls => "upstream_tls",
         }
     }
 
@@ -183,8 +207,28 @@ impl ProxyError {
             | ProxyError::BadResponse
             | ProxyError::UpstreamFailed
             | ProxyError::Timeout
-            | ProxyError::ResponseTooLarge => Side::Upstream,
+            | ProxyError::ResponseTooLarge
+            | ProxyError::TlsUnknownCa
+            | ProxyError::TlsNameMismatch
+            | ProxyError::TlsExpired
+            | ProxyError::UpstreamTls => Side::Upstream,
             ProxyError::PluginError | ProxyError::ForwardFinished => Side::Plugin,
+        }
+    }
+
+    /// The error of a failed connect: the TLS cause if the handshake failed, else
+    /// `ConnectFailed`.
+    pub fn of_connect(source: &std::io::Error) -> ProxyError {
+        crate::upstream::tls_failure(source).map_or(ProxyError::ConnectFailed, ProxyError::of_tls)
+    }
+
+    /// The error of a TLS failure with a backend.
+    pub fn of_tls(failure: TlsFailure) -> ProxyError {
+        match failure {
+            TlsFailure::UnknownCa => ProxyError::TlsUnknownCa,
+            TlsFailure::NameMismatch => ProxyError::TlsNameMismatch,
+            TlsFailure::Expired => ProxyError::TlsExpired,
+            TlsFailure::Other => ProxyError::UpstreamTls,
         }
     }
 

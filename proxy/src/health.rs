@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{self, MissedTickBehavior};
 
 use crate::balance::{Backend, Cluster, HealthKey};
+use crate::upstream::Transport;
 
 /// The `User-Agent` of every probe.
 const AGENT: &str = "hookgate-health-check";
@@ -75,6 +76,7 @@ pub fn reconcile(
                 }
                 let probe = Probe {
                     addr: backend.addr,
+                    transport: Transport::of(cluster.tls.as_ref(), backend.addr),
                     path: path.clone(),
                     host: HeaderValue::from_str(&backend.name).ok(),
                     connect_timeout: cluster.connect_timeout,
@@ -153,6 +155,8 @@ async fn run(
 /// What one backend's probe sends, prepared once.
 struct Probe {
     addr: SocketAddr,
+    /// TCP, or TLS as the cluster's requests use.
+    transport: Transport,
     /// `None` if the configured path is unusable: every probe then fails.
     path: Option<Uri>,
     /// `None` if the address text is not a header value (it always is).
@@ -191,12 +195,16 @@ impl Probe {
     /// One probe: `Ok` on a 2xx or 3xx response.
     async fn run(&self) -> Result<(), Failure> {
         let path = self.path.clone().ok_or(Failure::BadPath)?;
-        let stream = time::timeout(self.connect_timeout, TcpStream::connect(self.addr))
+        let opened = async {
+            let tcp = TcpStream::connect(self.addr).await?;
+            // Best effort: a probe is one small write.
+            drop(tcp.set_nodelay(true));
+            self.transport.over(tcp).await
+        };
+        let stream = time::timeout(self.connect_timeout, opened)
             .await
             .map_err(|_| Failure::ConnectTimeout(self.connect_timeout))?
             .map_err(Failure::Connect)?;
-        // Best effort: a probe is one small write.
-        drop(stream.set_nodelay(true));
         let mut request = Request::get(path)
             .header(USER_AGENT, AGENT)
             .header(CONNECTION, "close");

@@ -28,7 +28,8 @@
 //! - [`route`]: host → product, and a product's route rules → cluster.
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
 //! - [`health`]: active HTTP health checks of backends.
-//! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends; timeouts.
+//! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends, over TCP or
+//!   TLS; timeouts.
 //! - [`write_timeout`]: streams whose stalled writes time out (client and backend
 //!   send timeouts).
 //! - [`error`]: the proxy's own errors and their status codes.

@@ -16,7 +16,7 @@ use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::plugin::Plugins;
 use crate::route::RouteTable;
-use crate::upstream::{PoolSettings, Upstream};
+use crate::upstream::{PoolSettings, Transport, Upstream};
 
 /// Routing tables, clusters, plugin chains and upstream pools of one configuration.
 pub struct Snapshot {
@@ -39,12 +39,18 @@ pub struct Snapshot {
 }
 
 /// Each backend's pool settings (its cluster's), indexed by backend id.
-fn pool_settings(clusters: &HashMap<Arc<str>, Arc<Cluster>>, count: usize) -> Vec<PoolSettings> {
-    let mut settings = vec![PoolSettings::default(); count];
+fn pool_settings(
+    clusters: &HashMap<Arc<str>, Arc<Cluster>>,
+    count: usize,
+) -> Vec<(PoolSettings, Transport)> {
+    let mut settings = vec![(PoolSettings::default(), Transport::Tcp); count];
     for cluster in clusters.values() {
         for backend in cluster.subclusters.iter().flat_map(|s| &s.backends) {
             if let Some(slot) = settings.get_mut(backend.id) {
-                *slot = cluster.pool;
+                *slot = (
+                    cluster.pool,
+                    Transport::of(cluster.tls.as_ref(), backend.addr),
+                );
             }
         }
     }
@@ -63,7 +69,7 @@ impl Snapshot {
         // The plugin set's metrics are the served ones from now on.
         crate::plugin::metric_store::store().commit(&plugins.metrics);
         let (clusters, backend_count) = balance::clusters(config, health);
-        let upstream = Upstream::with_settings(pool_settings(&clusters, backend_count));
+        let upstream = Upstream::with_transports(pool_settings(&clusters, backend_count));
         Snapshot {
             routes: RouteTable::new(config),
             clusters,

@@ -1,11 +1,12 @@
-//! The upstream side: HTTP/1.1 connections to backends, pooled and reused with
-//! keep-alive.
+//! The upstream side: HTTP/1.1 connections to backends, over TCP or TLS (`transport`,
+//! `tls`: a cluster's `tls` table), pooled and reused with keep-alive.
 //!
 //! [`Upstream::send`] forwards one request to one backend:
 //!
 //! 1. it takes the backend's most recently used idle connection that is ready
 //!    (`pool`; waiting a moment for one whose previous exchange is just finishing), or
-//!    opens one (`connect`: TCP with `TCP_NODELAY`, bounded by the connect timeout);
+//!    opens one (`connect`: TCP with `TCP_NODELAY`, then the TLS handshake if the
+//!    backend's cluster has `tls`, both bounded by the connect timeout);
 //! 2. it hands the request to hyper and waits for the response head, bounded by the
 //!    response timeout (`exchange`);
 //! 3. it returns the response with an [`UpstreamBody`], which streams from the backend
@@ -31,6 +32,8 @@ mod pool;
 mod request_body;
 #[cfg(test)]
 mod tests;
+mod tls;
+mod transport;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -44,7 +47,9 @@ use http::{Request, Response, Version};
 use hyper::body::Incoming;
 
 pub use body::{ReadTimeout, UpstreamBody};
-pub use error::UpstreamError;
+pub use error::{tls_failure, UpstreamError};
+pub use tls::{tls_cause, BackendTls, TlsConfigError, TlsFailure};
+pub use transport::Transport;
 
 use connect::{connect, Upgrades};
 use exchange::{exchange, Exchange};
@@ -84,12 +89,18 @@ impl Upstream {
     }
 
     /// One idle-connection pool per backend, indexed by backend id, each with its
-    /// settings.
+    /// settings, over plain TCP.
     pub fn with_settings(settings: Vec<PoolSettings>) -> Upstream {
+        Upstream::with_transports(settings.into_iter().map(|s| (s, Transport::Tcp)).collect())
+    }
+
+    /// One idle-connection pool per backend, indexed by backend id, each with its
+    /// settings and its transport (TCP or TLS).
+    pub fn with_transports(backends: Vec<(PoolSettings, Transport)>) -> Upstream {
         Upstream {
-            pools: settings
+            pools: backends
                 .into_iter()
-                .map(|settings| Arc::new(Pool::new(settings)))
+                .map(|(settings, transport)| Arc::new(Pool::new(settings, transport)))
                 .collect(),
         }
     }
@@ -135,13 +146,18 @@ impl Upstream {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        if request.headers().contains_key(UPGRADE) {
-            return send_unpooled(addr, request, timeouts, Upgrades::Yes).await;
-        }
         let Some(pool) = self.pools.get(id) else {
             tracing::warn!(backend = %addr, id, "no connection pool for this backend id");
-            return send_unpooled(addr, request, timeouts, Upgrades::No).await;
+            let upgrades = if request.headers().contains_key(UPGRADE) {
+                Upgrades::Yes
+            } else {
+                Upgrades::No
+            };
+            return send_unpooled(addr, &Transport::Tcp, request, timeouts, upgrades).await;
         };
+        if request.headers().contains_key(UPGRADE) {
+            return send_unpooled(addr, &pool.transport, request, timeouts, Upgrades::Yes).await;
+        }
 
         let mut request = request;
         if let Some(mut sender) = checkout(pool).await {
@@ -172,7 +188,8 @@ impl Upstream {
             }
         }
 
-        let mut sender: Sender = match connect(addr, timeouts, Upgrades::No).await {
+        let mut sender: Sender = match connect(addr, &pool.transport, timeouts, Upgrades::No).await
+        {
             Ok(sender) => sender,
             Err(source) => return Err(UpstreamError::Connect { request, source }),
         };
@@ -233,6 +250,7 @@ const SETTLE: Duration = Duration::from_millis(1);
 /// One request on a new connection that is not pooled afterwards.
 async fn send_unpooled<B>(
     addr: SocketAddr,
+    transport: &Transport,
     request: Request<B>,
     timeouts: Timeouts,
     upgrades: Upgrades,
@@ -241,7 +259,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let mut sender = match connect::<RequestBody>(addr, timeouts, upgrades).await {
+    let mut sender = match connect::<RequestBody>(addr, transport, timeouts, upgrades).await {
         Ok(sender) => sender,
         Err(source) => return Err(UpstreamError::Connect { request, source }),
     };

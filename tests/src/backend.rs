@@ -147,6 +147,11 @@ impl Seen {
 struct Stats {
     requests: AtomicUsize,
     connections: AtomicUsize,
+    /// TLS handshakes completed, those that resumed a session, and those in which the
+    /// client presented a certificate.
+    handshakes: AtomicUsize,
+    resumed: AtomicUsize,
+    client_certs: AtomicUsize,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -167,6 +172,55 @@ pub struct Backend {
 impl Backend {
     /// Starts a backend on `127.0.0.1:<free port>`, answering as `behaviour` says.
     pub fn start(behaviour: Behaviour) -> Backend {
+        Backend::start_with(behaviour, None)
+    }
+
+    /// Starts an echoing backend that speaks TLS (HTTP/1.1) with `cert`; with
+    /// `client_ca`, it asks for a client certificate from that CA and refuses a
+    /// handshake without one.
+    pub fn echo_tls(
+        name: &str,
+        cert: &crate::CertFiles,
+        client_ca: Option<&std::path::Path>,
+    ) -> Backend {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(&cert.cert)
+            .expect("read backend certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("backend certificate PEM");
+        let key = PrivateKeyDer::from_pem_file(&cert.key).expect("backend key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions");
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_file_iter(ca).expect("read client CA") {
+                    roots.add(cert.expect("client CA PEM")).expect("client CA");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .expect("backend TLS config");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Backend::start_with(
+            Behaviour::echo(name),
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn start_with(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(format!("backend-{}", behaviour.name))
@@ -182,7 +236,12 @@ impl Backend {
         };
         let stats = Arc::new(Stats::default());
         let name = behaviour.name.clone();
-        runtime.spawn(accept_loop(listener, Arc::new(behaviour), stats.clone()));
+        runtime.spawn(accept_loop(
+            listener,
+            Arc::new(behaviour),
+            stats.clone(),
+            tls,
+        ));
         Backend {
             name,
             addr,
@@ -219,6 +278,21 @@ impl Backend {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.stats.connections.load(Ordering::SeqCst)
+    }
+
+    /// TLS handshakes completed so far (TLS backends).
+    pub fn handshakes(&self) -> usize {
+        self.stats.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// Of those, the ones that resumed an earlier session.
+    pub fn resumed(&self) -> usize {
+        self.stats.resumed.load(Ordering::SeqCst)
+    }
+
+    /// Of those, the ones in which the client presented a certificate.
+    pub fn client_certs(&self) -> usize {
+        self.stats.client_certs.load(Ordering::SeqCst)
     }
 
     /// The most requests this backend was answering at one time (from the head's
@@ -260,7 +334,12 @@ impl Drop for Backend {
     }
 }
 
-async fn accept_loop(listener: TcpListener, behaviour: Arc<Behaviour>, stats: Arc<Stats>) {
+async fn accept_loop(
+    listener: TcpListener,
+    behaviour: Arc<Behaviour>,
+    stats: Arc<Stats>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -268,8 +347,25 @@ async fn accept_loop(listener: TcpListener, behaviour: Arc<Behaviour>, stats: Ar
         stats.connections.fetch_add(1, Ordering::SeqCst);
         let behaviour = behaviour.clone();
         let stats = stats.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Mode::Close = behaviour.mode {
+            if let Some(tls) = tls {
+                let Ok(stream) = tls.accept(stream).await else {
+                    return;
+                };
+                let (_, connection) = stream.get_ref();
+                stats.handshakes.fetch_add(1, Ordering::SeqCst);
+                if connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    stats.resumed.fetch_add(1, Ordering::SeqCst);
+                }
+                if connection
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    stats.client_certs.fetch_add(1, Ordering::SeqCst);
+                }
+                serve(stream, behaviour, stats).await;
+            } else if let Mode::Close = behaviour.mode {
                 close_after_head(stream, &stats).await;
             } else {
                 serve(stream, behaviour, stats).await;
@@ -291,7 +387,10 @@ async fn close_after_head(mut stream: TcpStream, stats: &Stats) {
     stats.requests.fetch_add(1, Ordering::SeqCst);
 }
 
-async fn serve(stream: TcpStream, behaviour: Arc<Behaviour>, stats: Arc<Stats>) {
+async fn serve<S>(stream: S, behaviour: Arc<Behaviour>, stats: Arc<Stats>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let behaviour = behaviour.clone();
         let stats = stats.clone();

@@ -72,9 +72,34 @@ impl TestCa {
     /// Issues a leaf certificate for `names` (DNS names, `*.` wildcards allowed; IP
     /// addresses become IP SANs), written as `<stem>.pem` and `<stem>.key`.
     pub fn issue(&self, stem: &str, names: &[&str]) -> CertFiles {
+        self.issue_with(stem, names, |_| {})
+    }
+
+    /// Like [`issue`](TestCa::issue), valid only in 2020 (expired).
+    pub fn issue_expired(&self, stem: &str, names: &[&str]) -> CertFiles {
+        self.issue_with(stem, names, |params| {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+        })
+    }
+
+    /// A client certificate (extended key usage clientAuth) for `name`.
+    pub fn issue_client(&self, stem: &str, name: &str) -> CertFiles {
+        self.issue_with(stem, &[name], |params| {
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        })
+    }
+
+    fn issue_with(
+        &self,
+        stem: &str,
+        names: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> CertFiles {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let key = KeyPair::generate().expect("leaf key");
         let mut params = CertificateParams::new(names.clone()).expect("leaf params");
+        adjust(&mut params);
         if let Some(first) = names.first() {
             params.distinguished_name.push(DnType::CommonName, first);
         }

@@ -9,7 +9,7 @@ use super::health_state::HealthStates;
 use super::key;
 use super::subcluster::Subcluster;
 use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
-use crate::upstream::PoolSettings;
+use crate::upstream::{BackendTls, PoolSettings};
 
 /// A named group of subclusters that routes send requests to.
 #[derive(Debug)]
@@ -29,6 +29,8 @@ pub struct Cluster {
     pub send_timeout: Duration,
     /// How its backends' connection pools keep idle connections.
     pub pool: PoolSettings,
+    /// TLS to its backends, if set.
+    pub tls: Option<Arc<BackendTls>>,
     /// Whether a 5xx response counts as a failure of its backend.
     pub fail_on_5xx: bool,
     /// Retries on other backends of the same subcluster after a connect failure.
@@ -88,6 +90,7 @@ impl Cluster {
                 idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
                 max_idle: config.pool_max_idle_per_backend,
             },
+            tls: config.tls_loaded.clone(),
             retries: config.retries,
             cross_retry: config.cross_retry,
             health_check: config.health_check.clone(),

@@ -46,6 +46,8 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         health_check: None,
         max_fails: 1,
         fail_timeout_ms: 60_000,
+        tls: None,
+        tls_loaded: None,
         subclusters: subclusters
             .iter()
             .map(|(name, s)| ((*name).to_owned(), s.clone()))

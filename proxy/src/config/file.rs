@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
+
+use crate::upstream::BackendTls;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -444,8 +447,36 @@ pub struct ClusterConfig {
     /// back.
     #[serde(default = "default_fail_timeout_ms")]
     pub fail_timeout_ms: u64,
+    /// TLS to the backends (plain TCP without it).
+    pub tls: Option<BackendTlsConfig>,
+    /// `tls`, built when the config is loaded (its files read, checked).
+    #[serde(skip)]
+    pub tls_loaded: Option<Arc<BackendTls>>,
     /// Subclusters by name.
     pub subclusters: BTreeMap<String, SubclusterConfig>,
+}
+
+/// `[clusters.NAME] tls`: TLS to the cluster's backends.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsConfig {
+    /// The name sent as SNI and that certificates are verified against (else the
+    /// backend's IP address, verified against the certificate's IP SANs).
+    pub sni: Option<String>,
+    /// Whether backend certificates are verified (true unless written `false`).
+    #[serde(default = "default_true")]
+    pub verify: bool,
+    /// A PEM file of the CA certificates trusted for these backends (else the
+    /// system's).
+    pub ca: Option<PathBuf>,
+    /// A certificate chain (PEM) presented to backends that ask for one (mTLS).
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub client_key: Option<PathBuf>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl ClusterConfig {
@@ -466,6 +497,8 @@ impl ClusterConfig {
             max_fails: default_max_fails(),
             fail_on_5xx: false,
             fail_timeout_ms: default_fail_timeout_ms(),
+            tls: None,
+            tls_loaded: None,
             subclusters,
         }
     }

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::file::{
     AdminToken, BackendConfig, ClusterConfig, Config, PluginConfig, PluginSettings, ProductConfig,
     RouteRule, ServerConfig, SubclusterConfig,
 };
+use crate::upstream::BackendTls;
 
 /// A config that cannot be used; each names the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +108,24 @@ impl Config {
         );
         config.validate(&origin)?;
         config.server.admin_token = config.server.read_admin_token(&origin)?;
+        config.load_backend_tls(&origin)?;
         Ok(config)
+    }
+
+    /// Builds each cluster's `tls` (reading its files): errors name the key.
+    fn load_backend_tls(&mut self, file: &Path) -> Result<(), ConfigError> {
+        for (name, cluster) in &mut self.clusters {
+            let Some(tls) = &cluster.tls else {
+                continue;
+            };
+            let loaded = BackendTls::load(name, tls).map_err(|e| ConfigError::Invalid {
+                file: file.to_path_buf(),
+                key: format!("clusters.{name}.tls.{}", e.key),
+                message: e.message,
+            })?;
+            cluster.tls_loaded = Some(Arc::new(loaded));
+        }
+        Ok(())
     }
 
     /// Parses a config file.

@@ -99,6 +99,8 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         }),
         max_fails: 1,
         fail_timeout_ms: 10,
+        tls: None,
+        tls_loaded: None,
         subclusters: BTreeMap::from([(
             "s".to_owned(),
             SubclusterConfig {

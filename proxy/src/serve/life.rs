@@ -43,7 +43,7 @@ use crate::request::{PluginRequest, RequestState};
 use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
-use crate::upstream::{Timeouts, UpstreamBody, UpstreamError};
+use crate::upstream::{Timeouts, TlsFailure, UpstreamBody, UpstreamError};
 use hookgate_plugin_api::body::TooLarge;
 
 /// Why hyper gets no response for a request.
@@ -428,7 +428,7 @@ impl Life {
                     backend.upstream_failed();
                     tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "connect failed");
                     body = Some(request.into_body());
-                    last_error = ProxyError::ConnectFailed;
+                    last_error = ProxyError::of_connect(&source);
                     Failure::Connect
                 }
                 Err(UpstreamError::Stale { source }) => {
@@ -447,11 +447,21 @@ impl Life {
                     invalid_response,
                 }) => {
                     backend.upstream_failed();
-                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "upstream failed");
-                    last_error = if invalid_response {
-                        ProxyError::BadResponse
-                    } else {
-                        ProxyError::UpstreamFailed
+                    // A backend that refuses our client certificate says so once the
+                    // handshake is over on our side (TLS 1.3): on the first read.
+                    let tls = crate::upstream::tls_cause(&source);
+                    match tls {
+                        Some(cause) => {
+                            tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %cause, "upstream failed: TLS")
+                        }
+                        None => {
+                            tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "upstream failed")
+                        }
+                    }
+                    last_error = match tls {
+                        Some(cause) => ProxyError::of_tls(TlsFailure::of_rustls(cause)),
+                        None if invalid_response => ProxyError::BadResponse,
+                        None => ProxyError::UpstreamFailed,
                     };
                     Failure::AfterSending
                 }

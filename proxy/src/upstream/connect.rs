@@ -1,4 +1,4 @@
-//! Opening a new HTTP/1.1 connection to a backend.
+//! Opening a new HTTP/1.1 connection to a backend, over TCP or TLS.
 
 use std::error::Error as StdError;
 use std::io;
@@ -10,6 +10,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::error::ConnectFailed;
+use super::transport::Transport;
 use super::Timeouts;
 use crate::write_timeout::WriteTimeout;
 
@@ -22,11 +23,13 @@ pub(crate) enum Upgrades {
     Yes,
 }
 
-/// Connects to `addr` (`TCP_NODELAY`, at most `timeouts.connect`), does the HTTP/1
-/// handshake and spawns the connection task; writes that stall for `timeouts.send`
-/// fail the connection. Errors name the backend.
+/// Connects to `addr` (`TCP_NODELAY`; with the TLS handshake if `transport` says so;
+/// both within `timeouts.connect`), does the HTTP/1 handshake and spawns the
+/// connection task; writes that stall for `timeouts.send` fail the connection. Errors
+/// name the backend (and a TLS failure's cause: [`TlsFailure::of`](super::TlsFailure::of)).
 pub(crate) async fn connect<B>(
     addr: SocketAddr,
+    transport: &Transport,
     timeouts: Timeouts,
     upgrades: Upgrades,
 ) -> io::Result<SendRequest<B>>
@@ -36,7 +39,14 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     let timeout = timeouts.connect;
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    let opened = async {
+        let tcp = TcpStream::connect(addr).await?;
+        // Request heads and small bodies go out in one write each; Nagle would only
+        // add latency waiting for ACKs.
+        tcp.set_nodelay(true)?;
+        transport.over(tcp).await
+    };
+    let stream = match tokio::time::timeout(timeout, opened).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(ConnectFailed::io(addr, error)),
         Err(_elapsed) => {
@@ -47,11 +57,6 @@ where
             return Err(ConnectFailed::io(addr, error));
         }
     };
-    // Request heads and small bodies go out in one write each; Nagle would only add
-    // latency waiting for ACKs.
-    stream
-        .set_nodelay(true)
-        .map_err(|error| ConnectFailed::io(addr, error))?;
     let stream = WriteTimeout::new(stream, timeouts.send);
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await

@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use super::tls::TlsFailure;
+
 /// Why [`Upstream::send`](super::Upstream::send) returned no response.
 ///
 /// The variants follow the retry rules of DESIGN §3: after `Connect` the request can be
@@ -133,4 +135,10 @@ impl ConnectFailed {
     pub(crate) fn io(addr: SocketAddr, source: io::Error) -> io::Error {
         io::Error::new(source.kind(), ConnectFailed { addr, source })
     }
+}
+
+/// The TLS cause of a [`UpstreamError::Connect`] source, if its handshake failed.
+pub fn tls_failure(source: &io::Error) -> Option<TlsFailure> {
+    let failed = source.get_ref()?.downcast_ref::<ConnectFailed>()?;
+    TlsFailure::of(&failed.source)
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hyper::client::conn::http1::SendRequest;
 
 use super::request_body::RequestBody;
+use super::transport::Transport;
 
 /// The handle to one pooled HTTP/1.1 connection; its connection task runs on its own.
 pub(crate) type Sender = SendRequest<RequestBody>;
@@ -42,14 +43,17 @@ impl Default for PoolSettings {
 pub(crate) struct Pool {
     idle: Mutex<VecDeque<(Sender, Instant)>>,
     settings: PoolSettings,
+    /// How its connections are made.
+    pub(crate) transport: Transport,
 }
 
 impl Pool {
-    /// An empty pool.
-    pub(crate) fn new(settings: PoolSettings) -> Pool {
+    /// An empty pool of connections made over `transport`.
+    pub(crate) fn new(settings: PoolSettings, transport: Transport) -> Pool {
         Pool {
             idle: Mutex::new(VecDeque::new()),
             settings,
+            transport,
         }
     }
 
