@@ -16,7 +16,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-5000}; OUT=${OUT:-/tmp/hookgate-callgrind.out}
 args=("$@")
 case " $* " in *" --config "*) ;; *) args=(--listen 127.0.0.1:19102 --backend 127.0.0.1:19101 "$@") ;; esac
-"$ROOT/target/release/examples/echo_backend" 127.0.0.1:19101 bench >/dev/null 2>&1 &
+# BACKEND_TLS="CERT KEY": the backend speaks TLS (one stderr line per handshake, kept
+# in $BACKEND_LOG if set).
+# shellcheck disable=SC2086
+"$ROOT/target/release/examples/echo_backend" 127.0.0.1:19101 bench ${BACKEND_TLS:-} >"${BACKEND_LOG:-/dev/null}" 2>&1 &
 backend=$!
 trap 'kill $backend 2>/dev/null' EXIT
 rm -f "$OUT"

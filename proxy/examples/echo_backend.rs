@@ -1,7 +1,9 @@
 //! A small HTTP backend for the demo and for benchmarks: answers every request with
 //! a plain-text echo of what it received (method, target, headers), or, for
-//! `/bytes/N`, N bytes. Usage: `echo_backend [ADDR] [NAME]` (default
-//! `127.0.0.1:9001 demo-backend`). Stops on Ctrl-C.
+//! `/bytes/N`, N bytes. Usage: `echo_backend [ADDR] [NAME] [CERT KEY]` (default
+//! `127.0.0.1:9001 demo-backend`, plain HTTP). With a certificate and its key (PEM
+//! files) it speaks TLS and writes one line per handshake to stderr (`tls handshake
+//! full` or `tls handshake resumed`). Stops on Ctrl-C.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -49,6 +51,10 @@ async fn main() -> std::io::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9001)));
     let name: Arc<str> = args.next().unwrap_or_else(|| "demo-backend".into()).into();
+    let tls = match (args.next(), args.next()) {
+        (Some(cert), Some(key)) => Some(acceptor(&cert, &key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(addr).await?;
     eprintln!("echo backend `{name}` on http://{}", listener.local_addr()?);
     loop {
@@ -58,14 +64,45 @@ async fn main() -> std::io::Result<()> {
         };
         let _ = tcp.set_nodelay(true);
         let name = Arc::clone(&name);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let response = answer(&request, &name);
                 async move { Ok::<_, Infallible>(response) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                }
+                Some(tls) => {
+                    let Ok(stream) = tls.accept(tcp).await else {
+                        return;
+                    };
+                    let resumed = stream.get_ref().1.handshake_kind()
+                        == Some(rustls::HandshakeKind::Resumed);
+                    eprintln!("tls handshake {}", if resumed { "resumed" } else { "full" });
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
         });
     }
+}
+
+/// A TLS acceptor with the certificate chain and key of these PEM files.
+fn acceptor(cert: &str, key: &str) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| std::io::Error::other(format!("{cert}: {e}")))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| std::io::Error::other(format!("{key}: {e}")))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+    .map_err(std::io::Error::other)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
