@@ -50,6 +50,7 @@
 //!      │ AfterLocation ─► [read body ─► RequestBody] ─►                       │   │
 //!      │ (subcluster, backend) ─► Forward ─► backend ─►                       │   │
 //!      │ ReadResponse ─► [read body ─► ResponseBody] ─►                       │   │
+//!      │ (gRPC: the proxy's or a plugin's error answer → Trailers-Only) ─►     │   │
 //!      │ (send) ─► RequestFinish ◄────────────────────────────────────────────┘   │
 //!      └───────────────────────────────────────────────────────────────────────┘
 //!  connection closed ──► Finish   (exactly once per accepted connection)
@@ -62,7 +63,11 @@
 //! RequestFinish: every change to a response (a ReadResponse handler's headers or
 //! body, a ResponseBody handler's, and the steps that will join later, such as
 //! compression) happens before the first byte is sent; RequestFinish sees the
-//! response as it was sent.
+//! response as it was sent. For a gRPC request (HTTP/2, `content-type:
+//! application/grpc…`), an error answer made by the proxy or a plugin (not a
+//! backend's response) becomes a gRPC error in Trailers-Only form just before the
+//! send: ReadResponse sees the HTTP status (403), the client and RequestFinish see
+//! HTTP 200 with `grpc-status` (7) and `grpc-message`.
 //!
 //! **The proxy's own answers** all reach RequestFinish with their
 //! [`Request::error_code`]; which also pass through ReadResponse:

@@ -79,10 +79,12 @@ async fn main() -> std::io::Result<()> {
                     let Ok(stream) = tls.accept(tcp).await else {
                         return;
                     };
-                    let resumed = stream.get_ref().1.handshake_kind()
-                        == Some(rustls::HandshakeKind::Resumed);
+                    let resumed =
+                        stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
                     eprintln!("tls handshake {}", if resumed { "resumed" } else { "full" });
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 }
             }
         });

@@ -14,6 +14,7 @@
 //!   client's body on its way to a backend (limit, client-side failures).
 //! - `reply`, `redirect`, `websocket`: the proxy's own responses; redirects; Upgrade
 //!   tunnels.
+//! - `grpc`: the proxy's and plugins' answers to gRPC requests, as gRPC errors.
 //! - `observed`: streams that report their traffic (for the waits it measures).
 
 pub mod accepted;
@@ -22,6 +23,7 @@ mod body;
 mod body_read;
 pub mod connection;
 mod forwarded;
+mod grpc;
 mod life;
 mod observed;
 mod protocol;

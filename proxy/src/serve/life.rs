@@ -8,6 +8,7 @@
 //!   → [read the body → RequestBody]   (only for plugins that asked for the body)  │
 //!   → [subcluster, backend, Forward, send] × attempts (Retries)                   │
 //!   → ReadResponse → [read the body → ResponseBody]   (likewise)                  │
+//!   → [gRPC: a local error answer → Trailers-Only (`grpc`)]                       │
 //!   → send → RequestFinish  ◄─────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -31,6 +32,7 @@ use super::activity::InFlight;
 use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
 use super::body_read::{self, Prefixed};
 use super::connection::Conn;
+use super::grpc;
 use super::reply::{error_page, plain_error, reply};
 use super::retry::{Failure, Retries};
 use super::{forwarded, redirect, websocket};
@@ -651,6 +653,7 @@ impl Life {
             state: ResponseState::new(head),
             body,
             close: close || self.last,
+            from_backend: active.is_some(),
             active,
             redirected,
             body_wanted: false,
@@ -684,10 +687,20 @@ impl Life {
             mut close,
             active,
             redirected,
+            from_backend,
             ..
         } = out;
         if let Some(replaced) = state.body.take() {
             body = BodyKind::full(replaced);
+        }
+        // What the proxy decided, as counted; a gRPC client gets it as a gRPC error.
+        let decided = state.head.status;
+        if !from_backend
+            && grpc::is_grpc(self.request.head.version, &self.request.head.headers)
+            && grpc::converts(decided, &state.head.headers)
+        {
+            grpc::trailers_only(&mut state.head, self.request.error);
+            body = BodyKind::Empty;
         }
         if self.request.head.version == Version::HTTP_10
             && !state.head.headers.contains_key(CONTENT_LENGTH)
@@ -710,7 +723,7 @@ impl Life {
         }
         self.snapshot
             .metrics
-            .response(state.head.status.as_u16(), self.request.error);
+            .response(decided.as_u16(), self.request.error);
         self.settled = true;
         let chains = &self.snapshot.plugins.chains;
         let when_sent: Option<Box<dyn WhenSent>> =
@@ -744,13 +757,12 @@ impl Life {
                 match redirect::response(&self.request) {
                     Some(redirect) => {
                         let (head, bytes) = redirect.into_parts();
-                        out.state = ResponseState::new(head);
-                        out.body = BodyKind::full(bytes);
+                        out.replace((ResponseState::new(head), BodyKind::full(bytes)));
                         out.redirected = true;
                     }
                     None => {
                         self.request.error = Some(ProxyError::PluginError);
-                        (out.state, out.body) = plain_error(ProxyError::PluginError);
+                        out.replace(plain_error(ProxyError::PluginError));
                     }
                 }
                 false
@@ -761,7 +773,7 @@ impl Life {
             }
             Some(Err(())) => {
                 self.request.error = Some(ProxyError::PluginError);
-                (out.state, out.body) = plain_error(ProxyError::PluginError);
+                out.replace(plain_error(ProxyError::PluginError));
                 false
             }
         }
@@ -790,7 +802,7 @@ impl Life {
             Err(error) => {
                 tracing::warn!(backend = ?self.request.route.backend, %error, "response body failed while read for plugins");
                 self.request.error = Some(ProxyError::UpstreamFailed);
-                (out.state, out.body) = plain_error(ProxyError::UpstreamFailed);
+                out.replace(plain_error(ProxyError::UpstreamFailed));
                 return;
             }
         };
@@ -799,7 +811,7 @@ impl Life {
         let len = out.state.asked.read_len();
         let Ok(chosen) = out.state.asked.chosen(serving(), len) else {
             self.request.error = Some(ProxyError::ResponseTooLarge);
-            (out.state, out.body) = plain_error(ProxyError::ResponseTooLarge);
+            out.replace(plain_error(ProxyError::ResponseTooLarge));
             return;
         };
         if !complete {
@@ -840,6 +852,17 @@ struct Outgoing {
     redirected: bool,
     /// Whether a ReadResponse handler asked for the body (ResponseBody is due).
     body_wanted: bool,
+    /// Whether it is a backend's response (not the proxy's or a plugin's answer).
+    from_backend: bool,
+}
+
+impl Outgoing {
+    /// Puts the proxy's answer in place of the response.
+    fn replace(&mut self, (state, body): (ResponseState, BodyKind)) {
+        self.state = state;
+        self.body = body;
+        self.from_backend = false;
+    }
 }
 
 impl Drop for Life {

@@ -12,6 +12,7 @@
 //! - `conformance`: HTTP/1.1 (RFC 9110, 9112) case by case, compared with nginx.
 //! - `edge`: the front door: Host and authority, paths, ALPN, methods, client errors,
 //!   limits, and the coverage of the proxy's own answers.
+//! - `grpc`: gRPC through the proxy: its own and plugins' errors as gRPC errors.
 //! - `import_bfe`: a BFE configuration converted, checked and routing as BFE does.
 //! - `plugin_loading`: `inspect`, `check`, start-up errors, the plugin cache.
 //! - `plugins_access`, `plugins_request`, `plugins_serving`: the example plugins.
@@ -31,6 +32,7 @@ mod callbacks;
 mod check;
 mod conformance;
 mod edge;
+mod grpc;
 mod import_bfe;
 mod plugin_loading;
 mod plugins_access;
