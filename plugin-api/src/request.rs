@@ -155,7 +155,7 @@ impl<'a> Request<'a> {
     /// proxy's: `no_product`, `no_route` (404), `no_backend` (503); a backend's:
     /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`,
     /// `upstream_tls_unknown_ca`, `upstream_tls_name_mismatch`, `upstream_tls_expired`,
-    /// `upstream_tls` (502), `timeout` (504); a plugin's:
+    /// `upstream_tls`, `upstream_alpn` (502), `timeout` (504); a plugin's:
     /// `plugin_error`, `forward_finish` (500).
     pub fn error_code(&self) -> &str {
         self.raw.error_code().into()

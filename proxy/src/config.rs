@@ -8,8 +8,9 @@ mod file;
 mod load;
 
 pub use file::{
-    AdminToken, BackendConfig, BackendTlsConfig, Balance, BreakerConfig, CertConfig, ClusterConfig,
-    Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
-    PluginSettings, ProductConfig, RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
+    AdminToken, BackendConfig, BackendProtocol, BackendTlsConfig, Balance, BreakerConfig,
+    CertConfig, ClusterConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition,
+    HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig, RouteRule, ServerConfig,
+    SubclusterConfig, TlsListenerConfig,
 };
 pub use load::{ConfigError, Overrides};

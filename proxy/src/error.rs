@@ -86,6 +86,9 @@ pub enum ProxyError {
     /// TLS to the backend failed otherwise (an alert: no common version, our client
     /// certificate refused…).
     UpstreamTls,
+    /// An `h2` cluster's backend did not agree on HTTP/2 by ALPN (or, for an upgrade,
+    /// on HTTP/1.1).
+    UpstreamAlpn,
 }
 
 /// Which side an error is the fault of.
@@ -103,7 +106,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 24] = [
+    pub const ALL: [ProxyError; 25] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -128,6 +131,7 @@ impl ProxyError {
         ProxyError::TlsNameMismatch,
         ProxyError::TlsExpired,
         ProxyError::UpstreamTls,
+        ProxyError::UpstreamAlpn,
     ];
 
     /// The status the client gets (`ClientClosed`: nginx's 499, logged, never sent).
@@ -151,7 +155,8 @@ impl ProxyError {
             | ProxyError::TlsUnknownCa
             | ProxyError::TlsNameMismatch
             | ProxyError::TlsExpired
-            | ProxyError::UpstreamTls => StatusCode::BAD_GATEWAY,
+            | ProxyError::UpstreamTls
+            | ProxyError::UpstreamAlpn => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PluginError | ProxyError::ForwardFinished => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -186,6 +191,7 @@ impl ProxyError {
             ProxyError::TlsNameMismatch => "upstream_tls_name_mismatch",
             ProxyError::TlsExpired => "upstream_tls_expired",
             ProxyError::UpstreamTls => "upstream_tls",
+            ProxyError::UpstreamAlpn => "upstream_alpn",
         }
     }
 
@@ -211,7 +217,8 @@ impl ProxyError {
             | ProxyError::TlsUnknownCa
             | ProxyError::TlsNameMismatch
             | ProxyError::TlsExpired
-            | ProxyError::UpstreamTls => Side::Upstream,
+            | ProxyError::UpstreamTls
+            | ProxyError::UpstreamAlpn => Side::Upstream,
             ProxyError::PluginError | ProxyError::ForwardFinished => Side::Plugin,
         }
     }
@@ -229,6 +236,7 @@ impl ProxyError {
             TlsFailure::NameMismatch => ProxyError::TlsNameMismatch,
             TlsFailure::Expired => ProxyError::TlsExpired,
             TlsFailure::Other => ProxyError::UpstreamTls,
+            TlsFailure::Alpn => ProxyError::UpstreamAlpn,
         }
     }
 

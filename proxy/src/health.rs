@@ -77,6 +77,7 @@ pub fn reconcile(
                 let probe = Probe {
                     addr: backend.addr,
                     transport: Transport::of(cluster.tls.as_ref(), backend.addr),
+                    h2: cluster.protocol.is_h2(),
                     path: path.clone(),
                     host: HeaderValue::from_str(&backend.name).ok(),
                     connect_timeout: cluster.connect_timeout,
@@ -157,6 +158,8 @@ struct Probe {
     addr: SocketAddr,
     /// TCP, or TLS as the cluster's requests use.
     transport: Transport,
+    /// Whether the cluster speaks HTTP/2 to its backends (the probe does too).
+    h2: bool,
     /// `None` if the configured path is unusable: every probe then fails.
     path: Option<Uri>,
     /// `None` if the address text is not a header value (it always is).
@@ -199,21 +202,67 @@ impl Probe {
             let tcp = TcpStream::connect(self.addr).await?;
             // Best effort: a probe is one small write.
             drop(tcp.set_nodelay(true));
-            self.transport.over(tcp).await
+            self.transport.over(tcp, !self.h2).await
         };
         let stream = time::timeout(self.connect_timeout, opened)
             .await
             .map_err(|_| Failure::ConnectTimeout(self.connect_timeout))?
             .map_err(Failure::Connect)?;
-        let mut request = Request::get(path)
-            .header(USER_AGENT, AGENT)
-            .header(CONNECTION, "close");
-        if let Some(host) = &self.host {
-            request = request.header(HOST, host);
-        }
+        let request = if self.h2 {
+            // HTTP/2: the authority in the URI, no connection header.
+            let host = self
+                .host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = if matches!(self.transport, Transport::Tcp) {
+                "http"
+            } else {
+                "https"
+            };
+            Request::get(format!("{scheme}://{host}{path}"))
+                .version(http::Version::HTTP_2)
+                .header(USER_AGENT, AGENT)
+        } else {
+            let mut request = Request::get(path)
+                .header(USER_AGENT, AGENT)
+                .header(CONNECTION, "close");
+            if let Some(host) = &self.host {
+                request = request.header(HOST, host);
+            }
+            request
+        };
         let request = request
             .body(Empty::<Bytes>::new())
             .map_err(Failure::Request)?;
+        if self.h2 {
+            let exchange = async {
+                let (mut sender, connection) =
+                    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(Failure::Http)?;
+                let mut connection = std::pin::pin!(connection);
+                let mut response = std::pin::pin!(sender.send_request(request));
+                let response = tokio::select! {
+                    biased;
+                    response = &mut response => response,
+                    closed = &mut connection => {
+                        closed.map_err(Failure::Http)?;
+                        response.await
+                    }
+                };
+                response.map(|r| r.status()).map_err(Failure::Http)
+            };
+            let status = time::timeout(self.response_timeout, exchange)
+                .await
+                .map_err(|_| Failure::ResponseTimeout(self.response_timeout))??;
+            return if status.is_success() || status.is_redirection() {
+                Ok(())
+            } else {
+                Err(Failure::Status(status))
+            };
+        }
         let exchange = async {
             let (mut sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream))

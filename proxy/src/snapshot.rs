@@ -16,7 +16,7 @@ use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::plugin::Plugins;
 use crate::route::RouteTable;
-use crate::upstream::{PoolSettings, Transport, Upstream};
+use crate::upstream::{Endpoint, Transport, Upstream};
 
 /// Routing tables, clusters, plugin chains and upstream pools of one configuration.
 pub struct Snapshot {
@@ -38,23 +38,21 @@ pub struct Snapshot {
     pub slow_handler: Option<Duration>,
 }
 
-/// Each backend's pool settings (its cluster's), indexed by backend id.
-fn pool_settings(
-    clusters: &HashMap<Arc<str>, Arc<Cluster>>,
-    count: usize,
-) -> Vec<(PoolSettings, Transport)> {
-    let mut settings = vec![(PoolSettings::default(), Transport::Tcp); count];
+/// How the proxy talks to each backend (its cluster's settings), indexed by backend id.
+fn endpoints(clusters: &HashMap<Arc<str>, Arc<Cluster>>, count: usize) -> Vec<Endpoint> {
+    let mut endpoints = vec![Endpoint::default(); count];
     for cluster in clusters.values() {
         for backend in cluster.subclusters.iter().flat_map(|s| &s.backends) {
-            if let Some(slot) = settings.get_mut(backend.id) {
-                *slot = (
-                    cluster.pool,
-                    Transport::of(cluster.tls.as_ref(), backend.addr),
-                );
+            if let Some(slot) = endpoints.get_mut(backend.id) {
+                *slot = Endpoint {
+                    pool: cluster.pool,
+                    transport: Transport::of(cluster.tls.as_ref(), backend.addr),
+                    h2_max_streams: cluster.protocol.is_h2().then_some(cluster.h2_max_streams),
+                };
             }
         }
     }
-    settings
+    endpoints
 }
 
 impl Snapshot {
@@ -69,7 +67,7 @@ impl Snapshot {
         // The plugin set's metrics are the served ones from now on.
         crate::plugin::metric_store::store().commit(&plugins.metrics);
         let (clusters, backend_count) = balance::clusters(config, health);
-        let upstream = Upstream::with_transports(pool_settings(&clusters, backend_count));
+        let upstream = Upstream::with_endpoints(endpoints(&clusters, backend_count));
         Snapshot {
             routes: RouteTable::new(config),
             clusters,

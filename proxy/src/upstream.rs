@@ -1,5 +1,6 @@
-//! The upstream side: HTTP/1.1 connections to backends, over TCP or TLS (`transport`,
-//! `tls`: a cluster's `tls` table), pooled and reused with keep-alive.
+//! The upstream side: connections to backends, over TCP or TLS (`transport`, `tls`: a
+//! cluster's `tls` table): HTTP/1.1 pooled and reused with keep-alive, or HTTP/2
+//! shared by concurrent requests (`multiplex`, for `protocol = "h2c"` or `"h2"`).
 //!
 //! [`Upstream::send`] forwards one request to one backend:
 //!
@@ -28,6 +29,7 @@ mod body;
 mod connect;
 mod error;
 mod exchange;
+mod multiplex;
 mod pool;
 mod request_body;
 #[cfg(test)]
@@ -68,6 +70,17 @@ pub struct Upstream {
     pools: Box<[Arc<Pool>]>,
 }
 
+/// How the proxy talks to one backend.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoint {
+    /// Its idle connections (HTTP/1.1).
+    pub pool: PoolSettings,
+    /// TCP or TLS.
+    pub transport: Transport,
+    /// HTTP/2, with at most this many streams per connection; `None`: HTTP/1.1.
+    pub h2_max_streams: Option<u32>,
+}
+
 /// Time limits of one attempt to one backend.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -91,16 +104,23 @@ impl Upstream {
     /// One idle-connection pool per backend, indexed by backend id, each with its
     /// settings, over plain TCP.
     pub fn with_settings(settings: Vec<PoolSettings>) -> Upstream {
-        Upstream::with_transports(settings.into_iter().map(|s| (s, Transport::Tcp)).collect())
+        Upstream::with_endpoints(
+            settings
+                .into_iter()
+                .map(|pool| Endpoint {
+                    pool,
+                    ..Endpoint::default()
+                })
+                .collect(),
+        )
     }
 
-    /// One idle-connection pool per backend, indexed by backend id, each with its
-    /// settings and its transport (TCP or TLS).
-    pub fn with_transports(backends: Vec<(PoolSettings, Transport)>) -> Upstream {
+    /// One connection pool per backend, indexed by backend id, as `endpoints` say.
+    pub fn with_endpoints(endpoints: Vec<Endpoint>) -> Upstream {
         Upstream {
-            pools: backends
+            pools: endpoints
                 .into_iter()
-                .map(|(settings, transport)| Arc::new(Pool::new(settings, transport)))
+                .map(|e| Arc::new(Pool::new(e.pool, e.transport, e.h2_max_streams)))
                 .collect(),
         }
     }
@@ -157,6 +177,9 @@ impl Upstream {
         };
         if request.headers().contains_key(UPGRADE) {
             return send_unpooled(addr, &pool.transport, request, timeouts, Upgrades::Yes).await;
+        }
+        if let Some(h2) = &pool.h2 {
+            return send_h2(h2, addr, &pool.transport, request, timeouts).await;
         }
 
         let mut request = request;
@@ -280,6 +303,55 @@ where
         },
         Exchange::Timeout => Err(UpstreamError::Timeout),
         Exchange::Failed(error) => Err(UpstreamError::failed(error)),
+    }
+}
+
+/// One request on a shared HTTP/2 connection (`h2c` or `h2` clusters).
+async fn send_h2<B>(
+    conns: &multiplex::H2Conns<RequestBody>,
+    addr: SocketAddr,
+    transport: &Transport,
+    mut request: Request<B>,
+    timeouts: Timeouts,
+) -> Result<Response<UpstreamBody>, UpstreamError<B>>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    multiplex::h2_form(&mut request, !matches!(transport, Transport::Tcp), addr);
+    // A connection found closing (GOAWAY) before the request went out: once more on a
+    // fresh one.
+    let mut again = false;
+    loop {
+        let (mut sender, slot) = match conns.checkout(addr, transport, timeouts).await {
+            Ok(taken) => taken,
+            Err(source) => return Err(UpstreamError::Connect { request, source }),
+        };
+        let sent = BodySent::default();
+        let erased = request.map(|body| RequestBody::new(body, sent.clone()));
+        match exchange(&mut sender, erased, timeouts.response, &sent).await {
+            Exchange::Response(response) => {
+                let read = timeouts.read;
+                return Ok(
+                    response.map(|incoming| UpstreamBody::streamed(incoming, Some(slot), read))
+                );
+            }
+            Exchange::Unsent(unsent, error) => {
+                request = match recover(unsent) {
+                    Some(request) => request,
+                    None => return Err(UpstreamError::failed(error)),
+                };
+                if again {
+                    return Err(UpstreamError::Connect {
+                        request,
+                        source: connect::closed_before_sending(addr, error),
+                    });
+                }
+                again = true;
+            }
+            Exchange::Timeout => return Err(UpstreamError::Timeout),
+            Exchange::Failed(error) => return Err(UpstreamError::failed(error)),
+        }
     }
 }
 

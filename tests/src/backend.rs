@@ -131,6 +131,8 @@ pub struct Seen {
     pub version: String,
     /// Headers, lowercase names, in order.
     pub headers: Vec<(String, String)>,
+    /// HTTP/2: the request's `:authority` (HTTP/1.1 has `Host` among the headers).
+    pub authority: Option<String>,
 }
 
 impl Seen {
@@ -183,6 +185,17 @@ impl Backend {
         cert: &crate::CertFiles,
         client_ca: Option<&std::path::Path>,
     ) -> Backend {
+        Backend::echo_tls_alpn(name, cert, client_ca, &[b"http/1.1"])
+    }
+
+    /// Like [`echo_tls`](Backend::echo_tls), agreeing by ALPN on the first of `alpn`
+    /// the client offers (`h2` serves HTTP/2).
+    pub fn echo_tls_alpn(
+        name: &str,
+        cert: &crate::CertFiles,
+        client_ca: Option<&std::path::Path>,
+        alpn: &[&[u8]],
+    ) -> Backend {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let chain = CertificateDer::pem_file_iter(&cert.cert)
@@ -213,7 +226,7 @@ impl Backend {
         let mut config = builder
             .with_single_cert(chain, key)
             .expect("backend TLS config");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
         Backend::start_with(
             Behaviour::echo(name),
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
@@ -418,6 +431,7 @@ async fn answer(
             .path_and_query()
             .map_or("/".to_owned(), |p| p.to_string()),
         version: format!("{:?}", req.version()),
+        authority: req.uri().authority().map(|a| a.to_string()),
         headers: req
             .headers()
             .iter()

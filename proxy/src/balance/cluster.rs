@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::health_state::HealthStates;
 use super::key;
 use super::subcluster::Subcluster;
-use crate::config::{Balance, ClusterConfig, Config, HealthCheckConfig};
+use crate::config::{BackendProtocol, Balance, ClusterConfig, Config, HealthCheckConfig};
 use crate::upstream::{BackendTls, PoolSettings};
 
 /// A named group of subclusters that routes send requests to.
@@ -31,6 +31,10 @@ pub struct Cluster {
     pub pool: PoolSettings,
     /// TLS to its backends, if set.
     pub tls: Option<Arc<BackendTls>>,
+    /// The protocol spoken to its backends.
+    pub protocol: BackendProtocol,
+    /// HTTP/2: streams per backend connection.
+    pub h2_max_streams: u32,
     /// Whether a 5xx response counts as a failure of its backend.
     pub fail_on_5xx: bool,
     /// Retries on other backends of the same subcluster after a connect failure.
@@ -91,6 +95,8 @@ impl Cluster {
                 max_idle: config.pool_max_idle_per_backend,
             },
             tls: config.tls_loaded.clone(),
+            protocol: config.protocol,
+            h2_max_streams: config.h2_max_streams_per_connection,
             retries: config.retries,
             cross_retry: config.cross_retry,
             health_check: config.health_check.clone(),

@@ -46,6 +46,8 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         health_check: None,
         max_fails: 1,
         fail_timeout_ms: 60_000,
+        protocol: Default::default(),
+        h2_max_streams_per_connection: 100,
         tls: None,
         tls_loaded: None,
         subclusters: subclusters

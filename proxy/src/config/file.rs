@@ -447,13 +447,44 @@ pub struct ClusterConfig {
     /// back.
     #[serde(default = "default_fail_timeout_ms")]
     pub fail_timeout_ms: u64,
-    /// TLS to the backends (plain TCP without it).
+    /// The protocol spoken to the backends.
+    #[serde(default)]
+    pub protocol: BackendProtocol,
+    /// HTTP/2 (`h2c`, `h2`): streams one backend connection carries at once; more
+    /// requests open another connection.
+    #[serde(default = "default_h2_max_streams")]
+    pub h2_max_streams_per_connection: u32,
+    /// TLS to the backends (plain TCP without it; `protocol = "h2"` implies it).
     pub tls: Option<BackendTlsConfig>,
     /// `tls`, built when the config is loaded (its files read, checked).
     #[serde(skip)]
     pub tls_loaded: Option<Arc<BackendTls>>,
     /// Subclusters by name.
     pub subclusters: BTreeMap<String, SubclusterConfig>,
+}
+
+/// `[clusters.NAME] protocol`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendProtocol {
+    /// HTTP/1.1, one request per connection at a time, pooled keep-alive.
+    #[default]
+    Http1,
+    /// HTTP/2 over plain TCP (prior knowledge), multiplexed.
+    H2c,
+    /// HTTP/2 over TLS (ALPN `h2`), multiplexed.
+    H2,
+}
+
+impl BackendProtocol {
+    /// Whether it is HTTP/2.
+    pub fn is_h2(self) -> bool {
+        matches!(self, BackendProtocol::H2c | BackendProtocol::H2)
+    }
+}
+
+fn default_h2_max_streams() -> u32 {
+    100
 }
 
 /// `[clusters.NAME] tls`: TLS to the cluster's backends.
@@ -497,6 +528,8 @@ impl ClusterConfig {
             max_fails: default_max_fails(),
             fail_on_5xx: false,
             fail_timeout_ms: default_fail_timeout_ms(),
+            protocol: BackendProtocol::default(),
+            h2_max_streams_per_connection: default_h2_max_streams(),
             tls: None,
             tls_loaded: None,
             subclusters,

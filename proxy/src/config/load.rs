@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::file::{
-    AdminToken, BackendConfig, ClusterConfig, Config, PluginConfig, PluginSettings, ProductConfig,
-    RouteRule, ServerConfig, SubclusterConfig,
+    AdminToken, BackendConfig, BackendProtocol, BackendTlsConfig, ClusterConfig, Config,
+    PluginConfig, PluginSettings, ProductConfig, RouteRule, ServerConfig, SubclusterConfig,
 };
 use crate::upstream::BackendTls;
 
@@ -112,16 +112,46 @@ impl Config {
         Ok(config)
     }
 
-    /// Builds each cluster's `tls` (reading its files): errors name the key.
+    /// Builds each cluster's `tls` (reading its files): errors name the key. An `h2`
+    /// cluster without a `tls` table has TLS with the defaults.
     fn load_backend_tls(&mut self, file: &Path) -> Result<(), ConfigError> {
+        let defaults = BackendTlsConfig {
+            sni: None,
+            verify: true,
+            ca: None,
+            client_cert: None,
+            client_key: None,
+        };
         for (name, cluster) in &mut self.clusters {
-            let Some(tls) = &cluster.tls else {
-                continue;
-            };
-            let loaded = BackendTls::load(name, tls).map_err(|e| ConfigError::Invalid {
+            let invalid = |key: &str, message: String| ConfigError::Invalid {
                 file: file.to_path_buf(),
-                key: format!("clusters.{name}.tls.{}", e.key),
-                message: e.message,
+                key: format!("clusters.{name}.{key}"),
+                message,
+            };
+            if cluster.h2_max_streams_per_connection == 0 {
+                return Err(invalid(
+                    "h2_max_streams_per_connection",
+                    "0; expected at least 1".into(),
+                ));
+            }
+            let tls = match (&cluster.tls, cluster.protocol) {
+                (Some(_), BackendProtocol::H2c) => {
+                    return Err(invalid(
+                        "tls",
+                        "h2c is HTTP/2 without TLS; for HTTP/2 over TLS set protocol = \"h2\""
+                            .into(),
+                    ))
+                }
+                (Some(tls), _) => tls,
+                (None, BackendProtocol::H2) => &defaults,
+                (None, _) => continue,
+            };
+            let loaded = BackendTls::load(name, tls, cluster.protocol).map_err(|e| {
+                ConfigError::Invalid {
+                    file: file.to_path_buf(),
+                    key: format!("clusters.{name}.tls.{}", e.key),
+                    message: e.message,
+                }
             })?;
             cluster.tls_loaded = Some(Arc::new(loaded));
         }

@@ -99,6 +99,8 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         }),
         max_fails: 1,
         fail_timeout_ms: 10,
+        protocol: Default::default(),
+        h2_max_streams_per_connection: 100,
         tls: None,
         tls_loaded: None,
         subclusters: BTreeMap::from([(

@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use super::multiplex::StreamSlot;
 use super::pool::{Pool, Sender};
 use super::request_body::BoxError;
 
@@ -25,6 +26,8 @@ use super::request_body::BoxError;
 /// hyper close the connection instead.
 pub struct UpstreamBody {
     incoming: Incoming,
+    /// HTTP/2: the stream's slot on its connection, freed with the body.
+    _stream: Option<StreamSlot>,
     /// Where the connection goes once the body has ended; `None` for connections that
     /// are never reused (upgrades, `Connection: close`) and once handed back or failed.
     reuse: Option<Reuse>,
@@ -58,6 +61,7 @@ impl UpstreamBody {
     ) -> UpstreamBody {
         let mut body = UpstreamBody {
             incoming,
+            _stream: None,
             reuse: Some(Reuse { sender, pool }),
             read_timeout,
             sleep: None,
@@ -73,8 +77,18 @@ impl UpstreamBody {
 
     /// A body whose connection is not reused.
     pub(crate) fn unpooled(incoming: Incoming, read_timeout: Duration) -> UpstreamBody {
+        UpstreamBody::streamed(incoming, None, read_timeout)
+    }
+
+    /// A body on an HTTP/2 connection: its stream slot is freed with it.
+    pub(crate) fn streamed(
+        incoming: Incoming,
+        stream: Option<StreamSlot>,
+        read_timeout: Duration,
+    ) -> UpstreamBody {
         UpstreamBody {
             incoming,
+            _stream: stream,
             reuse: None,
             read_timeout,
             sleep: None,

@@ -44,7 +44,7 @@ where
         // Request heads and small bodies go out in one write each; Nagle would only
         // add latency waiting for ACKs.
         tcp.set_nodelay(true)?;
-        transport.over(tcp).await
+        transport.over(tcp, true).await
     };
     let stream = match tokio::time::timeout(timeout, opened).await {
         Ok(Ok(stream)) => stream,

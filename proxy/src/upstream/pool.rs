@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::SendRequest;
 
+use super::multiplex::H2Conns;
 use super::request_body::RequestBody;
 use super::transport::Transport;
 
@@ -45,15 +46,19 @@ pub(crate) struct Pool {
     settings: PoolSettings,
     /// How its connections are made.
     pub(crate) transport: Transport,
+    /// HTTP/2 clusters: the shared connections (the idle list above stays empty but
+    /// for upgrades, which are never pooled anyway).
+    pub(crate) h2: Option<H2Conns<RequestBody>>,
 }
 
 impl Pool {
     /// An empty pool of connections made over `transport`.
-    pub(crate) fn new(settings: PoolSettings, transport: Transport) -> Pool {
+    pub(crate) fn new(settings: PoolSettings, transport: Transport, h2: Option<u32>) -> Pool {
         Pool {
             idle: Mutex::new(VecDeque::new()),
             settings,
             transport,
+            h2: h2.map(H2Conns::new),
         }
     }
 
@@ -75,6 +80,9 @@ impl Pool {
 
     /// Closes the connections idle for longer than the idle timeout.
     pub(crate) fn sweep(&self) {
+        if let Some(h2) = &self.h2 {
+            h2.sweep(self.settings.idle_timeout);
+        }
         let now = Instant::now();
         // Dropped after the lock is released: dropping a sender wakes its connection.
         let _expired = {

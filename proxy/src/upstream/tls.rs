@@ -25,11 +25,17 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::BackendTlsConfig;
+use crate::config::{BackendProtocol, BackendTlsConfig};
 
 /// One cluster's TLS to its backends.
 pub struct BackendTls {
+    /// For the cluster's protocol: ALPN `http/1.1` or `h2`.
     connector: TlsConnector,
+    /// ALPN `http/1.1`, sharing the session cache: for upgrades (WebSocket) on an
+    /// `h2` cluster, which take HTTP/1.1 on a connection of their own.
+    http1: TlsConnector,
+    /// The ALPN protocol the cluster's connections must agree on.
+    alpn: &'static [u8],
     /// `tls.sni`, if set.
     sni: Option<ServerName<'static>>,
 }
@@ -61,7 +67,11 @@ fn refuse(key: &'static str, message: impl Into<String>) -> TlsConfigError {
 impl BackendTls {
     /// Builds `config` for the cluster `cluster` (named in the warning that
     /// `verify = false` logs).
-    pub fn load(cluster: &str, config: &BackendTlsConfig) -> Result<BackendTls, TlsConfigError> {
+    pub fn load(
+        cluster: &str,
+        config: &BackendTlsConfig,
+        protocol: BackendProtocol,
+    ) -> Result<BackendTls, TlsConfigError> {
         let sni =
             match &config.sni {
                 None => None,
@@ -108,9 +118,19 @@ impl BackendTls {
             (Some(_), None) => return Err(refuse("client_key", "missing: client_cert needs it")),
             (None, Some(_)) => return Err(refuse("client_cert", "missing: client_key needs it")),
         };
-        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let alpn: &'static [u8] = if protocol == BackendProtocol::H2 {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
+        // The same session cache (cloned `Arc`s) for both configs.
+        let mut http1 = client.clone();
+        http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+        client.alpn_protocols = vec![alpn.to_vec()];
         Ok(BackendTls {
             connector: TlsConnector::from(Arc::new(client)),
+            http1: TlsConnector::from(Arc::new(http1)),
+            alpn,
             sni,
         })
     }
@@ -122,14 +142,38 @@ impl BackendTls {
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
     }
 
-    /// The TLS handshake over `tcp`, verified against `name`.
+    /// The TLS handshake over `tcp`, verified against `name`, for the cluster's
+    /// protocol (or HTTP/1.1 if `http1`); fails with [`AlpnRefused`] if the backend
+    /// does not agree on it (a backend that ignores ALPN is taken to speak HTTP/1.1).
     pub(crate) async fn handshake(
         &self,
         tcp: TcpStream,
         name: ServerName<'static>,
+        http1: bool,
     ) -> io::Result<TlsStream<TcpStream>> {
-        self.connector.connect(name, tcp).await
+        let (connector, alpn): (_, &[u8]) = if http1 {
+            (&self.http1, b"http/1.1")
+        } else {
+            (&self.connector, self.alpn)
+        };
+        let stream = connector.connect(name, tcp).await?;
+        let agreed = stream.get_ref().1.alpn_protocol();
+        if agreed != Some(alpn) && !(agreed.is_none() && alpn == b"http/1.1") {
+            return Err(io::Error::other(AlpnRefused {
+                wanted: String::from_utf8_lossy(alpn).into_owned(),
+                agreed: agreed.map(|a| String::from_utf8_lossy(a).into_owned()),
+            }));
+        }
+        Ok(stream)
     }
+}
+
+/// A backend that does not speak the cluster's protocol: ALPN did not agree on it.
+#[derive(Debug, thiserror::Error)]
+#[error("the backend's TLS did not agree on {wanted} by ALPN (agreed: {})", agreed.as_deref().unwrap_or("nothing"))]
+pub struct AlpnRefused {
+    wanted: String,
+    agreed: Option<String>,
 }
 
 /// Why a handshake with a backend failed, as far as the proxy tells causes apart.
@@ -144,13 +188,20 @@ pub enum TlsFailure {
     /// Anything else: an alert (the backend refused the client certificate, no common
     /// version or cipher), a malformed certificate.
     Other,
+    /// The handshake succeeded but ALPN did not agree on the cluster's protocol.
+    Alpn,
 }
 
 impl TlsFailure {
     /// The cause of a failed handshake, if `error` is one.
     pub fn of(error: &io::Error) -> Option<TlsFailure> {
-        let rustls_error = error.get_ref()?.downcast_ref::<rustls::Error>()?;
-        Some(TlsFailure::of_rustls(rustls_error))
+        let inner = error.get_ref()?;
+        if inner.is::<AlpnRefused>() {
+            return Some(TlsFailure::Alpn);
+        }
+        Some(TlsFailure::of_rustls(
+            inner.downcast_ref::<rustls::Error>()?,
+        ))
     }
 
     /// The cause `error` stands for.
@@ -170,6 +221,12 @@ impl TlsFailure {
                 | CertificateError::NotValidYetContext { .. } => TlsFailure::Expired,
                 _ => TlsFailure::Other,
             },
+            // The backend refused every protocol offered (a backend without h2, asked
+            // for h2 alone).
+            rustls::Error::NoApplicationProtocol
+            | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => {
+                TlsFailure::Alpn
+            }
             _ => TlsFailure::Other,
         }
     }
@@ -321,6 +378,8 @@ mod tests {
         assert_eq!(TlsFailure::of_rustls(&expired), TlsFailure::Expired);
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
         assert_eq!(TlsFailure::of_rustls(&alert), TlsFailure::Other);
+        let no_h2 = rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol);
+        assert_eq!(TlsFailure::of_rustls(&no_h2), TlsFailure::Alpn);
 
         let io = io::Error::new(io::ErrorKind::InvalidData, expired);
         assert_eq!(TlsFailure::of(&io), Some(TlsFailure::Expired));
@@ -354,7 +413,11 @@ mod tests {
             client_cert: None,
             client_key: None,
         };
-        let key = |c: BackendTlsConfig| BackendTls::load("c", &c).err().map(|e| e.key);
+        let key = |c: BackendTlsConfig| {
+            BackendTls::load("c", &c, BackendProtocol::Http1)
+                .err()
+                .map(|e| e.key)
+        };
         assert_eq!(key(config(Some("not a name"), true, None)), Some("sni"));
         assert_eq!(key(config(None, false, Some("/x.pem"))), Some("verify"));
         assert_eq!(

@@ -41,12 +41,13 @@ impl Transport {
         }
     }
 
-    /// `tcp`, or the TLS handshake over it.
-    pub(crate) async fn over(&self, tcp: TcpStream) -> io::Result<BackendStream> {
+    /// `tcp`, or the TLS handshake over it for the cluster's protocol (HTTP/1.1 if
+    /// `http1`, as for an upgrade).
+    pub(crate) async fn over(&self, tcp: TcpStream, http1: bool) -> io::Result<BackendStream> {
         match self {
             Transport::Tcp => Ok(BackendStream::Tcp(tcp)),
             Transport::Tls { tls, name } => Ok(BackendStream::Tls(Box::new(
-                tls.handshake(tcp, name.clone()).await?,
+                tls.handshake(tcp, name.clone(), http1).await?,
             ))),
         }
     }

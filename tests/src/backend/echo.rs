@@ -158,6 +158,7 @@ mod tests {
                 ("x-multi".into(), "1".into()),
                 ("x-multi".into(), "2".into()),
             ],
+            authority: None,
         };
         let echo = Echo::parse(&render("b1", &seen, b"hello")).unwrap();
         assert_eq!(echo.backend, "b1");

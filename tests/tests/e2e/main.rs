@@ -5,6 +5,8 @@
 //! - `abi_growth`: a 0.2.0 plugin on a host whose host module grew (and one reordered).
 //! - `accounting`: per-instance figures, circuit breakers, slow handlers.
 //! - `admin`: the admin listener, its guard (loopback, token, browser requests).
+//! - `backend_h2`: HTTP/2 to backends: multiplexing, connections beyond the streams,
+//!   ALPN, upgrades beside it, health checks.
 //! - `backend_tls`: TLS to backends: verification, pooling and resumption, failures
 //!   by cause, client certificates, health checks.
 //! - `callbacks`: the callback contract of DESIGN §2.3, cell by cell.
@@ -26,6 +28,7 @@
 mod abi_growth;
 mod accounting;
 mod admin;
+mod backend_h2;
 mod backend_tls;
 mod bodies;
 mod callbacks;
