@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,55 +236,21 @@ impl Probe {
         let request = request
             .body(Empty::<Bytes>::new())
             .map_err(Failure::Request)?;
-        if self.h2 {
-            let exchange = async {
+        let exchange = async {
+            if self.h2 {
                 let (mut sender, connection) =
                     hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
                         .handshake(TokioIo::new(stream))
                         .await
                         .map_err(Failure::Http)?;
-                let mut connection = std::pin::pin!(connection);
-                let mut response = std::pin::pin!(sender.send_request(request));
-                let response = tokio::select! {
-                    biased;
-                    response = &mut response => response,
-                    closed = &mut connection => {
-                        closed.map_err(Failure::Http)?;
-                        response.await
-                    }
-                };
-                response.map(|r| r.status()).map_err(Failure::Http)
-            };
-            let status = time::timeout(self.response_timeout, exchange)
-                .await
-                .map_err(|_| Failure::ResponseTimeout(self.response_timeout))??;
-            return if status.is_success() || status.is_redirection() {
-                Ok(())
+                answer(sender.send_request(request), connection).await
             } else {
-                Err(Failure::Status(status))
-            };
-        }
-        let exchange = async {
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(Failure::Http)?;
-            // Internal: the connection future does the I/O; it is polled here beside the
-            // request rather than spawned, so nothing outlives the probe.
-            let mut connection = std::pin::pin!(connection);
-            let mut response = std::pin::pin!(sender.send_request(request));
-            let response = tokio::select! {
-                biased;
-                response = &mut response => response,
-                closed = &mut connection => {
-                    // The connection may finish (it was asked to close) right after
-                    // handing the response over; the request future then has it, or
-                    // reports that none came.
-                    closed.map_err(Failure::Http)?;
-                    response.await
-                }
-            };
-            response.map(|r| r.status()).map_err(Failure::Http)
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(Failure::Http)?;
+                answer(sender.send_request(request), connection).await
+            }
         };
         let status = time::timeout(self.response_timeout, exchange)
             .await
@@ -294,6 +261,30 @@ impl Probe {
             Err(Failure::Status(status))
         }
     }
+}
+
+/// The status of the answer to `response`, polling `connection` beside it.
+///
+/// Internal: the connection future does the I/O; it is polled here beside the request
+/// rather than spawned, so nothing outlives the probe. It may finish (it was asked to
+/// close) right after handing the response over; the request future then has it, or
+/// reports that none came.
+async fn answer<R, C>(response: R, connection: C) -> Result<StatusCode, Failure>
+where
+    R: Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>>,
+    C: Future<Output = hyper::Result<()>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    let mut response = std::pin::pin!(response);
+    let response = tokio::select! {
+        biased;
+        response = &mut response => response,
+        closed = &mut connection => {
+            closed.map_err(Failure::Http)?;
+            response.await
+        }
+    };
+    response.map(|r| r.status()).map_err(Failure::Http)
 }
 
 #[cfg(test)]
