@@ -152,7 +152,8 @@ impl<'a> Request<'a> {
     /// `expectation_failed` (417), `headers_too_large` (431), `not_implemented` (501),
     /// `body_too_large` (413),
     /// `bad_body` (400), `body_timeout` (408), `client_closed` (nothing sent); the
-    /// proxy's: `no_product`, `no_route` (404), `no_backend` (503); a backend's:
+    /// proxy's: `no_product`, `no_route` (404), `no_backend` (503), `grpc_over_http1`
+    /// (502); a backend's:
     /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`,
     /// `upstream_tls_unknown_ca`, `upstream_tls_name_mismatch`, `upstream_tls_expired`,
     /// `upstream_tls`, `upstream_alpn` (502), `timeout` (504); a plugin's:

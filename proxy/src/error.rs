@@ -89,6 +89,9 @@ pub enum ProxyError {
     /// An `h2` cluster's backend did not agree on HTTP/2 by ALPN (or, for an upgrade,
     /// on HTTP/1.1).
     UpstreamAlpn,
+    /// A gRPC request routed to an HTTP/1.1 cluster (gRPC needs HTTP/2 end to end):
+    /// nothing is sent.
+    GrpcOverHttp1,
 }
 
 /// Which side an error is the fault of.
@@ -106,7 +109,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 25] = [
+    pub const ALL: [ProxyError; 26] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -132,6 +135,7 @@ impl ProxyError {
         ProxyError::TlsExpired,
         ProxyError::UpstreamTls,
         ProxyError::UpstreamAlpn,
+        ProxyError::GrpcOverHttp1,
     ];
 
     /// The status the client gets (`ClientClosed`: nginx's 499, logged, never sent).
@@ -156,7 +160,8 @@ impl ProxyError {
             | ProxyError::TlsNameMismatch
             | ProxyError::TlsExpired
             | ProxyError::UpstreamTls
-            | ProxyError::UpstreamAlpn => StatusCode::BAD_GATEWAY,
+            | ProxyError::UpstreamAlpn
+            | ProxyError::GrpcOverHttp1 => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PluginError | ProxyError::ForwardFinished => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -192,6 +197,7 @@ impl ProxyError {
             ProxyError::TlsExpired => "upstream_tls_expired",
             ProxyError::UpstreamTls => "upstream_tls",
             ProxyError::UpstreamAlpn => "upstream_alpn",
+            ProxyError::GrpcOverHttp1 => "grpc_over_http1",
         }
     }
 
@@ -208,7 +214,10 @@ impl ProxyError {
             | ProxyError::BodyTimeout
             | ProxyError::BadBody
             | ProxyError::ClientClosed => Side::Client,
-            ProxyError::NoProduct | ProxyError::NoRoute | ProxyError::NoBackend => Side::Proxy,
+            ProxyError::NoProduct
+            | ProxyError::NoRoute
+            | ProxyError::NoBackend
+            | ProxyError::GrpcOverHttp1 => Side::Proxy,
             ProxyError::ConnectFailed
             | ProxyError::BadResponse
             | ProxyError::UpstreamFailed

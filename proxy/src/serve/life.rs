@@ -365,6 +365,13 @@ impl Life {
         on_upgrade: Option<OnUpgrade>,
     ) -> End {
         let snapshot = Arc::clone(&self.snapshot);
+        // gRPC needs HTTP/2 end to end: over HTTP/1.1 its trailers would be lost.
+        if !cluster.protocol.is_h2()
+            && grpc::is_grpc(self.request.head.version, &self.request.head.headers)
+        {
+            tracing::warn!(cluster = %cluster.name, "gRPC request routed to an HTTP/1.1 cluster; set its protocol to h2c or h2");
+            return self.proxy_error(ProxyError::GrpcOverHttp1);
+        }
         let client_ip = self.request.client_ip;
         // A body read whole for RequestBody can be sent again, like no body.
         let replay = body.replay();

@@ -55,11 +55,16 @@ listen = ["{listen}"]
 admin = "{admin}"
 {plugins}
 [products.p]
-routes = [{{ cluster = "c" }}]
+routes = [{{ path_prefix = "/grpc", cluster = "grpc" }}, {{ cluster = "c" }}]
 [clusters.c]
 retries = {retries}
 max_fails = 100
 [clusters.c.subclusters.s]
+weight = 1
+backends = [{backends}]
+[clusters.grpc]
+protocol = "h2c"
+[clusters.grpc.subclusters.s]
 weight = 1
 backends = [{backends}]
 "#,

@@ -19,7 +19,8 @@ fn grpc(path: &str) -> Req {
 }
 
 /// The proxy with a probe that answers 403 at FoundProduct for `/deny.Service/Call`,
-/// routing `/svc/` to `backend` and `/down/` to a closed port.
+/// routing to `backend` over h2c, `/legacy/` to it over HTTP/1.1, and `/down/` to a
+/// closed port.
 fn start(dir: &std::path::Path, backend: &Backend) -> (Proxy, Probe, SocketAddr) {
     let probe = Probe::new(
         dir,
@@ -39,11 +40,17 @@ listen = ["{listen}"]
 path = {path:?}
 config = {config:?}
 [products.web]
-routes = [{{ path_prefix = "/down/", cluster = "down" }}, {{ path_prefix = "/", cluster = "web" }}]
+routes = [{{ path_prefix = "/down/", cluster = "down" }}, {{ path_prefix = "/legacy/", cluster = "legacy" }}, {{ path_prefix = "/", cluster = "web" }}]
+[clusters.web]
+protocol = "h2c"
 [clusters.web.subclusters.main]
 weight = 1
 backends = [{{ addr = "{backend}" }}]
+[clusters.legacy.subclusters.main]
+weight = 1
+backends = [{{ addr = "{backend}" }}]
 [clusters.down]
+protocol = "h2c"
 retries = 0
 max_fails = 0
 [clusters.down.subclusters.main]
@@ -92,6 +99,16 @@ fn errors_the_proxy_and_plugins_make_for_grpc_are_trailers_only() {
         down.header("grpc-message"),
         Some("502 Bad Gateway (connect_failed)")
     );
+
+    // A gRPC call routed to an HTTP/1.1 cluster: not sent, UNAVAILABLE.
+    let before = backend.requests();
+    let legacy = send(listen, &grpc("/legacy/Service/Call"));
+    assert_eq!(legacy.header("grpc-status"), Some("14"));
+    assert_eq!(
+        legacy.header("grpc-message"),
+        Some("502 Bad Gateway (grpc_over_http1)")
+    );
+    assert_eq!(backend.requests(), before);
 
     // A backend's own answer is its own, even an error.
     let from_backend = send(
