@@ -156,7 +156,8 @@ impl<'a> Request<'a> {
     /// (502); a backend's:
     /// `connect_failed`, `bad_response`, `upstream_failed`, `response_too_large`,
     /// `upstream_tls_unknown_ca`, `upstream_tls_name_mismatch`, `upstream_tls_expired`,
-    /// `upstream_tls`, `upstream_alpn` (502), `timeout` (504); a plugin's:
+    /// `upstream_tls`, `upstream_alpn` (502), `timeout` (504); a gRPC client's own
+    /// deadline: `deadline_exceeded` (504); a plugin's:
     /// `plugin_error`, `forward_finish` (500).
     pub fn error_code(&self) -> &str {
         self.raw.error_code().into()

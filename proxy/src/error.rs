@@ -92,6 +92,8 @@ pub enum ProxyError {
     /// A gRPC request routed to an HTTP/1.1 cluster (gRPC needs HTTP/2 end to end):
     /// nothing is sent.
     GrpcOverHttp1,
+    /// A gRPC client's own deadline (`grpc-timeout`) passed before the response head.
+    DeadlineExceeded,
 }
 
 /// Which side an error is the fault of.
@@ -109,7 +111,7 @@ pub enum Side {
 
 impl ProxyError {
     /// Every error, in declaration order.
-    pub const ALL: [ProxyError; 26] = [
+    pub const ALL: [ProxyError; 27] = [
         ProxyError::BadRequest,
         ProxyError::MethodNotAllowed,
         ProxyError::ExpectationFailed,
@@ -136,6 +138,7 @@ impl ProxyError {
         ProxyError::UpstreamTls,
         ProxyError::UpstreamAlpn,
         ProxyError::GrpcOverHttp1,
+        ProxyError::DeadlineExceeded,
     ];
 
     /// The status the client gets (`ClientClosed`: nginx's 499, logged, never sent).
@@ -162,7 +165,7 @@ impl ProxyError {
             | ProxyError::UpstreamTls
             | ProxyError::UpstreamAlpn
             | ProxyError::GrpcOverHttp1 => StatusCode::BAD_GATEWAY,
-            ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Timeout | ProxyError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PluginError | ProxyError::ForwardFinished => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -198,6 +201,7 @@ impl ProxyError {
             ProxyError::UpstreamTls => "upstream_tls",
             ProxyError::UpstreamAlpn => "upstream_alpn",
             ProxyError::GrpcOverHttp1 => "grpc_over_http1",
+            ProxyError::DeadlineExceeded => "deadline_exceeded",
         }
     }
 
@@ -213,7 +217,8 @@ impl ProxyError {
             | ProxyError::BodyTooLarge
             | ProxyError::BodyTimeout
             | ProxyError::BadBody
-            | ProxyError::ClientClosed => Side::Client,
+            | ProxyError::ClientClosed
+            | ProxyError::DeadlineExceeded => Side::Client,
             ProxyError::NoProduct
             | ProxyError::NoRoute
             | ProxyError::NoBackend

@@ -13,6 +13,8 @@
 //! gRPC here: it is HTTP/1.1-capable and carries its trailers in the body.
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use std::time::Duration;
+
 use http::{HeaderMap, HeaderValue, StatusCode, Version};
 
 use crate::error::ProxyError;
@@ -32,6 +34,26 @@ pub(crate) fn is_grpc(version: Version, headers: &HeaderMap) -> bool {
 fn is_grpc_web(content_type: &[u8]) -> bool {
     const WEB: &[u8] = b"application/grpc-web";
     content_type.len() >= WEB.len() && content_type[..WEB.len()].eq_ignore_ascii_case(WEB)
+}
+
+/// The client's deadline from `grpc-timeout` (1 to 8 digits and a unit: `H`, `M`, `S`,
+/// `m`, `u`, `n`); `None` if absent or malformed.
+pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.as_bytes();
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b"H" => Duration::from_secs(n.checked_mul(3600)?),
+        b"M" => Duration::from_secs(n.checked_mul(60)?),
+        b"S" => Duration::from_secs(n),
+        b"m" => Duration::from_millis(n),
+        b"u" => Duration::from_micros(n),
+        b"n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The gRPC status for an answer with this HTTP status.
@@ -60,10 +82,14 @@ pub(crate) fn trailers_only(head: &mut http::response::Parts, error: Option<Prox
     let headers = &mut head.headers;
     headers.remove(CONTENT_LENGTH);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert(
-        "grpc-status",
-        HeaderValue::from(u16::from(status_for(status))),
-    );
+    // DEADLINE_EXCEEDED only for the client's own deadline; a backend too slow for
+    // the cluster's timeout is UNAVAILABLE (504 → 14).
+    let code = if error == Some(ProxyError::DeadlineExceeded) {
+        4
+    } else {
+        status_for(status)
+    };
+    headers.insert("grpc-status", HeaderValue::from(u16::from(code)));
     let mut message = format!(
         "{} {}",
         status.as_u16(),
@@ -169,6 +195,45 @@ mod tests {
         let mut grpc = HeaderMap::new();
         grpc.insert("grpc-status", HeaderValue::from_static("5"));
         assert!(!converts(StatusCode::NOT_FOUND, &grpc));
+    }
+
+    #[test]
+    fn grpc_timeout_is_read_in_its_units() {
+        let of = |v: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", HeaderValue::from_str(v).unwrap());
+            timeout(&headers)
+        };
+        assert_eq!(of("200m"), Some(Duration::from_millis(200)));
+        assert_eq!(of("10S"), Some(Duration::from_secs(10)));
+        assert_eq!(of("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(of("5M"), Some(Duration::from_secs(300)));
+        assert_eq!(of("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(of("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "m", "123456789m", "1.5S", "10s", "10"] {
+            assert_eq!(of(bad), None, "{bad:?}");
+        }
+        assert_eq!(timeout(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_clients_deadline_is_deadline_exceeded_a_slow_backend_unavailable() {
+        let mut head = http::Response::builder()
+            .status(504)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        trailers_only(&mut head, Some(ProxyError::DeadlineExceeded));
+        assert_eq!(head.headers["grpc-status"], "4");
+        let mut head = http::Response::builder()
+            .status(504)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        trailers_only(&mut head, Some(ProxyError::Timeout));
+        assert_eq!(head.headers["grpc-status"], "14");
     }
 
     #[test]

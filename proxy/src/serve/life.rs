@@ -376,12 +376,16 @@ impl Life {
         // A body read whole for RequestBody can be sent again, like no body.
         let replay = body.replay();
         let mut retries = Retries::new(cluster, &self.request.head.method, replay.is_none());
-        let timeouts = Timeouts {
+        let cluster_timeouts = Timeouts {
             connect: cluster.connect_timeout,
             response: cluster.response_timeout,
             read: cluster.read_timeout,
             send: cluster.send_timeout,
         };
+        // A gRPC client's own deadline (`grpc-timeout`), where shorter than the
+        // cluster's limits.
+        let deadline = grpc::timeout(&self.request.head.headers)
+            .map(|timeout| tokio::time::Instant::now() + timeout);
         let fault = self.fault.clone();
         let mut body = Some(body);
         let mut last_error = ProxyError::NoBackend;
@@ -398,6 +402,16 @@ impl Life {
             let Some(attempt_body) = body.take().or(resend) else {
                 break;
             };
+            let mut timeouts = cluster_timeouts;
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    last_error = ProxyError::DeadlineExceeded;
+                    break;
+                }
+                timeouts.connect = timeouts.connect.min(left);
+                timeouts.response = timeouts.response.min(left);
+            }
             let request = forwarded::upstream_request(
                 &self.request,
                 &self.conn.peer_header,
@@ -444,6 +458,14 @@ impl Life {
                     tracing::debug!(cluster = %cluster.name, backend = %backend.name, error = %source, "reused connection closed under the request");
                     last_error = ProxyError::UpstreamFailed;
                     Failure::Stale
+                }
+                Err(UpstreamError::Timeout)
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) =>
+                {
+                    // The client's deadline, not the backend's fault: not counted
+                    // against it, no retry.
+                    last_error = ProxyError::DeadlineExceeded;
+                    break;
                 }
                 Err(UpstreamError::Timeout) => {
                     backend.upstream_failed();

@@ -27,7 +27,7 @@ fn start(dir: &std::path::Path, backend: &Backend) -> (Proxy, Probe, SocketAddr)
         "p",
         "[[rule]]\npoint = \"found_product\"\npath = \"/deny.Service/Call\"\naction = \"response\"\nstatus = 403\n",
     );
-    let listen = free_addr();
+    let (listen, admin) = (free_addr(), free_addr());
     let closed = free_addr();
     let file = dir.join("hookgate.toml");
     fs::write(
@@ -36,11 +36,20 @@ fn start(dir: &std::path::Path, backend: &Backend) -> (Proxy, Probe, SocketAddr)
             r#"default_product = "web"
 [server]
 listen = ["{listen}"]
+admin = "{admin}"
 [[plugins]]
 path = {path:?}
 config = {config:?}
 [products.web]
-routes = [{{ path_prefix = "/down/", cluster = "down" }}, {{ path_prefix = "/legacy/", cluster = "legacy" }}, {{ path_prefix = "/", cluster = "web" }}]
+routes = [{{ path_prefix = "/down/", cluster = "down" }}, {{ path_prefix = "/legacy/", cluster = "legacy" }}, {{ path_prefix = "/tight/", cluster = "tight" }}, {{ path_prefix = "/", cluster = "web" }}]
+[clusters.tight]
+protocol = "h2c"
+response_timeout_ms = 300
+retries = 0
+max_fails = 0
+[clusters.tight.subclusters.main]
+weight = 1
+backends = [{{ addr = "{backend}" }}]
 [clusters.web]
 protocol = "h2c"
 [clusters.web.subclusters.main]
@@ -117,6 +126,44 @@ fn errors_the_proxy_and_plugins_make_for_grpc_are_trailers_only() {
     );
     assert_eq!(from_backend.status, 404);
     assert_eq!(from_backend.header("grpc-status"), None);
+}
+
+/// `grpc-timeout` shorter than the cluster's response timeout: DEADLINE_EXCEEDED at
+/// the client's deadline; a backend slower than the cluster's own limit: UNAVAILABLE.
+#[test]
+fn the_clients_grpc_timeout_is_honoured_where_shorter() {
+    let backend = Backend::echo("b");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (proxy, _probe, listen) = start(dir.path(), &backend);
+    let started = std::time::Instant::now();
+    let late = send(
+        listen,
+        &grpc("/svc/Service/Call")
+            .header("grpc-timeout", "200m")
+            .header("x-backend-delay-ms", "2000"),
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500));
+    assert_eq!(late.header("grpc-status"), Some("4"));
+    assert_eq!(
+        late.header("grpc-message"),
+        Some("504 Gateway Timeout (deadline_exceeded)")
+    );
+    assert_eq!(
+        proxy.metric("hookgate_proxy_errors_total{code=\"deadline_exceeded\"}"),
+        Some(1.0)
+    );
+    // The cluster's 300 ms come first: the backend's fault, UNAVAILABLE.
+    let slow = send(
+        listen,
+        &grpc("/tight/Service/Call")
+            .header("grpc-timeout", "10S")
+            .header("x-backend-delay-ms", "2000"),
+    );
+    assert_eq!(slow.header("grpc-status"), Some("14"));
+    assert_eq!(
+        slow.header("grpc-message"),
+        Some("504 Gateway Timeout (timeout)")
+    );
 }
 
 #[test]
