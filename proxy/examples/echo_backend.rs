@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -68,7 +68,14 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let response = answer(&request, &name);
-                async move { Ok::<_, Infallible>(response) }
+                async move {
+                    // The request body is read (and dropped) before the answer, as any
+                    // real service reads it: an HTTP/2 server that answers before
+                    // reading resets the stream, and under load the late request data
+                    // can make it close the whole connection.
+                    let _ = request.into_body().collect().await;
+                    Ok::<_, Infallible>(response)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             match tls {

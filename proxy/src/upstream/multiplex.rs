@@ -191,7 +191,7 @@ where
         .map_err(|error| ConnectFailed::io(addr, io::Error::other(error)))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            tracing::debug!(backend = %addr, %error, "upstream HTTP/2 connection ended");
+            tracing::debug!(backend = %addr, error = ?error, "upstream HTTP/2 connection ended");
         }
     });
     Ok(sender)
