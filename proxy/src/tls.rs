@@ -9,9 +9,12 @@
 //! Layout: [`load`] reads the PEM files, [`san`] reads a certificate's DNS names,
 //! [`resolve`] picks the certificate during the handshake.
 
+mod any_certificate;
 mod load;
 mod resolve;
 mod san;
+
+pub use any_certificate::AnyCertificate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
