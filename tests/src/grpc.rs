@@ -5,12 +5,12 @@
 //!
 //! The test service has one method per kind of call:
 //!
-//! | path        | kind             | answer                                              |
-//! |-------------|------------------|-----------------------------------------------------|
-//! | [`UNARY`]   | unary            | `hello <text>`, `seq + 1`                           |
-//! | [`COUNTDOWN`] | server-streaming | `seq` notes, [`STREAM_PAUSE`] apart               |
-//! | [`COUNT`]   | client-streaming | how many notes came, their texts joined by `,`      |
-//! | [`CHAT`]    | bidirectional    | `re: <text>` for each note, as soon as it comes     |
+//! | path            | kind             | answer                                          |
+//! |-----------------|------------------|-------------------------------------------------|
+//! | [`UNARY`]       | unary            | `hello <text>`, `seq + 1`                       |
+//! | [`COUNTDOWN`]   | server-streaming | `seq` notes, [`STREAM_PAUSE`] apart             |
+//! | [`COUNT`]       | client-streaming | how many notes came, their texts joined by `,`  |
+//! | [`CHAT`]        | bidirectional    | `re: <text>` for each note, as soon as it comes |
 //!
 //! A request whose text is [`MISSING`] fails with `NOT_FOUND` "missing" and the
 //! metadata `x-reason: no-such-note`: the unary call at once (Trailers-Only, the status

@@ -145,8 +145,9 @@ impl GrpcClient {
     }
 
     /// A bidirectional call to [`CHAT`]: sends each text, and the next only once the
-    /// reply to it came (within [`REPLY_TIMEOUT`], else `DEADLINE_EXCEEDED` naming the
-    /// note); then ends its side and reads the server's end. The replies, in order.
+    /// reply to it came (the response head and each reply within [`REPLY_TIMEOUT`],
+    /// else `DEADLINE_EXCEEDED` naming the note); then ends its side and reads the
+    /// server's end. The replies, in order.
     pub fn ping_pong(&mut self, texts: &[&str]) -> Result<Vec<Note>, Status> {
         let grpc = &mut self.grpc;
         let texts: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
@@ -159,9 +160,14 @@ impl GrpcClient {
             if let Some((text, seq)) = texts.next() {
                 send(&tx, Note::new(&text, seq)).await?;
             }
-            let mut replies_stream = grpc
-                .streaming(Request::new(ReceiverStream::new(rx)), path(CHAT), codec())
-                .await?
+            let call = grpc.streaming(Request::new(ReceiverStream::new(rx)), path(CHAT), codec());
+            let mut replies_stream = tokio::time::timeout(REPLY_TIMEOUT, call)
+                .await
+                .map_err(|_| {
+                    Status::deadline_exceeded(format!(
+                        "no response head after note 0 within {REPLY_TIMEOUT:?}"
+                    ))
+                })??
                 .into_inner();
             let mut replies = Vec::new();
             let mut seq = 0u32;
