@@ -177,7 +177,7 @@ fn a_backends_error_status_and_trailers_reach_the_client() {
 }
 
 #[test]
-fn unary_call_over_tls_with_alpn_h2_reaches_the_h2c_backend() {
+fn calls_over_tls_with_alpn_h2_reach_the_h2c_backend() {
     let ca = TestCa::new();
     let cert = ca.issue("proxy", &[AUTHORITY]);
     let backend = GrpcBackend::start();
@@ -186,4 +186,8 @@ fn unary_call_over_tls_with_alpn_h2_reaches_the_h2c_backend() {
     let mut client =
         GrpcClient::tls(proxy.tls_addr(), AUTHORITY, &ca).expect("TLS connection to the proxy");
     assert_unary_call(&mut client, &backend);
+    // Streamed both ways over TLS as over h2c.
+    let replies = client.ping_pong(&["x", "y"]).expect("bidirectional call");
+    let texts: Vec<&str> = replies.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(texts, ["re: x", "re: y"]);
 }
