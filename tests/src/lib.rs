@@ -13,6 +13,7 @@
 //! - [`backend`]: [`Backend`], an echoing HTTP/1.1 + h2c server with knobs.
 //! - [`client`]: HTTP/1.1, h2c and TLS clients, and raw TCP helpers.
 //! - [`certs`]: [`TestCa`], certificates for TLS listeners.
+//! - [`grpc`]: [`GrpcBackend`] and [`GrpcClient`], tonic on both sides of a gRPC call.
 //! - [`probe`]: [`Probe`], the test plugin that records callbacks and returns chosen
 //!   values.
 //! - [`net`]: free ports, waiting for listeners.
@@ -27,6 +28,7 @@ pub mod build;
 pub mod certs;
 pub mod client;
 pub mod contract;
+pub mod grpc;
 pub mod net;
 pub mod probe;
 pub mod process;
@@ -46,6 +48,7 @@ pub use client::{
     try_https_get, websocket_roundtrip, Conn, KeepAlive, RawReply, Req, Response, TlsResponse,
     Upgraded, CLIENT_TIMEOUT,
 };
+pub use grpc::{GrpcBackend, GrpcClient};
 pub use net::{free_addr, free_port, wait_until_accepting};
 pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
 pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};

@@ -15,6 +15,8 @@
 //! - `edge`: the front door: Host and authority, paths, ALPN, methods, client errors,
 //!   limits, and the coverage of the proxy's own answers.
 //! - `grpc`: gRPC through the proxy: its own and plugins' errors as gRPC errors.
+//! - `grpc_calls`: a tonic client to a tonic server through the proxy (h2c and TLS):
+//!   the four kinds of call, streamed both ways, statuses and trailers kept.
 //! - `import_bfe`: a BFE configuration converted, checked and routing as BFE does.
 //! - `plugin_loading`: `inspect`, `check`, start-up errors, the plugin cache.
 //! - `plugins_access`, `plugins_request`, `plugins_serving`: the example plugins.
@@ -36,6 +38,7 @@ mod check;
 mod conformance;
 mod edge;
 mod grpc;
+mod grpc_calls;
 mod import_bfe;
 mod plugin_loading;
 mod plugins_access;
