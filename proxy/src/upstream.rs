@@ -350,6 +350,14 @@ where
                 again = true;
             }
             Exchange::Timeout => return Err(UpstreamError::Timeout),
+            // The connection itself was lost: every stream on it fails, and only the
+            // first counts against the backend (the others are like a pooled
+            // connection found closed).
+            Exchange::Failed(error)
+                if multiplex::connection_lost(&error) && !slot.first_to_report_loss() =>
+            {
+                return Err(UpstreamError::Stale { source: error })
+            }
             Exchange::Failed(error) => return Err(UpstreamError::failed(error)),
         }
     }

@@ -11,7 +11,7 @@
 use std::error::Error as StdError;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -35,6 +35,8 @@ pub(crate) struct H2Conn<B> {
     streams: AtomicU32,
     /// When its last stream ended (for the idle timeout).
     idle_since: Mutex<Instant>,
+    /// Whether one of its streams already reported the connection's loss.
+    loss_reported: AtomicBool,
 }
 
 /// A stream counted on its connection until dropped (with the response body).
@@ -44,9 +46,14 @@ pub struct StreamSlot {
 
 trait StreamCount: Send + Sync {
     fn release(&self);
+    fn report_loss(&self) -> bool;
 }
 
 impl<B: Send + 'static> StreamCount for H2Conn<B> {
+    fn report_loss(&self) -> bool {
+        !self.loss_reported.swap(true, Ordering::AcqRel)
+    }
+
     fn release(&self) {
         if self.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
             *self
@@ -54,6 +61,15 @@ impl<B: Send + 'static> StreamCount for H2Conn<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         }
+    }
+}
+
+impl StreamSlot {
+    /// Whether this stream is the first of its connection to report that the
+    /// connection was lost: a lost connection fails every stream on it, and counts
+    /// once against its backend.
+    pub(crate) fn first_to_report_loss(&self) -> bool {
+        self.streams.report_loss()
     }
 }
 
@@ -67,6 +83,22 @@ impl std::fmt::Debug for StreamSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StreamSlot")
     }
+}
+
+/// Whether `error` (a stream's) is the loss of its whole connection (I/O failed, or the
+/// backend went away), rather than a reset of that stream alone.
+pub(crate) fn connection_lost(error: &hyper::Error) -> bool {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(error) = next {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_io() || h2.is_go_away();
+        }
+        if error.is::<io::Error>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// One backend's HTTP/2 connections.
@@ -125,6 +157,7 @@ where
             sender,
             streams: AtomicU32::new(1),
             idle_since: Mutex::new(Instant::now()),
+            loss_reported: AtomicBool::new(false),
         });
         let slot = StreamSlot {
             streams: Arc::clone(&conn) as Arc<dyn StreamCount>,

@@ -175,3 +175,96 @@ fn settings_that_cannot_work_are_refused_naming_the_key() {
         assert!(out.stderr.contains(key), "{extra}: {}", out.stderr);
     }
 }
+
+/// A backend that speaks h2c and, once `streams` requests are open on a connection,
+/// drops the connection without answering any (as a crashing backend would).
+fn dropping_backend(streams: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            // One connection is enough: the test ends once it is dropped.
+            let Ok(Ok((tcp, _))) =
+                tokio::time::timeout(Duration::from_secs(10), listener.accept()).await
+            else {
+                return;
+            };
+            let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                return;
+            };
+            let mut open = Vec::new();
+            while open.len() < streams {
+                match tokio::time::timeout(Duration::from_secs(5), conn.accept()).await {
+                    Ok(Some(Ok(stream))) => open.push(stream),
+                    _ => break,
+                }
+            }
+            // Dropped without an answer: the proxy sees the connection go.
+            drop(open);
+            drop(conn);
+        });
+    });
+    (addr, thread)
+}
+
+/// A lost HTTP/2 connection fails every stream on it, and counts once against its
+/// backend: three requests on it do not reach `max_fails = 2`.
+#[test]
+fn a_lost_http2_connection_counts_once_against_its_backend() {
+    let (backend_addr, backend) = dropping_backend(3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (listen, admin) = (free_addr(), free_addr());
+    let file = dir.path().join("hookgate.toml");
+    fs::write(
+        &file,
+        format!(
+            r#"default_product = "web"
+[server]
+listen = ["{listen}"]
+admin = "{admin}"
+[products.web]
+routes = [{{ cluster = "web" }}]
+[clusters.web]
+protocol = "h2c"
+max_fails = 2
+retries = 0
+[clusters.web.subclusters.main]
+weight = 1
+backends = [{{ addr = "{backend_addr}" }}]
+"#
+        ),
+    )
+    .expect("write config");
+    let proxy = Proxy::start(&["--config", arg(&file)]);
+    // POSTs: not idempotent, so never sent again on a new connection.
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                scope.spawn(move || {
+                    let req = hookgate_tests::Req::new("POST", "w", &format!("/p/{i}")).body("x");
+                    hookgate_tests::http1_send(listen, &req)
+                        .expect("an answer")
+                        .status
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().expect("request thread"), 502);
+        }
+    });
+    backend.join().expect("backend thread");
+    let up = format!(
+        "hookgate_backend_up{{cluster=\"web\",subcluster=\"main\",backend=\"{backend_addr}\"}}"
+    );
+    assert_eq!(
+        proxy.metric(&up),
+        Some(1.0),
+        "ejected by one lost connection"
+    );
+}
