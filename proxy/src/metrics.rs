@@ -193,7 +193,7 @@ impl Metrics {
                 .get_or_create(&Plugin {
                     plugin: plugin.clone(),
                 })
-                .inc_by(figures.errors);
+                .inc_by(figures.errors());
         }
         registry.register(
             "plugin_errors",

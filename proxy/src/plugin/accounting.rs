@@ -156,17 +156,25 @@ impl AddAssign for Totals {
 /// its breaker opened. Summed by instance name across reloads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceTotals {
-    /// Handler failures (panics, broken verdicts).
-    pub errors: u64,
     /// Per point.
     pub handlers: Totals,
     /// Times its circuit breaker opened.
     pub breaker_opened: u64,
 }
 
+impl InstanceTotals {
+    /// Handler failures (panics, broken verdicts) at every point.
+    pub fn errors(&self) -> u64 {
+        self.handlers
+            .points
+            .iter()
+            .map(PointTotals::failure_count)
+            .sum()
+    }
+}
+
 impl AddAssign for InstanceTotals {
     fn add_assign(&mut self, other: InstanceTotals) {
-        self.errors += other.errors;
         self.handlers += other.handlers;
         self.breaker_opened += other.breaker_opened;
     }

@@ -1,7 +1,7 @@
 //! Plugin instances: one library, one config, one init, one set of handlers.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use hookgate_plugin_api::Point;
@@ -32,9 +32,7 @@ pub struct Instance {
     pub body_limit: u64,
     /// Products the request-level handlers are limited to (`None`: all).
     pub products: Option<Box<[String]>>,
-    /// Handler failures so far (panics, broken verdicts).
-    pub(super) errors: AtomicU64,
-    /// What its handlers did, per point.
+    /// What its handlers did, per point (failures included).
     pub accounts: Accounts,
     /// Its circuit breaker, if the config sets one.
     pub breaker: Option<Breaker>,
@@ -68,9 +66,9 @@ impl Instance {
         }
     }
 
-    /// Records a handler failure: logs it with the plugin and the point, and counts it.
+    /// Logs a handler failure with the plugin and the point (the chain counted it in
+    /// [`Instance::accounts`], by kind).
     pub fn failed(&self, point: Point, message: &str) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             plugin = %self.name,
             point = point.name(),
@@ -80,15 +78,9 @@ impl Instance {
         );
     }
 
-    /// Handler failures so far.
-    pub fn error_count(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-
     /// Its figures so far.
     pub fn totals(&self) -> InstanceTotals {
         InstanceTotals {
-            errors: self.error_count(),
             handlers: self.accounts.totals(),
             breaker_opened: self.breaker.as_ref().map_or(0, Breaker::opened_count),
         }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{RStr, RegistryAbi_TO, TD_Opaque};
@@ -85,7 +84,6 @@ impl Plugins {
                     .body_limit
                     .unwrap_or(hookgate_plugin_api::DEFAULT_BODY_LIMIT),
                 products: config.products.clone().map(Vec::into_boxed_slice),
-                errors: AtomicU64::new(0),
                 accounts: Accounts::default(),
                 breaker,
             });
