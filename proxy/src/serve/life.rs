@@ -365,10 +365,10 @@ impl Life {
         on_upgrade: Option<OnUpgrade>,
     ) -> End {
         let snapshot = Arc::clone(&self.snapshot);
+        // Asked once (an HTTP/1 request: one comparison of the version).
+        let is_grpc = grpc::is_grpc(self.request.head.version, &self.request.head.headers);
         // gRPC needs HTTP/2 end to end: over HTTP/1.1 its trailers would be lost.
-        if !cluster.protocol.is_h2()
-            && grpc::is_grpc(self.request.head.version, &self.request.head.headers)
-        {
+        if is_grpc && !cluster.protocol.is_h2() {
             tracing::warn!(cluster = %cluster.name, "gRPC request routed to an HTTP/1.1 cluster; set its protocol to h2c or h2");
             return self.proxy_error(ProxyError::GrpcOverHttp1);
         }
@@ -383,8 +383,10 @@ impl Life {
             send: cluster.send_timeout,
         };
         // A gRPC client's own deadline (`grpc-timeout`), where shorter than the
-        // cluster's limits.
-        let deadline = grpc::timeout(&self.request.head.headers)
+        // cluster's limits; other requests do not look the header up.
+        let deadline = is_grpc
+            .then(|| grpc::timeout(&self.request.head.headers))
+            .flatten()
             .map(|timeout| tokio::time::Instant::now() + timeout);
         let fault = self.fault.clone();
         let mut body = Some(body);
