@@ -21,7 +21,6 @@ use http::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
 use http::{Request, StatusCode, Uri};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{self, MissedTickBehavior};
@@ -199,12 +198,7 @@ impl Probe {
     /// One probe: `Ok` on a 2xx or 3xx response.
     async fn run(&self) -> Result<(), Failure> {
         let path = self.path.clone().ok_or(Failure::BadPath)?;
-        let opened = async {
-            let tcp = TcpStream::connect(self.addr).await?;
-            // Best effort: a probe is one small write.
-            drop(tcp.set_nodelay(true));
-            self.transport.over(tcp, !self.h2).await
-        };
+        let opened = self.transport.connect(self.addr, !self.h2);
         let stream = time::timeout(self.connect_timeout, opened)
             .await
             .map_err(|_| Failure::ConnectTimeout(self.connect_timeout))?

@@ -7,12 +7,10 @@ use std::net::SocketAddr;
 use http_body::Body;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::error::ConnectFailed;
 use super::transport::Transport;
 use super::Timeouts;
-use crate::write_timeout::WriteTimeout;
 
 /// Whether the connection may switch protocols after a 101.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,26 +36,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let timeout = timeouts.connect;
-    let opened = async {
-        let tcp = TcpStream::connect(addr).await?;
-        // Request heads and small bodies go out in one write each; Nagle would only
-        // add latency waiting for ACKs.
-        tcp.set_nodelay(true)?;
-        transport.over(tcp, true).await
-    };
-    let stream = match tokio::time::timeout(timeout, opened).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return Err(ConnectFailed::io(addr, error)),
-        Err(_elapsed) => {
-            let error = io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("timed out after {} ms", timeout.as_millis()),
-            );
-            return Err(ConnectFailed::io(addr, error));
-        }
-    };
-    let stream = WriteTimeout::new(stream, timeouts.send);
+    let stream = transport.open(addr, timeouts, true).await?;
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|error| ConnectFailed::io(addr, io::Error::other(error)))?;

@@ -21,12 +21,10 @@ use http::{HeaderValue, Request, Uri, Version};
 use http_body::Body;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
 use super::error::ConnectFailed;
 use super::transport::Transport;
 use super::Timeouts;
-use crate::write_timeout::WriteTimeout;
 
 /// One shared HTTP/2 connection.
 pub(crate) struct H2Conn<B> {
@@ -199,23 +197,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let opened = async {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        transport.over(tcp, false).await
-    };
-    let stream = match tokio::time::timeout(timeouts.connect, opened).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return Err(ConnectFailed::io(addr, error)),
-        Err(_elapsed) => {
-            let error = io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("timed out after {} ms", timeouts.connect.as_millis()),
-            );
-            return Err(ConnectFailed::io(addr, error));
-        }
-    };
-    let stream = WriteTimeout::new(stream, timeouts.send);
+    let stream = transport.open(addr, timeouts, false).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .adaptive_window(true)

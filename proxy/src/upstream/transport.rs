@@ -12,7 +12,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use super::error::ConnectFailed;
 use super::tls::BackendTls;
+use super::Timeouts;
+use crate::write_timeout::WriteTimeout;
 
 /// How connections to one backend are made.
 #[derive(Clone, Debug, Default)]
@@ -41,9 +44,42 @@ impl Transport {
         }
     }
 
+    /// A connection to `addr`: TCP with `TCP_NODELAY` (request heads and small bodies
+    /// go out in one write each; Nagle would only add latency waiting for ACKs), then
+    /// the TLS handshake if there is one (for HTTP/1.1 if `http1`, as for an upgrade).
+    /// Unbounded: the caller sets the time limit.
+    pub(crate) async fn connect(&self, addr: SocketAddr, http1: bool) -> io::Result<BackendStream> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        self.over(tcp, http1).await
+    }
+
+    /// [`connect`](Transport::connect) within `timeouts.connect`, its writes bounded by
+    /// `timeouts.send`; errors name the backend (and a TLS failure's cause:
+    /// [`TlsFailure::of`](super::TlsFailure::of)).
+    pub(crate) async fn open(
+        &self,
+        addr: SocketAddr,
+        timeouts: Timeouts,
+        http1: bool,
+    ) -> io::Result<WriteTimeout<BackendStream>> {
+        let limit = timeouts.connect;
+        match tokio::time::timeout(limit, self.connect(addr, http1)).await {
+            Ok(Ok(stream)) => Ok(WriteTimeout::new(stream, timeouts.send)),
+            Ok(Err(error)) => Err(ConnectFailed::io(addr, error)),
+            Err(_elapsed) => {
+                let error = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out after {} ms", limit.as_millis()),
+                );
+                Err(ConnectFailed::io(addr, error))
+            }
+        }
+    }
+
     /// `tcp`, or the TLS handshake over it for the cluster's protocol (HTTP/1.1 if
     /// `http1`, as for an upgrade).
-    pub(crate) async fn over(&self, tcp: TcpStream, http1: bool) -> io::Result<BackendStream> {
+    async fn over(&self, tcp: TcpStream, http1: bool) -> io::Result<BackendStream> {
         match self {
             Transport::Tcp => Ok(BackendStream::Tcp(tcp)),
             Transport::Tls { tls, name } => Ok(BackendStream::Tls(Box::new(
