@@ -234,19 +234,8 @@ impl Backend {
     }
 
     fn start_with(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(format!("backend-{}", behaviour.name))
-            .enable_all()
-            .build()
-            .expect("backend runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind backend");
-        let addr = listener.local_addr().expect("backend addr");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let listener = {
-            let _guard = runtime.enter();
-            TcpListener::from_std(listener).expect("tokio listener")
-        };
+        let (runtime, listener, addr) =
+            crate::net::server_runtime(&format!("backend-{}", behaviour.name));
         let stats = Arc::new(Stats::default());
         let name = behaviour.name.clone();
         runtime.spawn(accept_loop(

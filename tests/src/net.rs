@@ -52,6 +52,28 @@ pub fn wait_until_accepting(addr: SocketAddr, timeout: Duration) -> bool {
     false
 }
 
+/// A runtime of its own (2 workers, threads named `name`) and a listener on
+/// `127.0.0.1:<free port>` registered with it, for a test server that sync tests
+/// start and stop.
+pub fn server_runtime(
+    name: &str,
+) -> (tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+    let addr = listener.local_addr().expect("test server addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).expect("tokio listener")
+    };
+    (runtime, listener, addr)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

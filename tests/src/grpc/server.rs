@@ -46,19 +46,7 @@ pub struct GrpcBackend {
 impl GrpcBackend {
     /// Starts it: h2c (HTTP/2 with prior knowledge), the methods of [`super`].
     pub fn start() -> GrpcBackend {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("grpc-backend")
-            .enable_all()
-            .build()
-            .expect("gRPC backend runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gRPC backend");
-        let addr = listener.local_addr().expect("gRPC backend addr");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let listener = {
-            let _guard = runtime.enter();
-            TcpListener::from_std(listener).expect("tokio listener")
-        };
+        let (runtime, listener, addr) = crate::net::server_runtime("grpc-backend");
         let state = Arc::new(State::default());
         runtime.spawn(accept_loop(listener, state.clone()));
         GrpcBackend {
