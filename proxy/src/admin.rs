@@ -242,15 +242,19 @@ fn status(server: &Server) -> String {
     for cluster in clusters {
         let _ = writeln!(out, "  {}:", cluster.name);
         for subcluster in &cluster.subclusters {
-            for backend in &subcluster.backends {
+            for backend in &subcluster.members().backends {
                 let state = if backend.is_healthy() { "up" } else { "down" };
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "    {}/{} {state} active={}",
                     subcluster.name,
                     backend.name,
                     backend.active()
                 );
+                let _ = match &backend.host {
+                    Some(host) => writeln!(out, " name={host}"),
+                    None => writeln!(out),
+                };
             }
         }
     }

@@ -169,6 +169,17 @@ fn check(args: &RunArgs) -> Result<(), CliError> {
             }))
         })?;
     }
+    // A backend name that does not resolve here is not an error (it may resolve where
+    // the proxy runs, and the proxy starts without it), but worth a line.
+    for (name, name_use) in crate::resolve::task::names_in(&config) {
+        use std::net::ToSocketAddrs;
+        if let Err(error) = name.to_string().to_socket_addrs() {
+            println!(
+                "warning: {}: `{name}` does not resolve here: {error}",
+                name_use.keys.join(", ")
+            );
+        }
+    }
     print!("{}", plugins.describe());
     println!("configuration ok");
     Ok(())

@@ -4,9 +4,11 @@
 //! Relative paths in the file (plugin libraries, plugin configs, certificates) are
 //! resolved against the directory the proxy is started from, like the CLI's.
 
+mod addr;
 mod file;
 mod load;
 
+pub use addr::{BackendAddr, BackendName};
 pub use file::{
     AdminToken, BackendConfig, BackendProtocol, BackendTlsConfig, Balance, BreakerConfig,
     CertConfig, ClusterConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition,

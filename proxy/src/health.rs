@@ -68,7 +68,7 @@ pub fn reconcile(
         };
         let interval = Duration::from_millis(check.interval_ms.max(1));
         for subcluster in &cluster.subclusters {
-            for backend in &subcluster.backends {
+            for backend in &subcluster.members().backends {
                 let key = backend.health().key().clone();
                 wanted.insert(key.clone());
                 if running.get(&key).is_some_and(|task| !task.is_finished()) {
@@ -76,7 +76,7 @@ pub fn reconcile(
                 }
                 let probe = Probe {
                     addr: backend.addr,
-                    transport: Transport::of(cluster.tls.as_ref(), backend.addr),
+                    transport: backend.connections().transport().clone(),
                     h2: cluster.protocol.is_h2(),
                     path: path.clone(),
                     host: HeaderValue::from_str(&backend.name).ok(),

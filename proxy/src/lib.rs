@@ -59,6 +59,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod plugin_body;
 pub mod request;
+pub mod resolve;
 pub mod response;
 pub mod route;
 pub mod run;

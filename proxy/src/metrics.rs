@@ -205,7 +205,7 @@ impl Metrics {
         let up = Family::<BackendLabels, Gauge>::default();
         for cluster in clusters {
             for subcluster in &cluster.subclusters {
-                for backend in &subcluster.backends {
+                for backend in &subcluster.members().backends {
                     let labels = BackendLabels {
                         cluster: cluster.name.to_string(),
                         subcluster: subcluster.name.to_string(),

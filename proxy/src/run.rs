@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::listener::{self, accept_loop};
 use crate::plugin::Plugins;
+use crate::resolve::{resolve_new, Names};
 use crate::server::{Reloader, Server};
 use crate::tls::{self, TlsError};
 
@@ -73,7 +74,9 @@ pub async fn run(
         None => None,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let server = Server::start(config, plugins, shutdown_rx.clone(), reloader);
+    let names = Names::default();
+    resolve_new(config, &names).await;
+    let server = Server::start(config, plugins, names, shutdown_rx.clone(), reloader);
     if let Err(error) = crate::plugin::slow::start_watchdog(Arc::downgrade(&server)) {
         tracing::warn!(%error, "the watch on slow plugin handlers could not start");
     }

@@ -1,6 +1,6 @@
 //! [`Server`]: the running proxy's shared state: the current [`Snapshot`] (swapped
 //! whole on reload), the connection slots under `server.max_connections`, connection
-//! counts, the health-check tasks, and how to reload.
+//! counts, the health-check and resolver tasks, and how to reload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 use crate::balance::{HealthKey, HealthStates};
 use crate::config::Config;
 use crate::plugin::Plugins;
+use crate::resolve::task::OnChange;
+use crate::resolve::{resolve_new, Names, Resolvers};
 use crate::snapshot::Snapshot;
 
 /// Re-reads the configuration and the plugins, for a reload.
@@ -34,16 +36,26 @@ pub struct Server {
     health: HealthStates,
     /// The active health checks running, one per health state.
     checkers: Mutex<HashMap<HealthKey, JoinHandle<()>>>,
+    /// The addresses of backend names, kept across reloads.
+    names: Names,
+    /// The tasks resolving them again.
+    resolvers: Resolvers,
+    /// Held by whoever changes which backends the current snapshot has (a reload
+    /// storing a new snapshot, a resolver refreshing members), so that neither
+    /// loses the other's change: whichever runs last reads the latest addresses.
+    membership: Mutex<()>,
     shutdown: watch::Receiver<bool>,
     reloader: Option<Reloader>,
 }
 
 impl Server {
-    /// The state of a server starting with `config` and `plugins`, stopping when
-    /// `shutdown` turns true; health checks start.
+    /// The state of a server starting with `config` and `plugins`, with the
+    /// addresses of backend names in `names` ([`resolve_new`] resolved them), stopping
+    /// when `shutdown` turns true; health checks and resolver tasks start.
     pub fn start(
         config: &Config,
         plugins: Plugins,
+        names: Names,
         shutdown: watch::Receiver<bool>,
         reloader: Option<Reloader>,
     ) -> Arc<Server> {
@@ -52,7 +64,7 @@ impl Server {
             .max_connections
             .clamp(1, Semaphore::MAX_PERMITS);
         let health = HealthStates::default();
-        let snapshot = Snapshot::new(config, plugins, Arc::default(), &health);
+        let snapshot = Snapshot::new(config, plugins, Arc::default(), &health, &names);
         let server = Arc::new(Server {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             slots: Arc::new(Semaphore::new(max)),
@@ -61,10 +73,14 @@ impl Server {
             ids: AtomicU64::new(1),
             health,
             checkers: Mutex::default(),
+            names,
+            resolvers: Resolvers::default(),
+            membership: Mutex::default(),
             shutdown,
             reloader,
         });
         server.start_health_checks(&server.snapshot());
+        server.start_resolvers(config);
         // Idle pooled connections past their idle timeout are closed even without
         // traffic to notice them.
         let janitor = Arc::downgrade(&server);
@@ -78,7 +94,7 @@ impl Server {
                 if *server.shutdown.borrow() {
                     return;
                 }
-                server.snapshot().upstream.sweep();
+                server.snapshot().sweep();
             }
         });
         server
@@ -115,12 +131,13 @@ impl Server {
         let _ = self.slots.acquire_many(all).await;
     }
 
-    /// Stops the health-check tasks.
+    /// Stops the health-check and resolver tasks.
     pub fn stop_health_checks(&self) {
         let mut checkers = self.checkers.lock().unwrap_or_else(PoisonError::into_inner);
         for (_, task) in checkers.drain() {
             task.abort();
         }
+        self.resolvers.stop();
     }
 }
 
@@ -153,18 +170,54 @@ impl Server {
         let (config, plugins) = tokio::task::spawn_blocking(move || reloader())
             .await
             .map_err(|e| format!("reload task: {e}"))??;
+        resolve_new(&config, &self.names).await;
         let metrics = Arc::clone(&self.snapshot().metrics);
-        let snapshot = Arc::new(Snapshot::new(
-            &config,
-            plugins,
-            Arc::clone(&metrics),
-            &self.health,
-        ));
-        self.start_health_checks(&snapshot);
-        let old = self.snapshot.swap(snapshot);
+        let old = {
+            let _membership = self
+                .membership
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let snapshot = Arc::new(Snapshot::new(
+                &config,
+                plugins,
+                Arc::clone(&metrics),
+                &self.health,
+                &self.names,
+            ));
+            self.start_health_checks(&snapshot);
+            self.snapshot.swap(snapshot)
+        };
+        self.start_resolvers(&config);
         metrics.retire(&old.plugins.instances);
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// Rebuilds the current snapshot's subcluster members from the latest addresses
+    /// of backend names, and health-checks new backends (a resolver task calls this
+    /// when a name's addresses change). Requests that started before keep the
+    /// backends they chose.
+    pub fn refresh_members(&self) {
+        let _membership = self
+            .membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.snapshot();
+        if snapshot.refresh_members(&self.names, &self.health) {
+            self.start_health_checks(&snapshot);
+        }
+    }
+
+    /// Makes the resolver tasks those of the names in `config`.
+    fn start_resolvers(self: &Arc<Self>, config: &Config) {
+        let server = Arc::downgrade(self);
+        let on_change: OnChange = Arc::new(move || {
+            if let Some(server) = server.upgrade() {
+                server.refresh_members();
+            }
+        });
+        self.resolvers
+            .reconcile(config, &self.names, &on_change, &self.shutdown);
     }
 
     fn start_health_checks(&self, snapshot: &Snapshot) {

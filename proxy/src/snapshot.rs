@@ -15,10 +15,11 @@ use crate::config::Config;
 use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::plugin::Plugins;
+use crate::resolve::Names;
 use crate::route::RouteTable;
-use crate::upstream::{Endpoint, Transport, Upstream};
 
-/// Routing tables, clusters, plugin chains and upstream pools of one configuration.
+/// Routing tables, clusters (with their backends' connections) and plugin chains of one
+/// configuration.
 pub struct Snapshot {
     /// Host → product → cluster.
     pub routes: RouteTable,
@@ -26,8 +27,6 @@ pub struct Snapshot {
     pub clusters: HashMap<Arc<str>, Arc<Cluster>>,
     /// Plugin instances and their chains.
     pub plugins: Plugins,
-    /// Connection pools, one per backend.
-    pub upstream: Upstream,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Box<[IpNet]>,
     /// Counters; carried over from snapshot to snapshot on reload.
@@ -38,46 +37,55 @@ pub struct Snapshot {
     pub slow_handler: Option<Duration>,
 }
 
-/// How the proxy talks to each backend (its cluster's settings), indexed by backend id.
-fn endpoints(clusters: &HashMap<Arc<str>, Arc<Cluster>>, count: usize) -> Vec<Endpoint> {
-    let mut endpoints = vec![Endpoint::default(); count];
-    for cluster in clusters.values() {
-        for backend in cluster.subclusters.iter().flat_map(|s| &s.backends) {
-            if let Some(slot) = endpoints.get_mut(backend.id) {
-                *slot = Endpoint {
-                    pool: cluster.pool,
-                    transport: Transport::of(cluster.tls.as_ref(), backend.addr),
-                    h2_max_streams: cluster.protocol.is_h2().then_some(cluster.h2_max_streams),
-                };
-            }
-        }
-    }
-    endpoints
-}
-
 impl Snapshot {
     /// Builds the snapshot of a validated config and its loaded plugins; backends
-    /// take their health from `health` (kept across reloads).
+    /// take their health from `health` and the addresses of backend names from
+    /// `names` (both kept across reloads).
     pub fn new(
         config: &Config,
         plugins: Plugins,
         metrics: Arc<Metrics>,
         health: &HealthStates,
+        names: &Names,
     ) -> Snapshot {
         // The plugin set's metrics are the served ones from now on.
         crate::plugin::metric_store::store().commit(&plugins.metrics);
-        let (clusters, backend_count) = balance::clusters(config, health);
-        let upstream = Upstream::with_endpoints(endpoints(&clusters, backend_count));
         Snapshot {
             routes: RouteTable::new(config),
-            clusters,
+            clusters: balance::clusters(config, health, names),
             plugins,
-            upstream,
             trusted_proxies: config.server.trusted_proxies.clone().into_boxed_slice(),
             metrics,
             edge: Edge::new(&config.server),
             slow_handler: (config.server.slow_handler_ms != 0)
                 .then(|| Duration::from_millis(config.server.slow_handler_ms)),
         }
+    }
+}
+
+impl Snapshot {
+    /// Every subcluster of every cluster.
+    pub fn subclusters(&self) -> impl Iterator<Item = &balance::Subcluster> {
+        self.clusters.values().flat_map(|c| &c.subclusters)
+    }
+
+    /// Closes backend connections idle past their pool's idle timeout (the running
+    /// proxy calls this every second).
+    pub fn sweep(&self) {
+        for subcluster in self.subclusters() {
+            for backend in &subcluster.members().backends {
+                backend.connections().sweep();
+            }
+        }
+    }
+
+    /// Rebuilds the members of every subcluster from the addresses `names` has now
+    /// (see [`balance::Subcluster::refresh`]). Returns whether any changed.
+    pub fn refresh_members(&self, names: &Names, health: &HealthStates) -> bool {
+        let mut changed = false;
+        for subcluster in self.subclusters() {
+            changed |= subcluster.refresh(names, health);
+        }
+        changed
     }
 }

@@ -2,7 +2,7 @@
 //! cluster's `tls` table): HTTP/1.1 pooled and reused with keep-alive, or HTTP/2
 //! shared by concurrent requests (`multiplex`, for `protocol = "h2c"` or `"h2"`).
 //!
-//! [`Upstream::send`] forwards one request to one backend:
+//! [`Connections::send`] forwards one request to one backend:
 //!
 //! 1. it takes the backend's most recently used idle connection that is ready
 //!    (`pool`; waiting a moment for one whose previous exchange is just finishing), or
@@ -48,6 +48,8 @@ use http::header::{CONNECTION, UPGRADE};
 use http::{Request, Response, Version};
 use hyper::body::Incoming;
 
+use crate::config::ClusterConfig;
+
 pub use body::{ReadTimeout, UpstreamBody};
 pub use error::{tls_failure, UpstreamError};
 pub use tls::{tls_cause, BackendTls, TlsConfigError, TlsFailure};
@@ -59,15 +61,19 @@ pub use pool::PoolSettings;
 use pool::{Pool, Sender};
 use request_body::{BodySent, RequestBody};
 
-/// The HTTP/1.1 client to every backend of one configuration: one pool of idle
-/// connections per backend.
+/// The connections to one backend: its pool of idle HTTP/1.1 connections, or its
+/// shared HTTP/2 connections, and how they are made.
 ///
-/// `Send + Sync`, shared through an `Arc` by all client connections. There is no lock
-/// shared by all requests: each backend's pool has its own, held for a push or a pop.
-pub struct Upstream {
-    /// Indexed by backend id. `Arc` because a response body hands its connection back
-    /// after `send` has returned.
-    pools: Box<[Arc<Pool>]>,
+/// Each [`Backend`](crate::balance::Backend) owns one, so connections live as long as
+/// the backend does: across re-resolutions of a backend given by name that keep its
+/// address. `Send + Sync`; there is no lock shared by all requests: each backend's
+/// pool has its own, held for a push or a pop.
+pub struct Connections {
+    /// Where the backend is.
+    addr: SocketAddr,
+    /// `Arc` because a response body hands its connection back after `send` has
+    /// returned.
+    pool: Arc<Pool>,
 }
 
 /// How the proxy talks to one backend.
@@ -79,6 +85,24 @@ pub struct Endpoint {
     pub transport: Transport,
     /// HTTP/2, with at most this many streams per connection; `None`: HTTP/1.1.
     pub h2_max_streams: Option<u32>,
+}
+
+impl Endpoint {
+    /// How the proxy talks to the backend at `addr` (given by the name `host`, if it
+    /// was) of a cluster with `config`.
+    pub fn of(config: &ClusterConfig, addr: SocketAddr, host: Option<&str>) -> Endpoint {
+        Endpoint {
+            pool: PoolSettings {
+                idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
+                max_idle: config.pool_max_idle_per_backend,
+            },
+            transport: Transport::of(config.tls_loaded.as_ref(), addr, host),
+            h2_max_streams: config
+                .protocol
+                .is_h2()
+                .then_some(config.h2_max_streams_per_connection),
+        }
+    }
 }
 
 /// Time limits of one attempt to one backend.
@@ -94,46 +118,36 @@ pub struct Timeouts {
     pub send: Duration,
 }
 
-impl Upstream {
-    /// One idle-connection pool per backend, indexed by backend id
-    /// `0..backend_count`, with the default settings.
-    pub fn new(backend_count: usize) -> Upstream {
-        Upstream::with_settings(vec![PoolSettings::default(); backend_count])
-    }
-
-    /// One idle-connection pool per backend, indexed by backend id, each with its
-    /// settings, over plain TCP.
-    pub fn with_settings(settings: Vec<PoolSettings>) -> Upstream {
-        Upstream::with_endpoints(
-            settings
-                .into_iter()
-                .map(|pool| Endpoint {
-                    pool,
-                    ..Endpoint::default()
-                })
-                .collect(),
-        )
-    }
-
-    /// One connection pool per backend, indexed by backend id, as `endpoints` say.
-    pub fn with_endpoints(endpoints: Vec<Endpoint>) -> Upstream {
-        Upstream {
-            pools: endpoints
-                .into_iter()
-                .map(|e| Arc::new(Pool::new(e.pool, e.transport, e.h2_max_streams)))
-                .collect(),
+impl Connections {
+    /// The connections to the backend at `addr`, made as `endpoint` says.
+    pub fn new(addr: SocketAddr, endpoint: Endpoint) -> Connections {
+        Connections {
+            addr,
+            pool: Arc::new(Pool::new(
+                endpoint.pool,
+                endpoint.transport,
+                endpoint.h2_max_streams,
+            )),
         }
     }
 
-    /// Closes the connections idle for longer than their pool's idle timeout (the
+    /// Plain HTTP/1.1 over TCP to `addr`, with the default pool settings.
+    pub fn plain(addr: SocketAddr) -> Connections {
+        Connections::new(addr, Endpoint::default())
+    }
+
+    /// Closes the connections idle for longer than the pool's idle timeout (the
     /// running proxy calls this every second).
     pub fn sweep(&self) {
-        for pool in self.pools.iter() {
-            pool.sweep();
-        }
+        self.pool.sweep();
     }
 
-    /// Sends `request` to the backend `id` at `addr`.
+    /// How they are made.
+    pub fn transport(&self) -> &Transport {
+        &self.pool.transport
+    }
+
+    /// Sends `request` to the backend.
     ///
     /// `request` is already rewritten by the caller: origin-form URI, `Host` set,
     /// hop-by-hop headers removed (except `Connection: upgrade` and `Upgrade` for an
@@ -157,8 +171,6 @@ impl Upstream {
     /// was not valid HTTP.
     pub async fn send<B>(
         &self,
-        id: usize,
-        addr: SocketAddr,
         request: Request<B>,
         timeouts: Timeouts,
     ) -> Result<Response<UpstreamBody>, UpstreamError<B>>
@@ -166,15 +178,7 @@ impl Upstream {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let Some(pool) = self.pools.get(id) else {
-            tracing::warn!(backend = %addr, id, "no connection pool for this backend id");
-            let upgrades = if request.headers().contains_key(UPGRADE) {
-                Upgrades::Yes
-            } else {
-                Upgrades::No
-            };
-            return send_unpooled(addr, &Transport::Tcp, request, timeouts, upgrades).await;
-        };
+        let (addr, pool) = (self.addr, &self.pool);
         if request.headers().contains_key(UPGRADE) {
             return send_unpooled(addr, &pool.transport, request, timeouts, Upgrades::Yes).await;
         }
@@ -235,10 +239,10 @@ impl Upstream {
     }
 }
 
-impl fmt::Debug for Upstream {
+impl fmt::Debug for Connections {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upstream")
-            .field("backends", &self.pools.len())
+        f.debug_struct("Connections")
+            .field("addr", &self.addr)
             .finish_non_exhaustive()
     }
 }

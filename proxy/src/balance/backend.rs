@@ -7,27 +7,54 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::health_state::{HealthKey, HealthState, HealthStates};
-use crate::config::ClusterConfig;
+use crate::config::{BackendName, ClusterConfig};
+use crate::upstream::{Connections, Endpoint};
 
-/// One upstream address of a subcluster.
+/// One upstream address of a subcluster, and the connections to it.
 pub struct Backend {
-    /// Unique across all clusters of one config: the index of this backend's
-    /// connection pool in the upstream module.
+    /// Unique in the process (across reloads and re-resolutions): what a request's
+    /// retries remember as tried.
     pub id: usize,
     /// Where to connect.
     pub addr: SocketAddr,
     /// `addr` as text, for logs, route info and the `Host` of health checks.
     pub name: Arc<str>,
+    /// The `name:port` it was resolved from, if it was given by name.
+    pub host: Option<Arc<str>>,
     /// Weight inside the subcluster; 0 takes no traffic.
     pub weight: u32,
+    /// The index of its entry in the subcluster's `backends` (several backends share
+    /// one when a name resolves to several addresses).
+    pub(super) entry: usize,
     /// Cluster and subcluster names, for logs.
     cluster: Arc<str>,
     subcluster: Arc<str>,
     /// Its health, shared with the same backend in other configurations.
     health: Arc<HealthState>,
+    /// Its pooled or shared connections.
+    connections: Connections,
     /// Requests in flight, for least connections. Padded to its own cache line: it is
     /// written by every request, while the fields above are read by every choice.
     active: CachePadded<AtomicUsize>,
+}
+
+/// Where backend ids come from: one counter for the process, so that an id is never
+/// reused by another backend.
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a backend is in the config, and what it is called there.
+pub(super) struct Placement<'a> {
+    /// The cluster's and subcluster's names.
+    pub cluster: &'a Arc<str>,
+    pub subcluster: &'a Arc<str>,
+    /// The cluster's settings.
+    pub config: &'a ClusterConfig,
+    /// The index of the backend's entry in the subcluster.
+    pub entry: usize,
+    /// The entry's weight.
+    pub weight: u32,
+    /// The name the entry gives, if it gives one.
+    pub host: Option<&'a BackendName>,
 }
 
 /// Keeps a value on its own cache line(s) so that writes to it do not invalidate
@@ -38,30 +65,32 @@ pub struct Backend {
 pub(super) struct CachePadded<T>(pub(super) T);
 
 impl Backend {
-    /// A backend of `cluster`/`subcluster` with the cluster's health thresholds, its
-    /// health state taken from `health`.
-    pub(super) fn new(
-        id: usize,
-        addr: SocketAddr,
-        weight: u32,
-        cluster: Arc<str>,
-        subcluster: Arc<str>,
-        config: &ClusterConfig,
-        health: &HealthStates,
-    ) -> Backend {
+    /// The backend at `addr` placed as `at` says, with the cluster's health
+    /// thresholds, its health state taken from `health`, and no connection yet.
+    pub(super) fn new(addr: SocketAddr, at: &Placement<'_>, health: &HealthStates) -> Backend {
         let name: Arc<str> = Arc::from(addr.to_string());
-        let key = HealthKey::new(&cluster, addr, config);
-        let health = health.get(key, &subcluster, &name, config);
+        let key = HealthKey::new(at.cluster, addr, at.config);
+        let health = health.get(key, at.subcluster, &name, at.config);
+        let host = at.host.map(|host| Arc::from(host.to_string()));
+        let endpoint = Endpoint::of(at.config, addr, at.host.map(|h| &*h.host));
         Backend {
-            id,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             addr,
             name,
-            weight,
-            cluster,
-            subcluster,
+            host,
+            weight: at.weight,
+            entry: at.entry,
+            cluster: Arc::clone(at.cluster),
+            subcluster: Arc::clone(at.subcluster),
             health,
+            connections: Connections::new(addr, endpoint),
             active: CachePadded(AtomicUsize::new(0)),
         }
+    }
+
+    /// Its connections.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Its health state (shared with the same backend in other configurations).
@@ -121,6 +150,7 @@ impl fmt::Debug for Backend {
         f.debug_struct("Backend")
             .field("id", &self.id)
             .field("addr", &self.addr)
+            .field("host", &self.host)
             .field("weight", &self.weight)
             .field("cluster", &self.cluster)
             .field("subcluster", &self.subcluster)

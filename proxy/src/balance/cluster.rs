@@ -9,7 +9,7 @@ use super::health_state::HealthStates;
 use super::key;
 use super::subcluster::Subcluster;
 use crate::config::{BackendProtocol, Balance, ClusterConfig, Config, HealthCheckConfig};
-use crate::upstream::{BackendTls, PoolSettings};
+use crate::resolve::Names;
 
 /// A named group of subclusters that routes send requests to.
 #[derive(Debug)]
@@ -27,14 +27,8 @@ pub struct Cluster {
     pub read_timeout: Duration,
     /// Bound between two writes of a request body.
     pub send_timeout: Duration,
-    /// How its backends' connection pools keep idle connections.
-    pub pool: PoolSettings,
-    /// TLS to its backends, if set.
-    pub tls: Option<Arc<BackendTls>>,
     /// The protocol spoken to its backends.
     pub protocol: BackendProtocol,
-    /// HTTP/2: streams per backend connection.
-    pub h2_max_streams: u32,
     /// Whether a 5xx response counts as a failure of its backend.
     pub fail_on_5xx: bool,
     /// Retries on other backends of the same subcluster after a connect failure.
@@ -51,29 +45,27 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Builds cluster `name`. Backends are numbered from `*next_backend_id` on, in
-    /// config order, and `*next_backend_id` is advanced past them: numbering every
-    /// cluster of a config with one counter gives each backend a global index (the
-    /// upstream module keeps one connection pool per backend in a `Vec`).
-    pub fn new(name: &str, config: &ClusterConfig, next_backend_id: &mut usize) -> Cluster {
-        Cluster::with_health(name, config, next_backend_id, &HealthStates::default())
+    /// Builds cluster `name`, with fresh health states; backends given by name have
+    /// no address.
+    pub fn new(name: &str, config: &ClusterConfig) -> Cluster {
+        Cluster::with_state(name, config, &HealthStates::default(), &Names::default())
     }
 
     /// [`Cluster::new`] whose backends take their health states from `health` (the
-    /// running proxy's, shared across reloads).
-    pub fn with_health(
+    /// running proxy's, shared across reloads) and the addresses of backend names
+    /// from `names`.
+    pub fn with_state(
         name: &str,
         config: &ClusterConfig,
-        next_backend_id: &mut usize,
         health: &HealthStates,
+        names: &Names,
     ) -> Cluster {
         let name: Arc<str> = Arc::from(name);
+        let shared = Arc::new(config.clone());
         let subclusters: Vec<Subcluster> = config
             .subclusters
             .iter()
-            .map(|(sub, sub_config)| {
-                Subcluster::new(&name, sub, sub_config, config, next_backend_id, health)
-            })
+            .map(|(sub, entries)| Subcluster::new(&name, sub, entries, &shared, health, names))
             .collect();
         let cumulative = subclusters
             .iter()
@@ -90,13 +82,7 @@ impl Cluster {
             read_timeout: Duration::from_millis(config.read_timeout_ms),
             send_timeout: Duration::from_millis(config.send_timeout_ms),
             fail_on_5xx: config.fail_on_5xx,
-            pool: PoolSettings {
-                idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms),
-                max_idle: config.pool_max_idle_per_backend,
-            },
-            tls: config.tls_loaded.clone(),
             protocol: config.protocol,
-            h2_max_streams: config.h2_max_streams_per_connection,
             retries: config.retries,
             cross_retry: config.cross_retry,
             health_check: config.health_check.clone(),
@@ -156,21 +142,19 @@ impl Cluster {
     }
 }
 
-/// Every cluster of `config`, by name, and the number of backends in all of them.
-/// Backend ids run from 0 in config order (clusters, then subclusters, then backends,
-/// each sorted by name as in the config's maps).
+/// Every cluster of `config`, by name; backends take their health from `health` and
+/// the addresses of backend names from `names`.
 pub fn clusters(
     config: &Config,
     health: &HealthStates,
-) -> (HashMap<Arc<str>, Arc<Cluster>>, usize) {
-    let mut next_backend_id = 0;
-    let clusters = config
+    names: &Names,
+) -> HashMap<Arc<str>, Arc<Cluster>> {
+    config
         .clusters
         .iter()
         .map(|(name, cluster)| {
-            let cluster = Cluster::with_health(name, cluster, &mut next_backend_id, health);
+            let cluster = Cluster::with_state(name, cluster, health, names);
             (Arc::clone(&cluster.name), Arc::new(cluster))
         })
-        .collect();
-    (clusters, next_backend_id)
+        .collect()
 }

@@ -2,14 +2,16 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use super::backend::{Backend, CachePadded};
 use super::health_state::HealthStates;
 use super::key;
-use super::ring::Ring;
-use super::wrr;
+use super::members::{Members, Source};
 use crate::config::{Balance, ClusterConfig, SubclusterConfig};
+use crate::resolve::Names;
 
 /// A weighted group of backends inside a cluster (BFE's subcluster: typically one
 /// data centre).
@@ -19,63 +21,78 @@ pub struct Subcluster {
     pub name: Arc<str>,
     /// Share of the cluster's traffic; 0 takes none.
     pub weight: u32,
-    /// Backends in config order.
-    pub backends: Vec<Arc<Backend>>,
-    /// One period of the smooth WRR sequence, as indices into `backends`.
-    /// Internal: `OnceLock`s are filled at construction for the cluster's mode, and
-    /// lazily (once) should a caller ever ask for another mode; reading one is a
-    /// single atomic load.
-    wrr: OnceLock<Vec<u32>>,
-    /// The consistent-hash ring.
-    ring: OnceLock<Ring>,
+    /// Its backends now: swapped whole when a backend name resolves to other
+    /// addresses ([`Subcluster::refresh`]).
+    members: ArcSwap<Members>,
+    /// What the members are built from.
+    cluster: Arc<str>,
+    config: Arc<ClusterConfig>,
+    entries: SubclusterConfig,
     /// Position in the WRR sequence, and the rotation that breaks least-connection
     /// ties. Padded: every request of the subcluster bumps it.
     next: CachePadded<AtomicUsize>,
 }
 
 impl Subcluster {
-    /// Builds subcluster `name` of `cluster`, numbering its backends from
-    /// `*next_backend_id` on; they read the time from `clock`.
+    /// Builds subcluster `name` of `cluster`: its backends' health from `health`,
+    /// the addresses of those given by name from `names`.
     pub(super) fn new(
         cluster: &Arc<str>,
         name: &str,
-        config: &SubclusterConfig,
-        cluster_config: &ClusterConfig,
-        next_backend_id: &mut usize,
+        entries: &SubclusterConfig,
+        config: &Arc<ClusterConfig>,
         health: &HealthStates,
+        names: &Names,
     ) -> Subcluster {
         let name: Arc<str> = Arc::from(name);
-        let backends = config
-            .backends
-            .iter()
-            .map(|backend| {
-                let id = *next_backend_id;
-                *next_backend_id += 1;
-                Arc::new(Backend::new(
-                    id,
-                    backend.addr,
-                    backend.weight,
-                    Arc::clone(cluster),
-                    Arc::clone(&name),
-                    cluster_config,
-                    health,
-                ))
-            })
-            .collect();
-        let subcluster = Subcluster {
-            name,
-            weight: config.weight,
-            backends,
-            wrr: OnceLock::new(),
-            ring: OnceLock::new(),
-            next: CachePadded(AtomicUsize::new(0)),
+        let source = Source {
+            cluster,
+            subcluster: &name,
+            config,
+            entries,
         };
-        match cluster_config.balance {
-            Balance::Wrr => drop(subcluster.wrr()),
-            Balance::Hash => drop(subcluster.ring()),
-            Balance::LeastConn => {}
+        let members = Members::build(&source, names, health, None);
+        prepare(&members, config.balance);
+        Subcluster {
+            weight: entries.weight,
+            members: ArcSwap::from_pointee(members),
+            cluster: Arc::clone(cluster),
+            config: Arc::clone(config),
+            entries: entries.clone(),
+            next: CachePadded(AtomicUsize::new(0)),
+            name,
         }
-        subcluster
+    }
+
+    /// Its backends now.
+    pub fn members(&self) -> Arc<Members> {
+        self.members.load_full()
+    }
+
+    /// Rebuilds the members from the addresses `names` has now, keeping every
+    /// backend whose entry and address stay (see [`Members::build`]). Returns whether
+    /// they changed.
+    pub fn refresh(&self, names: &Names, health: &HealthStates) -> bool {
+        let old = self.members.load_full();
+        let source = Source {
+            cluster: &self.cluster,
+            subcluster: &self.name,
+            config: &self.config,
+            entries: &self.entries,
+        };
+        let members = Members::build(&source, names, health, Some(&old));
+        if members.same_as(&old) {
+            return false;
+        }
+        prepare(&members, self.config.balance);
+        tracing::info!(
+            cluster = %self.cluster,
+            subcluster = %self.name,
+            backends = ?members.backends.iter().map(|b| &*b.name).collect::<Vec<_>>(),
+            "subcluster members changed"
+        );
+        self.members.store(Arc::new(members));
+        true
     }
 
     /// A healthy backend whose id is not in `tried`, chosen by `balance`:
@@ -93,11 +110,13 @@ impl Subcluster {
         balance: Balance,
         client_ip: IpAddr,
         tried: &[usize],
-    ) -> Option<&Arc<Backend>> {
+    ) -> Option<Arc<Backend>> {
+        let members = self.members.load();
+        let backends = &members.backends;
         let usable = |backend: &&Arc<Backend>| !tried.contains(&backend.id) && backend.is_healthy();
-        match balance {
+        let chosen = match balance {
             Balance::Wrr => {
-                let sequence = self.wrr();
+                let sequence = members.wrr();
                 if sequence.is_empty() {
                     return None;
                 }
@@ -106,15 +125,15 @@ impl Subcluster {
                 after
                     .iter()
                     .chain(before)
-                    .filter_map(|&index| self.backends.get(index as usize))
+                    .filter_map(|&index| backends.get(index as usize))
                     .find(usable)
             }
             Balance::LeastConn => {
-                if self.backends.is_empty() {
+                if backends.is_empty() {
                     return None;
                 }
-                let start = self.next.0.fetch_add(1, Ordering::Relaxed) % self.backends.len();
-                let (before, after) = self.backends.split_at(start);
+                let start = self.next.0.fetch_add(1, Ordering::Relaxed) % backends.len();
+                let (before, after) = backends.split_at(start);
                 let mut best: Option<(&Arc<Backend>, usize)> = None;
                 for backend in after.iter().chain(before) {
                     if backend.weight == 0 || !usable(&backend) {
@@ -132,30 +151,30 @@ impl Subcluster {
                 }
                 best.map(|(backend, _)| backend)
             }
-            Balance::Hash => self
+            Balance::Hash => members
                 .ring()
                 .walk(key::ip(client_ip, key::RING))
-                .filter_map(|index| self.backends.get(index))
+                .filter_map(|index| backends.get(index))
                 .find(usable),
-        }
+        };
+        chosen.cloned()
     }
 
     /// Whether some backend of non-zero weight is healthy.
     pub fn has_healthy_backend(&self) -> bool {
-        self.backends
+        self.members
+            .load()
+            .backends
             .iter()
             .any(|backend| backend.weight > 0 && backend.is_healthy())
     }
+}
 
-    fn wrr(&self) -> &[u32] {
-        self.wrr.get_or_init(|| {
-            let weights: Vec<u32> = self.backends.iter().map(|b| b.weight).collect();
-            wrr::sequence(&weights)
-        })
-    }
-
-    fn ring(&self) -> &Ring {
-        self.ring
-            .get_or_init(|| Ring::new(self.backends.iter().map(|b| (b.addr, b.weight))))
+/// Builds the sequence or ring `balance` uses now rather than on the first request.
+fn prepare(members: &Members, balance: Balance) {
+    match balance {
+        Balance::Wrr => drop(members.wrr()),
+        Balance::Hash => drop(members.ring()),
+        Balance::LeastConn => {}
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use super::{clusters, wrr, Backend, Cluster};
 use crate::config::{
-    BackendConfig, Balance, ClusterConfig, Config, HealthCheckConfig, SubclusterConfig,
+    BackendAddr, BackendConfig, BackendName, Balance, ClusterConfig, Config, HealthCheckConfig,
+    SubclusterConfig,
 };
+use crate::resolve::Names;
 use hookgate_plugin_kit::Clock;
 
 fn addr(n: u16) -> SocketAddr {
@@ -24,7 +26,7 @@ fn subcluster_config(weight: u32, backends: &[(u16, u32)]) -> SubclusterConfig {
         backends: backends
             .iter()
             .map(|&(n, weight)| BackendConfig {
-                addr: addr(n),
+                addr: addr(n).into(),
                 weight,
             })
             .collect(),
@@ -48,6 +50,7 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
         fail_timeout_ms: 60_000,
         protocol: Default::default(),
         h2_max_streams_per_connection: 100,
+        resolve_interval_ms: 5000,
         tls: None,
         tls_loaded: None,
         subclusters: subclusters
@@ -60,7 +63,7 @@ fn cluster_config(balance: Balance, subclusters: &[(&str, SubclusterConfig)]) ->
 /// One cluster with one subcluster `s` of the given `(port, weight)` backends.
 fn single(balance: Balance, backends: &[(u16, u32)]) -> Cluster {
     let config = cluster_config(balance, &[("s", subcluster_config(1, backends))]);
-    Cluster::new("c", &config, &mut 0)
+    Cluster::new("c", &config)
 }
 
 /// The port offset of the chosen backend, or `None`.
@@ -70,8 +73,11 @@ fn pick(cluster: &Cluster, balance: Balance, ip: IpAddr, tried: &[usize]) -> Opt
         .map(|b| b.addr.port() - 8000)
 }
 
-fn backend(cluster: &Cluster, n: u16) -> &Arc<Backend> {
-    let mut all = cluster.subclusters.iter().flat_map(|s| s.backends.iter());
+fn backend(cluster: &Cluster, n: u16) -> Arc<Backend> {
+    let mut all = cluster
+        .subclusters
+        .iter()
+        .flat_map(|s| s.members().backends.clone());
     match all.find(|b| b.addr == addr(n)) {
         Some(b) => b,
         None => panic!("no backend {n}"),
@@ -224,7 +230,7 @@ fn two_subclusters(weights: &[u32]) -> Cluster {
         .iter()
         .map(|(name, s)| (name.as_str(), s.clone()))
         .collect();
-    Cluster::new("c", &cluster_config(Balance::Wrr, &named), &mut 0)
+    Cluster::new("c", &cluster_config(Balance::Wrr, &named))
 }
 
 fn spread(cluster: &Cluster, tried: &[usize], clients: u32) -> Vec<f64> {
@@ -268,7 +274,7 @@ fn subcluster_fallback_by_weight() {
         }
     }
     // A subcluster without a healthy backend is skipped like a tried one.
-    c.subclusters[0].backends[0].upstream_failed();
+    c.subclusters[0].members().backends[0].upstream_failed();
     assert_eq!(spread(&c, &[], 2000), spread(&c, &[0], 2000));
     assert_eq!(c.subcluster(client(1), &[1, 2]), None);
     // Weight 0 takes nothing.
@@ -288,11 +294,11 @@ fn passive(
     config.max_fails = max_fails;
     config.fail_timeout_ms = fail_timeout_ms;
     config.health_check = check;
-    Cluster::with_health(
+    Cluster::with_state(
         "c",
         &config,
-        &mut 0,
         &crate::balance::HealthStates::with_clock(clock.clone()),
+        &crate::resolve::Names::default(),
     )
 }
 
@@ -386,8 +392,7 @@ fn active_check_thresholds() {
     assert!(b.is_healthy());
 }
 
-#[test]
-fn backend_ids_are_global_and_in_config_order() {
+fn two_clusters() -> Config {
     let mut config = Config {
         default_product: None,
         server: Default::default(),
@@ -409,20 +414,154 @@ fn backend_ids_are_global_and_in_config_order() {
         "b".into(),
         cluster_config(Balance::Hash, &[("z", subcluster_config(1, &[(4, 1)]))]),
     );
-    let (map, count) = clusters(&config, &crate::balance::HealthStates::default());
-    assert_eq!(count, 4);
-    let ids = |name: &str| -> Vec<(usize, u16)> {
-        map.get(name)
-            .map(|c| {
-                c.subclusters
-                    .iter()
-                    .flat_map(|s| s.backends.iter().map(|b| (b.id, b.addr.port() - 8000)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    config
+}
+
+#[test]
+fn backend_ids_are_unique_in_the_process_and_backends_in_config_order() {
+    let config = two_clusters();
+    let health = crate::balance::HealthStates::default();
+    let names = Names::default();
+    let ids = |map: &HashMap<Arc<str>, Arc<Cluster>>| -> Vec<(usize, u16)> {
+        let mut all = Vec::new();
+        for name in ["a", "b"] {
+            for s in &map[name].subclusters {
+                all.extend(
+                    s.members()
+                        .backends
+                        .iter()
+                        .map(|b| (b.id, b.addr.port() - 8000)),
+                );
+            }
+        }
+        all
     };
-    assert_eq!(ids("a"), [(0, 1), (1, 2), (2, 3)]);
-    assert_eq!(ids("b"), [(3, 4)]);
+    let first = ids(&clusters(&config, &health, &names));
+    let second = ids(&clusters(&config, &health, &names));
+    let ports = |ids: &[(usize, u16)]| ids.iter().map(|&(_, port)| port).collect::<Vec<_>>();
+    assert_eq!(ports(&first), [1, 2, 3, 4]);
+    assert_eq!(ports(&second), [1, 2, 3, 4]);
+    let mut every: Vec<usize> = first.iter().chain(&second).map(|&(id, _)| id).collect();
+    every.sort_unstable();
+    every.dedup();
+    assert_eq!(every.len(), 8, "{first:?} {second:?}");
+    let map = clusters(&config, &health, &names);
     assert_eq!(&*backend(&map["a"], 1).name, "10.0.0.1:8001");
     assert_eq!(&**backend(&map["a"], 3).subcluster(), "y");
+}
+
+fn api_name() -> BackendName {
+    BackendName {
+        host: Arc::from("api.internal"),
+        port: 80,
+    }
+}
+
+/// One subcluster: a backend at 10.0.0.1:8001 (weight 1) and one by the name
+/// `api.internal:80` (weight 3).
+fn named_cluster(names: &Names) -> Cluster {
+    let mut entries = subcluster_config(1, &[(1, 1)]);
+    entries.backends.push(BackendConfig {
+        addr: BackendAddr::Name(api_name()),
+        weight: 3,
+    });
+    let config = cluster_config(Balance::Wrr, &[("s", entries)]);
+    Cluster::with_state(
+        "c",
+        &config,
+        &crate::balance::HealthStates::default(),
+        names,
+    )
+}
+
+fn at(ip: [u8; 4]) -> SocketAddr {
+    SocketAddr::from((ip, 80))
+}
+
+#[test]
+fn every_address_of_a_name_is_a_backend_with_the_entry_weight() {
+    let names = Names::default();
+    names.record(&api_name(), Ok(vec![at([10, 1, 0, 2]), at([10, 1, 0, 1])]));
+    let c = named_cluster(&names);
+    let members = c.subclusters[0].members();
+    let listed: Vec<_> = members
+        .backends
+        .iter()
+        .map(|b| {
+            (
+                b.name.to_string(),
+                b.weight,
+                b.host.as_deref().map(str::to_owned),
+            )
+        })
+        .collect();
+    let host = Some("api.internal:80".to_owned());
+    assert_eq!(
+        listed,
+        [
+            ("10.0.0.1:8001".to_owned(), 1, None),
+            ("10.1.0.1:80".to_owned(), 3, host.clone()),
+            ("10.1.0.2:80".to_owned(), 3, host),
+        ]
+    );
+    // Round-robin spreads by weight: 1 + 3 + 3 over a period of 7.
+    let mut seen = HashMap::new();
+    for i in 0..70 {
+        let chosen = c.subclusters[0].backend(Balance::Wrr, client(i), &[]);
+        *seen.entry(chosen.map(|b| b.addr)).or_insert(0) += 1;
+    }
+    assert_eq!(seen[&Some(addr(1))], 10);
+    assert_eq!(seen[&Some(at([10, 1, 0, 1]))], 30);
+    assert_eq!(seen[&Some(at([10, 1, 0, 2]))], 30);
+}
+
+#[test]
+fn a_refresh_keeps_the_backends_whose_address_stays() {
+    let names = Names::default();
+    names.record(&api_name(), Ok(vec![at([10, 1, 0, 1]), at([10, 1, 0, 2])]));
+    let c = named_cluster(&names);
+    let subcluster = &c.subclusters[0];
+    let before = subcluster.members();
+    let health = crate::balance::HealthStates::default();
+    assert!(!subcluster.refresh(&names, &health), "nothing changed");
+    assert!(Arc::ptr_eq(&before, &subcluster.members()));
+
+    let busy = before.backends[1].start_request();
+    names.record(&api_name(), Ok(vec![at([10, 1, 0, 1]), at([10, 1, 0, 3])]));
+    assert!(subcluster.refresh(&names, &health));
+    let after = subcluster.members();
+    let addrs: Vec<_> = after.backends.iter().map(|b| b.addr).collect();
+    assert_eq!(addrs, [addr(1), at([10, 1, 0, 1]), at([10, 1, 0, 3])]);
+    // Kept whole: the same backend, its count of active requests with it.
+    assert!(Arc::ptr_eq(&before.backends[0], &after.backends[0]));
+    assert!(Arc::ptr_eq(&before.backends[1], &after.backends[1]));
+    assert_eq!(after.backends[1].active(), 1);
+    // New: another id, never chosen before.
+    assert!(before.backends.iter().all(|b| b.id != after.backends[2].id));
+    // The one gone is no longer chosen; a request on it keeps it.
+    for i in 0..50 {
+        let chosen = subcluster.backend(Balance::Wrr, client(i), &[]);
+        assert_ne!(chosen.map(|b| b.addr), Some(at([10, 1, 0, 2])));
+    }
+    drop(busy);
+}
+
+#[test]
+fn a_name_that_never_resolved_has_no_backend() {
+    let names = Names::default();
+    let mut entries = subcluster_config(1, &[]);
+    entries.backends.push(BackendConfig {
+        addr: BackendAddr::Name(api_name()),
+        weight: 1,
+    });
+    let config = cluster_config(Balance::LeastConn, &[("s", entries)]);
+    let health = crate::balance::HealthStates::default();
+    let c = Cluster::with_state("c", &config, &health, &names);
+    assert!(c.subclusters[0].members().backends.is_empty());
+    assert_eq!(c.subcluster(client(1), &[]), None);
+    names.record(&api_name(), Ok(vec![at([10, 1, 0, 1])]));
+    assert!(c.subclusters[0].refresh(&names, &health));
+    assert_eq!(c.subcluster(client(1), &[]), Some(0));
+    let chosen = c.subclusters[0].backend(Balance::LeastConn, client(1), &[]);
+    assert_eq!(chosen.map(|b| b.addr), Some(at([10, 1, 0, 1])));
 }

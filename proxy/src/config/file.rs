@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::addr::BackendAddr;
 use crate::upstream::BackendTls;
 
 /// The whole configuration.
@@ -454,6 +455,9 @@ pub struct ClusterConfig {
     /// requests open another connection.
     #[serde(default = "default_h2_max_streams")]
     pub h2_max_streams_per_connection: u32,
+    /// How often backends given by name (`addr = "name:port"`) are resolved again.
+    #[serde(default = "default_resolve_interval_ms")]
+    pub resolve_interval_ms: u64,
     /// TLS to the backends (plain TCP without it; `protocol = "h2"` implies it).
     pub tls: Option<BackendTlsConfig>,
     /// `tls`, built when the config is loaded (its files read, checked).
@@ -485,6 +489,10 @@ impl BackendProtocol {
 
 fn default_h2_max_streams() -> u32 {
     100
+}
+
+fn default_resolve_interval_ms() -> u64 {
+    5_000
 }
 
 /// `[clusters.NAME] tls`: TLS to the cluster's backends.
@@ -530,6 +538,7 @@ impl ClusterConfig {
             fail_timeout_ms: default_fail_timeout_ms(),
             protocol: BackendProtocol::default(),
             h2_max_streams_per_connection: default_h2_max_streams(),
+            resolve_interval_ms: default_resolve_interval_ms(),
             tls: None,
             tls_loaded: None,
             subclusters,
@@ -541,7 +550,7 @@ impl BackendConfig {
     /// A backend at `addr` with the default weight.
     pub fn at(addr: SocketAddr) -> BackendConfig {
         BackendConfig {
-            addr,
+            addr: BackendAddr::Ip(addr),
             weight: default_backend_weight(),
         }
     }
@@ -623,8 +632,8 @@ pub struct SubclusterConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `host:port`.
-    pub addr: SocketAddr,
+    /// `ip:port` or `name:port`.
+    pub addr: BackendAddr,
     /// Weight inside the subcluster.
     #[serde(default = "default_backend_weight")]
     pub weight: u32,

@@ -128,6 +128,12 @@ impl Config {
                 key: format!("clusters.{name}.{key}"),
                 message,
             };
+            if cluster.resolve_interval_ms < 100 {
+                return Err(invalid(
+                    "resolve_interval_ms",
+                    format!("{}; expected at least 100", cluster.resolve_interval_ms),
+                ));
+            }
             if cluster.h2_max_streams_per_connection == 0 {
                 return Err(invalid(
                     "h2_max_streams_per_connection",

@@ -101,24 +101,25 @@ fn config(addr: SocketAddr, path: &str) -> ClusterConfig {
         fail_timeout_ms: 10,
         protocol: Default::default(),
         h2_max_streams_per_connection: 100,
+        resolve_interval_ms: 5000,
         tls: None,
         tls_loaded: None,
         subclusters: BTreeMap::from([(
             "s".to_owned(),
             SubclusterConfig {
                 weight: 1,
-                backends: vec![BackendConfig { addr, weight: 1 }],
+                backends: vec![BackendConfig::at(addr)],
             },
         )]),
     }
 }
 
 fn cluster(addr: SocketAddr, path: &str) -> Arc<Cluster> {
-    Arc::new(Cluster::new("c", &config(addr, path), &mut 0))
+    Arc::new(Cluster::new("c", &config(addr, path)))
 }
 
-fn backend(cluster: &Cluster) -> &Arc<Backend> {
-    &cluster.subclusters[0].backends[0]
+fn backend(cluster: &Cluster) -> Arc<Backend> {
+    Arc::clone(&cluster.subclusters[0].members().backends[0])
 }
 
 /// Polls `done` every (virtual) 10 ms for up to an hour of virtual time, hundreds of
@@ -155,7 +156,7 @@ async fn checker_marks_down_and_up() {
         let (shutdown, watch) = watch::channel(false);
         let handles = super::spawn(&[Arc::clone(&cluster)], watch);
         assert_eq!(handles.len(), 1);
-        let b = Arc::clone(backend(&cluster));
+        let b = backend(&cluster);
 
         wait_until("3 checks", || server.hits.load(Ordering::SeqCst) >= 3).await;
         assert!(b.is_healthy());
@@ -222,7 +223,7 @@ async fn no_checks_without_health_check_or_after_shutdown() {
     let addr = start(Arc::clone(&server)).await;
     let mut unchecked = config(addr, "/");
     unchecked.health_check = None;
-    let unchecked = Arc::new(Cluster::new("u", &unchecked, &mut 0));
+    let unchecked = Arc::new(Cluster::new("u", &unchecked));
     let (_shutdown, watch) = watch::channel(false);
     assert!(super::spawn(&[unchecked], watch).is_empty());
 

@@ -364,7 +364,6 @@ impl Life {
         body: ClientBody,
         on_upgrade: Option<OnUpgrade>,
     ) -> End {
-        let snapshot = Arc::clone(&self.snapshot);
         // Asked once (an HTTP/1 request: one comparison of the version).
         let is_grpc = grpc::is_grpc(self.request.head.version, &self.request.head.headers);
         // gRPC needs HTTP/2 end to end: over HTTP/1.1 its trailers would be lost.
@@ -423,11 +422,7 @@ impl Life {
                 attempt_body,
             );
             let active = backend.start_request();
-            let failure = match snapshot
-                .upstream
-                .send(backend.id, backend.addr, request, timeouts)
-                .await
-            {
+            let failure = match backend.connections().send(request, timeouts).await {
                 Ok(response) => {
                     // Sent: a body read for RequestBody is not kept while the response
                     // streams.

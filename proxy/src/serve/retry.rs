@@ -114,7 +114,7 @@ impl Retries {
                 Some(backend) => {
                     self.attempts_here += 1;
                     self.tried_backends.push(backend.id);
-                    return Some((index, Arc::clone(backend)));
+                    return Some((index, backend));
                 }
                 None => {
                     // This subcluster is used up: cross to another, if allowed.
@@ -214,7 +214,7 @@ mod tests {
         let mut config = ClusterConfig::with_subclusters(subclusters);
         config.retries = retries;
         config.cross_retry = cross_retry;
-        Cluster::new("c", &config, &mut 0)
+        Cluster::new("c", &config)
     }
 
     const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));

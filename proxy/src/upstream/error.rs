@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use super::tls::TlsFailure;
 
-/// Why [`Upstream::send`](super::Upstream::send) returned no response.
+/// Why [`Connections::send`](super::Connections::send) returned no response.
 ///
 /// The variants follow the retry rules of DESIGN §3: after `Connect` the request can be
 /// sent to another backend as it is; after `Timeout` or `Failed` it was (at least

@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
-use super::{Timeouts, Upstream, UpstreamBody, UpstreamError};
+use super::{Connections, Timeouts, UpstreamBody, UpstreamError};
 
 /// Every test ends within this, pass or fail.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -156,16 +156,16 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 fn upstream_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     fn assert_send_unpin<T: Send + Unpin>() {}
-    assert_send_sync::<Upstream>();
+    assert_send_sync::<Connections>();
     assert_send_unpin::<UpstreamBody>();
 }
 
 #[test]
 fn send_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}
-    let upstream = Upstream::new(1);
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let future = upstream.send(0, addr, get(addr, "/"), TIMEOUTS);
+    let upstream = Connections::plain(addr);
+    let future = upstream.send(get(addr, "/"), TIMEOUTS);
     assert_send(&future);
 }
 
@@ -173,13 +173,10 @@ fn send_future_is_send() {
 async fn sequential_requests_reuse_one_connection() {
     bounded(async {
         let backend = Backend::hello().await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(backend.addr);
         for _ in 0..20 {
             let request = get(backend.addr, "/");
-            let response = upstream
-                .send(0, backend.addr, request, TIMEOUTS)
-                .await
-                .unwrap();
+            let response = upstream.send(request, TIMEOUTS).await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(text(response).await, "hello");
         }
@@ -192,13 +189,10 @@ async fn sequential_requests_reuse_one_connection() {
 async fn sequential_requests_reuse_connections_on_many_threads() {
     bounded(async {
         let backend = Backend::hello().await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(backend.addr);
         for _ in 0..200 {
             let request = get(backend.addr, "/");
-            let response = upstream
-                .send(0, backend.addr, request, TIMEOUTS)
-                .await
-                .unwrap();
+            let response = upstream.send(request, TIMEOUTS).await.unwrap();
             assert_eq!(text(response).await, "hello");
         }
         // A response's end and hyper marking its connection ready race across
@@ -232,16 +226,16 @@ async fn chunked_and_empty_responses_also_reuse() {
             }
         })
         .await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(backend.addr);
         for _ in 0..5 {
             let response = upstream
-                .send(0, backend.addr, get(backend.addr, "/chunked"), TIMEOUTS)
+                .send(get(backend.addr, "/chunked"), TIMEOUTS)
                 .await
                 .unwrap();
             assert_eq!(text(response).await, "abc");
             // Never polled: a body-less response frees its connection on its own.
             let response = upstream
-                .send(0, backend.addr, get(backend.addr, "/empty"), TIMEOUTS)
+                .send(get(backend.addr, "/empty"), TIMEOUTS)
                 .await
                 .unwrap();
             assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -260,17 +254,14 @@ async fn concurrent_requests_open_several_connections_then_reuse_them() {
             Response::new(full("slow"))
         })
         .await;
-        let upstream = Arc::new(Upstream::new(1));
+        let upstream = Arc::new(Connections::plain(backend.addr));
         for _ in 0..2 {
             let mut tasks = Vec::new();
             for _ in 0..8 {
                 let upstream = Arc::clone(&upstream);
                 let addr = backend.addr;
                 tasks.push(tokio::spawn(async move {
-                    let response = upstream
-                        .send(0, addr, get(addr, "/"), TIMEOUTS)
-                        .await
-                        .unwrap();
+                    let response = upstream.send(get(addr, "/"), TIMEOUTS).await.unwrap();
                     text(response).await
                 }));
             }
@@ -288,7 +279,7 @@ async fn connection_still_uploading_is_not_waited_for() {
     bounded(async {
         // Answers at once, without reading the request body.
         let backend = Backend::hello().await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(backend.addr);
         let (tx, body) = channel_body();
         tx.send(Bytes::from_static(b"part")).await.unwrap();
         let request = Request::builder()
@@ -297,20 +288,17 @@ async fn connection_still_uploading_is_not_waited_for() {
             .header(HOST, "backend")
             .body(body)
             .unwrap();
-        let response = upstream
-            .send(0, backend.addr, request, TIMEOUTS)
-            .await
-            .unwrap();
+        let response = upstream.send(request, TIMEOUTS).await.unwrap();
         assert_eq!(text(response).await, "hello");
 
         // The upload is still open: the next request takes a new connection.
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+        let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
         assert_eq!(text(response.await.unwrap()).await, "hello");
         assert_eq!(backend.accepted(), 2);
 
         drop(tx);
         for _ in 0..3 {
-            let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+            let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
             assert_eq!(text(response.await.unwrap()).await, "hello");
         }
         assert_eq!(backend.accepted(), 2);
@@ -323,10 +311,10 @@ async fn pools_are_per_backend() {
     bounded(async {
         let one = Backend::hello().await;
         let two = Backend::hello().await;
-        let upstream = Upstream::new(2);
+        let upstreams = [Connections::plain(one.addr), Connections::plain(two.addr)];
         for _ in 0..3 {
-            for (id, backend) in [(0, &one), (1, &two)] {
-                let response = upstream.send(id, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+            for (upstream, backend) in upstreams.iter().zip([&one, &two]) {
+                let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
                 assert_eq!(text(response.await.unwrap()).await, "hello");
             }
         }
@@ -345,7 +333,6 @@ async fn connect_failure_gives_the_streamed_request_back() {
         })
         .await;
         let closed = closed_port().await;
-        let upstream = Upstream::new(2);
 
         let (tx, body) = channel_body();
         tx.send(Bytes::from_static(b"hello ")).await.unwrap();
@@ -356,7 +343,7 @@ async fn connect_failure_gives_the_streamed_request_back() {
             .body(body)
             .unwrap();
         let Err(UpstreamError::Connect { request, source }) =
-            upstream.send(0, closed, request, TIMEOUTS).await
+            Connections::plain(closed).send(request, TIMEOUTS).await
         else {
             panic!("expected a connect error");
         };
@@ -375,8 +362,8 @@ async fn connect_failure_gives_the_streamed_request_back() {
             tokio::time::sleep(Duration::from_millis(50)).await;
             tx.send(Bytes::from_static(b"world")).await.unwrap();
         });
-        let response = upstream
-            .send(1, backend.addr, request, TIMEOUTS)
+        let response = Connections::plain(backend.addr)
+            .send(request, TIMEOUTS)
             .await
             .unwrap();
         assert_eq!(text(response).await, "POST hello world");
@@ -413,8 +400,8 @@ async fn connect_timeout_is_a_connect_error() {
             send: Duration::from_secs(5),
         };
         let started = Instant::now();
-        let result = Upstream::new(1)
-            .send(0, addr, get(addr, "/"), timeouts)
+        let result = Connections::plain(addr)
+            .send(get(addr, "/"), timeouts)
             .await;
         let elapsed = started.elapsed();
         let Err(UpstreamError::Connect { source, .. }) = result else {
@@ -447,8 +434,8 @@ async fn silent_backend_times_out() {
             send: Duration::from_secs(5),
         };
         let started = Instant::now();
-        let result = Upstream::new(1)
-            .send(0, addr, get(addr, "/"), timeouts)
+        let result = Connections::plain(addr)
+            .send(get(addr, "/"), timeouts)
             .await;
         let elapsed = started.elapsed();
         assert!(matches!(result, Err(UpstreamError::Timeout)), "{result:?}");
@@ -468,8 +455,8 @@ async fn garbage_is_an_invalid_response() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         })
         .await;
-        let result = Upstream::new(1)
-            .send(0, addr, get(addr, "/"), TIMEOUTS)
+        let result = Connections::plain(addr)
+            .send(get(addr, "/"), TIMEOUTS)
             .await;
         match result {
             Err(
@@ -497,8 +484,8 @@ async fn reset_after_request_is_a_failure_not_invalid() {
             // Closes without answering.
         })
         .await;
-        let result = Upstream::new(1)
-            .send(0, addr, get(addr, "/"), TIMEOUTS)
+        let result = Connections::plain(addr)
+            .send(get(addr, "/"), TIMEOUTS)
             .await;
         assert!(
             matches!(
@@ -541,8 +528,8 @@ async fn large_response_streams_through() {
             }
         })
         .await;
-        let upstream = Upstream::new(1);
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/big"), TIMEOUTS);
+        let upstream = Connections::plain(backend.addr);
+        let response = upstream.send(get(backend.addr, "/big"), TIMEOUTS);
         let mut body = response.await.unwrap().into_body();
         let mut received = 0;
         while let Some(frame) = body.frame().await {
@@ -566,13 +553,13 @@ async fn connection_close_is_not_reused() {
                 .unwrap()
         })
         .await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(backend.addr);
         for _ in 0..3 {
-            let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+            let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
             assert_eq!(text(response.await.unwrap()).await, "bye");
         }
         assert_eq!(backend.accepted(), 3);
-        assert_eq!(upstream.pools[0].len(), 0);
+        assert_eq!(upstream.pool.len(), 0);
     })
     .await;
 }
@@ -595,12 +582,9 @@ async fn idle_connection_closed_by_the_backend_is_skipped() {
             }
         })
         .await;
-        let upstream = Upstream::new(1);
+        let upstream = Connections::plain(addr);
         for _ in 0..3 {
-            let response = upstream
-                .send(0, addr, get(addr, "/"), TIMEOUTS)
-                .await
-                .unwrap();
+            let response = upstream.send(get(addr, "/"), TIMEOUTS).await.unwrap();
             assert_eq!(text(response).await, "ok");
             // Lets hyper see the close before the next request.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -620,10 +604,10 @@ async fn unread_body_is_not_reused() {
                 .unwrap()
         })
         .await;
-        let upstream = Upstream::new(1);
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+        let upstream = Connections::plain(backend.addr);
+        let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
         drop(response.await.unwrap());
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+        let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
         assert_eq!(text(response.await.unwrap()).await, "hello");
         // The first body may or may not have been read whole by hyper before the drop;
         // either way the second request succeeded. A dropped unfinished body never
@@ -655,8 +639,8 @@ async fn upgrade_gets_its_own_connection() {
                 .unwrap()
         })
         .await;
-        let upstream = Upstream::new(1);
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+        let upstream = Connections::plain(backend.addr);
+        let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
         assert_eq!(text(response.await.unwrap()).await, "plain");
 
         let request = Request::builder()
@@ -666,10 +650,7 @@ async fn upgrade_gets_its_own_connection() {
             .header(UPGRADE, "echo")
             .body(Empty::<Bytes>::new())
             .unwrap();
-        let mut response = upstream
-            .send(0, backend.addr, request, TIMEOUTS)
-            .await
-            .unwrap();
+        let mut response = upstream.send(request, TIMEOUTS).await.unwrap();
         assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
         let upgraded = hyper::upgrade::on(&mut response);
         drop(response);
@@ -680,20 +661,9 @@ async fn upgrade_gets_its_own_connection() {
         assert_eq!(&buf, b"ping");
 
         // The plain connection was reused; the upgraded one never enters the pool.
-        let response = upstream.send(0, backend.addr, get(backend.addr, "/"), TIMEOUTS);
+        let response = upstream.send(get(backend.addr, "/"), TIMEOUTS);
         assert_eq!(text(response.await.unwrap()).await, "plain");
         assert_eq!(backend.accepted(), 2);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn unknown_backend_id_still_forwards() {
-    bounded(async {
-        let backend = Backend::hello().await;
-        let upstream = Upstream::new(0);
-        let response = upstream.send(7, backend.addr, get(backend.addr, "/"), TIMEOUTS);
-        assert_eq!(text(response.await.unwrap()).await, "hello");
     })
     .await;
 }

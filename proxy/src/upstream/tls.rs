@@ -133,10 +133,15 @@ impl BackendTls {
         })
     }
 
-    /// The name the certificate of the backend at `addr` is verified against.
-    pub fn server_name(&self, addr: SocketAddr) -> ServerName<'static> {
-        self.sni
-            .clone()
+    /// The name the certificate of the backend at `addr` is verified against (and
+    /// the SNI sent): `tls.sni` if set, else the host name the backend was given by
+    /// (`host`), else its IP address (checked against the certificate's IP SANs; no
+    /// SNI is sent for an IP).
+    pub fn server_name(&self, addr: SocketAddr, host: Option<&str>) -> ServerName<'static> {
+        if let Some(sni) = &self.sni {
+            return sni.clone();
+        }
+        host.and_then(|host| ServerName::try_from(host.to_owned()).ok())
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
     }
 

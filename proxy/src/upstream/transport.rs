@@ -33,12 +33,13 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// The transport of a backend at `addr` of a cluster with `tls` (or none).
-    pub fn of(tls: Option<&Arc<BackendTls>>, addr: SocketAddr) -> Transport {
+    /// The transport of a backend at `addr` (given by the name `host`, if it was) of
+    /// a cluster with `tls` (or none).
+    pub fn of(tls: Option<&Arc<BackendTls>>, addr: SocketAddr, host: Option<&str>) -> Transport {
         match tls {
             None => Transport::Tcp,
             Some(tls) => Transport::Tls {
-                name: tls.server_name(addr),
+                name: tls.server_name(addr, host),
                 tls: Arc::clone(tls),
             },
         }
