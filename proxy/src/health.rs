@@ -137,14 +137,14 @@ async fn run(
                 tracing::warn!(
                     cluster = %backend.cluster(),
                     subcluster = %backend.subcluster(),
-                    backend = %backend.name,
+                    backend = %backend,
                     "health check failed: {failure}"
                 );
             } else {
                 tracing::debug!(
                     cluster = %backend.cluster(),
                     subcluster = %backend.subcluster(),
-                    backend = %backend.name,
+                    backend = %backend,
                     "health check failed: {failure}"
                 );
             }

@@ -145,6 +145,17 @@ impl Backend {
     }
 }
 
+/// For logs: its address, and the name it was resolved from, if any
+/// (`10.0.0.7:8443 (api.internal:8443)`).
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            None => f.write_str(&self.name),
+            Some(host) => write!(f, "{} ({host})", self.name),
+        }
+    }
+}
+
 impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Backend")

@@ -446,13 +446,13 @@ impl Life {
                 Err(_) if fault.get().is_some() => break,
                 Err(UpstreamError::Connect { request, source }) => {
                     backend.upstream_failed();
-                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "connect failed");
+                    tracing::warn!(cluster = %cluster.name, backend = %backend, error = %source, "connect failed");
                     body = Some(request.into_body());
                     last_error = ProxyError::of_connect(&source);
                     Failure::Connect
                 }
                 Err(UpstreamError::Stale { source }) => {
-                    tracing::debug!(cluster = %cluster.name, backend = %backend.name, error = %source, "reused connection closed under the request");
+                    tracing::debug!(cluster = %cluster.name, backend = %backend, error = %source, "reused connection closed under the request");
                     last_error = ProxyError::UpstreamFailed;
                     Failure::Stale
                 }
@@ -466,7 +466,7 @@ impl Life {
                 }
                 Err(UpstreamError::Timeout) => {
                     backend.upstream_failed();
-                    tracing::warn!(cluster = %cluster.name, backend = %backend.name, "response timeout");
+                    tracing::warn!(cluster = %cluster.name, backend = %backend, "response timeout");
                     last_error = ProxyError::Timeout;
                     Failure::AfterSending
                 }
@@ -480,10 +480,10 @@ impl Life {
                     let tls = crate::upstream::tls_cause(&source);
                     match tls {
                         Some(cause) => {
-                            tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %cause, "upstream failed: TLS")
+                            tracing::warn!(cluster = %cluster.name, backend = %backend, error = %cause, "upstream failed: TLS")
                         }
                         None => {
-                            tracing::warn!(cluster = %cluster.name, backend = %backend.name, error = %source, "upstream failed")
+                            tracing::warn!(cluster = %cluster.name, backend = %backend, error = %source, "upstream failed")
                         }
                     }
                     last_error = match tls {

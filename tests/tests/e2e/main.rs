@@ -31,6 +31,7 @@ mod abi_growth;
 mod accounting;
 mod admin;
 mod backend_h2;
+mod backend_names;
 mod backend_tls;
 mod bodies;
 mod callbacks;
