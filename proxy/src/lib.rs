@@ -15,7 +15,7 @@
 //! - [`run`]: running the proxy: listeners and admin bound, serving until a signal,
 //!   the drain.
 //! - [`server`]: the running proxy's shared state: the current snapshot, connection
-//!   slots and counts, health-check tasks, reload.
+//!   slots and counts, health-check and resolver tasks, reload.
 //! - [`limits`]: the open-file limit raised at start.
 //! - [`listener`]: binding (with the backlog) and accepting, under the connection
 //!   limit.
@@ -23,13 +23,14 @@
 //!   plugins and routing see it, and the normalised path.
 //! - [`serve`]: one connection's life, and the life of each request: the one place the
 //!   callback points run, in order.
-//! - [`snapshot`]: routing tables, clusters, chains and pools of one configuration,
-//!   swapped whole on reload.
+//! - [`snapshot`]: routing tables, clusters (their backends with their connections)
+//!   and chains of one configuration, swapped whole on reload.
 //! - [`route`]: host → product, and a product's route rules → cluster.
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
+//! - [`resolve`]: backends given by name, resolved at start and periodically.
 //! - [`health`]: active HTTP health checks of backends.
-//! - [`upstream`]: pooled keep-alive HTTP/1.1 connections to backends, over TCP or
-//!   TLS; timeouts.
+//! - [`upstream`]: each backend's connections: pooled keep-alive HTTP/1.1 or shared
+//!   HTTP/2, over TCP or TLS; timeouts.
 //! - [`write_timeout`]: streams whose stalled writes time out (client and backend
 //!   send timeouts).
 //! - [`error`]: the proxy's own errors and their status codes.
