@@ -5,7 +5,8 @@
 //!
 //! A probe is `GET <path>` over a fresh HTTP/1.1 connection (so a check also proves
 //! the backend still accepts connections, which a pooled connection would not), with
-//! `Host` set to the backend's address and `User-Agent: hookgate-health-check`;
+//! `Host` set to the backend's address (its `name:port` if it was given by name) and
+//! `User-Agent: hookgate-health-check`;
 //! connecting is bounded by the cluster's `connect_timeout`, the response headers by
 //! its `response_timeout`. A 2xx or 3xx status is a success.
 
@@ -79,7 +80,8 @@ pub fn reconcile(
                     transport: backend.connections().transport().clone(),
                     h2: cluster.protocol.is_h2(),
                     path: path.clone(),
-                    host: HeaderValue::from_str(&backend.name).ok(),
+                    host: HeaderValue::from_str(backend.host.as_deref().unwrap_or(&backend.name))
+                        .ok(),
                     connect_timeout: cluster.connect_timeout,
                     response_timeout: cluster.response_timeout,
                 };

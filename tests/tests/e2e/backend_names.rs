@@ -70,6 +70,25 @@ fn a_backend_by_name_is_resolved_at_start_and_shown_with_its_name() {
     );
 }
 
+/// Health checks of a backend by name ask for the name (`Host: name:port`), as a
+/// name-based virtual host behind it expects.
+#[test]
+fn health_checks_of_a_backend_by_name_send_the_name_as_host() {
+    let backend = Backend::echo("b");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = "health_check = { path = \"/healthz\", interval_ms = 100 }";
+    let (_proxy, _, _) = start(dir.path(), check, &subcluster("main", &by_name(&backend)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while backend.requests() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no health check came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let seen = backend.seen();
+    let probe = seen.first().expect("a probe");
+    assert_eq!(probe.uri, "/healthz");
+    assert_eq!(probe.header("host"), Some(by_name(&backend).as_str()));
+}
+
 /// With no `tls.sni`, a backend by name is verified against the name: a certificate
 /// for `localhost` only passes by name and fails by IP.
 #[test]
