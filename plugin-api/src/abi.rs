@@ -26,6 +26,7 @@ mod log;
 #[allow(non_local_definitions)]
 mod metric;
 mod module;
+mod peer;
 // `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
 // rustc's FFI lint only sees its zero-sized phantom field.
 #[allow(non_local_definitions, improper_ctypes_definitions)]
@@ -39,7 +40,10 @@ pub use handler::{
     RequestVerdict, ResponseData, ResponseHandler, ResponseHandlerBox, ResponseHandler_TO,
     SessionHandler, SessionHandlerBox, SessionHandler_TO,
 };
-pub use host::{check_host, host_header, HostMod, HostModRef, HostMod_Prefix};
+pub use host::{
+    check_host, host, host_header, HostMod, HostModRef, HostMod_Prefix, HostServices,
+    PeerCertificateFn,
+};
 pub use local::{LocalAny, LocalInterface, Locals};
 pub use log::{
     HostLog, HostLogBox, HostLog_TO, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN, NO_POINT,
@@ -49,6 +53,7 @@ pub use metric::{
     MetricFamily, COUNTER, GAUGE, HISTOGRAM, MAX_LABELS, MAX_SERIES,
 };
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
+pub use peer::PeerCertificateAbi;
 pub use view::{
     RequestView, RequestViewMut, RequestView_TO, ResponseView, ResponseViewMut, ResponseView_TO,
     SessionView, SessionViewMut, SessionView_TO,

@@ -225,7 +225,8 @@
 //! ([`abi::HostMod`]), which the host lends at init and the plugin's side checks (the
 //! plugin expecting fewer fields there is what abi_stable allows): a 0.2.0 plugin loads
 //! on a host whose host module grew, and refuses one whose 0.2.0 fields moved (both
-//! pinned by an end-to-end test with a changed copy of this crate).
+//! pinned by an end-to-end test with a changed copy of this crate; another builds a
+//! plugin against a copy without 0.2.1's additions and loads it in today's proxy).
 //!
 //! Enums cross the boundary as numbers ([`abi::ActionCode`], [`abi::PointCode`],
 //! [`abi::OverLimitCode`]), never as Rust enums: abi_stable checks an exhaustive
@@ -234,6 +235,10 @@
 //! a value; a side that meets a number it does not know treats it as an error it can
 //! report (an unknown action is a plugin error under the instance's policy; a handler
 //! at an unknown point fails init).
+//!
+//! **What 0.2.1 adds** (0.2.0 plugins load unchanged on a 0.2.1 host):
+//! [`Session::peer_certificate`], the client certificate a TLS listener verified
+//! (subject, subjectAltNames, serial, SHA-256), reached through the host module.
 //!
 //! **What changed in 0.2.0**, and how to port a 0.1 plugin:
 //! - Typed state per instance: [`Request::local`], [`Session::local`] (and `take_local`).
@@ -267,9 +272,10 @@
 //!   [`OverLimit`]. [`Point::ALL`] has eleven points now: a test that loops over it
 //!   sees two more.
 //! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
-//! - The ABI version and this crate's version are both 0.2.0: rebuild the plugin; a
-//!   0.1 plugin is refused at load ("built against hookgate-plugin-api 0.1.0, but this
-//!   hookgate provides 0.2.0"). No source change is needed otherwise.
+//! - The ABI version and this crate's version were both 0.2.0 (0.2.1 since): rebuild
+//!   the plugin; a 0.1 plugin is refused at load ("built against
+//!   hookgate-plugin-api 0.1.0, but this hookgate provides 0.2.1"). No source change
+//!   is needed otherwise.
 //!
 //! ## Layout
 //!
@@ -297,6 +303,7 @@ mod local;
 pub mod log;
 pub mod metrics;
 mod panic;
+mod peer;
 mod point;
 mod redirect;
 mod registry;
@@ -312,6 +319,7 @@ pub mod testing;
 pub use action::{Action, Outcome, ResponseOutcome};
 pub use body::{OverLimit, DEFAULT_BODY_LIMIT};
 pub use headers::{HeaderValues, Headers};
+pub use peer::PeerCertificate;
 pub use point::{
     AcceptPoint, HandlerKind, Point, PointSet, RequestPoint, ResponsePoint, UnknownPoint,
 };

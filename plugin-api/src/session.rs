@@ -83,6 +83,38 @@ impl<'a> Session<'a> {
         self.raw.has_peer_certificate()
     }
 
+    // 0.2.1 begin
+    /// The certificate the client presented, verified by the listener against its
+    /// `client_ca` (after Handshake): subject, subjectAltNames, serial and SHA-256
+    /// fingerprint. `None` on a plain or TLS connection without one, and on a host
+    /// older than 0.2.1. Each call copies it from the host: keep it if you need it
+    /// twice.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeSession, TestPlugin};
+    /// use hookgate_plugin_api::{Action, PeerCertificate, Registry};
+    ///
+    /// fn init(_config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_handshake(|session| match session.peer_certificate() {
+    ///         Some(cert) if cert.subject == "CN=ops" => Action::GoOn,
+    ///         _ => Action::Close,
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let ops = PeerCertificate { subject: "CN=ops".into(), ..Default::default() };
+    /// let mut with = FakeSession::new().tls("a.example").client_certificate(ops);
+    /// assert_eq!(plugin.handshake(&mut with), Ok(Action::GoOn));
+    /// let mut without = FakeSession::new().tls("a.example");
+    /// assert_eq!(plugin.handshake(&mut without), Ok(Action::Close));
+    /// ```
+    pub fn peer_certificate(&self) -> Option<crate::PeerCertificate> {
+        let lookup = crate::abi::host()?.peer_certificate()?;
+        lookup(self.raw.id()).into_option().map(Into::into)
+    }
+    // 0.2.1 end
+
     /// `http`, `https` or `h2`.
     pub fn protocol(&self) -> &str {
         self.raw.protocol().into()

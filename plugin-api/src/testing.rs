@@ -28,6 +28,7 @@
 mod fake_request;
 mod fake_response;
 mod fake_session;
+mod peer;
 mod plugin;
 
 pub use fake_request::FakeRequest;

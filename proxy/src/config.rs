@@ -11,7 +11,7 @@ mod load;
 pub use addr::{BackendAddr, BackendName};
 pub use file::{
     AdminToken, BackendConfig, BackendProtocol, BackendTlsConfig, Balance, BreakerConfig,
-    CertConfig, ClusterConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition,
+    CertConfig, ClientAuth, ClusterConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition,
     HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig, RouteRule, ServerConfig,
     SubclusterConfig, TlsListenerConfig,
 };

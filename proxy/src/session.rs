@@ -21,6 +21,8 @@ pub struct TlsInfo {
     pub cipher: Option<&'static str>,
     /// Whether the client sent a certificate.
     pub peer_certificate: bool,
+    /// Its verified certificate, where plugins find it while the connection lives.
+    pub client: Option<Arc<crate::tls::peer::Registration>>,
 }
 
 /// One client connection.

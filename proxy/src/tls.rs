@@ -6,11 +6,17 @@
 //! label, case-insensitively). A client that sends no SNI, or a name no certificate
 //! covers, gets the listener's first certificate, as nginx serves its default server.
 //!
+//! A listener with `client_ca` asks clients for a certificate and verifies it against
+//! those CAs (`client_auth`: `required`, the default, or `optional`); plugins see a
+//! verified one through the host module ([`peer`]).
+//!
 //! Layout: [`load`] reads the PEM files, [`san`] reads a certificate's DNS names,
-//! [`resolve`] picks the certificate during the handshake.
+//! [`resolve`] picks the certificate during the handshake, [`peer`] describes a client
+//! certificate for plugins.
 
 mod any_certificate;
 mod load;
+pub mod peer;
 mod resolve;
 mod san;
 
@@ -19,10 +25,12 @@ pub use any_certificate::AnyCertificate;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::crypto::ring;
-use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ProtocolVersion, RootCertStore, ServerConfig, ServerConnection};
 
-use crate::config::TlsListenerConfig;
+use crate::config::{ClientAuth, TlsListenerConfig};
 use crate::session::TlsInfo;
 use resolve::SniResolver;
 
@@ -45,20 +53,58 @@ pub fn server_config(listener: &TlsListenerConfig) -> Result<Arc<ServerConfig>, 
         .iter()
         .map(|c| load::certificate(c, &provider))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|source| TlsError::Rustls {
             listen: listener.listen.to_string(),
             source,
         })?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_verifier(listener, &provider)?)
         .with_cert_resolver(Arc::new(SniResolver::new(certs)));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
-/// What the handshake of `conn` negotiated, for the session view.
-pub fn tls_info(conn: &ServerConnection) -> TlsInfo {
+/// How a listener treats client certificates: not asked for without `client_ca`;
+/// verified against `client_ca`'s certificates (required, or optional) with it.
+fn client_verifier(
+    listener: &TlsListenerConfig,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let Some(path) = &listener.client_ca else {
+        return Ok(WebPkiClientVerifier::no_client_auth());
+    };
+    let refuse = |cause: String| TlsError::ClientCa {
+        path: path.clone(),
+        cause,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in load::chain(path)? {
+        roots
+            .add(cert)
+            .map_err(|e| refuse(format!("not a usable CA certificate: {e}")))?;
+    }
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let builder = match listener.client_auth.unwrap_or_default() {
+        ClientAuth::Required => builder,
+        ClientAuth::Optional => builder.allow_unauthenticated(),
+    };
+    builder.build().map_err(|e| refuse(e.to_string()))
+}
+
+/// What the handshake of `conn` (connection `session`) negotiated, for the session
+/// view; a verified client certificate is registered for plugins to find (see
+/// [`peer`]) until the returned info and its clones drop.
+pub fn tls_info(conn: &ServerConnection, session: u64) -> TlsInfo {
+    let leaf = conn.peer_certificates().and_then(|chain| chain.first());
+    let client = leaf.and_then(|leaf| match peer::describe(leaf) {
+        Ok(described) => Some(peer::register(session, described)),
+        Err(error) => {
+            tracing::warn!(session, %error, "client certificate not shown to plugins");
+            None
+        }
+    });
     TlsInfo {
         sni: conn.server_name().map(str::to_owned),
         alpn: conn
@@ -68,7 +114,8 @@ pub fn tls_info(conn: &ServerConnection) -> TlsInfo {
         cipher: conn
             .negotiated_cipher_suite()
             .and_then(|suite| suite.suite().as_str()),
-        peer_certificate: conn.peer_certificates().is_some_and(|c| !c.is_empty()),
+        peer_certificate: leaf.is_some(),
+        client,
     }
 }
 
@@ -166,6 +213,14 @@ pub enum TlsError {
         key: PathBuf,
         /// The certificate file.
         cert: PathBuf,
+    },
+    /// The `client_ca` file holds no usable CA certificate.
+    #[error("client_ca {}: {cause}", path.display())]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: String,
     },
     /// rustls refused the listener's settings.
     #[error("TLS listener {listen}: {source}")]

@@ -1,8 +1,8 @@
 //! The config, checked once at init into [`Policies`]: one [`Policy`] per listener,
 //! layered over `[default]` key by key by the kit, which names a failing key.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 
 use hookgate_plugin_kit::{config_key, ConfigError, Sections};
 use serde::Deserialize;
@@ -23,6 +23,24 @@ pub(crate) struct Policy {
     /// `None`: any name, or none.
     #[serde(default, rename = "sni")]
     names: Option<Vec<Name>>,
+    /// By SNI name: the client certificate must carry one of these subjectAltNames.
+    #[serde(default)]
+    client_san: Option<ClientSans>,
+}
+
+/// `client_san = { "name" = ["DNS:…", …] }`: for connections to a name (exact or
+/// `*.` wildcard), the subjectAltNames of which a verified client certificate must
+/// carry one. The most specific name applies: an exact one, else the longest wildcard.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BTreeMap<String, Vec<String>>")]
+struct ClientSans(Vec<(Name, Vec<San>)>);
+
+/// A subjectAltName as sessions report them (`DNS:a.example.com`, `IP:192.0.2.1`,
+/// `email:ops@example.com`, `URI:spiffe://…`); compared with the kind's own case rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct San {
+    kind: &'static str,
+    value: String,
 }
 
 /// A TLS version; the order is the protocol's.
@@ -63,6 +81,86 @@ impl Policy {
                 .is_some_and(|sni| names.iter().any(|name| name.matches(sni)))
         });
         version_ok && name_ok
+    }
+
+    /// The subjectAltNames a connection to `sni` needs one of, if its name has a rule.
+    pub(crate) fn client_sans(&self, sni: Option<&str>) -> Option<&[San]> {
+        let rules = &self.client_san.as_ref()?.0;
+        let sni = sni?.trim_end_matches('.');
+        let specificity = |name: &Name| match name {
+            Name::Exact(_) => usize::MAX,
+            Name::Suffix(suffix) => suffix.len(),
+        };
+        rules
+            .iter()
+            .filter(|(name, _)| name.matches(sni))
+            .max_by_key(|(name, _)| specificity(name))
+            .map(|(_, sans)| sans.as_slice())
+    }
+}
+
+impl San {
+    const KINDS: [&'static str; 4] = ["DNS", "IP", "email", "URI"];
+
+    fn parse(text: &str) -> Option<San> {
+        let (kind, value) = text.split_once(':')?;
+        let kind = San::KINDS.into_iter().find(|k| *k == kind)?;
+        if value.is_empty() {
+            return None;
+        }
+        Some(San {
+            kind,
+            value: value.to_owned(),
+        })
+    }
+
+    /// Whether the certificate's `san` (as the session reports it) is this one:
+    /// DNS names and e-mail addresses in any case, IP addresses as addresses, URIs
+    /// exactly.
+    pub(crate) fn matches(&self, san: &str) -> bool {
+        let Some(theirs) = San::parse(san) else {
+            return false;
+        };
+        self.kind == theirs.kind
+            && match self.kind {
+                "DNS" | "email" => self.value.eq_ignore_ascii_case(&theirs.value),
+                "IP" => match (self.value.parse::<IpAddr>(), theirs.value.parse::<IpAddr>()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                },
+                _ => self.value == theirs.value,
+            }
+    }
+}
+
+impl TryFrom<BTreeMap<String, Vec<String>>> for ClientSans {
+    type Error = String;
+
+    fn try_from(rules: BTreeMap<String, Vec<String>>) -> Result<ClientSans, String> {
+        let mut parsed = Vec::with_capacity(rules.len());
+        for (name, sans) in rules {
+            let name_rule = Name::try_from(name.clone())?;
+            if sans.is_empty() {
+                return Err(format!("{name:?}: no subjectAltName listed"));
+            }
+            let sans = sans
+                .iter()
+                .map(|san| {
+                    let parsed = San::parse(san).ok_or_else(|| {
+                        format!(
+                            "{name:?}: {san:?} is not a subjectAltName like \"DNS:a.example.com\", \
+                             \"IP:192.0.2.1\", \"email:ops@example.com\" or \"URI:spiffe://…\""
+                        )
+                    })?;
+                    if parsed.kind == "IP" && parsed.value.parse::<IpAddr>().is_err() {
+                        return Err(format!("{name:?}: {san:?} is not an IP address"));
+                    }
+                    Ok(parsed)
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            parsed.push((name_rule, sans));
+        }
+        Ok(ClientSans(parsed))
     }
 }
 

@@ -4,7 +4,7 @@ use hookgate_plugin_kit::testing::config_error;
 use std::net::SocketAddr;
 
 use hookgate_plugin_api::testing::{FakeSession, TestPlugin};
-use hookgate_plugin_api::{Action, Point};
+use hookgate_plugin_api::{Action, PeerCertificate, Point};
 
 use super::init;
 
@@ -134,6 +134,101 @@ fn bad_values_fail_naming_the_key_path() {
             "listeners.\"[::1]:8443\": the same listener as another entry",
         ),
         ("[default]\nsni = [\"*.*.example.com\"]", "default.sni[0]: "),
+    ];
+    for (config, expected) in cases {
+        let err = config_error(init, config);
+        let expected = format!("tls-policy plugin config: {expected}");
+        assert!(err.starts_with(&expected), "{config}\n=> {err}");
+    }
+}
+
+const CLIENTS: &str = r#"
+[listeners."127.0.0.1:8443"]
+client_san = { "admin.example.com" = ["DNS:ops.example.com", "email:OPS@example.com"], "*.example.com" = ["URI:spiffe://example.com/mesh"], "*.internal.example.com" = ["IP:10.0.0.7"] }
+"#;
+
+fn with_cert(sni: &str, sans: &[&str]) -> FakeSession {
+    let cert = PeerCertificate {
+        subject: "CN=client".into(),
+        sans: sans.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    session("127.0.0.1:8443", sni, "TLSv1.3").client_certificate(cert)
+}
+
+#[test]
+fn client_certificates_need_a_listed_san_for_the_most_specific_name() {
+    let plugin = plugin(CLIENTS);
+    let check = |mut s: FakeSession| plugin.handshake(&mut s);
+    // The exact name's rule: one of its SANs, DNS and e-mail in any case.
+    assert_eq!(
+        check(with_cert("admin.example.com", &["DNS:OPS.example.com"])),
+        Ok(Action::GoOn)
+    );
+    assert_eq!(
+        check(with_cert("admin.example.com", &["email:ops@EXAMPLE.com"])),
+        Ok(Action::GoOn)
+    );
+    assert_eq!(
+        check(with_cert(
+            "admin.example.com",
+            &["URI:spiffe://example.com/mesh"]
+        )),
+        Ok(Action::Close),
+        "the wildcard's SAN does not do for the exact name"
+    );
+    // No certificate where a rule applies.
+    assert_eq!(
+        check(session("127.0.0.1:8443", "admin.example.com", "TLSv1.3")),
+        Ok(Action::Close)
+    );
+    // The wildcard's rule, and the longer wildcard's (IP addresses compared as such).
+    assert_eq!(
+        check(with_cert(
+            "www.example.com",
+            &["DNS:x", "URI:spiffe://example.com/mesh"]
+        )),
+        Ok(Action::GoOn)
+    );
+    assert_eq!(
+        check(with_cert("db.internal.example.com", &["IP:10.0.0.07"])),
+        Ok(Action::Close)
+    );
+    assert_eq!(
+        check(with_cert("db.internal.example.com", &["IP:10.0.0.7"])),
+        Ok(Action::GoOn)
+    );
+    // A name without a rule needs no certificate.
+    assert_eq!(
+        check(session("127.0.0.1:8443", "example.org", "TLSv1.3")),
+        Ok(Action::GoOn)
+    );
+    // Another listener: the default has no rules.
+    assert_eq!(
+        check(session("127.0.0.1:7443", "admin.example.com", "TLSv1.3")),
+        Ok(Action::GoOn)
+    );
+}
+
+#[test]
+fn bad_client_san_rules_fail_naming_the_key() {
+    let cases = [
+        (
+            "[default]\nclient_san = { \"bad name\" = [\"DNS:a\"] }",
+            "default.client_san: \"bad name\" is not a host name",
+        ),
+        (
+            "[default]\nclient_san = { \"a.example.com\" = [\"CN=a\"] }",
+            "default.client_san: \"a.example.com\": \"CN=a\" is not a subjectAltName",
+        ),
+        (
+            "[default]\nclient_san = { \"a.example.com\" = [\"IP:ten\"] }",
+            "default.client_san: \"a.example.com\": \"IP:ten\" is not an IP address",
+        ),
+        (
+            "[default]\nclient_san = { \"a.example.com\" = [] }",
+            "default.client_san: \"a.example.com\": no subjectAltName listed",
+        ),
     ];
     for (config, expected) in cases {
         let err = config_error(init, config);

@@ -8,27 +8,48 @@
 //! the plugin's SDK checks it against the `HostMod` the plugin was built with (the
 //! plugin is the loading side there), so a later host appends fields after
 //! [`HostMod::api_version`] and 0.2.0 plugins still load.
+//!
+//! The plugin's side keeps the checked module for the life of the library
+//! ([`host`]), for the SDK calls that reach a host service.
 
 use std::sync::OnceLock;
 
 use abi_stable::library::{LibHeader, RootModule};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_types::{RRef, VersionStrings};
-use abi_stable::std_types::RStr;
+use abi_stable::std_types::{ROption, RStr};
 use abi_stable::StableAbi;
 
 use super::module::API_VERSION;
+use super::peer::PeerCertificateAbi;
 
 /// The host's module: services appended in later 0.2.x versions go after
-/// `api_version`.
+/// `api_version`, each one `None` from a host older than it.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = HostModRef)))]
-#[sabi(missing_field(panic))]
+#[sabi(missing_field(option))]
 pub struct HostMod {
     /// The [`API_VERSION`] the host provides.
     #[sabi(last_prefix_field)]
     pub api_version: RStr<'static>,
+    // 0.2.1 begin (lines up to "0.2.1 end" are what 0.2.1 added: the e2e test
+    // `abi_growth` removes them from a copy of this crate to build a 0.2.0 plugin)
+    /// 0.2.1: the verified client certificate of connection `session` (its
+    /// [`Session::id`](crate::Session::id)), if it presented one.
+    pub peer_certificate: extern "C" fn(session: u64) -> ROption<PeerCertificateAbi>,
+    // 0.2.1 end
+}
+
+/// The host's lookup of a connection's client certificate, by connection id.
+pub type PeerCertificateFn = extern "C" fn(session: u64) -> ROption<PeerCertificateAbi>;
+
+/// What the host provides through [`HostMod`] beyond its version: given once, by the
+/// first call of [`host_header`].
+#[derive(Clone, Copy, Debug)]
+pub struct HostServices {
+    /// See [`HostMod::peer_certificate`].
+    pub peer_certificate: PeerCertificateFn,
 }
 
 impl RootModule for HostModRef {
@@ -38,12 +59,16 @@ impl RootModule for HostModRef {
     const VERSION_STRINGS: VersionStrings = VersionStrings::new(API_VERSION);
 }
 
-/// This host's module header, built once and never freed (plugins keep it).
-pub fn host_header() -> RRef<'static, LibHeader> {
+/// This host's module header, built once (with the `services` of the first call) and
+/// never freed (plugins keep it).
+pub fn host_header(services: HostServices) -> RRef<'static, LibHeader> {
     static HEADER: OnceLock<&'static LibHeader> = OnceLock::new();
     let header = HEADER.get_or_init(|| {
         let module = HostMod {
             api_version: RStr::from_str(API_VERSION),
+            // 0.2.1 begin
+            peer_certificate: services.peer_certificate,
+            // 0.2.1 end
         }
         .leak_into_prefix();
         Box::leak(Box::new(LibHeader::from_module(module)))
@@ -52,10 +77,20 @@ pub fn host_header() -> RRef<'static, LibHeader> {
 }
 
 /// The host's module as the plugin was built to see it, checked (version and layout)
-/// by the plugin's side; the error says why it does not fit.
+/// by the plugin's side; the error says why it does not fit. Once it fits, [`host`]
+/// returns it.
 pub fn check_host(header: RRef<'static, LibHeader>) -> Result<HostModRef, String> {
-    header
+    let host = header
         .get()
         .init_root_module::<HostModRef>()
-        .map_err(|e| format!("this hookgate's host module does not fit the plugin: {e}"))
+        .map_err(|e| format!("this hookgate's host module does not fit the plugin: {e}"))?;
+    let _ = HOST.set(host);
+    Ok(host)
+}
+
+static HOST: OnceLock<HostModRef> = OnceLock::new();
+
+/// The host's module, once an instance's init has checked it (`None` before).
+pub fn host() -> Option<HostModRef> {
+    HOST.get().copied()
 }

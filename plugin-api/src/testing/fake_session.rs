@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::abi::{LocalAny, RMut, ROption, RStr, SessionView, SocketAddrAbi};
 
 use super::{Context, FakeLocals};
+use crate::PeerCertificate;
 
 /// A client connection for tests: plain HTTP from `192.0.2.1:40000` to
 /// `127.0.0.1:8080` unless set otherwise.
@@ -26,6 +27,7 @@ pub struct FakeSession {
     tls_version: Option<String>,
     cipher: Option<String>,
     peer_certificate: bool,
+    client_certificate: Option<PeerCertificate>,
     protocol: String,
     start_unix_micros: u64,
     request_count: u64,
@@ -55,6 +57,7 @@ impl FakeSession {
             tls_version: None,
             cipher: None,
             peer_certificate: false,
+            client_certificate: None,
             protocol: "http".to_owned(),
             start_unix_micros: start,
             request_count: 0,
@@ -111,6 +114,22 @@ impl FakeSession {
     pub fn peer_certificate(mut self) -> Self {
         self.peer_certificate = true;
         self
+    }
+
+    /// The client presented `certificate`, which the listener verified: what
+    /// [`Session::peer_certificate`](crate::Session::peer_certificate) returns while
+    /// the fake host runs a handler on this session (directly or through a
+    /// [`FakeRequest`](super::FakeRequest)). Also marks that a certificate was
+    /// presented.
+    pub fn client_certificate(mut self, certificate: PeerCertificate) -> Self {
+        self.peer_certificate = true;
+        self.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Its id and client certificate, for the fake host to lend while a handler runs.
+    pub(crate) fn lent(&self) -> (u64, Option<PeerCertificate>) {
+        (self.id, self.client_certificate.clone())
     }
 
     /// Sets the number of requests seen.

@@ -27,6 +27,7 @@ use crate::reply::Reply;
 use crate::settle::{self, settle, FailurePolicy, RequestOutcome};
 use crate::OverLimit;
 
+use super::peer::lend;
 use super::{FakeRequest, FakeResponse, FakeSession};
 
 /// One initialised instance of a plugin, with its handlers grouped per point. Each
@@ -153,7 +154,7 @@ impl RegistryAbi for TestPlugin {
         self.instance
     }
     fn host(&self) -> RRef<'static, LibHeader> {
-        host_header()
+        host_header(super::peer::SERVICES)
     }
     fn logger(&self) -> HostLogBox {
         HostLog_TO::from_value(CapturedLog(Arc::clone(&self.logs)), TD_Opaque)
@@ -476,7 +477,10 @@ impl TestPlugin {
                 Some(r) => ROption::RSome(ResponseView_TO::from_ptr(r, TD_Opaque)),
                 None => ROption::RNone,
             };
-            let result = plain(handler.call(view(request), resp));
+            let (id, certificate) = request.fake_session().lent();
+            let result = lend(id, certificate.as_ref(), || {
+                plain(handler.call(view(request), resp))
+            });
             let redirect_set = || request.redirect_url().is_some();
             let result = result.and_then(|a| settle::action(point, a, redirect_set));
             if let Some(done) = settle(result, |a| *a == Action::GoOn, self, point) {
@@ -492,8 +496,11 @@ impl TestPlugin {
         point: Point,
         session: &mut FakeSession,
     ) -> Result<Action, String> {
+        let (id, certificate) = session.lent();
         for handler in chain {
-            let result = plain(handler.call(SessionView_TO::from_ptr(&mut *session, TD_Opaque)));
+            let result = lend(id, certificate.as_ref(), || {
+                plain(handler.call(SessionView_TO::from_ptr(&mut *session, TD_Opaque)))
+            });
             if let Some(done) = settle(result, |a| *a == Action::GoOn, self, point) {
                 return done;
             }
@@ -507,8 +514,11 @@ impl TestPlugin {
         point: Point,
         request: &mut FakeRequest,
     ) -> Result<Outcome, String> {
+        let (id, certificate) = request.fake_session().lent();
         for handler in chain {
-            let result = handler.call(view(request)).into_result();
+            let result = lend(id, certificate.as_ref(), || {
+                handler.call(view(request)).into_result()
+            });
             let redirect_set = request.redirect_url().is_some();
             let result = (result.map_err(RString::into_string))
                 .and_then(|v| settle::request_verdict(v, redirect_set));

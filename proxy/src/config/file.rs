@@ -212,6 +212,26 @@ pub struct TlsListenerConfig {
     pub listen: SocketAddr,
     /// Certificates, chosen by SNI from each certificate's names.
     pub certs: Vec<CertConfig>,
+    /// CA certificates (PEM) that clients' certificates are verified against: set, the
+    /// listener asks clients for a certificate.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: whether a client must present a valid certificate
+    /// (`required`, the default) or may come without one (`optional`).
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// `[[server.tls]] client_auth`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A handshake without a valid client certificate fails.
+    #[default]
+    Required,
+    /// A client without a certificate proceeds without an identity; one with an
+    /// invalid certificate still fails.
+    Optional,
 }
 
 /// One certificate and its key (PEM files).

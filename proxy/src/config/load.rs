@@ -232,6 +232,16 @@ impl Config {
         };
         self.server.validate(&invalid)?;
         self.validate_addresses(&invalid)?;
+        for (i, listener) in self.server.tls.iter().enumerate() {
+            if listener.client_auth.is_some() && listener.client_ca.is_none() {
+                return Err(invalid(
+                    format!("server.tls[{i}].client_auth"),
+                    "set without `client_ca`, the CA certificates that client \
+                     certificates are verified against"
+                        .into(),
+                ));
+            }
+        }
         if let Some(default) = &self.default_product {
             if !self.products.contains_key(default) {
                 return Err(invalid(

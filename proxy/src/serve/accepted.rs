@@ -72,7 +72,7 @@ pub async fn serve_connection(
         }
     };
     let protocol = {
-        let info = crate::tls::tls_info(stream.get_ref().1);
+        let info = crate::tls::tls_info(stream.get_ref().1, id);
         let protocol = Protocol::of_alpn(info.alpn.as_deref());
         if let Some(sni) = info.sni.as_deref() {
             let _ = conn.sni.set(sni.into());

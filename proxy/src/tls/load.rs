@@ -76,7 +76,7 @@ pub(super) fn certificate(
 }
 
 /// Every `CERTIFICATE` section of the file, in order; at least one.
-fn chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(super) fn chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let text = std::fs::read(path).map_err(|source| TlsError::ReadCertificate {
         path: path.to_owned(),
         source,

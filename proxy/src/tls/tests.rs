@@ -71,6 +71,8 @@ fn listener(certs: &[CertConfig]) -> TlsListenerConfig {
     TlsListenerConfig {
         listen: "127.0.0.1:8443".parse().unwrap(),
         certs: certs.to_vec(),
+        client_ca: None,
+        client_auth: None,
     }
 }
 
@@ -188,7 +190,7 @@ fn tls_info_reports_the_handshake() {
     let config = server_config(&listener(&[cert.config()])).unwrap();
 
     let (server, _) = handshake(config.clone(), "shop.example.com", &["h2", "http/1.1"]);
-    let info = tls_info(&server);
+    let info = tls_info(&server, 1);
     assert_eq!(info.sni.as_deref(), Some("shop.example.com"));
     assert_eq!(info.alpn.as_deref(), Some("h2"));
     assert_eq!(info.version, Some("TLSv1.3"));
@@ -197,10 +199,10 @@ fn tls_info_reports_the_handshake() {
     assert!(!info.peer_certificate);
 
     let (server, _) = handshake(config.clone(), "shop.example.com", &["http/1.1"]);
-    assert_eq!(tls_info(&server).alpn.as_deref(), Some("http/1.1"));
+    assert_eq!(tls_info(&server, 1).alpn.as_deref(), Some("http/1.1"));
 
     let (server, _) = handshake(config, "127.0.0.1", &[]);
-    let info = tls_info(&server);
+    let info = tls_info(&server, 1);
     assert_eq!(info.sni, None);
     assert_eq!(info.alpn, None);
 }
@@ -235,7 +237,7 @@ fn tls12_is_reported_as_such() {
         client.read_tls(&mut &bytes[..]).unwrap();
         client.process_new_packets().unwrap();
     }
-    let info = tls_info(&server);
+    let info = tls_info(&server, 1);
     assert_eq!(info.version, Some("TLSv1.2"));
     assert!(info.cipher.unwrap().starts_with("TLS_ECDHE_"));
 }
@@ -404,4 +406,51 @@ fn pem(label: &str, der: &[u8]) -> String {
         "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
         lines.join("\n")
     )
+}
+
+/// What plugins learn of a client certificate: the subject in RFC 4514 form (last RDN
+/// first, escaped), every SAN with its kind, the serial as nginx prints it, SHA-256.
+#[test]
+fn a_client_certificate_is_described_for_plugins() {
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+    let mut params = CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Example, Inc");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "ops client");
+    params.subject_alt_names = vec![
+        SanType::DnsName("ops.example.com".try_into().unwrap()),
+        SanType::IpAddress("192.0.2.7".parse().unwrap()),
+        SanType::IpAddress("2001:db8::1".parse().unwrap()),
+        SanType::Rfc822Name("ops@example.com".try_into().unwrap()),
+        SanType::URI("spiffe://example.com/ops".try_into().unwrap()),
+    ];
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x8f, 0x01, 0xab]));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let described = peer::describe(cert.der()).unwrap();
+    assert_eq!(described.subject.as_str(), "CN=ops client,O=Example\\, Inc");
+    let sans: Vec<&str> = described.sans.iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        sans,
+        [
+            "DNS:ops.example.com",
+            "IP:192.0.2.7",
+            "IP:2001:db8::1",
+            "email:ops@example.com",
+            "URI:spiffe://example.com/ops"
+        ]
+    );
+    assert_eq!(described.serial.as_str(), "8F01AB");
+    let expected: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(cert.der().as_ref())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(described.sha256.as_str(), expected);
 }

@@ -61,7 +61,20 @@ impl Conn {
         sni: Option<&str>,
         alpn: &[&str],
     ) -> Result<Conn, String> {
-        let config = tls::client_config(ca.roots(), alpn);
+        Conn::tls_as(addr, ca, sni, alpn, None)
+    }
+
+    /// [`Conn::tls`] presenting `identity` as its client certificate to a server that
+    /// asks. (With TLS 1.3 a server that refuses the certificate says so after the
+    /// client's side of the handshake is done: the first request fails.)
+    pub fn tls_as(
+        addr: SocketAddr,
+        ca: &TestCa,
+        sni: Option<&str>,
+        alpn: &[&str],
+        identity: Option<&crate::CertFiles>,
+    ) -> Result<Conn, String> {
+        let config = tls::client_config_as(ca.roots(), alpn, identity);
         let name = match sni {
             Some(name) => ServerName::try_from(name.to_owned())
                 .map_err(|e| format!("bad server name {name:?}: {e}"))?,

@@ -1,7 +1,8 @@
-//! Room to grow (issue 15 §7): a plugin built against 0.2.0 survives a host whose host
-//! module (`HostMod`) appended a field after its last 0.2.0 field, and refuses one that
-//! inserted a field before it. The host is `tests/growth-host`, built against a
-//! changed copy of `plugin-api/` (see its README).
+//! Room to grow (issue 15 §7, issue 18): a plugin survives a host whose host module
+//! (`HostMod`) appended a field after its last field, and refuses one that inserted a
+//! field before it (the host is `tests/growth-host`, built against a changed copy of
+//! `plugin-api/`: see its README); and a plugin built against 0.2.0 (a copy without
+//! what 0.2.1 added: `tests/plugin-0.2.0`) loads in today's proxy and answers.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,12 +35,11 @@ fn insert_after(file: &Path, anchor: &str, text: &str) {
     fs::write(file, lines.join("\n") + "\n").expect("write source");
 }
 
-/// Builds the growth host against a copy of `plugin-api/` whose `abi/host.rs` `change`
-/// edits; returns the binary and the directory that must outlive its use.
-fn build_host(change: impl FnOnce(&Path)) -> (PathBuf, tempfile::TempDir) {
+/// Copies `plugin-api/` into `dir` as a crate of its own, `change` then editing the
+/// copy (given its root); returns the copy's root.
+fn copy_api(dir: &Path, change: impl FnOnce(&Path)) -> PathBuf {
     let root = workspace_root();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let api = dir.path().join("plugin-api");
+    let api = dir.join("plugin-api");
     copy_dir(&root.join("plugin-api/src"), &api.join("src"));
     let manifest = fs::read_to_string(root.join("plugin-api/Cargo.toml")).expect("manifest");
     let manifest = manifest
@@ -48,35 +48,55 @@ fn build_host(change: impl FnOnce(&Path)) -> (PathBuf, tempfile::TempDir) {
         .replace("rust-version.workspace = true", "rust-version = \"1.95\"")
         .replace("abi_stable.workspace = true", "abi_stable = \"0.11\"");
     fs::write(api.join("Cargo.toml"), manifest).expect("write manifest");
-    change(&api.join("src/abi/host.rs"));
-    let host = dir.path().join("host");
-    copy_dir(&root.join("tests/growth-host/src"), &host.join("src"));
+    change(&api);
+    api
+}
+
+/// Builds the crate whose template is `template` (`src/` and `Cargo.toml.in`, under
+/// `tests/`) beside a copy of `plugin-api/` in `dir`, offline with the workspace's
+/// lock file; returns the target directory.
+fn build_beside(dir: &Path, template: &str, what: &str) -> PathBuf {
+    let root = workspace_root();
+    let krate = dir.join(template);
+    copy_dir(
+        &root.join("tests").join(template).join("src"),
+        &krate.join("src"),
+    );
     fs::copy(
-        root.join("tests/growth-host/Cargo.toml.in"),
-        host.join("Cargo.toml"),
+        root.join("tests").join(template).join("Cargo.toml.in"),
+        krate.join("Cargo.toml"),
     )
-    .expect("host manifest");
+    .expect("crate manifest");
     // The workspace's versions of abi_stable and the rest, built offline.
-    fs::copy(root.join("Cargo.lock"), host.join("Cargo.lock")).expect("lock file");
+    fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).expect("lock file");
     let target = (profile_dir().parent())
         .expect("target/<profile> has a parent")
         .join("abi-growth");
     let mut command = cargo_command();
     command
         .args(["build", "--offline", "--manifest-path"])
-        .arg(host.join("Cargo.toml"))
+        .arg(krate.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target);
     let built = run(&mut command, Duration::from_secs(600));
     assert!(
         built.status.success(),
-        "the growth host did not build:\n{}",
+        "{what} did not build:\n{}",
         built.stderr
     );
+    target
+}
+
+/// Builds the growth host against a copy of `plugin-api/` whose `abi/host.rs` `change`
+/// edits; returns the binary and the directory that must outlive its use.
+fn build_host(change: impl FnOnce(&Path)) -> (PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_api(dir.path(), |api| change(&api.join("src/abi/host.rs")));
+    let target = build_beside(dir.path(), "growth-host", "the growth host");
     (target.join("debug/hookgate-growth-host"), dir)
 }
 
-/// Runs the host on the hello plugin, built against the real 0.2.0.
+/// Runs the host on the hello plugin, built against this workspace's plugin API.
 fn load_hello(host: &Path) -> Output {
     let hello = library("hookgate_plugin_hello");
     run(
@@ -86,17 +106,17 @@ fn load_hello(host: &Path) -> Output {
 }
 
 #[test]
-fn a_0_2_0_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
+fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
     let (host, _dir) = build_host(|file| {
         insert_after(
             file,
-            "pub api_version: RStr<'static>,",
-            "    /// Appended after 0.2.0.\n    pub timer: Option<extern \"C\" fn(u64) -> u32>,\n    \
-             /// Appended after 0.2.0.\n    pub max_body_bytes: u64,",
+            "pub peer_certificate: extern",
+            "    /// Appended later.\n    pub timer: Option<extern \"C\" fn(u64) -> u32>,\n    \
+             /// Appended later.\n    pub max_body_bytes: u64,",
         );
         insert_after(
             file,
-            "api_version: RStr::from_str(API_VERSION),",
+            "peer_certificate: services.peer_certificate,",
             "            timer: None,\n            max_body_bytes: 1 << 20,",
         );
     });
@@ -118,7 +138,7 @@ fn a_0_2_0_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
         insert_after(
             file,
             "pub struct HostMod {",
-            "    /// Inserted before 0.2.0's field.\n    pub early: u32,",
+            "    /// Inserted before the fields plugins know.\n    pub early: u32,",
         );
         insert_after(file, "let module = HostMod {", "            early: 0,");
     });
@@ -137,4 +157,92 @@ fn a_0_2_0_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
         "{}",
         reordered.stderr
     );
+}
+
+/// Removes from `file` every line from a `// 0.2.1 begin` to the next `// 0.2.1 end`,
+/// both included.
+fn strip_0_2_1(file: &Path) {
+    let source = fs::read_to_string(file).expect("read source");
+    let mut kept = Vec::new();
+    let mut inside = false;
+    for line in source.lines() {
+        if line.trim_start().starts_with("// 0.2.1 begin") {
+            inside = true;
+        } else if line.trim_start().starts_with("// 0.2.1 end") {
+            inside = false;
+        } else if !inside {
+            kept.push(line);
+        }
+    }
+    fs::write(file, kept.join("\n") + "\n").expect("write source");
+}
+
+/// Issue 18: "appended so that 0.2.0 plugins still load". The plugin is built against
+/// a copy of the plugin API without what 0.2.1 added, its versions set back to 0.2.0:
+/// the host module the plugin checks has only 0.2.0's fields, and its root module
+/// says 0.2.0. Today's proxy loads it and it answers.
+#[test]
+fn a_plugin_built_against_0_2_0_loads_and_answers_in_a_0_2_1_proxy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_api(dir.path(), |api| {
+        for file in ["src/abi/host.rs", "src/session.rs"] {
+            strip_0_2_1(&api.join(file));
+        }
+        let module = api.join("src/abi/module.rs");
+        let text = fs::read_to_string(&module).expect("read module.rs");
+        assert!(
+            text.contains("API_VERSION: &str = \"0.2.1\""),
+            "the version to set back moved"
+        );
+        let text = text.replace(
+            "API_VERSION: &str = \"0.2.1\"",
+            "API_VERSION: &str = \"0.2.0\"",
+        );
+        fs::write(&module, text).expect("write module.rs");
+        let manifest = api.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).expect("read manifest");
+        fs::write(
+            &manifest,
+            text.replace("version = \"0.2.1\"", "version = \"0.2.0\""),
+        )
+        .expect("write manifest");
+    });
+    let stripped = fs::read_to_string(dir.path().join("plugin-api/src/abi/host.rs")).unwrap();
+    assert!(
+        !stripped.contains("pub peer_certificate: extern"),
+        "the 0.2.1 field is gone"
+    );
+    let target = build_beside(dir.path(), "plugin-0.2.0", "the 0.2.0 plugin");
+    let plugin = target.join(format!(
+        "debug/{}hookgate_plugin_v020{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let plugin = plugin.to_str().expect("UTF-8 path");
+
+    let inspected = hookgate_tests::hookgate(&["inspect", plugin]);
+    assert!(inspected.status.success(), "{}", inspected.stderr);
+    assert!(
+        inspected.stdout.contains("api version: 0.2.0"),
+        "{}",
+        inspected.stdout
+    );
+
+    let backend = hookgate_tests::Backend::echo("b");
+    let listen = hookgate_tests::free_addr();
+    let proxy = hookgate_tests::Proxy::start(&[
+        "--listen",
+        &listen.to_string(),
+        "--backend",
+        &backend.addr_string(),
+        "--plugin",
+        plugin,
+    ]);
+    let answered = hookgate_tests::http1_get(listen, "x", "/v020", &[]);
+    assert_eq!(answered.status, 200);
+    assert_eq!(answered.text(), "built against 0.2.0");
+    let passed = hookgate_tests::http1_get(listen, "x", "/other", &[]);
+    assert_eq!(passed.status, 200);
+    assert_eq!(backend.requests(), 1);
+    drop(proxy);
 }

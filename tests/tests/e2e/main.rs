@@ -36,6 +36,7 @@ mod backend_tls;
 mod bodies;
 mod callbacks;
 mod check;
+mod client_certs;
 mod conformance;
 mod edge;
 mod grpc;
