@@ -51,6 +51,7 @@
 //!      │ (subcluster, backend) ─► Forward ─► backend ─►                       │   │
 //!      │ ReadResponse ─► [read body ─► ResponseBody] ─►                       │   │
 //!      │ (gRPC: the proxy's or a plugin's error answer → Trailers-Only) ─►     │   │
+//!      │ (compression: the product's `compress`) ─►                            │   │
 //!      │ (send) ─► RequestFinish ◄────────────────────────────────────────────┘   │
 //!      └───────────────────────────────────────────────────────────────────────┘
 //!  connection closed ──► Finish   (exactly once per accepted connection)
@@ -61,9 +62,10 @@
 //!
 //! **The response order** is always ReadResponse → ResponseBody → (send) →
 //! RequestFinish: every change to a response (a ReadResponse handler's headers or
-//! body, a ResponseBody handler's, and the steps that will join later, such as
-//! compression) happens before the first byte is sent; RequestFinish sees the
-//! response as it was sent. For a gRPC request (HTTP/2, `content-type:
+//! body, a ResponseBody handler's, and the proxy's compression after them) happens
+//! before the first byte is sent; RequestFinish sees the response as it was sent
+//! (compressed: `Content-Encoding` set, `Content-Length` gone, a strong `ETag` made
+//! weak), while ReadResponse and ResponseBody see it as the backend sent it. For a gRPC request (HTTP/2, `content-type:
 //! application/grpc…`), an error answer made by the proxy or a plugin (not a
 //! backend's response) becomes a gRPC error in Trailers-Only form just before the
 //! send: ReadResponse sees the HTTP status (403), the client and RequestFinish see

@@ -10,9 +10,9 @@ mod load;
 
 pub use addr::{BackendAddr, BackendName};
 pub use file::{
-    AdminToken, BackendConfig, BackendProtocol, BackendTlsConfig, Balance, BreakerConfig,
-    CertConfig, ClientAuth, ClusterConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition,
-    HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig, RouteRule, ServerConfig,
-    SubclusterConfig, TlsListenerConfig,
+    AdminToken, Algorithm, BackendConfig, BackendProtocol, BackendTlsConfig, Balance,
+    BreakerConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig, Config, EncodedSlashes,
+    ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig,
+    RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
 };
 pub use load::{ConfigError, Overrides};

@@ -21,6 +21,7 @@ pub mod accepted;
 mod activity;
 mod body;
 mod body_read;
+pub mod compress;
 pub mod connection;
 mod forwarded;
 mod grpc;

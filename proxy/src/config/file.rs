@@ -361,6 +361,68 @@ pub struct ProductConfig {
     pub routes: Vec<RouteRule>,
     /// Overrides `server.max_body_bytes` for this product (0 = unlimited).
     pub max_body_bytes: Option<u64>,
+    /// Response compression, if set.
+    pub compress: Option<CompressConfig>,
+}
+
+/// `[products.P] compress`: response compression (BFE's mod_compress, nginx's gzip).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CompressConfig {
+    /// Media types compressed: `text/html`, or `text/*` for a whole type.
+    #[serde(default = "default_compress_types")]
+    pub types: Vec<String>,
+    /// Bodies known to be shorter are sent as they are (an unknown length is
+    /// compressed).
+    #[serde(default = "default_compress_min_bytes")]
+    pub min_bytes: u64,
+    /// The algorithms offered, in order of preference (among those the client takes
+    /// with the same q-value).
+    #[serde(default = "default_compress_algorithms")]
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// A compression algorithm (`Content-Encoding` token).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Brotli (`br`).
+    Br,
+    /// gzip.
+    Gzip,
+}
+
+impl Algorithm {
+    /// Its `Content-Encoding` token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Algorithm::Br => "br",
+            Algorithm::Gzip => "gzip",
+        }
+    }
+}
+
+fn default_compress_types() -> Vec<String> {
+    [
+        "text/html",
+        "text/plain",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "application/xml",
+        "image/svg+xml",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn default_compress_min_bytes() -> u64 {
+    256
+}
+
+fn default_compress_algorithms() -> Vec<Algorithm> {
+    vec![Algorithm::Br, Algorithm::Gzip]
 }
 
 /// One route rule: conditions (all must hold; none = match all) and a cluster.

@@ -213,6 +213,7 @@ impl Config {
                 cluster: "default".into(),
             }],
             max_body_bytes: None,
+            compress: None,
         };
         Config {
             default_product: Some("default".into()),
@@ -253,6 +254,9 @@ impl Config {
         // Host (lowercase, no trailing dot) → the product that claimed it first.
         let mut claimed: BTreeMap<String, String> = BTreeMap::new();
         for (name, product) in &self.products {
+            if let Some(compress) = &product.compress {
+                validate_compress(name, compress, &invalid)?;
+            }
             for (i, route) in product.routes.iter().enumerate() {
                 if let Some(header) = &route.header {
                     if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
@@ -591,6 +595,47 @@ impl PluginConfig {
             }
         }
     }
+}
+
+/// `products.NAME.compress`: at least one algorithm, each once; types `type/subtype`
+/// or `type/*`.
+fn validate_compress(
+    product: &str,
+    compress: &super::CompressConfig,
+    invalid: &impl Fn(String, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let key = |rest: &str| format!("products.{product}.compress.{rest}");
+    if compress.algorithms.is_empty() {
+        return Err(invalid(
+            key("algorithms"),
+            "empty; expected one or more of \"br\", \"gzip\"".into(),
+        ));
+    }
+    for (i, algorithm) in compress.algorithms.iter().enumerate() {
+        if compress.algorithms[..i].contains(algorithm) {
+            return Err(invalid(
+                key(&format!("algorithms[{i}]")),
+                format!("\"{}\" is listed twice", algorithm.token()),
+            ));
+        }
+    }
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    for (i, media) in compress.types.iter().enumerate() {
+        let valid = media
+            .split_once('/')
+            .is_some_and(|(kind, sub)| token(kind) && (sub == "*" || token(sub)));
+        if !valid {
+            return Err(invalid(
+                key(&format!("types[{i}]")),
+                format!("{media:?} is not a media type like \"text/html\" or \"text/*\""),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use hookgate_plugin_kit::{Condition, Facts};
 
 use crate::config::{ProductConfig, RouteRule};
+use crate::serve::compress::Compress;
 
 /// A product and its route rules, in config order.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct ProductRoutes {
     rules: Vec<Rule>,
     /// `max_body_bytes` of the product, overriding the server's (0 = unlimited).
     pub max_body_bytes: Option<u64>,
+    /// The product's response compression, if any.
+    pub compress: Option<Arc<Compress>>,
 }
 
 impl ProductRoutes {
@@ -40,6 +43,7 @@ impl ProductRoutes {
             name: Arc::from(name),
             rules,
             max_body_bytes: config.max_body_bytes,
+            compress: config.compress.as_ref().map(|c| Arc::new(Compress::new(c))),
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::activity::InFlight;
 use super::body_read::Prefixed;
+use super::compress::Compressed;
 use crate::balance::ActiveRequest;
 use crate::error::ProxyError;
 use crate::upstream::UpstreamBody;
@@ -34,6 +35,8 @@ pub enum BodyKind {
     /// Streamed from the backend after the bytes read for ResponseBody (a body longer
     /// than every asking plugin's limit, which they skip).
     Prefixed(Box<Prefixed<UpstreamBody>>),
+    /// Another body, compressed as it streams (the product's `compress`).
+    Compressed(Box<Compressed<BodyKind>>),
 }
 
 impl BodyKind {
@@ -46,6 +49,7 @@ impl BodyKind {
             }
             BodyKind::Upstream(body) => body.size_hint(),
             BodyKind::Prefixed(body) => body.size_hint(),
+            BodyKind::Compressed(body) => body.size_hint(),
         }
     }
 
@@ -117,6 +121,7 @@ impl Body for BodyKind {
             BodyKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             BodyKind::Upstream(body) => Pin::new(body).poll_frame(cx),
             BodyKind::Prefixed(body) => Pin::new(&mut **body).poll_frame(cx),
+            BodyKind::Compressed(body) => Pin::new(&mut **body).poll_frame(cx),
         }
     }
 
@@ -126,6 +131,7 @@ impl Body for BodyKind {
             BodyKind::Full(bytes) => bytes.is_none(),
             BodyKind::Upstream(body) => body.is_end_stream(),
             BodyKind::Prefixed(body) => body.is_end_stream(),
+            BodyKind::Compressed(body) => body.is_end_stream(),
         }
     }
 

@@ -31,6 +31,7 @@ use hyper::upgrade::OnUpgrade;
 use super::activity::InFlight;
 use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
 use super::body_read::{self, Prefixed};
+use super::compress::{Compress, Compressed, Plan};
 use super::connection::Conn;
 use super::grpc;
 use super::reply::{error_page, plain_error, reply};
@@ -159,6 +160,7 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         snapshot,
         request,
         body_limit: u64::MAX,
+        compress: None,
         fault: ClientFault::of(&body),
         last,
         settled: false,
@@ -180,6 +182,8 @@ struct Life {
     /// The most body bytes the request may send (its product's `max_body_bytes`, or
     /// the server's; `u64::MAX` for no limit).
     body_limit: u64,
+    /// The product's response compression, once the product is known.
+    compress: Option<Arc<Compress>>,
     /// The client-side failure of the request body, if one happened.
     fault: ClientFault,
     /// The request counted in flight on its connection (for the connection's idle
@@ -241,6 +245,7 @@ impl Life {
             return self.proxy_error(ProxyError::NoProduct);
         };
         self.request.route.product = Some(Arc::clone(&product.name));
+        self.compress.clone_from(&product.compress);
         let limit = product
             .max_body_bytes
             .unwrap_or(snapshot.edge.max_body_bytes);
@@ -721,12 +726,25 @@ impl Life {
         }
         // What the proxy decided, as counted; a gRPC client gets it as a gRPC error.
         let decided = state.head.status;
-        if !from_backend
-            && grpc::is_grpc(self.request.head.version, &self.request.head.headers)
-            && grpc::converts(decided, &state.head.headers)
-        {
+        let is_grpc = grpc::is_grpc(self.request.head.version, &self.request.head.headers);
+        if !from_backend && is_grpc && grpc::converts(decided, &state.head.headers) {
             grpc::trailers_only(&mut state.head, self.request.error);
             body = BodyKind::Empty;
+        }
+        // After ReadResponse and ResponseBody, before the first byte goes out.
+        if let Some(compress) = &self.compress {
+            let plan = compress.plan(
+                &self.request.head.method,
+                &self.request.head.headers,
+                state.head.status,
+                &state.head.headers,
+                body.size_hint().exact(),
+                is_grpc,
+            );
+            plan.apply(&mut state.head.headers);
+            if let Plan::Encode(algorithm) = plan {
+                body = BodyKind::Compressed(Box::new(Compressed::new(body, algorithm)));
+            }
         }
         if self.request.head.version == Version::HTTP_10
             && !state.head.headers.contains_key(CONTENT_LENGTH)

@@ -37,6 +37,7 @@ mod bodies;
 mod callbacks;
 mod check;
 mod client_certs;
+mod compression;
 mod conformance;
 mod edge;
 mod grpc;
