@@ -29,9 +29,12 @@ RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=
   "$ROOT/target/release/hookgate" "${args[@]}" --workers 1 >"$OUT.log" 2>&1 &
 proxy=$!
 for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/19102) 2>/dev/null && break; sleep 0.1; done
-h2load --h1 -n 200 -c 4 http://127.0.0.1:19102/bytes/6 >/dev/null 2>&1
+# URL_PATH (default /bytes/6) and HEADER (e.g. "accept-encoding: br") change the request.
+url="http://127.0.0.1:19102${URL_PATH:-/bytes/6}"
+header=(); [ -n "${HEADER:-}" ] && header=(-H "$HEADER")
+h2load --h1 -n 200 -c 4 "${header[@]}" "$url" >/dev/null 2>&1
 callgrind_control -i on "$proxy" >/dev/null 2>&1
-h2load --h1 -n "$N" -c 8 http://127.0.0.1:19102/bytes/6 2>&1 | grep -E "^requests:"
+h2load --h1 -n "$N" -c 8 "${header[@]}" "$url" 2>&1 | grep -E "^requests:"
 kill -TERM "$proxy"; wait "$proxy" 2>/dev/null
 total=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1; exit}')
 echo "instructions: total=$total per_request=$(( total / N ))  (profile: $OUT)"

@@ -1,6 +1,6 @@
 //! A small HTTP backend for the demo and for benchmarks: answers every request with
 //! a plain-text echo of what it received (method, target, headers), or, for
-//! `/bytes/N`, N bytes. Usage: `echo_backend [ADDR] [NAME] [CERT KEY]` (default
+//! `/bytes/N`, N bytes; `/page/N`, N bytes of HTML. Usage: `echo_backend [ADDR] [NAME] [CERT KEY]` (default
 //! `127.0.0.1:9001 demo-backend`, plain HTTP). With a certificate and its key (PEM
 //! files) it speaks TLS and writes one line per handshake to stderr (`tls handshake
 //! full` or `tls handshake resumed`). Stops on Ctrl-C.
@@ -19,6 +19,28 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+/// `n` bytes of an HTML list whose items differ (numbers, a rotating word), about as
+/// compressible as a real page (gzip takes it to a fifth or so, not to nothing).
+fn page(n: usize) -> Vec<u8> {
+    const WORDS: [&str; 7] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+    ];
+    let mut page = Vec::with_capacity(n + 64);
+    let mut i: usize = 0;
+    while page.len() < n {
+        let word = WORDS[i % WORDS.len()];
+        let line = format!(
+            "<li class=\"item-{}\"><a href=\"/{word}/{i}\">{word} {}</a></li>\n",
+            i % 13,
+            i.wrapping_mul(2_654_435_761) % 100_000
+        );
+        page.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    page.truncate(n);
+    page
+}
+
 fn answer(request: &Request<Incoming>, name: &str) -> Response<Full<Bytes>> {
     if let Some(n) = request.uri().path().strip_prefix("/bytes/") {
         let n: usize = n.parse().unwrap_or(0).min(64 << 20);
@@ -26,6 +48,14 @@ fn answer(request: &Request<Incoming>, name: &str) -> Response<Full<Bytes>> {
             .header("content-type", "application/octet-stream")
             .header("x-backend", name)
             .body(Full::new(Bytes::from(vec![b'x'; n])))
+            .unwrap_or_default();
+    }
+    if let Some(n) = request.uri().path().strip_prefix("/page/") {
+        let n: usize = n.parse().unwrap_or(0).min(64 << 20);
+        return Response::builder()
+            .header("content-type", "text/html; charset=utf-8")
+            .header("x-backend", name)
+            .body(Full::new(Bytes::from(page(n))))
             .unwrap_or_default();
     }
     let mut text = format!("{name} got {} {}\n", request.method(), request.uri());

@@ -13,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use crate::config::Algorithm;
 
 /// gzip level: 5 of 9 (nginx's default is 1, zlib's 6): most of 6's ratio for less
-/// CPU on text.
+/// CPU on text (flate2 on zlib-rs: see BENCHMARKS.md).
 const GZIP_LEVEL: u32 = 5;
 /// brotli quality: 4 of 11, the point where brotli beats gzip 5 on both size and speed
 /// for web text; 11 is for precompressed files, far too slow on the fly.
@@ -25,9 +25,9 @@ const BROTLI_BUFFER: usize = 4096;
 
 /// A streaming compressor writing into its own buffer.
 pub enum Encoder {
-    /// gzip.
-    Gzip(GzEncoder<Vec<u8>>),
-    /// brotli (boxed: its state is large).
+    /// gzip (boxed, like brotli: both states are large).
+    Gzip(Box<GzEncoder<Vec<u8>>>),
+    /// brotli.
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
@@ -35,10 +35,10 @@ impl Encoder {
     /// A compressor for `algorithm`.
     pub fn new(algorithm: Algorithm) -> Encoder {
         match algorithm {
-            Algorithm::Gzip => Encoder::Gzip(GzEncoder::new(
-                Vec::new(),
-                flate2::Compression::new(GZIP_LEVEL),
-            )),
+            Algorithm::Gzip => {
+                let level = flate2::Compression::new(GZIP_LEVEL);
+                Encoder::Gzip(Box::new(GzEncoder::new(Vec::new(), level)))
+            }
             Algorithm::Br => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 BROTLI_BUFFER,
