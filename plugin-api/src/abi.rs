@@ -13,6 +13,8 @@
 //! `RResult<_, RString>` whose error carries a panic message or a plugin error.
 
 mod addr;
+#[allow(non_local_definitions)]
+mod callout;
 mod code;
 // abi_stable's `#[sabi_trait]` expands to impls inside a generated const.
 #[allow(non_local_definitions)]
@@ -33,6 +35,9 @@ mod peer;
 mod view;
 
 pub use addr::{IpAbi, SocketAddrAbi};
+pub use callout::{
+    CalloutResultAbi, CalloutSpecAbi, ContinuationBox, ContinuationHandler, ContinuationHandler_TO,
+};
 pub use code::{ActionCode, OverLimitCode, PointCode};
 pub use handler::{
     ForwardHandler, ForwardHandlerBox, ForwardHandler_TO, HandlerResult, RegistryAbi,

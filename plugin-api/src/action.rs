@@ -94,6 +94,10 @@ pub enum Outcome {
     Finish(Option<Reply>),
     /// Close the connection without sending anything.
     Close,
+    /// Wait for the callouts the handler started; the continuation given to
+    /// [`Request::wait`](crate::Request::wait), which alone makes this outcome, then
+    /// decides (since 0.2.2; at BeforeLocation, FoundProduct and AfterLocation).
+    Wait,
 }
 
 impl Outcome {
@@ -110,6 +114,8 @@ impl Outcome {
             Outcome::Redirect(_) => Action::Redirect,
             Outcome::Finish(_) => Action::Finish,
             Outcome::Close => Action::Close,
+            // Not one of BFE's actions: the chain goes on as the continuation says.
+            Outcome::Wait => Action::GoOn,
         }
     }
 }

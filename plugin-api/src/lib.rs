@@ -299,6 +299,7 @@
 pub mod abi;
 mod action;
 pub mod body;
+mod callout;
 mod export;
 mod headers;
 mod local;
@@ -320,6 +321,7 @@ pub mod testing;
 
 pub use action::{Action, Outcome, ResponseOutcome};
 pub use body::{OverLimit, DEFAULT_BODY_LIMIT};
+pub use callout::{Callout, CalloutResult};
 pub use headers::{HeaderValues, Headers};
 pub use peer::PeerCertificate;
 pub use point::{

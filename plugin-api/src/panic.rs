@@ -40,7 +40,12 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> RResult<T, RString> {
     // for this request, and the plugin's own shared state is its author's to keep
     // consistent (as with any panic in a multi-threaded program).
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => RResult::ROk(value),
+        // A handler that failed on purpose (`Request::fail`), or whose wait the host
+        // refused, fails whatever it returned.
+        Ok(value) => match crate::callout::take_refusal() {
+            Some(why) => RResult::RErr(why.into()),
+            None => RResult::ROk(value),
+        },
         Err(payload) => {
             let message = message(payload.as_ref());
             let text = match LOCATION.with(|cell| cell.borrow_mut().take()) {

@@ -322,10 +322,7 @@ where
             let _scope = self.1.enter();
             let mut request = Request::from_raw(request, self.1.instance);
             let outcome = (self.0)(&mut request);
-            if let Outcome::Redirect(redirect) = &outcome {
-                hand_over(&mut request, redirect);
-            }
-            verdict(outcome)
+            finish_outcome(&mut request, outcome)
         })
     }
 }
@@ -406,9 +403,21 @@ fn hand_over(request: &mut Request<'_>, redirect: &crate::Redirect) {
     }
 }
 
+/// Internal: a request handler's (or continuation's) outcome handed to the host: a
+/// redirect's target set on the request, then the ABI form.
+pub(crate) fn finish_outcome(request: &mut Request<'_>, outcome: Outcome) -> RequestVerdict {
+    if let Outcome::Redirect(redirect) = &outcome {
+        hand_over(request, redirect);
+    }
+    verdict(outcome)
+}
+
 /// Internal: an [`Outcome`] in its ABI form.
 pub(crate) fn verdict(outcome: Outcome) -> RequestVerdict {
-    let action = outcome.action().into();
+    let action = match outcome {
+        Outcome::Wait => ActionCode::WAIT,
+        _ => outcome.action().into(),
+    };
     let response = match outcome {
         Outcome::Respond(reply) | Outcome::Finish(Some(reply)) => ROption::RSome(reply.into_data()),
         _ => ROption::RNone,

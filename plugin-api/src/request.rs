@@ -37,6 +37,67 @@ impl<'a> Request<'a> {
         Request { raw, instance }
     }
 
+    /// Sends `callouts` through the host and waits for them without holding a worker
+    /// (since 0.2.2; at BeforeLocation, FoundProduct and AfterLocation): return what
+    /// this gives ([`Outcome::Wait`]). When every callout has answered, failed or
+    /// timed out, the host calls `continuation` with their results, in the order
+    /// given, and its outcome is this handler's. A host that cannot wait (older than
+    /// 0.2.2, another point, the instance's limit on concurrent callouts) fails the
+    /// handler: its instance's error policy applies.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    /// use hookgate_plugin_api::{Callout, CalloutResult, Outcome, Registry, Reply};
+    ///
+    /// fn init(_config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_before_location(|req| {
+    ///         let check = Callout::to_cluster("auth", "/check")
+    ///             .header("authorization", req.header("authorization").unwrap_or(""));
+    ///         req.wait(vec![check], |_req, results| match results[0].status {
+    ///             200..=299 => Outcome::GoOn,
+    ///             _ => Outcome::Respond(Reply::new(401)),
+    ///         })
+    ///     });
+    ///     Ok(())
+    /// }
+    ///
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// plugin.script_callout("cluster:auth", CalloutResult::response(403));
+    /// let mut req = FakeRequest::get("/").header("authorization", "Bearer x");
+    /// assert_eq!(plugin.before_location(&mut req), Ok(Outcome::Wait));
+    /// assert_eq!(plugin.callouts()[0].header_value("authorization"), Some("Bearer x"));
+    /// assert_eq!(plugin.resume(&mut req), Ok(Outcome::Respond(Reply::new(401))));
+    /// ```
+    pub fn wait<F>(&mut self, callouts: Vec<crate::Callout>, continuation: F) -> crate::Outcome
+    where
+        F: FnOnce(&mut Request<'_>, Vec<crate::CalloutResult>) -> crate::Outcome + Send + 'static,
+    {
+        crate::callout::wait(self.instance, callouts, continuation)
+    }
+
+    /// Fails the handler (or continuation) running now with `why`, whatever it
+    /// returns: logged and counted as a plugin error, then its instance's error policy
+    /// applies (`on_error`: fail-closed answers 500, fail-open goes on). For a
+    /// dependency that is down, say. Since 0.2.2; returns [`Outcome::GoOn`] to
+    /// return.
+    ///
+    /// ```
+    /// use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    /// use hookgate_plugin_api::{Outcome, Registry};
+    ///
+    /// fn init(_config: &str, reg: &mut Registry<'_>) -> Result<(), String> {
+    ///     reg.on_before_location(|req| req.fail("the key store is unreachable"));
+    ///     Ok(())
+    /// }
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// let failed = plugin.before_location(&mut FakeRequest::get("/"));
+    /// assert_eq!(failed, Err("the key store is unreachable".to_owned()));
+    /// ```
+    pub fn fail(&mut self, why: &str) -> crate::Outcome {
+        crate::callout::fail(why.to_owned());
+        crate::Outcome::GoOn
+    }
+
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &str {
         self.raw.method().into()

@@ -65,6 +65,9 @@ pub enum RequestOutcome {
     Finish(Option<ResponseData>),
     /// Send nothing; close.
     Close,
+    /// Wait for the callouts the handler started, then its continuation decides
+    /// (0.2.2; the host checks that the point allows it).
+    Wait,
 }
 
 /// A request-point handler's verdict, checked: a Response needs a response, a
@@ -73,6 +76,9 @@ pub fn request_verdict(
     verdict: RequestVerdict,
     redirect_set: bool,
 ) -> Result<RequestOutcome, String> {
+    if verdict.action == ActionCode::WAIT {
+        return Ok(RequestOutcome::Wait);
+    }
     Ok(match (action_of(verdict.action)?, verdict.response) {
         (Action::GoOn, _) => RequestOutcome::GoOn,
         (Action::Response, ROption::RSome(response)) => RequestOutcome::Respond(response),

@@ -25,6 +25,7 @@
 //! assert_eq!(plugin.found_product(&mut req), Ok(Outcome::Respond(Reply::new(401))));
 //! ```
 
+mod callouts;
 mod fake_request;
 mod fake_response;
 mod fake_session;

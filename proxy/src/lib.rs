@@ -27,6 +27,7 @@
 //!   and chains of one configuration, swapped whole on reload.
 //! - [`route`]: host → product, and a product's route rules → cluster.
 //! - [`balance`]: clusters, subclusters and backends; the choice of each; passive health.
+//! - [`callout`]: the HTTP requests waiting plugin handlers start.
 //! - [`resolve`]: backends given by name, resolved at start and periodically.
 //! - [`health`]: active HTTP health checks of backends.
 //! - [`upstream`]: each backend's connections: pooled keep-alive HTTP/1.1 or shared
@@ -44,6 +45,7 @@
 
 pub mod admin;
 pub mod balance;
+pub mod callout;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -26,6 +26,9 @@ pub struct ActionCode(pub u8);
 impl ActionCode {
     /// GoOn's number: the common case, compared without decoding.
     pub const GO_ON: ActionCode = ActionCode(Action::GoOn as u8);
+    /// 0.2.2: the handler waits for its callouts ([`Outcome::Wait`](crate::Outcome::Wait));
+    /// not an [`Action`] (BFE has five), so [`action`](Self::action) gives `None`.
+    pub const WAIT: ActionCode = ActionCode(5);
 
     /// The action, if this version knows the number.
     #[inline]

@@ -17,9 +17,10 @@ use std::sync::OnceLock;
 use abi_stable::library::{LibHeader, RootModule};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_types::{RRef, VersionStrings};
-use abi_stable::std_types::{ROption, RStr};
+use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use abi_stable::StableAbi;
 
+use super::callout::{CalloutSpecAbi, ContinuationBox};
 use super::module::API_VERSION;
 use super::peer::PeerCertificateAbi;
 
@@ -39,6 +40,15 @@ pub struct HostMod {
     /// [`Session::id`](crate::Session::id)), if it presented one.
     pub peer_certificate: extern "C" fn(session: u64) -> ROption<PeerCertificateAbi>,
     // 0.2.1 end
+    // 0.2.2 begin
+    /// 0.2.2: records a callout for the handler running on this thread (at
+    /// BeforeLocation, FoundProduct or AfterLocation); its index among the handler's
+    /// callouts, or why not.
+    pub callout: extern "C" fn(spec: CalloutSpecAbi) -> RResult<u32, RString>,
+    /// 0.2.2: the handler running on this thread waits for its callouts; the host
+    /// calls `continuation` with their results. Or why not.
+    pub wait: extern "C" fn(continuation: ContinuationBox) -> RResult<(), RString>,
+    // 0.2.2 end
 }
 
 /// The host's lookup of a connection's client certificate, by connection id.
@@ -50,6 +60,10 @@ pub type PeerCertificateFn = extern "C" fn(session: u64) -> ROption<PeerCertific
 pub struct HostServices {
     /// See [`HostMod::peer_certificate`].
     pub peer_certificate: PeerCertificateFn,
+    /// See [`HostMod::callout`].
+    pub callout: extern "C" fn(spec: CalloutSpecAbi) -> RResult<u32, RString>,
+    /// See [`HostMod::wait`].
+    pub wait: extern "C" fn(continuation: ContinuationBox) -> RResult<(), RString>,
 }
 
 impl RootModule for HostModRef {
@@ -69,6 +83,10 @@ pub fn host_header(services: HostServices) -> RRef<'static, LibHeader> {
             // 0.2.1 begin
             peer_certificate: services.peer_certificate,
             // 0.2.1 end
+            // 0.2.2 begin
+            callout: services.callout,
+            wait: services.wait,
+            // 0.2.2 end
         }
         .leak_into_prefix();
         Box::leak(Box::new(LibHeader::from_module(module)))

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::abi::{HostServices, PeerCertificateAbi, ROption};
+use crate::abi::{PeerCertificateAbi, ROption};
 use crate::PeerCertificate;
 
 thread_local! {
@@ -11,11 +11,6 @@ thread_local! {
     /// caller's thread, so each test sees only its own).
     static LENT: RefCell<Vec<(u64, PeerCertificateAbi)>> = const { RefCell::new(Vec::new()) };
 }
-
-/// What the fake host lends through its host module.
-pub(crate) const SERVICES: HostServices = HostServices {
-    peer_certificate: lookup,
-};
 
 /// Runs `f` with `certificate` (if any) findable as session `id`'s.
 pub(crate) fn lend<T>(id: u64, certificate: Option<&PeerCertificate>, f: impl FnOnce() -> T) -> T {
@@ -34,7 +29,7 @@ pub(crate) fn lend<T>(id: u64, certificate: Option<&PeerCertificate>, f: impl Fn
     f()
 }
 
-extern "C" fn lookup(session: u64) -> ROption<PeerCertificateAbi> {
+pub(crate) extern "C" fn lookup(session: u64) -> ROption<PeerCertificateAbi> {
     LENT.with(|lent| {
         let lent = lent.borrow();
         let found = lent.iter().rev().find(|(id, _)| *id == session);

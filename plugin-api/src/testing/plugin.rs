@@ -65,6 +65,13 @@ pub struct TestPlugin {
     undeclared: Option<String>,
     /// The instance's `body_limit` (the proxy's default unless set).
     body_limit: Option<u64>,
+    /// Callout results by target prefix, in the order scripted
+    /// ([`script_callout`](Self::script_callout)).
+    scripts: Mutex<Vec<(String, crate::CalloutResult)>>,
+    /// Every callout started so far ([`callouts`](Self::callouts)).
+    started: Mutex<Vec<crate::Callout>>,
+    /// The request left waiting, until [`resume`](Self::resume).
+    waiting: Mutex<Option<super::callouts::Waiting>>,
 }
 
 impl FailurePolicy for TestPlugin {
@@ -154,7 +161,7 @@ impl RegistryAbi for TestPlugin {
         self.instance
     }
     fn host(&self) -> RRef<'static, LibHeader> {
-        host_header(super::peer::SERVICES)
+        host_header(super::callouts::SERVICES)
     }
     fn logger(&self) -> HostLogBox {
         HostLog_TO::from_value(CapturedLog(Arc::clone(&self.logs)), TD_Opaque)
@@ -332,6 +339,64 @@ impl TestPlugin {
     /// Runs the BeforeLocation chain.
     pub fn before_location(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
         self.run_request(&self.before_location, Point::BeforeLocation, request)
+    }
+
+    /// Scripts the result of the callouts whose target starts with `target_prefix`
+    /// (`"cluster:auth"`, `"https://login.example.com/"`); the first matching script
+    /// answers. A callout no script matches fails with `no script for …`.
+    pub fn script_callout(&self, target_prefix: &str, result: crate::CalloutResult) {
+        let mut scripts = self.scripts.lock().unwrap_or_else(PoisonError::into_inner);
+        scripts.push((target_prefix.to_owned(), result));
+    }
+
+    /// Every callout the plugin's handlers started so far, in order.
+    pub fn callouts(&self) -> Vec<crate::Callout> {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Answers the callouts of the request left waiting (a handler returned
+    /// [`Outcome::Wait`]) from the scripts, runs its continuation, and, if that goes
+    /// on, the rest of the point's chain, as the proxy does. `Err` if nothing waits,
+    /// or as a point's runner.
+    pub fn resume(&self, request: &mut FakeRequest) -> Result<Outcome, String> {
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(mut waiting) = waiting else {
+            return Err("no request waits".to_owned());
+        };
+        let results: crate::abi::RVec<crate::abi::CalloutResultAbi> = {
+            let scripts = self.scripts.lock().unwrap_or_else(PoisonError::into_inner);
+            (waiting.callouts.iter())
+                .map(|c| (&super::callouts::answer(&scripts, c)).into())
+                .collect()
+        };
+        let (id, certificate) = request.fake_session().lent();
+        let point = waiting.point;
+        let result = lend(id, certificate.as_ref(), || {
+            waiting
+                .continuation
+                .resume(view(request), results)
+                .into_result()
+        });
+        let redirect_set = request.redirect_url().is_some();
+        let result = (result.map_err(RString::into_string))
+            .and_then(|v| settle::request_verdict(v, redirect_set));
+        let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
+        if let Some(done) = settle(result, go_on, self, point) {
+            return done.map(|outcome| self.outcome(outcome, request));
+        }
+        let chain = match point {
+            Point::BeforeLocation => &self.before_location,
+            Point::FoundProduct => &self.found_product,
+            _ => &self.after_location,
+        };
+        self.run_request_from(chain, point, request, waiting.next)
     }
 
     /// Runs the FoundProduct chain.
@@ -514,26 +579,62 @@ impl TestPlugin {
         point: Point,
         request: &mut FakeRequest,
     ) -> Result<Outcome, String> {
+        self.run_request_from(chain, point, request, 0)
+    }
+
+    /// The chain from its `first` handler on; a handler that waits leaves the rest
+    /// for [`resume`](Self::resume).
+    fn run_request_from(
+        &self,
+        chain: &[RequestHandlerBox],
+        point: Point,
+        request: &mut FakeRequest,
+        first: usize,
+    ) -> Result<Outcome, String> {
         let (id, certificate) = request.fake_session().lent();
-        for handler in chain {
-            let result = lend(id, certificate.as_ref(), || {
-                handler.call(view(request)).into_result()
+        for (index, handler) in chain.iter().enumerate().skip(first) {
+            let (result, left) = super::callouts::collect(point, || {
+                lend(id, certificate.as_ref(), || {
+                    handler.call(view(request)).into_result()
+                })
             });
+            if let (Ok(verdict), Some((callouts, continuation))) = (&result, left) {
+                if verdict.action == ActionCode::WAIT {
+                    let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+                    started.extend(callouts.iter().cloned());
+                    let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                    *waiting = Some(super::callouts::Waiting {
+                        callouts,
+                        continuation,
+                        point,
+                        next: index + 1,
+                    });
+                    return Ok(Outcome::Wait);
+                }
+            }
             let redirect_set = request.redirect_url().is_some();
             let result = (result.map_err(RString::into_string))
                 .and_then(|v| settle::request_verdict(v, redirect_set));
             let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
             if let Some(done) = settle(result, go_on, self, point) {
-                return done.map(|outcome| match outcome {
-                    RequestOutcome::GoOn => Outcome::GoOn,
-                    RequestOutcome::Respond(data) => Outcome::Respond(Reply::from_data(data)),
-                    RequestOutcome::Redirect => Outcome::Redirect(request.redirect_sent()),
-                    RequestOutcome::Finish(data) => Outcome::Finish(data.map(Reply::from_data)),
-                    RequestOutcome::Close => Outcome::Close,
-                });
+                return done.map(|outcome| self.outcome(outcome, request));
             }
         }
         Ok(Outcome::GoOn)
+    }
+}
+
+impl TestPlugin {
+    /// A settled request outcome as the SDK's.
+    fn outcome(&self, outcome: RequestOutcome, request: &FakeRequest) -> Outcome {
+        match outcome {
+            RequestOutcome::GoOn => Outcome::GoOn,
+            RequestOutcome::Respond(data) => Outcome::Respond(Reply::from_data(data)),
+            RequestOutcome::Redirect => Outcome::Redirect(request.redirect_sent()),
+            RequestOutcome::Finish(data) => Outcome::Finish(data.map(Reply::from_data)),
+            RequestOutcome::Close => Outcome::Close,
+            RequestOutcome::Wait => Outcome::Wait,
+        }
     }
 }
 

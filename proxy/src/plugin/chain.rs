@@ -10,15 +10,16 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    ActionCode, ForwardHandlerBox, HandlerResult, ROption, RResult, RString, RequestHandlerBox,
-    RequestView, RequestView_TO, ResponseHandlerBox, ResponseView, ResponseView_TO,
-    SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
+    ActionCode, CalloutResultAbi, ForwardHandlerBox, HandlerResult, ROption, RResult, RString,
+    RVec, RequestHandlerBox, RequestView, RequestView_TO, ResponseHandlerBox, ResponseView,
+    ResponseView_TO, SessionHandlerBox, SessionView, SessionView_TO, TD_Opaque,
 };
 use hookgate_plugin_api::{AcceptPoint, Action, Point, RequestPoint, ResponsePoint};
 
 use super::accounting::FailureKind;
 use super::call::Call;
 use super::instance::Instance;
+use super::wait::{self, Waiting};
 use crate::config::ErrorPolicy;
 
 /// The action a request-point outcome stands for (what it is counted as).
@@ -29,6 +30,8 @@ fn outcome_action(outcome: &RequestChainOutcome) -> Action {
         RequestChainOutcome::Redirect => Action::Redirect,
         RequestChainOutcome::Finish(_) => Action::Finish,
         RequestChainOutcome::Close => Action::Close,
+        // Counted as the continuation's outcome when it resumes.
+        RequestChainOutcome::Wait => Action::GoOn,
     }
 }
 
@@ -385,7 +388,24 @@ impl Chain<RequestHandlerBox> {
         request: &mut R,
         chosen: impl Fn(&Instance) -> bool,
     ) -> Result<RequestChainOutcome, ChainError<'_>> {
-        for link in &self.links {
+        self.run_from(point, request, chosen, 0, &mut None)
+    }
+
+    /// Runs the chain from its link `first` on. At BeforeLocation, FoundProduct and
+    /// AfterLocation a handler may wait: the chain then stops with
+    /// [`RequestChainOutcome::Wait`] and what it waits for in `waiting`; the caller
+    /// runs the callouts, [`resume`](Self::resume)s, and runs the chain on from the
+    /// link after it.
+    pub fn run_from<R: RequestView>(
+        &self,
+        point: Point,
+        request: &mut R,
+        chosen: impl Fn(&Instance) -> bool,
+        first: usize,
+        waiting: &mut Option<Waiting>,
+    ) -> Result<RequestChainOutcome, ChainError<'_>> {
+        let may_wait = wait::may_wait(point);
+        for (index, link) in self.links.iter().enumerate().skip(first) {
             if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
                 continue;
             }
@@ -398,17 +418,38 @@ impl Chain<RequestHandlerBox> {
                     Some(done) => return done,
                 }
             };
-            let result = link
-                .handler
-                .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque));
+            let (result, left) = if may_wait {
+                wait::collect(|| {
+                    (link.handler).call(RequestView_TO::from_ptr(&mut *request, TD_Opaque))
+                })
+            } else {
+                let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
+                (link.handler.call(view), None)
+            };
             // GoOn is the common case: skip moving the whole verdict (it is ~100 bytes)
             // through the conversion below, which profiling showed to dominate.
             if matches!(&result, RResult::ROk(v) if v.action == ActionCode::GO_ON) {
                 call.returned(Action::GoOn);
                 continue;
             }
+            if let (RResult::ROk(v), Some((callouts, continuation))) = (&result, left) {
+                if v.action == ActionCode::WAIT {
+                    call.returned(Action::GoOn);
+                    *waiting = Some(Waiting {
+                        callouts,
+                        continuation,
+                        link: index,
+                    });
+                    return Ok(RequestChainOutcome::Wait);
+                }
+            }
             let redirect_set = request.redirect_url().is_some();
             let verdict = result.into_result().map_err(panicked).and_then(|v| {
+                if v.action == ActionCode::WAIT {
+                    let why = "returned Wait without waiting (at this point, or without a \
+                               continuation)";
+                    return Err(broken(why.to_owned()));
+                }
                 hookgate_plugin_api::settle::request_verdict(v, redirect_set).map_err(broken)
             });
             if let Some(done) = settle(call, verdict, outcome_action, &link.instance, point) {
@@ -416,6 +457,39 @@ impl Chain<RequestHandlerBox> {
             }
         }
         Ok(RequestChainOutcome::GoOn)
+    }
+
+    /// Calls the continuation of `waiting` with the callouts' `results`, settled as
+    /// its handler's verdict at `point` (counted, its instance's policy on failure);
+    /// GoOn means the chain goes on after the waiting handler.
+    pub fn resume<R: RequestView>(
+        &self,
+        point: Point,
+        request: &mut R,
+        mut waiting: Waiting,
+        results: RVec<CalloutResultAbi>,
+    ) -> Result<RequestChainOutcome, ChainError<'_>> {
+        let Some(link) = self.links.get(waiting.link) else {
+            return Ok(RequestChainOutcome::GoOn);
+        };
+        let Some(call) = Call::begin(&link.instance, point) else {
+            return match bypassed(&link.instance, point) {
+                None => Ok(RequestChainOutcome::GoOn),
+                Some(done) => done,
+            };
+        };
+        let result = waiting
+            .continuation
+            .resume(RequestView_TO::from_ptr(&mut *request, TD_Opaque), results);
+        let redirect_set = request.redirect_url().is_some();
+        let verdict = result.into_result().map_err(panicked).and_then(|v| {
+            if v.action == ActionCode::WAIT {
+                return Err(broken("a continuation returned Wait".to_owned()));
+            }
+            hookgate_plugin_api::settle::request_verdict(v, redirect_set).map_err(broken)
+        });
+        settle(call, verdict, outcome_action, &link.instance, point)
+            .unwrap_or(Ok(RequestChainOutcome::GoOn))
     }
 }
 

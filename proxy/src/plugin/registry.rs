@@ -62,9 +62,7 @@ impl RegistryAbi for Collector<'_> {
     }
 
     fn host(&self) -> hookgate_plugin_api::abi::RRef<'static, LibHeader> {
-        hookgate_plugin_api::abi::host_header(hookgate_plugin_api::abi::HostServices {
-            peer_certificate: crate::tls::peer::lookup,
-        })
+        hookgate_plugin_api::abi::host_header(super::wait::SERVICES)
     }
 
     fn logger(&self) -> HostLogBox {

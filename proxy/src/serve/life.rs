@@ -238,7 +238,7 @@ impl Life {
     /// From BeforeLocation to the backend's response (or an early end).
     async fn route_and_forward(&mut self, body: Incoming, on_upgrade: Option<OnUpgrade>) -> End {
         let snapshot = Arc::clone(&self.snapshot);
-        if let Some(end) = self.request_point(RequestPoint::BeforeLocation) {
+        if let Some(end) = self.request_point(RequestPoint::BeforeLocation).await {
             return end;
         }
         let Some(product) = snapshot.routes.product(self.request.host()) else {
@@ -257,7 +257,7 @@ impl Life {
                 return self.client_error(ProxyError::BodyTooLarge);
             }
         }
-        if let Some(end) = self.request_point(RequestPoint::FoundProduct) {
+        if let Some(end) = self.request_point(RequestPoint::FoundProduct).await {
             return end;
         }
         let cluster = {
@@ -277,7 +277,7 @@ impl Life {
             return self.proxy_error(ProxyError::NoRoute);
         };
         self.request.route.cluster = Some(Arc::clone(&cluster.name));
-        if let Some(end) = self.request_point(RequestPoint::AfterLocation) {
+        if let Some(end) = self.request_point(RequestPoint::AfterLocation).await {
             return end;
         }
         let mut body = ClientBody::new(
@@ -510,12 +510,35 @@ impl Life {
     }
 
     /// BeforeLocation, FoundProduct or AfterLocation; `Some` ends the request.
-    fn request_point(&mut self, point: RequestPoint) -> Option<End> {
-        let chain = self.snapshot.plugins.chains.request(point);
-        let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
-            chain.run(point.into(), view).map_err(|_| ())
-        })?;
-        self.request_outcome(point, outcome)
+    async fn request_point(&mut self, point: RequestPoint) -> Option<End> {
+        if self.snapshot.plugins.chains.request(point).is_empty() {
+            return None;
+        }
+        let snapshot = Arc::clone(&self.snapshot);
+        let chain = snapshot.plugins.chains.request(point);
+        let mut first = 0;
+        loop {
+            let mut waiting = None;
+            let outcome = call(&self.conn, &mut self.request, chain, |chain, view| {
+                (chain.run_from(point.into(), view, |_| true, first, &mut waiting)).map_err(|_| ())
+            })?;
+            let (Ok(RequestChainOutcome::Wait), Some(waiting)) = (&outcome, waiting) else {
+                return self.request_outcome(point, outcome);
+            };
+            // The request waits here, holding no worker: a client that goes away drops
+            // this future, and with it the callouts; RequestFinish still runs.
+            let results =
+                crate::callout::run_all(&snapshot, self.request.client_ip, &waiting.callouts).await;
+            first = waiting.link + 1;
+            let resumed = call(&self.conn, &mut self.request, chain, |chain, view| {
+                chain
+                    .resume(point.into(), view, waiting, results)
+                    .map_err(|_| ())
+            })?;
+            if !matches!(resumed, Ok(RequestChainOutcome::GoOn)) {
+                return self.request_outcome(point, resumed);
+            }
+        }
     }
 
     /// RequestBody, with the handlers of the `chosen` instances only.
@@ -560,6 +583,10 @@ impl Life {
                 Some(End::respond(response, false, true))
             }
             Ok(RequestChainOutcome::Close) => Some(End::Close),
+            // Only where handlers may wait, and then `request_point` runs the wait.
+            Ok(RequestChainOutcome::Wait) => {
+                Some(self.plugin_failed(point.into(), "returned Wait where it cannot wait"))
+            }
             // Already logged and counted by the chain; fail-closed means 500.
             Err(()) => Some(self.proxy_error(ProxyError::PluginError)),
         }

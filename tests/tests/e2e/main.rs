@@ -40,6 +40,7 @@ mod client_certs;
 mod compression;
 mod conformance;
 mod edge;
+mod ext_auth;
 mod grpc;
 mod grpc_calls;
 mod import_bfe;

@@ -1,0 +1,285 @@
+//! Callouts (since 0.2.2): HTTP requests a handler asks the host to send while the
+//! request waits ([`Request::wait`](crate::Request::wait)), and what comes back.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use crate::abi::{
+    CalloutResultAbi, CalloutSpecAbi, ContinuationHandler, ContinuationHandler_TO, HandlerResult,
+    RResult, RString, RVec, RequestVerdict, RequestViewMut, TD_Opaque, Tuple2,
+};
+use crate::{Outcome, Request};
+
+/// One HTTP request sent by the host for a handler: to a cluster of the proxy's
+/// config (its balancing, pools, TLS and health, like any request routed there) or
+/// to a URL. Built here, started by [`Request::wait`](crate::Request::wait).
+///
+/// ```
+/// use std::time::Duration;
+/// use hookgate_plugin_api::Callout;
+///
+/// let check = Callout::to_cluster("auth", "/check")
+///     .header("authorization", "Bearer abc")
+///     .timeout(Duration::from_millis(300));
+/// let keys = Callout::get("https://login.example.com/.well-known/jwks.json");
+/// # let _ = (check, keys);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callout {
+    spec: CalloutSpecAbi,
+}
+
+impl Callout {
+    /// `GET url` (an absolute `http://` or `https://` URL).
+    pub fn get(url: &str) -> Callout {
+        Callout::new(url.to_owned(), "")
+    }
+
+    /// `GET path` (path and query) on a backend of the cluster `name`.
+    pub fn to_cluster(name: &str, path: &str) -> Callout {
+        Callout::new(format!("cluster:{name}"), path)
+    }
+
+    fn new(target: String, path: &str) -> Callout {
+        Callout {
+            spec: CalloutSpecAbi {
+                target: target.into(),
+                method: "GET".into(),
+                path: path.into(),
+                ..CalloutSpecAbi::default()
+            },
+        }
+    }
+
+    /// Sets the method.
+    pub fn method(mut self, method: &str) -> Callout {
+        self.spec.method = method.into();
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Callout {
+        self.spec.headers.push(Tuple2(name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Callout {
+        self.spec.body = body.into().into();
+        self
+    }
+
+    /// Bounds the whole exchange (at most the instance's own limit).
+    pub fn timeout(mut self, timeout: Duration) -> Callout {
+        self.spec.timeout_ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self
+    }
+
+    /// Keeps at most this many bytes of the response body (at most the instance's own
+    /// limit); a longer body makes the result an error.
+    pub fn body_limit(mut self, bytes: u64) -> Callout {
+        self.spec.body_limit = bytes.max(1);
+        self
+    }
+
+    /// Where it goes: `cluster:NAME` or the URL.
+    pub fn target(&self) -> &str {
+        self.spec.target.as_str()
+    }
+
+    /// Internal: the ABI form.
+    pub(crate) fn into_spec(self) -> CalloutSpecAbi {
+        self.spec
+    }
+
+    /// Internal: from the ABI form (the fake host shows tests what was started).
+    #[doc(hidden)]
+    pub fn from_spec(spec: CalloutSpecAbi) -> Callout {
+        Callout { spec }
+    }
+
+    /// The method.
+    pub fn method_name(&self) -> &str {
+        self.spec.method.as_str()
+    }
+
+    /// The path (for a cluster).
+    pub fn path(&self) -> &str {
+        self.spec.path.as_str()
+    }
+
+    /// The first value of a header, if set.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        let found = self
+            .spec
+            .headers
+            .iter()
+            .find(|h| h.0.as_str().eq_ignore_ascii_case(name));
+        found.map(|h| h.1.as_str())
+    }
+}
+
+/// What one callout gave: a response (`status` non-zero), or why there was none.
+///
+/// ```
+/// use hookgate_plugin_api::CalloutResult;
+/// let ok = CalloutResult::response(200).header("x-user", "ada");
+/// assert!(ok.is_success());
+/// assert_eq!(ok.header_value("X-User"), Some("ada"));
+/// assert!(!CalloutResult::failed("timeout").is_success());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CalloutResult {
+    /// The status; 0 when there was no response.
+    pub status: u16,
+    /// The headers, in order, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// The body, up to the limit.
+    pub body: Vec<u8>,
+    /// Why there was no (complete) response: `timeout`, `connect: …`, `body over limit`.
+    pub error: Option<String>,
+}
+
+impl CalloutResult {
+    /// A response with this status (for tests' scripts).
+    pub fn response(status: u16) -> CalloutResult {
+        CalloutResult {
+            status,
+            ..CalloutResult::default()
+        }
+    }
+
+    /// No response, for this reason (for tests' scripts).
+    pub fn failed(error: &str) -> CalloutResult {
+        CalloutResult {
+            error: Some(error.to_owned()),
+            ..CalloutResult::default()
+        }
+    }
+
+    /// Adds a header (for tests' scripts).
+    pub fn header(mut self, name: &str, value: &str) -> CalloutResult {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body (for tests' scripts).
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> CalloutResult {
+        self.body = body.into();
+        self
+    }
+
+    /// Whether a 2xx response came.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first value of a header (any case).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<CalloutResultAbi> for CalloutResult {
+    fn from(abi: CalloutResultAbi) -> CalloutResult {
+        CalloutResult {
+            status: abi.status,
+            headers: abi
+                .headers
+                .into_iter()
+                .map(|h| (h.0.into_string(), h.1.into_string()))
+                .collect(),
+            body: abi.body.into_vec(),
+            error: abi.error.into_option().map(RString::into_string),
+        }
+    }
+}
+
+impl From<&CalloutResult> for CalloutResultAbi {
+    fn from(result: &CalloutResult) -> CalloutResultAbi {
+        CalloutResultAbi {
+            status: result.status,
+            headers: (result.headers.iter())
+                .map(|(n, v)| Tuple2(n.as_str().into(), v.as_str().into()))
+                .collect(),
+            body: result.body.clone().into(),
+            error: result.error.as_deref().map(RString::from).into(),
+        }
+    }
+}
+
+thread_local! {
+    /// Why the handler running on this thread fails (the host refused its wait, or it
+    /// called [`Request::fail`](crate::Request::fail)): it then fails (its instance's
+    /// error policy) whatever it returned.
+    static FAILED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Why the handler that just ran fails, if it does.
+pub(crate) fn take_refusal() -> Option<String> {
+    FAILED.with(|r| r.borrow_mut().take())
+}
+
+/// Makes the handler running on this thread fail with `why`.
+pub(crate) fn fail(why: String) {
+    FAILED.with(|r| *r.borrow_mut() = Some(why));
+}
+
+/// Starts `callouts` through the host and leaves `continuation` with it; the
+/// [`Outcome::Wait`] to return. A refusal (no host that serves callouts, a handler at
+/// another point, a limit) is noted for the handler's wrapper.
+pub(crate) fn wait<F>(instance: u32, callouts: Vec<Callout>, continuation: F) -> Outcome
+where
+    F: FnOnce(&mut Request<'_>, Vec<CalloutResult>) -> Outcome + Send + 'static,
+{
+    let started = (|| {
+        let host = crate::abi::host().ok_or("no host module")?;
+        let (Some(callout), Some(wait)) = (host.callout(), host.wait()) else {
+            return Err("this hookgate is older than plugin API 0.2.2: no callouts".to_owned());
+        };
+        for spec in callouts {
+            callout(spec.into_spec())
+                .into_result()
+                .map_err(RString::into_string)?;
+        }
+        let continuation = Continue(Some(continuation), instance);
+        let boxed = ContinuationHandler_TO::from_value(continuation, TD_Opaque);
+        wait(boxed).into_result().map_err(RString::into_string)
+    })();
+    if let Err(why) = started {
+        fail(format!("cannot wait: {why}"));
+    }
+    Outcome::Wait
+}
+
+/// A continuation closure, called once, and its instance.
+struct Continue<F>(Option<F>, u32);
+
+impl<F> ContinuationHandler for Continue<F>
+where
+    F: FnOnce(&mut Request<'_>, Vec<CalloutResult>) -> Outcome + Send,
+{
+    fn resume(
+        &mut self,
+        request: RequestViewMut<'_>,
+        results: RVec<CalloutResultAbi>,
+    ) -> HandlerResult<RequestVerdict> {
+        let Some(continuation) = self.0.take() else {
+            return RResult::RErr("continuation called twice".into());
+        };
+        let instance = self.1;
+        crate::panic::guard(move || {
+            let _scope = crate::log::Scope::enter(instance, crate::abi::NO_POINT);
+            let mut request = Request::from_raw(request, instance);
+            let results = results.into_iter().map(CalloutResult::from).collect();
+            let outcome = continuation(&mut request, results);
+            crate::registry::finish_outcome(&mut request, outcome)
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! Callouts through the host (issue 19 §1, §3), end to end: the ext-auth example
+//! plugin asks a real HTTP auth service (a test backend) about each request while the
+//! request waits; allowed requests reach the application with the headers the service
+//! gave, denied ones get the service's 401, and a service that is down or slow is the
+//! instance's error policy (fail-closed 500, fail-open on).
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use hookgate_tests::{arg, free_addr, http1_send, library, Backend, Behaviour, Proxy, Req};
+
+/// The proxy: every request to `app`, the ext-auth plugin asking the cluster `auth`
+/// at `auth` with `settings` (extra plugin config lines) and `on_error`.
+fn start(
+    dir: &Path,
+    app: &Backend,
+    auth: SocketAddr,
+    settings: &str,
+    on_error: &str,
+) -> (Proxy, SocketAddr) {
+    let listen = free_addr();
+    let plugin_config = dir.join("ext-auth.toml");
+    let config = format!(
+        "target = \"cluster:auth\"\npath = \"/check\"\nforward = [\"authorization\", \"x-backend-status\"]\ncopy = [\"x-user\"]\n{settings}\n"
+    );
+    fs::write(&plugin_config, config).expect("write the plugin config");
+    let text = format!(
+        r#"default_product = "web"
+[server]
+listen = ["{listen}"]
+[[plugins]]
+path = {plugin:?}
+config = {plugin_config:?}
+on_error = "{on_error}"
+[products.web]
+routes = [{{ cluster = "app" }}]
+[clusters.app.subclusters.main]
+weight = 1
+backends = [{{ addr = "{app}" }}]
+[clusters.auth]
+retries = 0
+max_fails = 0
+[clusters.auth.subclusters.main]
+weight = 1
+backends = [{{ addr = "{auth}" }}]
+"#,
+        plugin = arg(&library("hookgate_plugin_ext_auth")),
+        plugin_config = arg(&plugin_config),
+        app = app.addr(),
+    );
+    let path = dir.join("hookgate.toml");
+    fs::write(&path, text).expect("write the config");
+    (Proxy::start(&["--config", arg(&path)]), listen)
+}
+
+fn auth_service() -> Backend {
+    Backend::start(
+        Behaviour::echo("auth")
+            .header("x-user", "ada")
+            .header("www-authenticate", "Bearer realm=\"shop\""),
+    )
+}
+
+fn get(status: &str) -> Req {
+    Req::get("shop.example", "/orders?page=2")
+        .header("authorization", "Bearer abc")
+        .header("x-backend-status", status)
+        .header("x-user", "forged")
+}
+
+#[test]
+fn allowed_requests_go_on_with_the_services_headers_and_denied_ones_get_its_401() {
+    let (app, auth) = (Backend::echo("app"), auth_service());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_proxy, listen) = start(dir.path(), &app, auth.addr(), "", "fail-closed");
+
+    let allowed = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    let echo = allowed.echo();
+    assert_eq!(echo.backend, "app");
+    assert_eq!(
+        echo.header("x-user"),
+        Some("ada"),
+        "the service's, not the client's"
+    );
+    let asked = auth.seen();
+    let asked = asked.last().expect("the auth service was asked");
+    assert_eq!(asked.uri, "/check");
+    assert_eq!(asked.header("authorization"), Some("Bearer abc"));
+    assert_eq!(asked.header("x-original-uri"), Some("/orders?page=2"));
+    assert_eq!(asked.header("x-original-method"), Some("GET"));
+
+    let denied = http1_send(listen, &get("401")).expect("answered");
+    assert_eq!(denied.status, 401);
+    assert_eq!(
+        denied.header("www-authenticate"),
+        Some("Bearer realm=\"shop\"")
+    );
+    assert_eq!(
+        app.requests(),
+        1,
+        "a denied request never reaches the application"
+    );
+    assert_eq!(auth.requests(), 2);
+}
+
+#[test]
+fn a_service_that_is_down_or_slow_is_the_instances_error_policy() {
+    let app = Backend::echo("app");
+    let closed = free_addr();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_closed_proxy, listen) = start(dir.path(), &app, closed, "", "fail-closed");
+    let down = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(down.status, 500, "fail-closed: {}", down.text());
+    assert_eq!(app.requests(), 0);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_open_proxy, listen) = start(dir.path(), &app, closed, "", "fail-open");
+    let open = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(open.status, 200, "fail-open: {}", open.text());
+    assert_eq!(
+        open.echo().header("x-user"),
+        Some("forged"),
+        "unauthenticated: as sent"
+    );
+
+    let slow = Backend::start(Behaviour::echo("slow").delay(Duration::from_secs(5)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (proxy, listen) = start(
+        dir.path(),
+        &app,
+        slow.addr(),
+        "timeout_ms = 200",
+        "fail-closed",
+    );
+    let started = std::time::Instant::now();
+    let timed_out = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(timed_out.status, 500);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        proxy.stderr_text().contains("auth service: timeout"),
+        "{}",
+        proxy.stderr_text()
+    );
+}
