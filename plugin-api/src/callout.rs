@@ -239,10 +239,7 @@ where
     F: FnOnce(&mut Request<'_>, Vec<CalloutResult>) -> Outcome + Send + 'static,
 {
     let started = (|| {
-        let host = crate::abi::host().ok_or("no host module")?;
-        let (Some(callout), Some(wait)) = (host.callout(), host.wait()) else {
-            return Err("this hookgate is older than plugin API 0.2.2: no callouts".to_owned());
-        };
+        let (callout, wait) = host_services()?;
         for spec in callouts {
             callout(spec.into_spec())
                 .into_result()
@@ -257,6 +254,24 @@ where
     }
     Outcome::Wait
 }
+
+/// The host's callout and wait services.
+type Services = (
+    extern "C" fn(CalloutSpecAbi) -> RResult<u32, RString>,
+    extern "C" fn(crate::abi::ContinuationBox) -> RResult<(), RString>,
+);
+
+// 0.2.2 begin
+/// The host module's callout and wait, or why there are none.
+fn host_services() -> Result<Services, String> {
+    let host = crate::abi::host().ok_or("no host module")?;
+    match (host.callout(), host.wait()) {
+        (Some(callout), Some(wait)) => Ok((callout, wait)),
+        _ => Err("this hookgate is older than plugin API 0.2.2: no callouts".to_owned()),
+    }
+}
+// 0.2.2 end
+// 0.2.0: fn host_services() -> Result<Services, String> { Err("0.2.0".to_owned()) }
 
 /// A continuation closure, called once, and its instance.
 struct Continue<F>(Option<F>, u32);

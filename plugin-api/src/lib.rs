@@ -60,6 +60,19 @@
 //! The bracketed steps happen only when a handler asked for the body (see **Bodies**
 //! below); otherwise bodies stream through untouched.
 //!
+//! **Waiting** (since 0.2.2): a handler at BeforeLocation, FoundProduct or
+//! AfterLocation may start callouts and return [`Outcome::Wait`] through
+//! [`Request::wait`]. The request is then suspended at that handler, holding no worker
+//! thread, until every callout has answered, failed or timed out; the host then calls
+//! the handler's continuation with the results, and the continuation's outcome is the
+//! handler's, with the meanings of the table below (GoOn: the next handler of the
+//! chain). A continuation cannot wait again. The rest of the chain, and the other
+//! points, run only after it. A client that goes away while the request waits cancels
+//! the callouts; the continuation does not run; RequestFinish does. Returning Wait
+//! anywhere else, or without a continuation, is a plugin error, as is a wait the host
+//! refuses (over a limit); [`Request::fail`] makes a handler or continuation fail on
+//! purpose. Callouts never run plugin chains.
+//!
 //! **The response order** is always ReadResponse → ResponseBody → (send) →
 //! RequestFinish: every change to a response (a ReadResponse handler's headers or
 //! body, a ResponseBody handler's, and the proxy's compression after them) happens
@@ -238,6 +251,11 @@
 //! report (an unknown action is a plugin error under the instance's policy; a handler
 //! at an unknown point fails init).
 //!
+//! **What 0.2.2 adds** (0.2.0 and 0.2.1 plugins load unchanged): callouts and waiting
+//! ([`Callout`], [`Request::wait`], [`Outcome::Wait`], see **Waiting** above), and
+//! [`Request::fail`]; in the fake host, `TestPlugin::script_callout`, `callouts` and
+//! `resume`. `Outcome` has a new variant: a `match` on it needs an arm for `Wait`.
+//!
 //! **What 0.2.1 adds** (0.2.0 plugins load unchanged on a 0.2.1 host):
 //! [`Session::peer_certificate`], the client certificate a TLS listener verified
 //! (subject, subjectAltNames, serial, SHA-256), reached through the host module.
@@ -274,9 +292,9 @@
 //!   [`OverLimit`]. [`Point::ALL`] has eleven points now: a test that loops over it
 //!   sees two more.
 //! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
-//! - The ABI version and this crate's version were both 0.2.0 (0.2.1 since): rebuild
+//! - The ABI version and this crate's version were both 0.2.0 (0.2.2 now): rebuild
 //!   the plugin; a 0.1 plugin is refused at load ("built against
-//!   hookgate-plugin-api 0.1.0, but this hookgate provides 0.2.1"). No source change
+//!   hookgate-plugin-api 0.1.0, but this hookgate provides 0.2.2"). No source change
 //!   is needed otherwise.
 //!
 //! ## Layout

@@ -2,7 +2,7 @@
 //! (`HostMod`) appended a field after its last field, and refuses one that inserted a
 //! field before it (the host is `tests/growth-host`, built against a changed copy of
 //! `plugin-api/`: see its README); and a plugin built against 0.2.0 (a copy without
-//! what 0.2.1 added: `tests/plugin-0.2.0`) loads in today's proxy and answers.
+//! what came after 0.2.0: `tests/plugin-0.2.0`) loads in today's proxy and answers.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -110,13 +110,13 @@ fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
     let (host, _dir) = build_host(|file| {
         insert_after(
             file,
-            "pub peer_certificate: extern",
+            "pub wait: extern",
             "    /// Appended later.\n    pub timer: Option<extern \"C\" fn(u64) -> u32>,\n    \
              /// Appended later.\n    pub max_body_bytes: u64,",
         );
         insert_after(
             file,
-            "peer_certificate: services.peer_certificate,",
+            "wait: services.wait,",
             "            timer: None,\n            max_body_bytes: 1 << 20,",
         );
     });
@@ -159,58 +159,65 @@ fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
     );
 }
 
-/// Removes from `file` every line from a `// 0.2.1 begin` to the next `// 0.2.1 end`,
-/// both included.
-fn strip_0_2_1(file: &Path) {
+/// The plugin API's version today (what the 0.2.0 copy is set back from).
+const CURRENT: &str = "0.2.2";
+
+/// Makes `file` what it was in 0.2.0: every line from a `// 0.2.N begin` to the next
+/// `// 0.2.N end` (N above 0, both lines included) removed, and each `// 0.2.0: ` line
+/// made code.
+fn strip_after_0_2_0(file: &Path) {
     let source = fs::read_to_string(file).expect("read source");
     let mut kept = Vec::new();
     let mut inside = false;
     for line in source.lines() {
-        if line.trim_start().starts_with("// 0.2.1 begin") {
+        let code = line.trim_start();
+        let added = code.starts_with("// 0.2.") && !code.starts_with("// 0.2.0");
+        if added && (code.ends_with(" begin") || code.contains(" begin (")) {
             inside = true;
-        } else if line.trim_start().starts_with("// 0.2.1 end") {
+        } else if added && code.ends_with(" end") {
             inside = false;
+        } else if let Some(old) = code.strip_prefix("// 0.2.0: ") {
+            kept.push(old.to_owned());
         } else if !inside {
-            kept.push(line);
+            kept.push(line.to_owned());
         }
     }
     fs::write(file, kept.join("\n") + "\n").expect("write source");
 }
 
 /// Issue 18: "appended so that 0.2.0 plugins still load". The plugin is built against
-/// a copy of the plugin API without what 0.2.1 added, its versions set back to 0.2.0:
-/// the host module the plugin checks has only 0.2.0's fields, and its root module
-/// says 0.2.0. Today's proxy loads it and it answers.
+/// a copy of the plugin API without what came after 0.2.0, its versions set back to
+/// 0.2.0: the host module the plugin checks has only 0.2.0's fields, and its root
+/// module says 0.2.0. Today's proxy loads it and it answers.
 #[test]
-fn a_plugin_built_against_0_2_0_loads_and_answers_in_a_0_2_1_proxy() {
+fn a_plugin_built_against_0_2_0_loads_and_answers_in_todays_proxy() {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_api(dir.path(), |api| {
-        for file in ["src/abi/host.rs", "src/session.rs"] {
-            strip_0_2_1(&api.join(file));
+        for file in ["src/abi/host.rs", "src/session.rs", "src/callout.rs"] {
+            strip_after_0_2_0(&api.join(file));
         }
         let module = api.join("src/abi/module.rs");
         let text = fs::read_to_string(&module).expect("read module.rs");
-        assert!(
-            text.contains("API_VERSION: &str = \"0.2.1\""),
-            "the version to set back moved"
-        );
-        let text = text.replace(
-            "API_VERSION: &str = \"0.2.1\"",
-            "API_VERSION: &str = \"0.2.0\"",
-        );
+        let current = format!("API_VERSION: &str = \"{CURRENT}\"");
+        assert!(text.contains(&current), "the version to set back moved");
+        let text = text.replace(&current, "API_VERSION: &str = \"0.2.0\"");
         fs::write(&module, text).expect("write module.rs");
         let manifest = api.join("Cargo.toml");
         let text = fs::read_to_string(&manifest).expect("read manifest");
-        fs::write(
-            &manifest,
-            text.replace("version = \"0.2.1\"", "version = \"0.2.0\""),
-        )
-        .expect("write manifest");
+        let current = format!("version = \"{CURRENT}\"");
+        fs::write(&manifest, text.replace(&current, "version = \"0.2.0\""))
+            .expect("write manifest");
     });
     let stripped = fs::read_to_string(dir.path().join("plugin-api/src/abi/host.rs")).unwrap();
-    assert!(
-        !stripped.contains("pub peer_certificate: extern"),
-        "the 0.2.1 field is gone"
+    let host_mod = stripped
+        .split("pub struct HostMod {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .expect("HostMod in the copy");
+    assert_eq!(
+        host_mod.matches("pub ").count(),
+        1,
+        "only 0.2.0's api_version left:\n{host_mod}"
     );
     let target = build_beside(dir.path(), "plugin-0.2.0", "the 0.2.0 plugin");
     let plugin = target.join(format!(
