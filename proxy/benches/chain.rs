@@ -114,6 +114,7 @@ fn noop_config(library: &Path) -> PluginConfig {
         on_error: Default::default(),
         body_limit: None,
         breaker: None,
+        callouts: Default::default(),
     }
 }
 

@@ -11,8 +11,8 @@ mod load;
 pub use addr::{BackendAddr, BackendName};
 pub use file::{
     AdminToken, Algorithm, BackendConfig, BackendProtocol, BackendTlsConfig, Balance,
-    BreakerConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig, Config, EncodedSlashes,
-    ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig, PluginSettings, ProductConfig,
-    RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
+    BreakerConfig, CalloutLimitsConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
+    Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
+    PluginSettings, ProductConfig, RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
 };
 pub use load::{ConfigError, Overrides};

@@ -264,6 +264,45 @@ pub struct PluginConfig {
     pub body_limit: Option<u64>,
     /// A circuit breaker: stop calling the instance while its handlers fail too often.
     pub breaker: Option<BreakerConfig>,
+    /// Callouts (plugin API 0.2.2): the instance's limits.
+    #[serde(default)]
+    pub callouts: CalloutLimitsConfig,
+}
+
+/// `[[plugins]] callouts = { concurrent, timeout_ms, body_limit }`: what an instance's
+/// handlers may ask of the network through the host.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CalloutLimitsConfig {
+    /// Callouts of the instance in flight at once (over it, a handler's wait fails).
+    #[serde(default = "default_callouts_concurrent")]
+    pub concurrent: u32,
+    /// The longest a callout may take (a callout asking for more gets this).
+    #[serde(default = "default_callouts_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The most response body bytes a callout keeps.
+    #[serde(default = "default_callouts_body_limit")]
+    pub body_limit: u64,
+}
+
+impl Default for CalloutLimitsConfig {
+    fn default() -> Self {
+        CalloutLimitsConfig {
+            concurrent: default_callouts_concurrent(),
+            timeout_ms: default_callouts_timeout_ms(),
+            body_limit: default_callouts_body_limit(),
+        }
+    }
+}
+
+fn default_callouts_concurrent() -> u32 {
+    1024
+}
+fn default_callouts_timeout_ms() -> u64 {
+    5_000
+}
+fn default_callouts_body_limit() -> u64 {
+    1 << 20
 }
 
 /// `[[plugins]] breaker`: when an instance's handlers fail (panics, broken verdicts)

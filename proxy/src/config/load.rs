@@ -104,6 +104,7 @@ impl Config {
                     on_error: Default::default(),
                     body_limit: None,
                     breaker: None,
+                    callouts: Default::default(),
                 }),
         );
         config.validate(&origin)?;

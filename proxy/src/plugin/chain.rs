@@ -419,7 +419,7 @@ impl Chain<RequestHandlerBox> {
                 }
             };
             let (result, left) = if may_wait {
-                wait::collect(|| {
+                wait::collect(&link.instance.callouts, || {
                     (link.handler).call(RequestView_TO::from_ptr(&mut *request, TD_Opaque))
                 })
             } else {
@@ -432,13 +432,14 @@ impl Chain<RequestHandlerBox> {
                 call.returned(Action::GoOn);
                 continue;
             }
-            if let (RResult::ROk(v), Some((callouts, continuation))) = (&result, left) {
+            if let (RResult::ROk(v), Some((callouts, continuation, permits))) = (&result, left) {
                 if v.action == ActionCode::WAIT {
                     call.returned(Action::GoOn);
                     *waiting = Some(Waiting {
                         callouts,
                         continuation,
                         link: index,
+                        permits,
                     });
                     return Ok(RequestChainOutcome::Wait);
                 }

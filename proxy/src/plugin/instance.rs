@@ -36,6 +36,8 @@ pub struct Instance {
     pub accounts: Accounts,
     /// Its circuit breaker, if the config sets one.
     pub breaker: Option<Breaker>,
+    /// What its handlers may ask of the network (`callouts`).
+    pub callouts: super::wait::CalloutLimits,
 }
 
 /// The next instance id.

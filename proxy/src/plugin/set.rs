@@ -86,6 +86,7 @@ impl Plugins {
                 products: config.products.clone().map(Vec::into_boxed_slice),
                 accounts: Accounts::default(),
                 breaker,
+                callouts: super::wait::CalloutLimits::new(&config.callouts),
             });
             plugins.init(library, instance, &settings)?;
         }

@@ -1,13 +1,17 @@
 //! Handlers that wait (plugin API 0.2.2): while a handler at BeforeLocation,
 //! FoundProduct or AfterLocation runs, the callouts it starts and the continuation it
-//! leaves through the host module are collected on its thread ([`collect`]); a chain
-//! whose handler returned Wait hands them over as a [`Waiting`], which the request's
-//! life runs (`crate::callout`) and resumes.
+//! leaves through the host module are collected on its thread ([`collect`]), within its
+//! instance's [`CalloutLimits`]; a chain whose handler returned Wait hands them over as
+//! a [`Waiting`], which the request's life runs (`crate::callout`) and resumes.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString};
 use hookgate_plugin_api::Point;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::CalloutLimitsConfig;
 
 /// What the proxy lends plugins through its host module.
 pub const SERVICES: HostServices = HostServices {
@@ -19,11 +23,36 @@ pub const SERVICES: HostServices = HostServices {
 /// The most callouts one handler may start.
 const MAX_CALLOUTS: usize = 16;
 
-/// What the handler running on this thread started.
-#[derive(Default)]
+/// An instance's callout limits (`[[plugins]] callouts`): its callouts in flight at
+/// once, and the most time and body bytes each may take.
+#[derive(Clone, Debug)]
+pub struct CalloutLimits {
+    in_flight: Arc<Semaphore>,
+    concurrent: u32,
+    timeout_ms: u64,
+    body_limit: u64,
+}
+
+impl CalloutLimits {
+    /// The limits `config` sets.
+    pub fn new(config: &CalloutLimitsConfig) -> CalloutLimits {
+        let concurrent = config.concurrent.max(1);
+        CalloutLimits {
+            in_flight: Arc::new(Semaphore::new(concurrent as usize)),
+            concurrent,
+            timeout_ms: config.timeout_ms.max(1),
+            body_limit: config.body_limit.max(1),
+        }
+    }
+}
+
+/// What the handler running on this thread started, within its instance's limits.
 struct Pending {
+    limits: CalloutLimits,
     callouts: Vec<CalloutSpecAbi>,
     continuation: Option<ContinuationBox>,
+    /// One per callout, held until it is done.
+    permits: Vec<OwnedSemaphorePermit>,
 }
 
 thread_local! {
@@ -33,13 +62,22 @@ thread_local! {
 
 /// A handler that waits: its callouts, its continuation, and where its chain goes on.
 pub struct Waiting {
-    /// The callouts, in the order started.
+    /// The callouts, in the order started (each capped by its instance's limits).
     pub callouts: Vec<CalloutSpecAbi>,
     /// Called once with their results.
     pub continuation: ContinuationBox,
     /// The index of the waiting handler in its chain (the chain goes on after it).
     pub link: usize,
+    /// The callouts' places under the instance's `concurrent` limit, freed with this.
+    pub permits: Vec<OwnedSemaphorePermit>,
 }
+
+/// What a handler left: its callouts, its continuation and their places.
+pub type Left = (
+    Vec<CalloutSpecAbi>,
+    ContinuationBox,
+    Vec<OwnedSemaphorePermit>,
+);
 
 /// Whether handlers at `point` may wait.
 pub fn may_wait(point: Point) -> bool {
@@ -49,34 +87,57 @@ pub fn may_wait(point: Point) -> bool {
     )
 }
 
-/// Runs `handler` (at a point where handlers may wait) collecting what it starts; the
-/// callouts and continuation, if it left a continuation.
-pub fn collect<T>(
-    handler: impl FnOnce() -> T,
-) -> (T, Option<(Vec<CalloutSpecAbi>, ContinuationBox)>) {
-    PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
+/// Runs `handler` of an instance with `limits` (at a point where handlers may wait),
+/// collecting what it starts: its callouts and continuation, if it left one.
+pub fn collect<T>(limits: &CalloutLimits, handler: impl FnOnce() -> T) -> (T, Option<Left>) {
+    let pending = Pending {
+        limits: limits.clone(),
+        callouts: Vec::new(),
+        continuation: None,
+        permits: Vec::new(),
+    };
+    PENDING.with(|p| *p.borrow_mut() = Some(pending));
     let result = handler();
-    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default();
-    let left = pending
-        .continuation
-        .map(|continuation| (pending.callouts, continuation));
+    let left = PENDING
+        .with(|p| p.borrow_mut().take())
+        .and_then(|pending| (pending.continuation).map(|c| (pending.callouts, c, pending.permits)));
     (result, left)
 }
 
-extern "C" fn callout(spec: CalloutSpecAbi) -> RResult<u32, RString> {
-    PENDING.with(|p| match p.borrow_mut().as_mut() {
-        Some(pending) if pending.callouts.len() >= MAX_CALLOUTS => {
-            RResult::RErr(format!("more than {MAX_CALLOUTS} callouts in one handler").into())
+extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
+    PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        let Some(pending) = pending.as_mut() else {
+            return RResult::RErr(
+                "callouts are only started by handlers at BeforeLocation, FoundProduct or \
+                 AfterLocation"
+                    .into(),
+            );
+        };
+        if pending.callouts.len() >= MAX_CALLOUTS {
+            let why = format!("more than {MAX_CALLOUTS} callouts in one handler");
+            return RResult::RErr(why.into());
         }
-        Some(pending) => {
-            pending.callouts.push(spec);
-            RResult::ROk(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
-        }
-        None => RResult::RErr(
-            "callouts are only started by handlers at BeforeLocation, FoundProduct or \
-             AfterLocation"
-                .into(),
-        ),
+        let limits = &pending.limits;
+        let Ok(permit) = Arc::clone(&limits.in_flight).try_acquire_owned() else {
+            let why = format!(
+                "the instance has {} callouts in flight already (`callouts.concurrent`)",
+                limits.concurrent
+            );
+            return RResult::RErr(why.into());
+        };
+        // The instance's limits cap what the callout asks for.
+        spec.timeout_ms = match spec.timeout_ms {
+            0 => limits.timeout_ms,
+            asked => asked.min(limits.timeout_ms),
+        };
+        spec.body_limit = match spec.body_limit {
+            0 => limits.body_limit,
+            asked => asked.min(limits.body_limit),
+        };
+        pending.callouts.push(spec);
+        pending.permits.push(permit);
+        RResult::ROk(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
     })
 }
 

@@ -9,7 +9,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use std::cell::RefCell;
+
 use hookgate_tests::{arg, free_addr, http1_send, library, Backend, Behaviour, Proxy, Req};
+
+thread_local! {
+    /// The `callouts = { … }` line of the next [`start`] on this thread, if any.
+    static LIMITS: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// The proxy: every request to `app`, the ext-auth plugin asking the cluster `auth`
 /// at `auth` with `settings` (extra plugin config lines) and `on_error`.
@@ -34,6 +41,7 @@ listen = ["{listen}"]
 path = {plugin:?}
 config = {plugin_config:?}
 on_error = "{on_error}"
+{limits}
 [products.web]
 routes = [{{ cluster = "app" }}]
 [clusters.app.subclusters.main]
@@ -47,6 +55,7 @@ weight = 1
 backends = [{{ addr = "{auth}" }}]
 "#,
         plugin = arg(&library("hookgate_plugin_ext_auth")),
+        limits = LIMITS.with(|l| l.borrow().clone()),
         plugin_config = arg(&plugin_config),
         app = app.addr(),
     );
@@ -140,6 +149,70 @@ fn a_service_that_is_down_or_slow_is_the_instances_error_policy() {
     assert_eq!(timed_out.status, 500);
     assert!(
         started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        proxy.stderr_text().contains("auth service: timeout"),
+        "{}",
+        proxy.stderr_text()
+    );
+}
+
+/// `[[plugins]] callouts`: the instance's concurrent callouts are capped (a wait over
+/// the cap fails the handler: fail-closed 500), and so is each callout's time (the
+/// plugin asks for 5 s, the instance allows 300 ms).
+#[test]
+fn the_instances_callout_limits_hold() {
+    let app = Backend::echo("app");
+    let slow = Backend::start(Behaviour::echo("slow").delay(Duration::from_millis(1500)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    LIMITS.with(|l| *l.borrow_mut() = "callouts = { concurrent = 1, timeout_ms = 3000 }".into());
+    let (proxy, listen) = start(
+        dir.path(),
+        &app,
+        slow.addr(),
+        "timeout_ms = 5000",
+        "fail-closed",
+    );
+    let first = std::thread::spawn(move || http1_send(listen, &get("200")));
+    // Waits until the first request's callout is in flight at the auth service.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while slow.requests() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first callout never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(
+        second.status, 500,
+        "over the instance's one callout in flight"
+    );
+    assert!(
+        proxy.stderr_text().contains("callouts in flight already"),
+        "{}",
+        proxy.stderr_text()
+    );
+    let first = first.join().expect("first thread").expect("answered");
+    assert_eq!(first.status, 200, "{}", first.text());
+    drop(proxy);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    LIMITS.with(|l| *l.borrow_mut() = "callouts = { timeout_ms = 300 }".into());
+    let (proxy, listen) = start(
+        dir.path(),
+        &app,
+        slow.addr(),
+        "timeout_ms = 5000",
+        "fail-closed",
+    );
+    let started = std::time::Instant::now();
+    let capped = http1_send(listen, &get("200")).expect("answered");
+    assert_eq!(capped.status, 500);
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
         "{:?}",
         started.elapsed()
     );
