@@ -387,4 +387,44 @@ fn plugin_accounting(
         "Times a plugin instance's circuit breaker opened",
         opened,
     );
+
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct CalloutOutcome {
+        plugin: String,
+        outcome: &'static str,
+    }
+    let callouts = Family::<CalloutOutcome, Counter>::default();
+    let seconds = Family::<Plugin, Counter<f64, AtomicU64>>::default();
+    for instance in &plugins.instances {
+        let counts = &instance.callouts.counts;
+        for (outcome, counter) in [
+            ("answered", &counts.answered),
+            ("timeout", &counts.timed_out),
+            ("failed", &counts.failed),
+            ("refused", &counts.refused),
+        ] {
+            let labels = CalloutOutcome {
+                plugin: instance.name.clone(),
+                outcome,
+            };
+            callouts
+                .get_or_create(&labels)
+                .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        let micros = counts.micros.load(std::sync::atomic::Ordering::Relaxed);
+        let plugin = Plugin {
+            plugin: instance.name.clone(),
+        };
+        seconds.get_or_create(&plugin).inc_by(micros as f64 / 1e6);
+    }
+    registry.register(
+        "plugin_callouts",
+        "Callouts of each plugin instance's handlers, by outcome (answered, timeout, failed, refused)",
+        callouts,
+    );
+    registry.register(
+        "plugin_callout_seconds",
+        "Time the callouts of each plugin instance took, summed",
+        seconds,
+    );
 }

@@ -440,6 +440,7 @@ impl Chain<RequestHandlerBox> {
                         continuation,
                         link: index,
                         permits,
+                        counts: Arc::clone(&link.instance.callouts.counts),
                     });
                     return Ok(RequestChainOutcome::Wait);
                 }

@@ -5,9 +5,12 @@
 //! a [`Waiting`], which the request's life runs (`crate::callout`) and resumes.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hookgate_plugin_api::abi::{CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString};
+use hookgate_plugin_api::abi::{
+    CalloutResultAbi, CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString,
+};
 use hookgate_plugin_api::Point;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -24,13 +27,48 @@ pub const SERVICES: HostServices = HostServices {
 const MAX_CALLOUTS: usize = 16;
 
 /// An instance's callout limits (`[[plugins]] callouts`): its callouts in flight at
-/// once, and the most time and body bytes each may take.
+/// once, and the most time and body bytes each may take; and what its callouts did.
 #[derive(Clone, Debug)]
 pub struct CalloutLimits {
     in_flight: Arc<Semaphore>,
     concurrent: u32,
     timeout_ms: u64,
     body_limit: u64,
+    /// Its callouts, counted (on `/metrics`).
+    pub counts: Arc<CalloutCounts>,
+}
+
+/// What an instance's callouts did: by outcome, and their time.
+#[derive(Debug, Default)]
+pub struct CalloutCounts {
+    /// Answered (any status).
+    pub answered: AtomicU64,
+    /// Timed out.
+    pub timed_out: AtomicU64,
+    /// Failed otherwise (connect, TLS, a bad spec, a body over its limit).
+    pub failed: AtomicU64,
+    /// Refused before being sent (over the instance's `concurrent` limit).
+    pub refused: AtomicU64,
+    /// Their time, in microseconds, summed.
+    pub micros: AtomicU64,
+}
+
+impl CalloutCounts {
+    /// Counts the results of callouts that took `elapsed` together.
+    pub fn record(&self, results: &[CalloutResultAbi], elapsed: std::time::Duration) {
+        for result in results {
+            let counter = match result.error.as_ref().into_option() {
+                None => &self.answered,
+                Some(error) if error.as_str() == "timeout" => &self.timed_out,
+                Some(_) => &self.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let calls = results.len() as u64;
+        self.micros
+            .fetch_add(micros.saturating_mul(calls), Ordering::Relaxed);
+    }
 }
 
 impl CalloutLimits {
@@ -42,6 +80,7 @@ impl CalloutLimits {
             concurrent,
             timeout_ms: config.timeout_ms.max(1),
             body_limit: config.body_limit.max(1),
+            counts: Arc::default(),
         }
     }
 }
@@ -70,6 +109,8 @@ pub struct Waiting {
     pub link: usize,
     /// The callouts' places under the instance's `concurrent` limit, freed with this.
     pub permits: Vec<OwnedSemaphorePermit>,
+    /// Where its instance counts them.
+    pub counts: Arc<CalloutCounts>,
 }
 
 /// What a handler left: its callouts, its continuation and their places.
@@ -120,6 +161,7 @@ extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
         }
         let limits = &pending.limits;
         let Ok(permit) = Arc::clone(&limits.in_flight).try_acquire_owned() else {
+            limits.counts.refused.fetch_add(1, Ordering::Relaxed);
             let why = format!(
                 "the instance has {} callouts in flight already (`callouts.concurrent`)",
                 limits.concurrent

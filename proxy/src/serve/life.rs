@@ -527,8 +527,10 @@ impl Life {
             };
             // The request waits here, holding no worker: a client that goes away drops
             // this future, and with it the callouts; RequestFinish still runs.
+            let started = std::time::Instant::now();
             let results =
                 crate::callout::run_all(&snapshot, self.request.client_ip, &waiting.callouts).await;
+            waiting.counts.record(&results, started.elapsed());
             first = waiting.link + 1;
             let resumed = call(&self.conn, &mut self.request, chain, |chain, view| {
                 chain

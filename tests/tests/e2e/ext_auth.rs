@@ -37,6 +37,7 @@ fn start(
         r#"default_product = "web"
 [server]
 listen = ["{listen}"]
+admin = "{admin}"
 [[plugins]]
 path = {plugin:?}
 config = {plugin_config:?}
@@ -56,6 +57,7 @@ backends = [{{ addr = "{auth}" }}]
 "#,
         plugin = arg(&library("hookgate_plugin_ext_auth")),
         limits = LIMITS.with(|l| l.borrow().clone()),
+        admin = free_addr(),
         plugin_config = arg(&plugin_config),
         app = app.addr(),
     );
@@ -83,7 +85,7 @@ fn get(status: &str) -> Req {
 fn allowed_requests_go_on_with_the_services_headers_and_denied_ones_get_its_401() {
     let (app, auth) = (Backend::echo("app"), auth_service());
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_proxy, listen) = start(dir.path(), &app, auth.addr(), "", "fail-closed");
+    let (proxy, listen) = start(dir.path(), &app, auth.addr(), "", "fail-closed");
 
     let allowed = http1_send(listen, &get("200")).expect("answered");
     assert_eq!(allowed.status, 200, "{}", allowed.text());
@@ -113,6 +115,12 @@ fn allowed_requests_go_on_with_the_services_headers_and_denied_ones_get_its_401(
         "a denied request never reaches the application"
     );
     assert_eq!(auth.requests(), 2);
+    let callouts = |outcome: &str| {
+        let labels = format!("plugin=\"hookgate-plugin-ext-auth\",outcome=\"{outcome}\"");
+        proxy.metric(&format!("hookgate_plugin_callouts_total{{{labels}}}"))
+    };
+    assert_eq!(callouts("answered"), Some(2.0));
+    assert_eq!(callouts("timeout"), Some(0.0));
 }
 
 #[test]
@@ -197,6 +205,9 @@ fn the_instances_callout_limits_hold() {
     );
     let first = first.join().expect("first thread").expect("answered");
     assert_eq!(first.status, 200, "{}", first.text());
+    let labels = "plugin=\"hookgate-plugin-ext-auth\",outcome=\"refused\"";
+    let refused = proxy.metric(&format!("hookgate_plugin_callouts_total{{{labels}}}"));
+    assert_eq!(refused, Some(1.0));
     drop(proxy);
 
     let dir = tempfile::tempdir().expect("temp dir");
