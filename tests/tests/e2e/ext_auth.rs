@@ -233,3 +233,49 @@ fn the_instances_callout_limits_hold() {
         proxy.stderr_text()
     );
 }
+
+/// A client that goes away while its request waits on a callout: the request ends
+/// there (the application never sees it) and RequestFinish still runs (the access
+/// log's line says `client_closed`).
+#[test]
+fn a_client_that_goes_away_while_waiting_ends_the_request_and_request_finish_runs() {
+    use std::io::Write;
+    let app = Backend::echo("app");
+    let slow = Backend::start(Behaviour::echo("slow").delay(Duration::from_secs(3)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    let access_log = format!(
+        "\n[[plugins]]\npath = {:?}\nconfig = {{ path = {:?}, flush_interval_ms = 20 }}\n",
+        arg(&library("hookgate_plugin_access_log")),
+        arg(&log),
+    );
+    LIMITS.with(|l| *l.borrow_mut() = access_log);
+    let (_proxy, listen) = start(dir.path(), &app, slow.addr(), "", "fail-closed");
+    let mut client = std::net::TcpStream::connect(listen).expect("connect");
+    client
+        .write_all(b"GET /gone HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+        .expect("send");
+    // The request now waits on its callout: the auth service has it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while slow.requests() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the callout never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(client);
+    let line = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("/gone")) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access log line:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(line.contains("error=\"client_closed\""), "{line}");
+    assert_eq!(app.requests(), 0);
+}
