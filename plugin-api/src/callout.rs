@@ -2,6 +2,7 @@
 //! request waits ([`Request::wait`](crate::Request::wait)), and what comes back.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::abi::{
@@ -221,14 +222,31 @@ thread_local! {
     static FAILED: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// Failures noted in [`FAILED`] and not yet taken, on any thread: while there is none
+/// (always, but for handlers that fail on purpose), a handler's wrapper reads this
+/// one word instead of the thread-local (which, in a library loaded at run time,
+/// costs a call into the dynamic linker's TLS lookup).
+static NOTED: AtomicUsize = AtomicUsize::new(0);
+
 /// Why the handler that just ran fails, if it does.
+#[inline]
 pub(crate) fn take_refusal() -> Option<String> {
-    FAILED.with(|r| r.borrow_mut().take())
+    if NOTED.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let taken = FAILED.with(|r| r.borrow_mut().take());
+    if taken.is_some() {
+        NOTED.fetch_sub(1, Ordering::AcqRel);
+    }
+    taken
 }
 
 /// Makes the handler running on this thread fail with `why`.
 pub(crate) fn fail(why: String) {
-    FAILED.with(|r| *r.borrow_mut() = Some(why));
+    let replaced = FAILED.with(|r| r.borrow_mut().replace(why));
+    if replaced.is_none() {
+        NOTED.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// Starts `callouts` through the host and leaves `continuation` with it; the

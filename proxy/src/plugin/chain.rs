@@ -418,32 +418,30 @@ impl Chain<RequestHandlerBox> {
                     Some(done) => return done,
                 }
             };
-            let (result, left) = if may_wait {
-                wait::collect(&link.instance.callouts, || {
-                    (link.handler).call(RequestView_TO::from_ptr(&mut *request, TD_Opaque))
-                })
-            } else {
-                let view = RequestView_TO::from_ptr(&mut *request, TD_Opaque);
-                (link.handler.call(view), None)
-            };
+            let entered = may_wait.then(|| wait::enter(&link.instance.callouts));
+            let result = link
+                .handler
+                .call(RequestView_TO::from_ptr(&mut *request, TD_Opaque));
             // GoOn is the common case: skip moving the whole verdict (it is ~100 bytes)
             // through the conversion below, which profiling showed to dominate.
             if matches!(&result, RResult::ROk(v) if v.action == ActionCode::GO_ON) {
+                drop(entered);
                 call.returned(Action::GoOn);
                 continue;
             }
-            if let (RResult::ROk(v), Some((callouts, continuation, permits))) = (&result, left) {
-                if v.action == ActionCode::WAIT {
-                    call.returned(Action::GoOn);
-                    *waiting = Some(Waiting {
-                        callouts,
-                        continuation,
-                        link: index,
-                        permits,
-                        counts: Arc::clone(&link.instance.callouts.counts),
-                    });
-                    return Ok(RequestChainOutcome::Wait);
-                }
+            let waits = matches!(&result, RResult::ROk(v) if v.action == ActionCode::WAIT);
+            if let Some((callouts, continuation, permits)) =
+                entered.filter(|_| waits).and_then(wait::Entered::take)
+            {
+                call.returned(Action::GoOn);
+                *waiting = Some(Waiting {
+                    callouts,
+                    continuation,
+                    link: index,
+                    permits,
+                    counts: Arc::clone(&link.instance.callouts.counts),
+                });
+                return Ok(RequestChainOutcome::Wait);
             }
             let redirect_set = request.redirect_url().is_some();
             let verdict = result.into_result().map_err(panicked).and_then(|v| {

@@ -1,10 +1,10 @@
 //! Handlers that wait (plugin API 0.2.2): while a handler at BeforeLocation,
 //! FoundProduct or AfterLocation runs, the callouts it starts and the continuation it
-//! leaves through the host module are collected on its thread ([`collect`]), within its
+//! leaves through the host module are collected on its thread ([`enter`]), within its
 //! instance's [`CalloutLimits`]; a chain whose handler returned Wait hands them over as
 //! a [`Waiting`], which the request's life runs (`crate::callout`) and resumes.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -85,9 +85,9 @@ impl CalloutLimits {
     }
 }
 
-/// What the handler running on this thread started, within its instance's limits.
+/// What the handler running on this thread started.
+#[derive(Default)]
 struct Pending {
-    limits: CalloutLimits,
     callouts: Vec<CalloutSpecAbi>,
     continuation: Option<ContinuationBox>,
     /// One per callout, held until it is done.
@@ -95,8 +95,12 @@ struct Pending {
 }
 
 thread_local! {
-    /// `Some` while a handler that may wait runs.
-    static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
+    /// The limits of the instance whose handler runs on this thread, while a handler
+    /// that may wait runs (null otherwise). A pointer rather than a clone: setting it
+    /// is all a handler that does not wait pays (it is read only by `callout`).
+    static LIMITS: Cell<*const CalloutLimits> = const { Cell::new(std::ptr::null()) };
+    /// What the running handler started, made at its first callout.
+    static PENDING: Cell<Option<Box<Pending>>> = const { Cell::new(None) };
 }
 
 /// A handler that waits: its callouts, its continuation, and where its chain goes on.
@@ -128,45 +132,68 @@ pub fn may_wait(point: Point) -> bool {
     )
 }
 
-/// Runs `handler` of an instance with `limits` (at a point where handlers may wait),
-/// collecting what it starts: its callouts and continuation, if it left one.
-pub fn collect<T>(limits: &CalloutLimits, handler: impl FnOnce() -> T) -> (T, Option<Left>) {
-    let pending = Pending {
-        limits: limits.clone(),
-        callouts: Vec::new(),
-        continuation: None,
-        permits: Vec::new(),
-    };
-    PENDING.with(|p| *p.borrow_mut() = Some(pending));
-    let result = handler();
-    let left = PENDING
-        .with(|p| p.borrow_mut().take())
-        .and_then(|pending| (pending.continuation).map(|c| (pending.callouts, c, pending.permits)));
-    (result, left)
+/// A handler of an instance with these limits runs on this thread, at a point where
+/// handlers may wait: the callouts it starts and the continuation it leaves are
+/// collected until this drops (then discarded, unless [`take`](Entered::take)n).
+/// Setting it up is all a handler that does not wait pays: two thread-local writes.
+#[must_use]
+pub struct Entered(());
+
+/// Marks the handler about to run as one with `limits` that may wait.
+pub fn enter(limits: &CalloutLimits) -> Entered {
+    LIMITS.set(limits);
+    Entered(())
+}
+
+impl Entered {
+    /// What the handler left, if it left a continuation.
+    pub fn take(self) -> Option<Left> {
+        let pending = PENDING.take()?;
+        let Pending {
+            callouts,
+            continuation,
+            permits,
+        } = *pending;
+        continuation.map(|c| (callouts, c, permits))
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        LIMITS.set(std::ptr::null());
+        // Callouts started without a wait (or not taken) are dropped, their places
+        // freed.
+        drop(PENDING.take());
+    }
+}
+
+/// Runs `f` on the limits of the handler running on this thread and what it started
+/// so far; `None` outside a handler that may wait.
+fn with_pending<T>(f: impl FnOnce(&CalloutLimits, &mut Pending) -> T) -> Option<T> {
+    let limits = LIMITS.get();
+    // SAFETY: `enter` sets the pointer from a reference to the instance's limits,
+    // which the chain holds (through the instance's `Arc`) for the whole handler call,
+    // and the `Entered` it returns, dropped right after that call on this thread
+    // (even on unwinding), clears it. The host module's functions that call this run
+    // synchronously inside the handler call. So a non-null pointer is valid here.
+    let limits = unsafe { limits.as_ref() }?;
+    let mut pending = PENDING.take().unwrap_or_default();
+    let result = f(limits, &mut pending);
+    PENDING.set(Some(pending));
+    Some(result)
 }
 
 extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
-    PENDING.with(|p| {
-        let mut pending = p.borrow_mut();
-        let Some(pending) = pending.as_mut() else {
-            return RResult::RErr(
-                "callouts are only started by handlers at BeforeLocation, FoundProduct or \
-                 AfterLocation"
-                    .into(),
-            );
-        };
+    let outcome = with_pending(|limits, pending| {
         if pending.callouts.len() >= MAX_CALLOUTS {
-            let why = format!("more than {MAX_CALLOUTS} callouts in one handler");
-            return RResult::RErr(why.into());
+            return Err(format!("more than {MAX_CALLOUTS} callouts in one handler"));
         }
-        let limits = &pending.limits;
         let Ok(permit) = Arc::clone(&limits.in_flight).try_acquire_owned() else {
             limits.counts.refused.fetch_add(1, Ordering::Relaxed);
-            let why = format!(
+            return Err(format!(
                 "the instance has {} callouts in flight already (`callouts.concurrent`)",
                 limits.concurrent
-            );
-            return RResult::RErr(why.into());
+            ));
         };
         // The instance's limits cap what the callout asks for.
         spec.timeout_ms = match spec.timeout_ms {
@@ -179,19 +206,32 @@ extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
         };
         pending.callouts.push(spec);
         pending.permits.push(permit);
-        RResult::ROk(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
-    })
+        Ok(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
+    });
+    match outcome {
+        Some(Ok(index)) => RResult::ROk(index),
+        Some(Err(why)) => RResult::RErr(why.into()),
+        None => RResult::RErr(
+            "callouts are only started by handlers at BeforeLocation, FoundProduct or \
+             AfterLocation"
+                .into(),
+        ),
+    }
 }
 
 extern "C" fn wait(continuation: ContinuationBox) -> RResult<(), RString> {
-    PENDING.with(|p| match p.borrow_mut().as_mut() {
-        Some(pending) if pending.continuation.is_none() => {
-            pending.continuation = Some(continuation);
-            RResult::ROk(())
+    let outcome = with_pending(|_, pending| {
+        if pending.continuation.is_some() {
+            return Err("the handler already waits");
         }
-        Some(_) => RResult::RErr("the handler already waits".into()),
+        pending.continuation = Some(continuation);
+        Ok(())
+    });
+    match outcome {
+        Some(Ok(())) => RResult::ROk(()),
+        Some(Err(why)) => RResult::RErr(why.into()),
         None => RResult::RErr(
             "only handlers at BeforeLocation, FoundProduct or AfterLocation wait".into(),
         ),
-    })
+    }
 }
