@@ -384,12 +384,8 @@ impl TestPlugin {
                 .resume(view(request), results)
                 .into_result()
         });
-        let redirect_set = request.redirect_url().is_some();
-        let result = (result.map_err(RString::into_string))
-            .and_then(|v| settle::request_verdict(v, redirect_set));
-        let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
-        if let Some(done) = settle(result, go_on, self, point) {
-            return done.map(|outcome| self.outcome(outcome, request));
+        if let Some(done) = self.settled(result, point, request) {
+            return done;
         }
         let chain = match point {
             Point::BeforeLocation => &self.before_location,
@@ -612,12 +608,8 @@ impl TestPlugin {
                     return Ok(Outcome::Wait);
                 }
             }
-            let redirect_set = request.redirect_url().is_some();
-            let result = (result.map_err(RString::into_string))
-                .and_then(|v| settle::request_verdict(v, redirect_set));
-            let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
-            if let Some(done) = settle(result, go_on, self, point) {
-                return done.map(|outcome| self.outcome(outcome, request));
+            if let Some(done) = self.settled(result, point, request) {
+                return done;
             }
         }
         Ok(Outcome::GoOn)
@@ -625,6 +617,22 @@ impl TestPlugin {
 }
 
 impl TestPlugin {
+    /// A request handler's (or continuation's) verdict at `point`, settled as the
+    /// proxy settles it: `None` to go on with the chain.
+    fn settled(
+        &self,
+        result: Result<crate::abi::RequestVerdict, RString>,
+        point: Point,
+        request: &FakeRequest,
+    ) -> Option<Result<Outcome, String>> {
+        let redirect_set = request.redirect_url().is_some();
+        let result = (result.map_err(RString::into_string))
+            .and_then(|v| settle::request_verdict(v, redirect_set));
+        let go_on = |o: &RequestOutcome| *o == RequestOutcome::GoOn;
+        let done = settle(result, go_on, self, point)?;
+        Some(done.map(|outcome| self.outcome(outcome, request)))
+    }
+
     /// A settled request outcome as the SDK's.
     fn outcome(&self, outcome: RequestOutcome, request: &FakeRequest) -> Outcome {
         match outcome {
