@@ -79,12 +79,7 @@ async fn one(
                 .get(index)
                 .and_then(|s| s.backend(cluster.balance, client_ip, &[]))
                 .ok_or_else(|| format!("cluster {name:?} has no healthy backend"))?;
-            let timeouts = Timeouts {
-                connect: cluster.connect_timeout,
-                response: cluster.response_timeout,
-                read: cluster.read_timeout,
-                send: cluster.send_timeout,
-            };
+            let timeouts = cluster.timeouts();
             let host = backend.name.to_string();
             let path = if spec.path.is_empty() {
                 "/".to_owned()

@@ -385,15 +385,7 @@ fn pooled_response(
 
 /// Whether the backend keeps the connection open after `response` (RFC 9112 §9.3).
 fn keeps_alive(response: &Response<Incoming>) -> bool {
-    let has = |token: &str| {
-        response
-            .headers()
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|item| item.trim().eq_ignore_ascii_case(token))
-    };
+    let has = |token: &str| crate::header_list::has(response.headers(), CONNECTION, token);
     match response.version() {
         Version::HTTP_11 => !has("close"),
         Version::HTTP_10 => has("keep-alive") && !has("close"),

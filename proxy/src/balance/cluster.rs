@@ -10,6 +10,7 @@ use super::key;
 use super::subcluster::Subcluster;
 use crate::config::{BackendProtocol, Balance, ClusterConfig, Config, HealthCheckConfig};
 use crate::resolve::Names;
+use crate::upstream::Timeouts;
 
 /// A named group of subclusters that routes send requests to.
 #[derive(Debug)]
@@ -88,6 +89,16 @@ impl Cluster {
             health_check: config.health_check.clone(),
             subclusters,
             cumulative,
+        }
+    }
+
+    /// The time limits of an attempt to one of its backends.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.connect_timeout,
+            response: self.response_timeout,
+            read: self.read_timeout,
+            send: self.send_timeout,
         }
     }
 

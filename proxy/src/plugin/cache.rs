@@ -195,17 +195,7 @@ fn copy_hashing(source: &Path, temp: &Path) -> io::Result<String> {
         to.write_all(&buf[..n])?;
     }
     to.sync_all()?;
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
+    Ok(crate::hex::lower(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::config::{Algorithm, CompressConfig};
+use crate::header_list;
 
 /// A product's compression settings, checked at load.
 #[derive(Clone, Debug)]
@@ -146,15 +147,8 @@ impl Plan {
 
 /// Adds `Accept-Encoding` to `Vary` unless it is there already (or `Vary: *`).
 fn add_vary(headers: &mut HeaderMap) {
-    let present = headers
-        .get_all(VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| {
-            let token = token.trim();
-            token == "*" || token.eq_ignore_ascii_case("accept-encoding")
-        });
+    let present = header_list::items(headers, VARY)
+        .any(|token| token == "*" || token.eq_ignore_ascii_case("accept-encoding"));
     if !present {
         headers.append(VARY, HeaderValue::from_static("Accept-Encoding"));
     }
@@ -162,15 +156,10 @@ fn add_vary(headers: &mut HeaderMap) {
 
 /// Whether a comma-separated header has `token` (any case, parameters ignored).
 fn has_token(headers: &HeaderMap, name: &http::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let item = item.split('=').next().unwrap_or("").trim();
-            item.eq_ignore_ascii_case(token)
-        })
+    header_list::items(headers, name).any(|item| {
+        let item = item.split('=').next().unwrap_or("").trim();
+        item.eq_ignore_ascii_case(token)
+    })
 }
 
 /// The algorithm a request's `Accept-Encoding` prefers among `offered` (RFC 9110

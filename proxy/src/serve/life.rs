@@ -46,7 +46,7 @@ use crate::request::{PluginRequest, RequestState};
 use crate::response::{ResponseState, SentResponse};
 use crate::route::RouteFacts;
 use crate::snapshot::Snapshot;
-use crate::upstream::{Timeouts, TlsFailure, UpstreamBody, UpstreamError};
+use crate::upstream::{TlsFailure, UpstreamBody, UpstreamError};
 use hookgate_plugin_api::body::TooLarge;
 
 /// Why hyper gets no response for a request.
@@ -380,12 +380,7 @@ impl Life {
         // A body read whole for RequestBody can be sent again, like no body.
         let replay = body.replay();
         let mut retries = Retries::new(cluster, &self.request.head.method, replay.is_none());
-        let cluster_timeouts = Timeouts {
-            connect: cluster.connect_timeout,
-            response: cluster.response_timeout,
-            read: cluster.read_timeout,
-            send: cluster.send_timeout,
-        };
+        let cluster_timeouts = cluster.timeouts();
         // A gRPC client's own deadline (`grpc-timeout`), where shorter than the
         // cluster's limits; other requests do not look the header up.
         let deadline = is_grpc

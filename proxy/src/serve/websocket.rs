@@ -3,6 +3,8 @@
 //! backend's 101, bytes are tunnelled both ways until either side closes.
 
 use http::header::{CONNECTION, UPGRADE};
+
+use crate::header_list;
 use http::{Request, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -20,21 +22,11 @@ use super::observed::{Observed, Observer};
 /// knowledge or over TLS, and an `Upgrade: h2c` request is forwarded as plain
 /// HTTP/1.1 with its hop-by-hop headers (`Upgrade`, `HTTP2-Settings`) removed.
 pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
-    let upgrade = request.headers().get_all(UPGRADE);
+    let headers = request.headers();
     request.version() == Version::HTTP_11
-        && upgrade.iter().next().is_some()
-        && !upgrade
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|protocol| protocol.trim().eq_ignore_ascii_case("h2c"))
-        && request
-            .headers()
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        && headers.contains_key(UPGRADE)
+        && !header_list::has(headers, UPGRADE, "h2c")
+        && header_list::has(headers, CONNECTION, "upgrade")
 }
 
 /// Once both sides have switched, copies bytes between them until one closes, or no

@@ -4,7 +4,6 @@
 //! ([`register`], [`lookup`]).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
@@ -65,7 +64,7 @@ pub fn describe(der: &CertificateDer<'_>) -> Result<PeerCertificateAbi, String> 
             .map(RString::from)
             .collect(),
         serial: serial(&cert).into(),
-        sha256: hex(&Sha256::digest(der.as_ref()), false).into(),
+        sha256: crate::hex::lower(&Sha256::digest(der.as_ref())).into(),
     })
 }
 
@@ -95,7 +94,7 @@ fn distinguished_name(name: &X509Name<'_>) -> String {
                 Ok(value) => escape(value, &mut out),
                 Err(_) => {
                     out.push('#');
-                    out.push_str(&hex(attribute.attr_value().data, false));
+                    out.push_str(&crate::hex::lower(attribute.attr_value().data));
                 }
             }
         }
@@ -171,19 +170,7 @@ fn serial(cert: &X509Certificate<'_>) -> String {
         .iter()
         .position(|&b| b != 0)
         .unwrap_or(raw.len().saturating_sub(1));
-    hex(raw.get(first..).unwrap_or(raw), true)
-}
-
-fn hex(bytes: &[u8], upper: bool) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = if upper {
-            write!(out, "{b:02X}")
-        } else {
-            write!(out, "{b:02x}")
-        };
-    }
-    out
+    crate::hex::upper(raw.get(first..).unwrap_or(raw))
 }
 
 #[cfg(test)]
