@@ -29,6 +29,8 @@ mod log;
 mod metric;
 mod module;
 mod peer;
+#[allow(non_local_definitions)]
+mod timer;
 // `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
 // rustc's FFI lint only sees its zero-sized phantom field.
 #[allow(non_local_definitions, improper_ctypes_definitions)]
@@ -47,7 +49,7 @@ pub use handler::{
 };
 pub use host::{
     check_host, host, host_header, HostMod, HostModRef, HostMod_Prefix, HostServices,
-    PeerCertificateFn,
+    PeerCertificateFn, TimerFn,
 };
 pub use local::{LocalAny, LocalInterface, Locals};
 pub use log::{
@@ -59,6 +61,10 @@ pub use metric::{
 };
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use peer::PeerCertificateAbi;
+pub use timer::{
+    collect_timers, register_timer, RegisteredTimer, TimerDone, TimerDoneBox, TimerDone_TO,
+    TimerHandler, TimerHandlerBox, TimerHandler_TO,
+};
 pub use view::{
     RequestView, RequestViewMut, RequestView_TO, ResponseView, ResponseViewMut, ResponseView_TO,
     SessionView, SessionViewMut, SessionView_TO,

@@ -257,15 +257,13 @@ where
     F: FnOnce(&mut Request<'_>, Vec<CalloutResult>) -> Outcome + Send + 'static,
 {
     let started = (|| {
-        let (callout, wait) = host_services()?;
-        for spec in callouts {
-            callout(spec.into_spec())
-                .into_result()
-                .map_err(RString::into_string)?;
-        }
+        let services = host_services()?;
+        start(&services, callouts)?;
         let continuation = Continue(Some(continuation), instance);
         let boxed = ContinuationHandler_TO::from_value(continuation, TD_Opaque);
-        wait(boxed).into_result().map_err(RString::into_string)
+        (services.wait)(boxed)
+            .into_result()
+            .map_err(RString::into_string)
     })();
     if let Err(why) = started {
         fail(format!("cannot wait: {why}"));
@@ -273,23 +271,39 @@ where
     Outcome::Wait
 }
 
-/// The host's callout and wait services.
-type Services = (
-    extern "C" fn(CalloutSpecAbi) -> RResult<u32, RString>,
-    extern "C" fn(crate::abi::ContinuationBox) -> RResult<(), RString>,
-);
+/// Records `callouts` with the host for the handler (or tick) running on this
+/// thread; the first refusal.
+pub(crate) fn start(services: &Services, callouts: Vec<Callout>) -> Result<(), String> {
+    for spec in callouts {
+        (services.callout)(spec.into_spec())
+            .into_result()
+            .map_err(RString::into_string)?;
+    }
+    Ok(())
+}
+
+/// The host's callout, wait and timer services.
+pub(crate) struct Services {
+    pub(crate) callout: extern "C" fn(CalloutSpecAbi) -> RResult<u32, RString>,
+    pub(crate) wait: extern "C" fn(crate::abi::ContinuationBox) -> RResult<(), RString>,
+    pub(crate) timer: crate::abi::TimerFn,
+}
 
 // 0.2.2 begin
-/// The host module's callout and wait, or why there are none.
-fn host_services() -> Result<Services, String> {
+/// The host module's callout, wait and timer, or why there are none.
+pub(crate) fn host_services() -> Result<Services, String> {
     let host = crate::abi::host().ok_or("no host module")?;
-    match (host.callout(), host.wait()) {
-        (Some(callout), Some(wait)) => Ok((callout, wait)),
-        _ => Err("this hookgate is older than plugin API 0.2.2: no callouts".to_owned()),
+    match (host.callout(), host.wait(), host.timer()) {
+        (Some(callout), Some(wait), Some(timer)) => Ok(Services {
+            callout,
+            wait,
+            timer,
+        }),
+        _ => Err("this hookgate is older than plugin API 0.2.2: no callouts or timers".to_owned()),
     }
 }
 // 0.2.2 end
-// 0.2.0: fn host_services() -> Result<Services, String> { Err("0.2.0".to_owned()) }
+// 0.2.0: pub(crate) fn host_services() -> Result<Services, String> { Err("0.2.0".to_owned()) }
 
 /// A continuation closure, called once, and its instance.
 struct Continue<F>(Option<F>, u32);

@@ -336,6 +336,7 @@ mod session;
 pub mod settle;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod timer;
 
 pub use action::{Action, Outcome, ResponseOutcome};
 pub use body::{OverLimit, DEFAULT_BODY_LIMIT};
@@ -351,6 +352,7 @@ pub use reply::Reply;
 pub use request::Request;
 pub use response::Response;
 pub use session::Session;
+pub use timer::{Timer, MIN_TIMER_PERIOD};
 
 /// Internal: what `export_plugin!` expands to. Not a public API.
 #[doc(hidden)]

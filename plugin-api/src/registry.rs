@@ -142,6 +142,41 @@ impl<'a> Registry<'a> {
             .map_err(RString::into_string)
     }
 
+    /// Runs `tick` every `period` (at least [`MIN_TIMER_PERIOD`](crate::MIN_TIMER_PERIOD))
+    /// on the host's runtime, from the time the instance starts serving until the
+    /// instance is dropped; never two ticks of one timer at once. A tick must not
+    /// block; it may ask the network through [`Timer::wait`](crate::Timer::wait), and
+    /// the next period starts once the answers are in. A failing or panicking tick is
+    /// logged and counted, and the next one runs as planned. Since 0.2.2; the error
+    /// says why the host refuses (a host older than 0.2.2, a period too short, outside
+    /// init).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use hookgate_plugin_api::testing::TestPlugin;
+    /// use hookgate_plugin_api::Registry;
+    ///
+    /// let ticks = Arc::new(AtomicU64::new(0));
+    /// let counted = Arc::clone(&ticks);
+    /// let init = move |_: &str, reg: &mut Registry<'_>| {
+    ///     let ticks = Arc::clone(&counted);
+    ///     reg.every(Duration::from_secs(60), move |_timer| {
+    ///         ticks.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    /// };
+    /// let plugin = TestPlugin::init(init, "").unwrap();
+    /// plugin.fire_timers().unwrap();
+    /// assert_eq!(ticks.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn every<F>(&mut self, period: std::time::Duration, tick: F) -> Result<(), String>
+    where
+        F: Fn(&mut crate::Timer) + Send + Sync + 'static,
+    {
+        crate::timer::register(self.instance, period, tick)
+    }
+
     /// Where a handler registered now runs.
     fn at(&self, point: Point) -> At {
         At {

@@ -389,12 +389,13 @@ fn plugin_accounting(
     );
 
     #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-    struct CalloutOutcome {
+    struct PluginOutcome {
         plugin: String,
         outcome: &'static str,
     }
-    let callouts = Family::<CalloutOutcome, Counter>::default();
+    let callouts = Family::<PluginOutcome, Counter>::default();
     let seconds = Family::<Plugin, Counter<f64, AtomicU64>>::default();
+    let ticks = Family::<PluginOutcome, Counter>::default();
     for instance in &plugins.instances {
         let counts = &instance.callouts.counts;
         for (outcome, counter) in [
@@ -403,11 +404,23 @@ fn plugin_accounting(
             ("failed", &counts.failed),
             ("refused", &counts.refused),
         ] {
-            let labels = CalloutOutcome {
+            let labels = PluginOutcome {
                 plugin: instance.name.clone(),
                 outcome,
             };
             callouts
+                .get_or_create(&labels)
+                .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        for (outcome, counter) in [
+            ("ok", &instance.ticks.ok),
+            ("failed", &instance.ticks.failed),
+        ] {
+            let labels = PluginOutcome {
+                plugin: instance.name.clone(),
+                outcome,
+            };
+            ticks
                 .get_or_create(&labels)
                 .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
         }
@@ -426,5 +439,10 @@ fn plugin_accounting(
         "plugin_callout_seconds",
         "Time the callouts of each plugin instance took, summed",
         seconds,
+    );
+    registry.register(
+        "plugin_timer_ticks",
+        "Ticks of each plugin instance's timers, by outcome (ok, failed)",
+        ticks,
     );
 }

@@ -29,6 +29,7 @@ pub mod metric_store;
 mod registry;
 pub mod set;
 pub mod slow;
+pub mod timer;
 pub mod wait;
 
 pub use cache::{CacheError, PluginCache};

@@ -79,7 +79,9 @@ impl Server {
             shutdown,
             reloader,
         });
-        server.start_health_checks(&server.snapshot());
+        let snapshot = server.snapshot();
+        server.start_health_checks(&snapshot);
+        snapshot.plugins.timers.start(Arc::downgrade(&snapshot));
         server.start_resolvers(config);
         // Idle pooled connections past their idle timeout are closed even without
         // traffic to notice them.
@@ -185,6 +187,7 @@ impl Server {
                 &self.names,
             ));
             self.start_health_checks(&snapshot);
+            snapshot.plugins.timers.start(Arc::downgrade(&snapshot));
             self.snapshot.swap(snapshot)
         };
         self.start_resolvers(&config);

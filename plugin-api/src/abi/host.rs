@@ -23,6 +23,7 @@ use abi_stable::StableAbi;
 use super::callout::{CalloutSpecAbi, ContinuationBox};
 use super::module::API_VERSION;
 use super::peer::PeerCertificateAbi;
+use super::timer::TimerHandlerBox;
 
 /// The host's module: services appended in later 0.2.x versions go after
 /// `api_version`, each one `None` from a host older than it.
@@ -42,14 +43,22 @@ pub struct HostMod {
     // 0.2.1 end
     // 0.2.2 begin
     /// 0.2.2: records a callout for the handler running on this thread (at
-    /// BeforeLocation, FoundProduct or AfterLocation); its index among the handler's
-    /// callouts, or why not.
+    /// BeforeLocation, FoundProduct or AfterLocation) or the timer ticking on it; its
+    /// index among the handler's callouts, or why not.
     pub callout: extern "C" fn(spec: CalloutSpecAbi) -> RResult<u32, RString>,
     /// 0.2.2: the handler running on this thread waits for its callouts; the host
     /// calls `continuation` with their results. Or why not.
     pub wait: extern "C" fn(continuation: ContinuationBox) -> RResult<(), RString>,
+    /// 0.2.2: registers periodic work for the instance whose init runs on this thread,
+    /// every `every_ms` milliseconds; or why not.
+    // Spelled out, not `TimerFn`: abi_stable reads a function pointer's layout from
+    // its written type.
+    pub timer: extern "C" fn(every_ms: u64, handler: TimerHandlerBox) -> RResult<(), RString>,
     // 0.2.2 end
 }
+
+/// The host's registration of a timer (during an instance's init).
+pub type TimerFn = extern "C" fn(every_ms: u64, handler: TimerHandlerBox) -> RResult<(), RString>;
 
 /// The host's lookup of a connection's client certificate, by connection id.
 pub type PeerCertificateFn = extern "C" fn(session: u64) -> ROption<PeerCertificateAbi>;
@@ -64,6 +73,8 @@ pub struct HostServices {
     pub callout: extern "C" fn(spec: CalloutSpecAbi) -> RResult<u32, RString>,
     /// See [`HostMod::wait`].
     pub wait: extern "C" fn(continuation: ContinuationBox) -> RResult<(), RString>,
+    /// See [`HostMod::timer`].
+    pub timer: TimerFn,
 }
 
 impl RootModule for HostModRef {
@@ -86,6 +97,7 @@ pub fn host_header(services: HostServices) -> RRef<'static, LibHeader> {
             // 0.2.2 begin
             callout: services.callout,
             wait: services.wait,
+            timer: services.timer,
             // 0.2.2 end
         }
         .leak_into_prefix();

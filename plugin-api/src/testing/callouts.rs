@@ -2,7 +2,8 @@
 //! AfterLocation runs, the callouts it starts and the continuation it leaves are
 //! collected here (a thread-local, as the proxy's host does); [`Waiting`] keeps them
 //! until a test calls [`TestPlugin::resume`](super::TestPlugin::resume), which answers
-//! them from the test's scripts.
+//! them from the test's scripts. A timer's tick collects its callouts the same way
+//! ([`TestPlugin::fire_timers`](super::TestPlugin::fire_timers)).
 
 use std::cell::RefCell;
 
@@ -15,6 +16,7 @@ pub(crate) const SERVICES: HostServices = HostServices {
     peer_certificate: super::peer::lookup,
     callout,
     wait,
+    timer: crate::abi::register_timer,
 };
 
 /// What the handler running on this thread started.
@@ -52,9 +54,7 @@ pub(crate) fn collect<T>(
     if !may_wait {
         return (handler(), None);
     }
-    PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
-    let result = handler();
-    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    let (result, pending) = gather(handler);
     let left = pending.continuation.map(|continuation| {
         let callouts = pending
             .callouts
@@ -64,6 +64,21 @@ pub(crate) fn collect<T>(
         (callouts, continuation)
     });
     (result, left)
+}
+
+/// Runs a timer's tick, letting it start callouts; the callouts it started.
+pub(crate) fn collect_tick<T>(tick: impl FnOnce() -> T) -> (T, Vec<Callout>) {
+    let (result, pending) = gather(tick);
+    let callouts = pending.callouts.into_iter().map(Callout::from_spec);
+    (result, callouts.collect())
+}
+
+/// Runs `handler` with callouts allowed; what it started.
+fn gather<T>(handler: impl FnOnce() -> T) -> (T, Pending) {
+    PENDING.with(|p| *p.borrow_mut() = Some(Pending::default()));
+    let result = handler();
+    let pending = PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default();
+    (result, pending)
 }
 
 /// The result a script gives `callout`: the first script whose target prefix matches;

@@ -72,6 +72,8 @@ pub struct TestPlugin {
     started: Mutex<Vec<crate::Callout>>,
     /// The request left waiting, until [`resume`](Self::resume).
     waiting: Mutex<Option<super::callouts::Waiting>>,
+    /// The timers its init registered, with their periods.
+    timers: Vec<(std::time::Duration, crate::abi::TimerHandlerBox)>,
 }
 
 impl FailurePolicy for TestPlugin {
@@ -222,7 +224,9 @@ impl TestPlugin {
             ..TestPlugin::default()
         };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
-        let result = guard(|| Registry::run_init(registry, init));
+        let (result, timers) =
+            crate::abi::collect_timers(|| guard(|| Registry::run_init(registry, init)));
+        plugin.timers = timers;
         if let Some(message) = plugin.undeclared.take() {
             return Err(message);
         }
@@ -270,7 +274,9 @@ impl TestPlugin {
             ..TestPlugin::default()
         };
         let registry = RegistryAbi_TO::from_ptr(&mut plugin, TD_Opaque);
-        match init(config.into(), registry) {
+        let (result, timers) = crate::abi::collect_timers(|| init(config.into(), registry));
+        plugin.timers = timers;
+        match result {
             RResult::ROk(()) => Ok(plugin),
             RResult::RErr(e) => Err(e.into_string()),
         }
@@ -349,6 +355,15 @@ impl TestPlugin {
         scripts.push((target_prefix.to_owned(), result));
     }
 
+    /// Forgets every script, so that the next ones answer (a JWKS that rotates, a
+    /// service that goes down).
+    pub fn clear_callout_scripts(&self) {
+        self.scripts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Every callout the plugin's handlers started so far, in order.
     pub fn callouts(&self) -> Vec<crate::Callout> {
         self.started
@@ -370,12 +385,7 @@ impl TestPlugin {
         let Some(mut waiting) = waiting else {
             return Err("no request waits".to_owned());
         };
-        let results: crate::abi::RVec<crate::abi::CalloutResultAbi> = {
-            let scripts = self.scripts.lock().unwrap_or_else(PoisonError::into_inner);
-            (waiting.callouts.iter())
-                .map(|c| (&super::callouts::answer(&scripts, c)).into())
-                .collect()
-        };
+        let results = self.scripted(&waiting.callouts);
         let (id, certificate) = request.fake_session().lent();
         let point = waiting.point;
         let result = lend(id, certificate.as_ref(), || {
@@ -393,6 +403,48 @@ impl TestPlugin {
             _ => &self.after_location,
         };
         self.run_request_from(chain, point, request, waiting.next)
+    }
+
+    /// The periods of the timers the plugin's init registered, in order.
+    pub fn timer_periods(&self) -> Vec<std::time::Duration> {
+        self.timers.iter().map(|(period, _)| *period).collect()
+    }
+
+    /// Runs one tick of every timer the plugin's init registered, in order, as the
+    /// proxy runs a period of each: a tick that waits has its callouts answered from
+    /// the scripts ([`script_callout`](Self::script_callout); they show in
+    /// [`callouts`](Self::callouts)) and its continuation run. The first failure (a
+    /// panic, a refused callout) is the `Err`; the other timers still tick.
+    pub fn fire_timers(&self) -> Result<(), String> {
+        let mut first_failure = None;
+        for (_, timer) in &self.timers {
+            let (ticked, callouts) = super::callouts::collect_tick(|| timer.tick());
+            let ran = ticked.into_result().and_then(|done| {
+                let Some(mut done) = done.into_option() else {
+                    return Ok(());
+                };
+                let results = self.scripted(&callouts);
+                let mut started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+                started.extend(callouts);
+                drop(started);
+                done.done(results).into_result()
+            });
+            if let Err(e) = ran {
+                first_failure.get_or_insert(e.into_string());
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// The scripted results of `callouts`.
+    fn scripted(
+        &self,
+        callouts: &[crate::Callout],
+    ) -> crate::abi::RVec<crate::abi::CalloutResultAbi> {
+        let scripts = self.scripts.lock().unwrap_or_else(PoisonError::into_inner);
+        (callouts.iter())
+            .map(|c| (&super::callouts::answer(&scripts, c)).into())
+            .collect()
     }
 
     /// Runs the FoundProduct chain.

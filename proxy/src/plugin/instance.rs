@@ -38,6 +38,8 @@ pub struct Instance {
     pub breaker: Option<Breaker>,
     /// What its handlers may ask of the network (`callouts`).
     pub callouts: super::wait::CalloutLimits,
+    /// What its timers did.
+    pub ticks: super::timer::TickCounts,
 }
 
 /// The next instance id.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hookgate_plugin_api::abi::{RStr, RegistryAbi_TO, TD_Opaque};
+use hookgate_plugin_api::abi::{collect_timers, RStr, RegistryAbi_TO, TD_Opaque};
 use hookgate_plugin_api::Point;
 
 use hookgate_plugin_kit::Clock;
@@ -19,6 +19,7 @@ use super::instance::Instance;
 use super::loader::{Library, LoadError};
 use super::metric_store::StagedMetrics;
 use super::registry::Collector;
+use super::timer::{TickCounts, Timers};
 use crate::config::{ErrorPolicy, PluginConfig};
 
 /// Every instance, and the chains their handlers form.
@@ -30,6 +31,8 @@ pub struct Plugins {
     /// The metrics the instances defined ([`MetricStore::commit`](super::metric_store::MetricStore::commit)
     /// serves them once the set serves).
     pub metrics: StagedMetrics,
+    /// The timers the instances registered, running once the set serves.
+    pub timers: Timers,
 }
 
 impl Plugins {
@@ -43,6 +46,7 @@ impl Plugins {
             instances: Vec::with_capacity(configs.len()),
             chains: Chains::default(),
             metrics: StagedMetrics::default(),
+            timers: Timers::default(),
         };
         for config in configs {
             let key = std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone());
@@ -87,6 +91,7 @@ impl Plugins {
                 accounts: Accounts::default(),
                 breaker,
                 callouts: super::wait::CalloutLimits::new(&config.callouts),
+                ticks: TickCounts::default(),
             });
             plugins.init(library, instance, &settings)?;
         }
@@ -109,7 +114,8 @@ impl Plugins {
             metrics: &mut self.metrics,
         };
         let registry = RegistryAbi_TO::from_ptr(&mut collector, TD_Opaque);
-        let result = (library.module.init())(RStr::from(settings), registry);
+        let (result, timers) =
+            collect_timers(|| (library.module.init())(RStr::from(settings), registry));
         if let Some(point) = collector.undeclared {
             let declared: Vec<&str> = instance.manifest.points.iter().map(Point::name).collect();
             return Err(LoadError::UndeclaredPoint {
@@ -131,6 +137,7 @@ impl Plugins {
             });
         }
         self.chains.append(staged);
+        self.timers.add(&instance, timers);
         tracing::info!(plugin = %instance.name, path = %instance.path.display(), "plugin initialised");
         self.instances.push(instance);
         Ok(())
@@ -160,6 +167,13 @@ impl Plugins {
                 i.policy.name(),
                 i.sha256,
             );
+            let periods = self.timers.periods(i.id);
+            if !periods.is_empty() {
+                let every: Vec<String> = (periods.iter())
+                    .map(|p| format!("{} ms", p.as_millis()))
+                    .collect();
+                let _ = writeln!(out, "    timers: every {}", every.join(", "));
+            }
             if let Some(breaker) = &i.breaker {
                 let c = breaker.config();
                 let _ = writeln!(

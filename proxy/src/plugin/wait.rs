@@ -21,6 +21,7 @@ pub const SERVICES: HostServices = HostServices {
     peer_certificate: crate::tls::peer::lookup,
     callout,
     wait,
+    timer: hookgate_plugin_api::abi::register_timer,
 };
 
 /// The most callouts one handler may start.
@@ -155,6 +156,16 @@ impl Entered {
             permits,
         } = *pending;
         continuation.map(|c| (callouts, c, permits))
+    }
+}
+
+impl Entered {
+    /// The callouts a timer's tick started, with their places.
+    pub fn take_callouts(self) -> (Vec<CalloutSpecAbi>, Vec<OwnedSemaphorePermit>) {
+        match PENDING.take() {
+            Some(pending) => (pending.callouts, pending.permits),
+            None => (Vec::new(), Vec::new()),
+        }
     }
 }
 
