@@ -52,8 +52,8 @@ enum Mode {
         chunk: usize,
         chunk_delay: Duration,
     },
-    /// This body, as is.
-    Body(Bytes),
+    /// This body, as is (a test may change it while the backend runs).
+    Body(BodyCell),
 }
 
 impl Behaviour {
@@ -115,8 +115,35 @@ impl Behaviour {
 
     /// Answer with this fixed body instead of the echo.
     pub fn body(mut self, body: impl Into<Bytes>) -> Behaviour {
-        self.mode = Mode::Body(body.into());
+        self.mode = Mode::Body(BodyCell::new(body));
         self
+    }
+
+    /// Answer with the body `cell` holds when each request comes (a document that a
+    /// test changes: a JWKS whose keys rotate).
+    pub fn body_cell(mut self, cell: &BodyCell) -> Behaviour {
+        self.mode = Mode::Body(cell.clone());
+        self
+    }
+}
+
+/// A response body that a test can replace while its [`Backend`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct BodyCell(Arc<Mutex<Bytes>>);
+
+impl BodyCell {
+    /// A cell holding `body`.
+    pub fn new(body: impl Into<Bytes>) -> BodyCell {
+        BodyCell(Arc::new(Mutex::new(body.into())))
+    }
+
+    /// Replaces the body of the responses from now on.
+    pub fn set(&self, body: impl Into<Bytes>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = body.into();
+    }
+
+    fn get(&self) -> Bytes {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -455,7 +482,7 @@ async fn answer(
             chunk,
             chunk_delay,
         } => pattern::Pattern::new(*len, *chunk, *chunk_delay).boxed(),
-        Mode::Body(bytes) => Full::new(bytes.clone()).boxed(),
+        Mode::Body(cell) => Full::new(cell.get()).boxed(),
         Mode::Echo | Mode::Close => {
             let body = req.into_body().collect().await.map(|b| b.to_bytes());
             if let (Ok(body), Ok(mut bodies)) = (&body, stats.bodies.lock()) {

@@ -37,7 +37,7 @@ pub mod scripted;
 pub mod streams;
 pub mod tls_version;
 
-pub use backend::{pattern, Backend, Behaviour, Echo, Seen};
+pub use backend::{pattern, Backend, Behaviour, BodyCell, Echo, Seen};
 pub use build::{
     build_workspace, cargo, cargo_command, hookgate_bin, library, profile_dir, system_library,
     workspace_root,

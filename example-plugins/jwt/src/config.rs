@@ -155,12 +155,7 @@ fn policy(
         return Ok(None);
     };
     let jwks = match jwks.strip_prefix("cluster:") {
-        Some("") => {
-            return Err(ConfigError::new(
-                key("jwks"),
-                "\"cluster:\" without a name",
-            ))
-        }
+        Some("") => return Err(ConfigError::new(key("jwks"), "\"cluster:\" without a name")),
         Some(name) => {
             let path = section
                 .jwks_path

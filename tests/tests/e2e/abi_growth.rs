@@ -110,14 +110,14 @@ fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
     let (host, _dir) = build_host(|file| {
         insert_after(
             file,
-            "pub wait: extern",
-            "    /// Appended later.\n    pub timer: Option<extern \"C\" fn(u64) -> u32>,\n    \
+            "pub timer: extern",
+            "    /// Appended later.\n    pub later: Option<extern \"C\" fn(u64) -> u32>,\n    \
              /// Appended later.\n    pub max_body_bytes: u64,",
         );
         insert_after(
             file,
-            "wait: services.wait,",
-            "            timer: None,\n            max_body_bytes: 1 << 20,",
+            "timer: services.timer,",
+            "            later: None,\n            max_body_bytes: 1 << 20,",
         );
     });
     let grown = load_hello(&host);

@@ -44,6 +44,7 @@ mod ext_auth;
 mod grpc;
 mod grpc_calls;
 mod import_bfe;
+mod jwt;
 mod plugin_loading;
 mod plugins_access;
 mod plugins_request;
