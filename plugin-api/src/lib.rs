@@ -73,6 +73,14 @@
 //! refuses (over a limit); [`Request::fail`] makes a handler or continuation fail on
 //! purpose. Callouts never run plugin chains.
 //!
+//! **Timers** (since 0.2.2) are outside the request flow: an init registers periodic
+//! work with [`Registry::every`]; the host calls each tick on its runtime, from the time
+//! the instance's configuration serves until the instance is dropped, never two ticks of
+//! one timer at once. A tick may start callouts with [`Timer::wait`] (within the
+//! instance's limits); its continuation gets their results, and the next period starts
+//! after that. A tick sees no request or connection; a failing or panicking tick is
+//! logged and counted, and the timer goes on.
+//!
 //! **The response order** is always ReadResponse → ResponseBody → (send) →
 //! RequestFinish: every change to a response (a ReadResponse handler's headers or
 //! body, a ResponseBody handler's, and the proxy's compression after them) happens
@@ -253,8 +261,10 @@
 //!
 //! **What 0.2.2 adds** (0.2.0 and 0.2.1 plugins load unchanged): callouts and waiting
 //! ([`Callout`], [`Request::wait`], [`Outcome::Wait`], see **Waiting** above), and
-//! [`Request::fail`]; in the fake host, `TestPlugin::script_callout`, `callouts` and
-//! `resume`. `Outcome` has a new variant: a `match` on it needs an arm for `Wait`.
+//! [`Request::fail`]; timers ([`Registry::every`], [`Timer`], see **Timers** above);
+//! in the fake host, `TestPlugin::script_callout`, `callouts`, `resume`,
+//! `clear_callout_scripts`, `fire_timers` and `timer_periods`. `Outcome` has a new
+//! variant: a `match` on it needs an arm for `Wait`.
 //!
 //! **What 0.2.1 adds** (0.2.0 plugins load unchanged on a 0.2.1 host):
 //! [`Session::peer_certificate`], the client certificate a TLS listener verified
