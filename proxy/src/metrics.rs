@@ -398,32 +398,30 @@ fn plugin_accounting(
     let ticks = Family::<PluginOutcome, Counter>::default();
     for instance in &plugins.instances {
         let counts = &instance.callouts.counts;
-        for (outcome, counter) in [
-            ("answered", &counts.answered),
-            ("timeout", &counts.timed_out),
-            ("failed", &counts.failed),
-            ("refused", &counts.refused),
-        ] {
-            let labels = PluginOutcome {
-                plugin: instance.name.clone(),
-                outcome,
-            };
-            callouts
-                .get_or_create(&labels)
-                .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
-        }
-        for (outcome, counter) in [
+        let by_outcome = |family: &Family<PluginOutcome, Counter>, counters: &[(_, &AtomicU64)]| {
+            for &(outcome, counter) in counters {
+                let labels = PluginOutcome {
+                    plugin: instance.name.clone(),
+                    outcome,
+                };
+                (family.get_or_create(&labels))
+                    .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        };
+        by_outcome(
+            &callouts,
+            &[
+                ("answered", &counts.answered),
+                ("timeout", &counts.timed_out),
+                ("failed", &counts.failed),
+                ("refused", &counts.refused),
+            ],
+        );
+        let ticks_by = [
             ("ok", &instance.ticks.ok),
             ("failed", &instance.ticks.failed),
-        ] {
-            let labels = PluginOutcome {
-                plugin: instance.name.clone(),
-                outcome,
-            };
-            ticks
-                .get_or_create(&labels)
-                .inc_by(counter.load(std::sync::atomic::Ordering::Relaxed));
-        }
+        ];
+        by_outcome(&ticks, &ticks_by);
         let micros = counts.micros.load(std::sync::atomic::Ordering::Relaxed);
         let plugin = Plugin {
             plugin: instance.name.clone(),
