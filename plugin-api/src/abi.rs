@@ -29,6 +29,7 @@ mod log;
 mod metric;
 mod module;
 mod peer;
+mod redis;
 #[allow(non_local_definitions)]
 mod timer;
 // `LocalAny` (a `DynTrait`) is `StableAbi`, checked at load like every other type;
@@ -38,7 +39,8 @@ mod view;
 
 pub use addr::{IpAbi, SocketAddrAbi};
 pub use callout::{
-    CalloutResultAbi, CalloutSpecAbi, ContinuationBox, ContinuationHandler, ContinuationHandler_TO,
+    Ask, CalloutResultAbi, CalloutSpecAbi, ContinuationBox, ContinuationHandler,
+    ContinuationHandler_TO,
 };
 pub use code::{ActionCode, OverLimitCode, PointCode};
 pub use handler::{
@@ -49,7 +51,7 @@ pub use handler::{
 };
 pub use host::{
     check_host, host, host_header, HostMod, HostModRef, HostMod_Prefix, HostServices,
-    PeerCertificateFn, TimerFn,
+    PeerCertificateFn, RedisFn, TimerFn,
 };
 pub use local::{LocalAny, LocalInterface, Locals};
 pub use log::{
@@ -61,6 +63,7 @@ pub use metric::{
 };
 pub use module::{ManifestAbi, PluginMod, PluginModRef, PluginMod_Prefix, API_VERSION};
 pub use peer::PeerCertificateAbi;
+pub use redis::RedisSpecAbi;
 pub use timer::{
     collect_timers, register_timer, RegisteredTimer, TimerDone, TimerDoneBox, TimerDone_TO,
     TimerHandler, TimerHandlerBox, TimerHandler_TO,

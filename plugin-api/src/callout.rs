@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::abi::{
-    CalloutResultAbi, CalloutSpecAbi, ContinuationHandler, ContinuationHandler_TO, HandlerResult,
-    RResult, RString, RVec, RequestVerdict, RequestViewMut, TD_Opaque, Tuple2,
+    Ask, CalloutResultAbi, CalloutSpecAbi, ContinuationHandler, ContinuationHandler_TO,
+    HandlerResult, RResult, RString, RVec, RedisSpecAbi, RequestVerdict, RequestViewMut, TD_Opaque,
+    Tuple2,
 };
-use crate::{Outcome, Request};
+use crate::{Outcome, RedisCommand, RedisValue, Request};
 
 /// One HTTP request sent by the host for a handler: to a cluster of the proxy's
 /// config (its balancing, pools, TLS and health, like any request routed there) or
@@ -27,7 +28,14 @@ use crate::{Outcome, Request};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Callout {
-    spec: CalloutSpecAbi,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Http(CalloutSpecAbi),
+    /// The command, and its target (`redis:NAME`) for scripts and logs.
+    Redis(RedisSpecAbi, String),
 }
 
 impl Callout {
@@ -41,84 +49,152 @@ impl Callout {
         Callout::new(format!("cluster:{name}"), path)
     }
 
+    /// A Redis command or script on the store `name` (a `[redis.NAME]` of the proxy's
+    /// config), since 0.2.3; its reply is the result's
+    /// [`reply`](CalloutResult::reply). Its target is `redis:NAME`; the HTTP
+    /// builder methods do not apply (but [`timeout`](Self::timeout)).
+    ///
+    /// ```
+    /// use hookgate_plugin_api::{Callout, RedisCommand};
+    /// let hits = Callout::redis("main", RedisCommand::new("INCR").arg("hits"));
+    /// assert_eq!(hits.target(), "redis:main");
+    /// ```
+    pub fn redis(name: &str, command: RedisCommand) -> Callout {
+        let mut spec = command.spec;
+        spec.store = name.into();
+        Callout {
+            kind: Kind::Redis(spec, format!("redis:{name}")),
+        }
+    }
+
     fn new(target: String, path: &str) -> Callout {
         Callout {
-            spec: CalloutSpecAbi {
+            kind: Kind::Http(CalloutSpecAbi {
                 target: target.into(),
                 method: "GET".into(),
                 path: path.into(),
                 ..CalloutSpecAbi::default()
-            },
+            }),
+        }
+    }
+
+    /// The HTTP callout's spec to change (none for a Redis command).
+    fn http(&mut self) -> Option<&mut CalloutSpecAbi> {
+        match &mut self.kind {
+            Kind::Http(spec) => Some(spec),
+            Kind::Redis(..) => None,
         }
     }
 
     /// Sets the method.
     pub fn method(mut self, method: &str) -> Callout {
-        self.spec.method = method.into();
+        if let Some(spec) = self.http() {
+            spec.method = method.into();
+        }
         self
     }
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Callout {
-        self.spec.headers.push(Tuple2(name.into(), value.into()));
+        if let Some(spec) = self.http() {
+            spec.headers.push(Tuple2(name.into(), value.into()));
+        }
         self
     }
 
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Callout {
-        self.spec.body = body.into().into();
+        if let Some(spec) = self.http() {
+            spec.body = body.into().into();
+        }
         self
     }
 
     /// Bounds the whole exchange (at most the instance's own limit).
     pub fn timeout(mut self, timeout: Duration) -> Callout {
-        self.spec.timeout_ms = u64::try_from(timeout.as_millis())
+        let ms = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
+        match &mut self.kind {
+            Kind::Http(spec) => spec.timeout_ms = ms,
+            Kind::Redis(spec, _) => spec.timeout_ms = ms,
+        }
         self
     }
 
     /// Keeps at most this many bytes of the response body (at most the instance's own
     /// limit); a longer body makes the result an error.
     pub fn body_limit(mut self, bytes: u64) -> Callout {
-        self.spec.body_limit = bytes.max(1);
+        if let Some(spec) = self.http() {
+            spec.body_limit = bytes.max(1);
+        }
         self
     }
 
-    /// Where it goes: `cluster:NAME` or the URL.
+    /// Where it goes: `cluster:NAME`, the URL, or `redis:NAME`.
     pub fn target(&self) -> &str {
-        self.spec.target.as_str()
+        match &self.kind {
+            Kind::Http(spec) => spec.target.as_str(),
+            Kind::Redis(_, target) => target,
+        }
     }
 
-    /// Internal: the ABI form.
-    pub(crate) fn into_spec(self) -> CalloutSpecAbi {
-        self.spec
+    /// Internal: what the host is asked for.
+    pub(crate) fn into_ask(self) -> Ask {
+        match self.kind {
+            Kind::Http(spec) => Ask::Http(spec),
+            Kind::Redis(spec, _) => Ask::Redis(spec),
+        }
     }
 
-    /// Internal: from the ABI form (the fake host shows tests what was started).
+    /// Internal: from what a host collected (the fake host shows tests what was
+    /// started).
     #[doc(hidden)]
-    pub fn from_spec(spec: CalloutSpecAbi) -> Callout {
-        Callout { spec }
+    pub fn from_ask(ask: Ask) -> Callout {
+        match ask {
+            Ask::Http(spec) => Callout {
+                kind: Kind::Http(spec),
+            },
+            Ask::Redis(spec) => {
+                let target = format!("redis:{}", spec.store);
+                Callout {
+                    kind: Kind::Redis(spec, target),
+                }
+            }
+        }
     }
 
-    /// The method.
+    /// The method (empty for a Redis command).
     pub fn method_name(&self) -> &str {
-        self.spec.method.as_str()
+        match &self.kind {
+            Kind::Http(spec) => spec.method.as_str(),
+            Kind::Redis(..) => "",
+        }
     }
 
-    /// The path (for a cluster).
+    /// The path (for a cluster; empty for a Redis command).
     pub fn path(&self) -> &str {
-        self.spec.path.as_str()
+        match &self.kind {
+            Kind::Http(spec) => spec.path.as_str(),
+            Kind::Redis(..) => "",
+        }
     }
 
     /// The first value of a header, if set.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        let found = self
-            .spec
-            .headers
-            .iter()
-            .find(|h| h.0.as_str().eq_ignore_ascii_case(name));
+        let Kind::Http(spec) = &self.kind else {
+            return None;
+        };
+        let found = (spec.headers.iter()).find(|h| h.0.as_str().eq_ignore_ascii_case(name));
         found.map(|h| h.1.as_str())
+    }
+
+    /// The Redis command, if it is one.
+    pub fn redis_command(&self) -> Option<RedisCommand> {
+        match &self.kind {
+            Kind::Redis(spec, _) => Some(RedisCommand { spec: spec.clone() }),
+            Kind::Http(_) => None,
+        }
     }
 }
 
@@ -171,6 +247,28 @@ impl CalloutResult {
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> CalloutResult {
         self.body = body.into();
         self
+    }
+
+    /// A Redis reply (for tests' scripts).
+    pub fn redis(reply: &RedisValue) -> CalloutResult {
+        CalloutResult::response(200).with_body(reply.to_resp())
+    }
+
+    /// The reply of a Redis command ([`Callout::redis`]), or why there is none
+    /// (the command failed: the store down, a timeout, an error reply).
+    ///
+    /// ```
+    /// use hookgate_plugin_api::{CalloutResult, RedisValue};
+    /// let answered = CalloutResult::redis(&RedisValue::Int(3));
+    /// assert_eq!(answered.reply(), Ok(RedisValue::Int(3)));
+    /// let failed = CalloutResult::failed("connect: refused");
+    /// assert_eq!(failed.reply(), Err("connect: refused".to_owned()));
+    /// ```
+    pub fn reply(&self) -> Result<RedisValue, String> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        RedisValue::from_resp(&self.body).map_err(|e| format!("not a Redis reply: {e}"))
     }
 
     /// Whether a 2xx response came.
@@ -274,10 +372,16 @@ where
 /// Records `callouts` with the host for the handler (or tick) running on this
 /// thread; the first refusal.
 pub(crate) fn start(services: &Services, callouts: Vec<Callout>) -> Result<(), String> {
-    for spec in callouts {
-        (services.callout)(spec.into_spec())
-            .into_result()
-            .map_err(RString::into_string)?;
+    for callout in callouts {
+        let started = match callout.into_ask() {
+            Ask::Http(spec) => (services.callout)(spec),
+            Ask::Redis(spec) => {
+                let redis = (services.redis)
+                    .ok_or("this hookgate is older than plugin API 0.2.3: no Redis")?;
+                redis(spec)
+            }
+        };
+        started.into_result().map_err(RString::into_string)?;
     }
     Ok(())
 }
@@ -287,6 +391,8 @@ pub(crate) struct Services {
     pub(crate) callout: extern "C" fn(CalloutSpecAbi) -> RResult<u32, RString>,
     pub(crate) wait: extern "C" fn(crate::abi::ContinuationBox) -> RResult<(), RString>,
     pub(crate) timer: crate::abi::TimerFn,
+    /// `None` from a 0.2.2 host.
+    pub(crate) redis: Option<crate::abi::RedisFn>,
 }
 
 // 0.2.2 begin
@@ -298,12 +404,21 @@ pub(crate) fn host_services() -> Result<Services, String> {
             callout,
             wait,
             timer,
+            redis: host_redis(),
         }),
         _ => Err("this hookgate is older than plugin API 0.2.2: no callouts or timers".to_owned()),
     }
 }
 // 0.2.2 end
 // 0.2.0: pub(crate) fn host_services() -> Result<Services, String> { Err("0.2.0".to_owned()) }
+
+// 0.2.3 begin
+/// The host module's Redis, if it is 0.2.3 or later.
+fn host_redis() -> Option<crate::abi::RedisFn> {
+    crate::abi::host()?.redis()
+}
+// 0.2.3 end
+// 0.2.0: fn host_redis() -> Option<crate::abi::RedisFn> { None }
 
 /// A continuation closure, called once, and its instance.
 struct Continue<F>(Option<F>, u32);

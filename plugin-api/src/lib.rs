@@ -337,6 +337,7 @@ mod panic;
 mod peer;
 mod point;
 mod redirect;
+mod redis;
 mod registry;
 mod reply;
 mod request;
@@ -357,6 +358,7 @@ pub use point::{
     AcceptPoint, HandlerKind, Point, PointSet, RequestPoint, ResponsePoint, UnknownPoint,
 };
 pub use redirect::Redirect;
+pub use redis::{RedisArg, RedisCommand, RedisValue};
 pub use registry::Registry;
 pub use reply::Reply;
 pub use request::Request;

@@ -198,6 +198,7 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
             let body = snapshot.metrics.render(
                 &snapshot.plugins,
                 snapshot.clusters.values(),
+                &snapshot.redis,
                 server.connections_total(),
                 server.connections_open(),
             );

@@ -7,7 +7,8 @@
 //! (`http://` or `https://`; a name is resolved like a backend's, `https` verified
 //! against the system's CAs and the host name; one pool per scheme, host and port,
 //! kept for the process). Each has a timeout and a body limit (its own, else 1 s and
-//! 64 KiB); a callout never runs plugin chains.
+//! 64 KiB); a callout never runs plugin chains. A Redis command (0.2.3) goes to its
+//! store ([`RedisStores`](crate::redis_store::RedisStores)).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +16,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookgate_plugin_api::abi::{CalloutResultAbi, CalloutSpecAbi, RString, RVec, Tuple2};
+use hookgate_plugin_api::abi::{Ask, CalloutResultAbi, CalloutSpecAbi, RString, RVec, Tuple2};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -33,9 +34,13 @@ const DEFAULT_BODY_LIMIT: u64 = 64 * 1024;
 pub async fn run_all(
     snapshot: &Snapshot,
     client_ip: IpAddr,
-    callouts: &[CalloutSpecAbi],
+    callouts: &[Ask],
 ) -> RVec<CalloutResultAbi> {
-    let each = callouts.iter().map(|spec| async move {
+    let each = callouts.iter().map(|ask| async move {
+        let spec = match ask {
+            Ask::Http(spec) => spec,
+            Ask::Redis(command) => return snapshot.redis.run(command).await,
+        };
         let limit = match spec.timeout_ms {
             0 => DEFAULT_TIMEOUT,
             ms => Duration::from_millis(ms),

@@ -13,6 +13,7 @@ pub use file::{
     AdminToken, Algorithm, BackendConfig, BackendProtocol, BackendTlsConfig, Balance,
     BreakerConfig, CalloutLimitsConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
     Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
-    PluginSettings, ProductConfig, RouteRule, ServerConfig, SubclusterConfig, TlsListenerConfig,
+    PluginSettings, ProductConfig, RedisConfig, RouteRule, ServerConfig, SubclusterConfig,
+    TlsListenerConfig,
 };
 pub use load::{ConfigError, Overrides};

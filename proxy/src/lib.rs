@@ -63,6 +63,7 @@ mod message;
 pub mod metrics;
 pub mod plugin;
 pub mod plugin_body;
+pub mod redis_store;
 pub mod request;
 pub mod resolve;
 pub mod response;

@@ -118,6 +118,7 @@ impl Metrics {
         &self,
         plugins: &Plugins,
         clusters: impl Iterator<Item = &'c Arc<Cluster>>,
+        redis: &crate::redis_store::RedisStores,
         connections_total: u64,
         connections_open: u64,
     ) -> String {
@@ -221,6 +222,8 @@ impl Metrics {
             "Whether a backend is considered healthy (1) or down (0)",
             up,
         );
+
+        redis_stores(&mut registry, redis);
 
         let mut text = String::new();
         // Writing into a String cannot fail.
@@ -442,5 +445,50 @@ fn plugin_accounting(
         "plugin_timer_ticks",
         "Ticks of each plugin instance's timers, by outcome (ok, failed)",
         ticks,
+    );
+}
+
+/// What each Redis store's commands did (counts reset when a reload builds the
+/// stores anew).
+fn redis_stores(registry: &mut Registry, redis: &crate::redis_store::RedisStores) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct StoreOutcome {
+        store: String,
+        outcome: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Store {
+        store: String,
+    }
+    let commands = Family::<StoreOutcome, Counter>::default();
+    let seconds = Family::<Store, Counter<f64, AtomicU64>>::default();
+    for (name, store) in redis.iter() {
+        let counts = &store.counts;
+        for (outcome, counter) in [
+            ("answered", &counts.answered),
+            ("timeout", &counts.timed_out),
+            ("failed", &counts.failed),
+        ] {
+            let labels = StoreOutcome {
+                store: name.to_owned(),
+                outcome,
+            };
+            (commands.get_or_create(&labels)).inc_by(counter.load(Ordering::Relaxed));
+        }
+        let micros = counts.micros.load(Ordering::Relaxed);
+        let labels = Store {
+            store: name.to_owned(),
+        };
+        seconds.get_or_create(&labels).inc_by(micros as f64 / 1e6);
+    }
+    registry.register(
+        "redis_commands",
+        "Commands plugins sent to each Redis store, by outcome (answered: an error reply included)",
+        commands,
+    );
+    registry.register(
+        "redis_command_seconds",
+        "Time the commands to each Redis store took, summed",
+        seconds,
     );
 }

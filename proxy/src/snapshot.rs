@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub edge: Edge,
     /// `server.slow_handler_ms`, unless 0.
     pub slow_handler: Option<Duration>,
+    /// The Redis stores plugins may use.
+    pub redis: crate::redis_store::RedisStores,
 }
 
 impl Snapshot {
@@ -59,6 +61,7 @@ impl Snapshot {
             edge: Edge::new(&config.server),
             slow_handler: (config.server.slow_handler_ms != 0)
                 .then(|| Duration::from_millis(config.server.slow_handler_ms)),
+            redis: crate::redis_store::RedisStores::new(&config.redis),
         }
     }
 }

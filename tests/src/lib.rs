@@ -33,6 +33,7 @@ pub mod net;
 pub mod probe;
 pub mod process;
 pub mod proxy;
+pub mod redis;
 pub mod scripted;
 pub mod streams;
 pub mod tls_version;
@@ -53,6 +54,7 @@ pub use net::{free_addr, free_port, wait_until_accepting};
 pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
 pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};
 pub use proxy::Proxy;
+pub use redis::RedisServer;
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! counters, ready for the request path. Conditions and per-product scoping are the
 //! kit's.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookgate_plugin_kit::{AtLeastOne, Condition, HeaderName, ScopedRules};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 use crate::counter::Counters;
 use crate::rule::{Over, Rule};
+use crate::shared::{default_prefix, OnStoreError, Shared, Window};
 
 /// Every rule: `[global]`, then `[products.<name>]`.
 pub(crate) type Limits = ScopedRules<Rule>;
@@ -21,8 +23,32 @@ pub(crate) struct RuleEntry {
     key_header: Option<HeaderName>,
     #[serde(default)]
     action: ActionName,
+    /// A Redis store of the proxy (`[redis.NAME]`) that keeps the counts, shared by
+    /// every proxy using it.
+    redis: Option<String>,
+    #[serde(default)]
+    window: WindowName,
+    #[serde(default)]
+    on_store_error: OnStoreErrorName,
+    key_prefix: Option<String>,
     #[serde(flatten)]
     when: Condition,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum WindowName {
+    #[default]
+    Fixed,
+    Sliding,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum OnStoreErrorName {
+    #[default]
+    Open,
+    Closed,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,25 +59,71 @@ enum ActionName {
     Close,
 }
 
-impl From<RuleEntry> for Rule {
+impl TryFrom<RuleEntry> for Rule {
+    type Error = String;
+
     /// The counters' sweeps are timed from now; their windows from each client's first
     /// request.
-    fn from(entry: RuleEntry) -> Rule {
+    fn try_from(entry: RuleEntry) -> Result<Rule, String> {
         let (limit, window) = (
             entry.limit.get(),
             Duration::from_millis(entry.window_ms.get()),
         );
+        let over = match entry.action {
+            ActionName::Respond => Over::Respond,
+            ActionName::Close => Over::Close,
+        };
+        let key_header = entry.key_header.map(|name| name.as_str().to_owned());
+        let shared = match entry.redis {
+            None if matches!(entry.window, WindowName::Sliding) => {
+                return Err(
+                    "`window = \"sliding\"` needs `redis` (local counts use fixed windows)"
+                        .to_owned(),
+                )
+            }
+            None if entry.key_prefix.is_some() => {
+                return Err("`key_prefix` needs `redis`".to_owned())
+            }
+            None => None,
+            Some(store) if store.is_empty() => {
+                return Err("`redis` is empty; name a [redis.NAME] store".to_owned())
+            }
+            Some(store) => {
+                let window_name = match entry.window {
+                    WindowName::Fixed => Window::Fixed,
+                    WindowName::Sliding => Window::Sliding,
+                };
+                let prefix = entry.key_prefix.unwrap_or_else(|| {
+                    let rule = format!(
+                        "{limit}/{}/{key_header:?}/{window_name:?}/{:?}",
+                        entry.window_ms.get(),
+                        entry.when
+                    );
+                    default_prefix(&rule)
+                });
+                Some(Arc::new(Shared {
+                    store,
+                    window: window_name,
+                    on_error: match entry.on_store_error {
+                        OnStoreErrorName::Open => OnStoreError::Open,
+                        OnStoreErrorName::Closed => OnStoreError::Closed,
+                    },
+                    prefix,
+                    limit,
+                    window_ms: entry.window_ms.get(),
+                    over,
+                }))
+            }
+        };
         let now = Instant::now();
-        Rule {
+        Ok(Rule {
             when: entry.when,
-            key_header: entry.key_header.map(|name| name.as_str().to_owned()),
-            over: match entry.action {
-                ActionName::Respond => Over::Respond,
-                ActionName::Close => Over::Close,
-            },
+            key_header,
+            over,
             by_ip: Counters::new(limit, window, now),
             by_value: Counters::new(limit, window, now),
-        }
+            shared,
+        })
     }
 }
 
@@ -63,6 +135,7 @@ pub(crate) fn parse(text: &str) -> Result<Limits, String> {
 /// A rule is read as written ([`RuleEntry`]) and checked into what the request path needs.
 impl<'de> Deserialize<'de> for Rule {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
-        RuleEntry::deserialize(deserializer).map(Rule::from)
+        let entry = RuleEntry::deserialize(deserializer)?;
+        Rule::try_from(entry).map_err(serde::de::Error::custom)
     }
 }

@@ -28,11 +28,14 @@ mod config;
 mod counter;
 mod ip_hash;
 mod rule;
+mod shared;
 
 use std::cell::LazyCell;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
 use hookgate_plugin_kit::RequestFacts;
+
+use rule::Verdict;
 
 use hookgate_plugin_kit::Clock;
 
@@ -52,6 +55,11 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
         "Requests refused for being over a limit, by product",
         &["product"],
     )?;
+    let store_errors = reg.counter(
+        "rate_limit_store_errors",
+        "Counts a Redis store could not give, by product and the rule's on_store_error",
+        &["product", "on_store_error"],
+    )?;
     reg.on_found_product(move |req| {
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.
@@ -61,14 +69,45 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
             return Outcome::GoOn;
         }
         let facts = RequestFacts::of(req);
-        let over = rules.find_map(|rule| rule.check(&facts, &now));
-        match over {
-            Some(outcome) => {
-                refused.inc(&[req.product()]);
-                outcome
+        let mut asks = Vec::new();
+        for rule in rules {
+            match rule.check(&facts, &now) {
+                Verdict::Pass => {}
+                Verdict::Over(outcome) => {
+                    refused.inc(&[req.product()]);
+                    return outcome;
+                }
+                Verdict::Ask(callout, shared) => asks.push((callout, shared)),
             }
-            None => Outcome::GoOn,
         }
+        if asks.is_empty() {
+            return Outcome::GoOn;
+        }
+        // Rules counted in a Redis store: one script each, all at once; the request
+        // waits for the replies.
+        let (callouts, shared): (Vec<_>, Vec<_>) = asks.into_iter().unzip();
+        let (refused, store_errors) = (refused.clone(), store_errors.clone());
+        req.wait(callouts, move |req, results| {
+            for (rule, result) in shared.iter().zip(&results) {
+                let decided = match rule.decide(result) {
+                    Ok(decided) => decided,
+                    Err((why, decided)) => {
+                        let policy = rule.on_error.name();
+                        store_errors.inc(&[req.product(), policy]);
+                        hookgate_plugin_api::warn!(
+                            "Redis store {:?}: {why}; on_store_error = {policy}",
+                            rule.store
+                        );
+                        decided
+                    }
+                };
+                if let Some(outcome) = decided {
+                    refused.inc(&[req.product()]);
+                    return outcome;
+                }
+            }
+            Outcome::GoOn
+        })
     });
     Ok(())
 }

@@ -155,9 +155,9 @@ fn syntax_and_unknown_keys_fail_naming_the_key() {
     assert!(err.contains("missing field `window_ms`"), "{err}");
     let err = config_error(
         init,
-        "[global]\nrules = [{ limit = 1, window_ms = 1, window = 2 }]",
+        "[global]\nrules = [{ limit = 1, window_ms = 1, windw = 2 }]",
     );
-    assert!(err.contains("unknown field `window`"), "{err}");
+    assert!(err.contains("unknown field `windw`"), "{err}");
     let err = config_error(init, "[global]\nrules = [{ limit = -1, window_ms = 1 }]");
     assert!(err.contains("limit"), "{err}");
     let err = config_error(init, "[products.a]\nlimit = 1");
@@ -196,3 +196,153 @@ fn bad_values_fail_naming_the_key_path() {
 }
 
 hookgate_plugin_kit::test_documented_configs!();
+
+mod shared {
+    //! Rules counted in a Redis store: the script each request runs, and what the
+    //! replies (scripted here) mean.
+
+    use hookgate_plugin_api::testing::{FakeRequest, TestPlugin};
+    use hookgate_plugin_api::{CalloutResult, Outcome, RedisValue};
+    use hookgate_plugin_kit::testing::config_error;
+
+    use super::{init, ip, plugin, statuses};
+
+    fn counted(count: i64, left_ms: i64) -> CalloutResult {
+        CalloutResult::redis(&RedisValue::Array(vec![
+            RedisValue::Int(count),
+            RedisValue::Int(left_ms),
+        ]))
+    }
+
+    fn waits(plugin: &TestPlugin, req: &mut FakeRequest) {
+        assert_eq!(plugin.found_product(req), Ok(Outcome::Wait));
+    }
+
+    #[test]
+    fn each_request_runs_the_rules_script_on_its_store_keyed_by_client() {
+        let plugin = plugin(
+            "[global]\nrules = [{ limit = 2, window_ms = 1000, redis = \"main\", key_prefix = \"rl:\" }]",
+        );
+        let mut req = FakeRequest::get("/").client_ip(ip("10.0.0.7"));
+        waits(&plugin, &mut req);
+        let started = plugin.callouts();
+        assert_eq!(started[0].target(), "redis:main");
+        let command = started[0].redis_command().unwrap();
+        assert_eq!(command.name(), "EVALSHA");
+        assert_eq!(command.args(), ["rl:ip:10.0.0.7", "1000", "1"]);
+
+        plugin.script_callout("redis:main", counted(2, 400));
+        assert_eq!(plugin.resume(&mut req), Ok(Outcome::GoOn));
+        plugin.clear_callout_scripts();
+        plugin.script_callout("redis:main", counted(3, 400));
+        let mut over = FakeRequest::get("/").client_ip(ip("10.0.0.7"));
+        waits(&plugin, &mut over);
+        let refused = plugin.resume(&mut over).unwrap();
+        assert_eq!(statuses(std::slice::from_ref(&refused)), [429]);
+        let Outcome::Respond(reply) = refused else {
+            unreachable!()
+        };
+        assert_eq!(reply.header_value("retry-after"), Some("1"));
+        assert_eq!(plugin.metric_value("rate_limit_refused", &[""]), Some(1.0));
+    }
+
+    #[test]
+    fn a_header_key_and_a_sliding_window_pick_their_key_and_script() {
+        let plugin = plugin(
+            "[global]\nrules = [{ limit = 5, window_ms = 60000, redis = \"main\", window = \"sliding\", key_header = \"x-api-key\" }]",
+        );
+        let mut req = FakeRequest::get("/").header("x-api-key", "k1");
+        waits(&plugin, &mut req);
+        let command = plugin.callouts()[0].redis_command().unwrap();
+        let key = &command.args()[0];
+        assert!(
+            key.starts_with("hookgate:rl:") && key.ends_with(":h:k1"),
+            "{key}"
+        );
+        assert!(
+            format!("{command:?}").contains("TIME"),
+            "the sliding script"
+        );
+    }
+
+    #[test]
+    fn a_failing_store_is_the_rules_on_store_error() {
+        for (policy, expected) in [("open", 0), ("closed", 429)] {
+            let plugin = plugin(&format!(
+                "[global]\nrules = [{{ limit = 2, window_ms = 1000, redis = \"main\", on_store_error = \"{policy}\" }}]"
+            ));
+            for answer in [
+                CalloutResult::failed("timeout"),
+                CalloutResult::failed("redis: connection refused"),
+                CalloutResult::redis(&RedisValue::Status("OK".to_owned())),
+            ] {
+                plugin.clear_callout_scripts();
+                plugin.script_callout("redis:main", answer);
+                let mut req = FakeRequest::get("/").client_ip(ip("10.0.0.1"));
+                waits(&plugin, &mut req);
+                let outcome = plugin.resume(&mut req).unwrap();
+                assert_eq!(statuses(&[outcome]), [expected], "{policy}");
+            }
+            assert_eq!(
+                plugin.metric_value("rate_limit_store_errors", &["", policy]),
+                Some(3.0)
+            );
+        }
+    }
+
+    #[test]
+    fn local_rules_refuse_before_any_store_is_asked() {
+        let plugin = plugin(
+            "[global]\nrules = [{ limit = 1, window_ms = 60000 }, { limit = 9, window_ms = 1000, redis = \"main\" }]",
+        );
+        let mut first = FakeRequest::get("/").client_ip(ip("10.0.0.1"));
+        waits(&plugin, &mut first);
+        let second = plugin.found_product(&mut FakeRequest::get("/").client_ip(ip("10.0.0.1")));
+        assert_eq!(statuses(&[second.unwrap()]), [429]);
+        assert_eq!(
+            plugin.callouts().len(),
+            1,
+            "the second never reached the store"
+        );
+    }
+
+    #[test]
+    fn rules_have_stable_distinct_default_prefixes() {
+        let key = |config: &str| {
+            let plugin = plugin(config);
+            let mut req = FakeRequest::get("/").client_ip(ip("10.0.0.1"));
+            waits(&plugin, &mut req);
+            plugin.callouts()[0].redis_command().unwrap().args()[0].clone()
+        };
+        let a = "[global]\nrules = [{ limit = 2, window_ms = 1000, redis = \"main\" }]";
+        let b = "[global]\nrules = [{ limit = 3, window_ms = 1000, redis = \"main\" }]";
+        assert_eq!(key(a), key(a), "two proxies with one config share counts");
+        assert_ne!(key(a), key(b));
+    }
+
+    #[test]
+    fn shared_settings_need_a_store() {
+        for (rule, expected) in [
+            (
+                "{ limit = 1, window_ms = 1, window = \"sliding\" }",
+                "needs `redis`",
+            ),
+            (
+                "{ limit = 1, window_ms = 1, key_prefix = \"x\" }",
+                "`key_prefix` needs `redis`",
+            ),
+            (
+                "{ limit = 1, window_ms = 1, redis = \"\" }",
+                "`redis` is empty",
+            ),
+            (
+                "{ limit = 1, window_ms = 1, redis = \"m\", on_store_error = \"maybe\" }",
+                "on_store_error",
+            ),
+        ] {
+            let err = config_error(init, &format!("[global]\nrules = [{rule}]"));
+            assert!(err.contains("global.rules[0]"), "{err}");
+            assert!(err.contains(expected), "{rule}: {err}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ use abi_stable::std_types::{RBox, ROption, RString, RVec, Tuple2};
 use abi_stable::StableAbi;
 
 use super::handler::{HandlerResult, RequestVerdict};
+use super::redis::RedisSpecAbi;
 use super::view::RequestViewMut;
 
 /// One HTTP request a handler asks the host to send. See
@@ -61,3 +62,13 @@ pub trait ContinuationHandler: Send {
 
 /// A continuation as the host keeps it.
 pub type ContinuationBox = ContinuationHandler_TO<'static, RBox<()>>;
+
+/// For hosts: what a handler or tick asked for, as the host collects it (this type
+/// never crosses the boundary): an HTTP callout, or (0.2.3) a Redis command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// See [`CalloutSpecAbi`].
+    Http(CalloutSpecAbi),
+    /// See [`RedisSpecAbi`].
+    Redis(RedisSpecAbi),
+}

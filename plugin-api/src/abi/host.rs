@@ -23,6 +23,7 @@ use abi_stable::StableAbi;
 use super::callout::{CalloutSpecAbi, ContinuationBox};
 use super::module::API_VERSION;
 use super::peer::PeerCertificateAbi;
+use super::redis::RedisSpecAbi;
 use super::timer::TimerHandlerBox;
 
 /// The host's module: services appended in later 0.2.x versions go after
@@ -55,7 +56,16 @@ pub struct HostMod {
     // its written type.
     pub timer: extern "C" fn(every_ms: u64, handler: TimerHandlerBox) -> RResult<(), RString>,
     // 0.2.2 end
+    // 0.2.3 begin
+    /// 0.2.3: records a Redis command for the handler running on this thread (where
+    /// callouts may be started) or the timer ticking on it, among its callouts; its
+    /// index, or why not.
+    pub redis: extern "C" fn(spec: RedisSpecAbi) -> RResult<u32, RString>,
+    // 0.2.3 end
 }
+
+/// The host's recording of a Redis command.
+pub type RedisFn = extern "C" fn(spec: RedisSpecAbi) -> RResult<u32, RString>;
 
 /// The host's registration of a timer (during an instance's init).
 pub type TimerFn = extern "C" fn(every_ms: u64, handler: TimerHandlerBox) -> RResult<(), RString>;
@@ -75,6 +85,8 @@ pub struct HostServices {
     pub wait: extern "C" fn(continuation: ContinuationBox) -> RResult<(), RString>,
     /// See [`HostMod::timer`].
     pub timer: TimerFn,
+    /// See [`HostMod::redis`].
+    pub redis: RedisFn,
 }
 
 impl RootModule for HostModRef {
@@ -99,6 +111,9 @@ pub fn host_header(services: HostServices) -> RRef<'static, LibHeader> {
             wait: services.wait,
             timer: services.timer,
             // 0.2.2 end
+            // 0.2.3 begin
+            redis: services.redis,
+            // 0.2.3 end
         }
         .leak_into_prefix();
         Box::leak(Box::new(LibHeader::from_module(module)))

@@ -15,7 +15,7 @@ use crate::point::PointSet;
 /// Written out, not the crate's `CARGO_PKG_VERSION`: it moves only when the ABI does
 /// (a layout, a view method, a contract), not when the workspace, the SDK's Rust-side
 /// helpers or the plugin kit get a release.
-pub const API_VERSION: &str = "0.2.2";
+pub const API_VERSION: &str = "0.2.3";
 
 /// A plugin's manifest as stored in its library; read without running init.
 #[repr(C)]

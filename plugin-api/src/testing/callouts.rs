@@ -7,7 +7,9 @@
 
 use std::cell::RefCell;
 
-use crate::abi::{CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString};
+use crate::abi::{
+    Ask, CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString, RedisSpecAbi,
+};
 use crate::point::Point;
 use crate::{Callout, CalloutResult};
 
@@ -17,12 +19,13 @@ pub(crate) const SERVICES: HostServices = HostServices {
     callout,
     wait,
     timer: crate::abi::register_timer,
+    redis,
 };
 
 /// What the handler running on this thread started.
 #[derive(Default)]
 struct Pending {
-    callouts: Vec<CalloutSpecAbi>,
+    callouts: Vec<Ask>,
     continuation: Option<ContinuationBox>,
 }
 
@@ -59,7 +62,7 @@ pub(crate) fn collect<T>(
         let callouts = pending
             .callouts
             .into_iter()
-            .map(Callout::from_spec)
+            .map(Callout::from_ask)
             .collect();
         (callouts, continuation)
     });
@@ -69,7 +72,7 @@ pub(crate) fn collect<T>(
 /// Runs a timer's tick, letting it start callouts; the callouts it started.
 pub(crate) fn collect_tick<T>(tick: impl FnOnce() -> T) -> (T, Vec<Callout>) {
     let (result, pending) = gather(tick);
-    let callouts = pending.callouts.into_iter().map(Callout::from_spec);
+    let callouts = pending.callouts.into_iter().map(Callout::from_ask);
     (result, callouts.collect())
 }
 
@@ -92,9 +95,17 @@ pub(crate) fn answer(scripts: &[(String, CalloutResult)], callout: &Callout) -> 
 }
 
 extern "C" fn callout(spec: CalloutSpecAbi) -> RResult<u32, RString> {
+    ask(Ask::Http(spec))
+}
+
+extern "C" fn redis(spec: RedisSpecAbi) -> RResult<u32, RString> {
+    ask(Ask::Redis(spec))
+}
+
+fn ask(ask: Ask) -> RResult<u32, RString> {
     PENDING.with(|p| match p.borrow_mut().as_mut() {
         Some(pending) => {
-            pending.callouts.push(spec);
+            pending.callouts.push(ask);
             RResult::ROk(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
         }
         None => RResult::RErr(

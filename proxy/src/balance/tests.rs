@@ -399,6 +399,7 @@ fn two_clusters() -> Config {
         plugins: Vec::new(),
         products: BTreeMap::new(),
         clusters: BTreeMap::new(),
+        redis: BTreeMap::new(),
     };
     config.clusters.insert(
         "a".into(),

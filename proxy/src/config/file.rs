@@ -28,6 +28,31 @@ pub struct Config {
     /// Clusters by name.
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
+    /// Redis stores plugins may use (plugin API 0.2.3), by name.
+    #[serde(default)]
+    pub redis: BTreeMap<String, RedisConfig>,
+}
+
+/// `[redis.NAME]`: a Redis server plugins send commands to through the host.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` is refused: this build
+    /// has no TLS to Redis).
+    pub url: String,
+    /// The longest a command may take (a command asking for more gets this).
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The longest connecting may take.
+    #[serde(default = "default_redis_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    250
+}
+fn default_redis_connect_timeout_ms() -> u64 {
+    1000
 }
 
 /// `[server]`.

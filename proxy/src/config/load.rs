@@ -222,6 +222,7 @@ impl Config {
             plugins: Vec::new(),
             products: BTreeMap::from([("default".to_owned(), product)]),
             clusters: BTreeMap::from([("default".to_owned(), cluster)]),
+            redis: BTreeMap::new(),
         }
     }
 
@@ -234,6 +235,21 @@ impl Config {
         };
         self.server.validate(&invalid)?;
         self.validate_addresses(&invalid)?;
+        for (name, store) in &self.redis {
+            let url = store.url.as_str();
+            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+                return Err(invalid(
+                    format!("redis.{name}.url"),
+                    format!("{url:?}: expected redis://host:port (TLS to Redis is not built in)"),
+                ));
+            }
+            if let Err(e) = redis::Client::open(url) {
+                return Err(invalid(
+                    format!("redis.{name}.url"),
+                    format!("{url:?}: {e}"),
+                ));
+            }
+        }
         for (i, listener) in self.server.tls.iter().enumerate() {
             if listener.client_auth.is_some() && listener.client_ca.is_none() {
                 return Err(invalid(

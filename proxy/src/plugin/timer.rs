@@ -136,7 +136,7 @@ async fn run(timer: Timer, snapshot: Weak<Snapshot>) {
 
 /// What a tick that waits left: its callouts, their places, its continuation.
 type Left = (
-    Vec<hookgate_plugin_api::abi::CalloutSpecAbi>,
+    Vec<hookgate_plugin_api::abi::Ask>,
     Vec<tokio::sync::OwnedSemaphorePermit>,
     hookgate_plugin_api::abi::TimerDoneBox,
 );

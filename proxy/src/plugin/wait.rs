@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hookgate_plugin_api::abi::{
-    CalloutResultAbi, CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString,
+    Ask, CalloutResultAbi, CalloutSpecAbi, ContinuationBox, HostServices, RResult, RString,
+    RedisSpecAbi,
 };
 use hookgate_plugin_api::Point;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -22,6 +23,7 @@ pub const SERVICES: HostServices = HostServices {
     callout,
     wait,
     timer: hookgate_plugin_api::abi::register_timer,
+    redis,
 };
 
 /// The most callouts one handler may start.
@@ -89,7 +91,7 @@ impl CalloutLimits {
 /// What the handler running on this thread started.
 #[derive(Default)]
 struct Pending {
-    callouts: Vec<CalloutSpecAbi>,
+    callouts: Vec<Ask>,
     continuation: Option<ContinuationBox>,
     /// One per callout, held until it is done.
     permits: Vec<OwnedSemaphorePermit>,
@@ -107,7 +109,7 @@ thread_local! {
 /// A handler that waits: its callouts, its continuation, and where its chain goes on.
 pub struct Waiting {
     /// The callouts, in the order started (each capped by its instance's limits).
-    pub callouts: Vec<CalloutSpecAbi>,
+    pub callouts: Vec<Ask>,
     /// Called once with their results.
     pub continuation: ContinuationBox,
     /// The index of the waiting handler in its chain (the chain goes on after it).
@@ -119,11 +121,7 @@ pub struct Waiting {
 }
 
 /// What a handler left: its callouts, its continuation and their places.
-pub type Left = (
-    Vec<CalloutSpecAbi>,
-    ContinuationBox,
-    Vec<OwnedSemaphorePermit>,
-);
+pub type Left = (Vec<Ask>, ContinuationBox, Vec<OwnedSemaphorePermit>);
 
 /// Whether handlers at `point` may wait.
 pub fn may_wait(point: Point) -> bool {
@@ -161,7 +159,7 @@ impl Entered {
 
 impl Entered {
     /// The callouts a timer's tick started, with their places.
-    pub fn take_callouts(self) -> (Vec<CalloutSpecAbi>, Vec<OwnedSemaphorePermit>) {
+    pub fn take_callouts(self) -> (Vec<Ask>, Vec<OwnedSemaphorePermit>) {
         match PENDING.take() {
             Some(pending) => (pending.callouts, pending.permits),
             None => (Vec::new(), Vec::new()),
@@ -194,7 +192,16 @@ fn with_pending<T>(f: impl FnOnce(&CalloutLimits, &mut Pending) -> T) -> Option<
     Some(result)
 }
 
-extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
+extern "C" fn callout(spec: CalloutSpecAbi) -> RResult<u32, RString> {
+    ask(Ask::Http(spec))
+}
+
+extern "C" fn redis(spec: RedisSpecAbi) -> RResult<u32, RString> {
+    ask(Ask::Redis(spec))
+}
+
+/// Records what the running handler or tick asks for, within its instance's limits.
+fn ask(mut ask: Ask) -> RResult<u32, RString> {
     let outcome = with_pending(|limits, pending| {
         if pending.callouts.len() >= MAX_CALLOUTS {
             return Err(format!("more than {MAX_CALLOUTS} callouts in one handler"));
@@ -206,16 +213,19 @@ extern "C" fn callout(mut spec: CalloutSpecAbi) -> RResult<u32, RString> {
                 limits.concurrent
             ));
         };
-        // The instance's limits cap what the callout asks for.
-        spec.timeout_ms = match spec.timeout_ms {
-            0 => limits.timeout_ms,
-            asked => asked.min(limits.timeout_ms),
-        };
-        spec.body_limit = match spec.body_limit {
-            0 => limits.body_limit,
-            asked => asked.min(limits.body_limit),
-        };
-        pending.callouts.push(spec);
+        // The instance's limits cap what the callout asks for (a Redis command's
+        // time is its store's, capped by the store).
+        if let Ask::Http(spec) = &mut ask {
+            spec.timeout_ms = match spec.timeout_ms {
+                0 => limits.timeout_ms,
+                asked => asked.min(limits.timeout_ms),
+            };
+            spec.body_limit = match spec.body_limit {
+                0 => limits.body_limit,
+                asked => asked.min(limits.body_limit),
+            };
+        }
+        pending.callouts.push(ask);
         pending.permits.push(permit);
         Ok(u32::try_from(pending.callouts.len() - 1).unwrap_or(u32::MAX))
     });

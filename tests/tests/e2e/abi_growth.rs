@@ -110,13 +110,13 @@ fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
     let (host, _dir) = build_host(|file| {
         insert_after(
             file,
-            "pub timer: extern",
+            "pub redis: extern",
             "    /// Appended later.\n    pub later: Option<extern \"C\" fn(u64) -> u32>,\n    \
              /// Appended later.\n    pub max_body_bytes: u64,",
         );
         insert_after(
             file,
-            "timer: services.timer,",
+            "redis: services.redis,",
             "            later: None,\n            max_body_bytes: 1 << 20,",
         );
     });
@@ -160,7 +160,7 @@ fn a_plugin_survives_a_grown_host_module_and_refuses_a_reordered_one() {
 }
 
 /// The plugin API's version today (what the 0.2.0 copy is set back from).
-const CURRENT: &str = "0.2.2";
+const CURRENT: &str = "0.2.3";
 
 /// Makes `file` what it was in 0.2.0: every line from a `// 0.2.N begin` to the next
 /// `// 0.2.N end` (N above 0, both lines included) removed, and each `// 0.2.0: ` line

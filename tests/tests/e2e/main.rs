@@ -41,6 +41,7 @@ mod compression;
 mod conformance;
 mod edge;
 mod ext_auth;
+mod fleet;
 mod grpc;
 mod grpc_calls;
 mod import_bfe;

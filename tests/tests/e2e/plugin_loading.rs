@@ -44,7 +44,7 @@ fn inspect_prints_the_manifest() {
     for line in [
         "name:        hookgate-plugin-hello",
         "version:     0.1.0",
-        "api version: 0.2.2",
+        "api version: 0.2.3",
         "points:      accept, before_location, read_response, request_finish, finish",
     ] {
         assert!(
@@ -188,7 +188,7 @@ fn plugin_built_against_an_incompatible_api_version() {
     assert_plugin_fails(
         arg(&lib),
         arg(&lib),
-        &["built against hookgate-plugin-api 0.9.0", "provides 0.2.2"],
+        &["built against hookgate-plugin-api 0.9.0", "provides 0.2.3"],
     );
 }
 

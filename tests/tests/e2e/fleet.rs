@@ -1,0 +1,145 @@
+//! A fleet of proxies (issue 20 §1, §2, §4): two hookgate processes share one real
+//! `redis-server` through the rate-limit plugin's `redis` store, and enforce one limit
+//! together; the store stopped or stalled is each rule's `on_store_error`; a script the
+//! server forgot is run again by `EVAL`.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use hookgate_tests::{arg, free_addr, http1_send, library, Backend, Proxy, RedisServer, Req};
+
+/// The rate-limit rules: per client IP, counted in the store `main`.
+const RULES: &str = r#"
+[products.fixed]
+rules = [{ limit = 10, window_ms = 600000, redis = "main" }]
+[products.sliding]
+rules = [{ limit = 10, window_ms = 600000, redis = "main", window = "sliding" }]
+[products.open]
+rules = [{ limit = 1000, window_ms = 600000, redis = "main", on_store_error = "open" }]
+[products.closed]
+rules = [{ limit = 1000, window_ms = 600000, redis = "main", on_store_error = "closed" }]
+"#;
+
+/// One proxy of the fleet: every product to `app`, the rate-limit plugin with
+/// [`RULES`], the store at `redis`.
+fn start(dir: &Path, name: &str, app: &Backend, redis: &str) -> (Proxy, SocketAddr) {
+    let rules = dir.join("rate-limit.toml");
+    fs::write(&rules, RULES).expect("write the rules");
+    let listen = free_addr();
+    let products: String = ["fixed", "sliding", "open", "closed"]
+        .iter()
+        .map(|p| {
+            format!(
+                "[products.{p}]\nhosts = [\"{p}.example\"]\nroutes = [{{ cluster = \"app\" }}]\n"
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"[server]
+listen = ["{listen}"]
+admin = "{admin}"
+[[plugins]]
+path = {plugin:?}
+config = {rules:?}
+[redis.main]
+url = "{redis}"
+timeout_ms = 200
+connect_timeout_ms = 200
+{products}
+[clusters.app.subclusters.main]
+weight = 1
+backends = [{{ addr = "{app}" }}]
+"#,
+        admin = free_addr(),
+        plugin = arg(&library("hookgate_plugin_rate_limit")),
+        rules = arg(&rules),
+        app = app.addr(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    fs::write(&path, text).expect("write the config");
+    (Proxy::start(&["--config", arg(&path)]), listen)
+}
+
+fn status(listen: SocketAddr, product: &str) -> u16 {
+    let host = format!("{product}.example");
+    http1_send(listen, &Req::get(&host, "/"))
+        .expect("answered")
+        .status
+}
+
+/// Requests for `product` alternating between the proxies: how many were let on.
+fn accepted(fleet: &[SocketAddr], product: &str, requests: usize) -> usize {
+    (0..requests)
+        .filter(|i| {
+            let status = status(fleet[i % fleet.len()], product);
+            assert!(status == 200 || status == 429, "{product}: {status}");
+            status == 200
+        })
+        .count()
+}
+
+#[test]
+fn two_proxies_sharing_a_store_enforce_one_limit() {
+    let redis = RedisServer::start();
+    let app = Backend::echo("app");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, a_listen) = start(dir.path(), "a", &app, &redis.url());
+    let (_b, b_listen) = start(dir.path(), "b", &app, &redis.url());
+    let fleet = [a_listen, b_listen];
+
+    // Fixed windows: the script counts atomically, so the limit is exact.
+    assert_eq!(accepted(&fleet, "fixed", 30), 10);
+    // Sliding windows: an estimate from two fixed windows, exact within the first.
+    assert_eq!(accepted(&fleet, "sliding", 30), 10);
+    assert_eq!(app.requests(), 20);
+
+    // The server forgets its scripts (a restart, a failover): EVALSHA fails with
+    // NOSCRIPT and the host runs the script by EVAL.
+    redis.cli(&["SCRIPT", "FLUSH"]);
+    assert_eq!(status(a_listen, "open"), 200);
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_eval:calls="), "{stats}");
+    let answered = a
+        .metric("hookgate_redis_commands_total{store=\"main\",outcome=\"answered\"}")
+        .unwrap_or(0.0);
+    assert!(answered >= 30.0, "{answered}");
+}
+
+#[test]
+fn a_store_down_or_stalled_is_each_rules_on_store_error() {
+    let mut redis = RedisServer::start();
+    let app = Backend::echo("app");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (proxy, listen) = start(dir.path(), "a", &app, &redis.url());
+    assert_eq!(status(listen, "open"), 200);
+    assert_eq!(status(listen, "closed"), 200);
+
+    // Stalled: every client paused for longer than the store's 200 ms timeout.
+    redis.cli(&["CLIENT", "PAUSE", "3000", "ALL"]);
+    assert_eq!(status(listen, "open"), 200, "fail-open lets it on");
+    assert_eq!(status(listen, "closed"), 429, "fail-closed refuses");
+    let timeouts = proxy
+        .metric("hookgate_redis_commands_total{store=\"main\",outcome=\"timeout\"}")
+        .unwrap_or(0.0);
+    assert!(timeouts >= 2.0, "{timeouts}");
+    redis.cli(&["CLIENT", "UNPAUSE"]);
+
+    // Down.
+    redis.stop();
+    assert_eq!(status(listen, "open"), 200);
+    assert_eq!(status(listen, "closed"), 429);
+    let errors = |policy: &str| {
+        let series = format!(
+            "hookgate_plugin_rate_limit_store_errors_total{{plugin=\"hookgate-plugin-rate-limit\",product=\"{policy}\",on_store_error=\"{policy}\"}}"
+        );
+        proxy.metric(&series).unwrap_or(0.0)
+    };
+    assert_eq!(errors("open"), 2.0);
+    assert_eq!(errors("closed"), 2.0);
+    assert!(
+        proxy.stderr_text().contains("on_store_error = closed"),
+        "{}",
+        proxy.stderr_text()
+    );
+}
