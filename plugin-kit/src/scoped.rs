@@ -165,6 +165,21 @@ impl<R> ScopedRules<R> {
     pub fn products(&self) -> impl Iterator<Item = &str> {
         self.products.keys().map(String::as_str)
     }
+
+    /// Every rule once: `[global]`'s, then each product's in name order (for work a
+    /// plugin sets up per rule at init, a timer say).
+    ///
+    /// ```
+    /// use hookgate_plugin_kit::ScopedRules;
+    ///
+    /// let text = "[global]\nrules = [1]\n[products.b]\nrules = [3]\n[products.a]\nrules = [2]\n";
+    /// let rules = ScopedRules::<u32>::from_toml(text)?;
+    /// assert_eq!(rules.all().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    /// # Ok::<(), hookgate_plugin_kit::ConfigError>(())
+    /// ```
+    pub fn all(&self) -> impl Iterator<Item = &R> {
+        self.global.iter().chain(self.products.values().flatten())
+    }
 }
 
 #[cfg(test)]

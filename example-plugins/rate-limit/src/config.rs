@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::counter::Counters;
 use crate::rule::{Over, Rule};
-use crate::shared::{default_prefix, OnStoreError, Shared, Window};
+use crate::shared::{default_prefix, OnStoreError, Shared, Synced, Window};
 
 /// Every rule: `[global]`, then `[products.<name>]`.
 pub(crate) type Limits = ScopedRules<Rule>;
@@ -31,6 +31,9 @@ pub(crate) struct RuleEntry {
     #[serde(default)]
     on_store_error: OnStoreErrorName,
     key_prefix: Option<String>,
+    /// Count here and send the counts to the store every this many ms, instead of a
+    /// round trip per request.
+    sync_ms: Option<AtLeastOne<u64>>,
     #[serde(flatten)]
     when: Condition,
 }
@@ -84,6 +87,7 @@ impl TryFrom<RuleEntry> for Rule {
             None if entry.key_prefix.is_some() => {
                 return Err("`key_prefix` needs `redis`".to_owned())
             }
+            None if entry.sync_ms.is_some() => return Err("`sync_ms` needs `redis`".to_owned()),
             None => None,
             Some(store) if store.is_empty() => {
                 return Err("`redis` is empty; name a [redis.NAME] store".to_owned())
@@ -112,6 +116,7 @@ impl TryFrom<RuleEntry> for Rule {
                     limit,
                     window_ms: entry.window_ms.get(),
                     over,
+                    sync: (entry.sync_ms).map(|ms| Synced::new(Duration::from_millis(ms.get()))),
                 }))
             }
         };

@@ -31,6 +31,7 @@ mod rule;
 mod shared;
 
 use std::cell::LazyCell;
+use std::sync::Arc;
 
 use hookgate_plugin_api::{export_plugin, Outcome, Registry};
 use hookgate_plugin_kit::RequestFacts;
@@ -60,6 +61,34 @@ fn init_with_clock(config: &str, reg: &mut Registry<'_>, clock: Clock) -> Result
         "Counts a Redis store could not give, by product and the rule's on_store_error",
         &["product", "on_store_error"],
     )?;
+    for shared in limits.all().filter_map(|rule| rule.shared.clone()) {
+        let Some(synced) = &shared.sync else {
+            continue;
+        };
+        let (store_errors, clock) = (store_errors.clone(), clock.clone());
+        reg.every(synced.period, move |timer| {
+            let Some(synced) = &shared.sync else {
+                return;
+            };
+            let Some((callout, sent)) = shared.outgoing(synced, clock.now()) else {
+                return;
+            };
+            let (shared, store_errors, clock) =
+                (Arc::clone(&shared), store_errors.clone(), clock.clone());
+            timer.wait(vec![callout], move |results| {
+                let (Some(synced), Some(result)) = (&shared.sync, results.first()) else {
+                    return;
+                };
+                if let Err(why) = shared.learned(synced, sent, result, clock.now()) {
+                    store_errors.inc(&["", "sync"]);
+                    hookgate_plugin_api::warn!(
+                        "Redis store {:?}: sync failed, sending again next time: {why}",
+                        shared.store
+                    );
+                }
+            });
+        })?;
+    }
     reg.on_found_product(move |req| {
         // The clock is read once for all the rules that count the request, and not at
         // all when none does.

@@ -68,7 +68,13 @@ impl Rule {
                 (None, Some(ip)) => format!("ip:{}", ip.to_canonical()),
                 (None, None) => return Verdict::Pass,
             };
-            return Verdict::Ask(shared.count(&client), Arc::clone(shared));
+            return match &shared.sync {
+                Some(synced) => match shared.count_locally(synced, &client, **now) {
+                    Some(outcome) => Verdict::Over(outcome),
+                    None => Verdict::Pass,
+                },
+                None => Verdict::Ask(shared.count(&client), Arc::clone(shared)),
+            };
         }
         let retry_after = match header {
             Some(value) => self.by_value.hit(value, **now),

@@ -321,6 +321,63 @@ mod shared {
     }
 
     #[test]
+    fn with_sync_ms_requests_count_here_and_a_timer_sends_the_counts() {
+        let clock = hookgate_plugin_kit::Clock::manual();
+        let config = "[global]\nrules = [{ limit = 5, window_ms = 60000, redis = \"main\", key_prefix = \"rl:\", sync_ms = 100 }]";
+        let plugin =
+            TestPlugin::init(|c, r| super::init_with_clock(c, r, clock.clone()), config).unwrap();
+        assert_eq!(
+            plugin.timer_periods(),
+            [std::time::Duration::from_millis(100)]
+        );
+        let a = FakeRequest::get("/").client_ip(ip("10.0.0.1"));
+        let b = FakeRequest::get("/").client_ip(ip("10.0.0.2"));
+        // Counted here, no wait: 2 from a, 1 from b.
+        assert_eq!(statuses(&super::send(&plugin, &a, 2)), [0, 0]);
+        assert_eq!(statuses(&super::send(&plugin, &b, 1)), [0]);
+        assert!(plugin.callouts().is_empty());
+
+        // The sync sends both keys' counts in one script; the fleet has counted 4 for
+        // a (another proxy let 2 on) and 1 for b.
+        plugin.script_callout(
+            "redis:main",
+            CalloutResult::redis(&RedisValue::Array(
+                [4, 59_000, 1, 59_000].map(RedisValue::Int).to_vec(),
+            )),
+        );
+        plugin.fire_timers().unwrap();
+        let sent = plugin.callouts()[0].redis_command().unwrap();
+        let mut args = sent.args();
+        let keys: Vec<String> = args.drain(..2).collect();
+        assert!(keys.contains(&"rl:ip:10.0.0.1".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"rl:ip:10.0.0.2".to_owned()), "{keys:?}");
+        assert_eq!(args[0], "60000");
+        // a: 4 known + 1 more fits 5, then refused; b: 1 known, 4 more fit.
+        assert_eq!(statuses(&super::send(&plugin, &a, 2)), [0, 429]);
+        assert_eq!(statuses(&super::send(&plugin, &b, 5)), [0, 0, 0, 0, 429]);
+
+        // A failed sync keeps the counts to send again; nothing is lost or doubled.
+        plugin.clear_callout_scripts();
+        plugin.script_callout("redis:main", CalloutResult::failed("timeout"));
+        plugin.fire_timers().unwrap();
+        let retried = plugin.callouts().len();
+        plugin.fire_timers().unwrap();
+        let again = plugin.callouts()[retried].redis_command().unwrap();
+        let increments: Vec<String> = again.args().split_off(3);
+        let mut increments: Vec<u32> = increments.iter().map(|n| n.parse().unwrap()).collect();
+        increments.sort_unstable();
+        assert_eq!(increments, [1, 4], "a's 1 and b's 4, sent again");
+        assert_eq!(
+            plugin.metric_value("rate_limit_store_errors", &["", "sync"]),
+            Some(2.0)
+        );
+
+        // The window the fleet's count held for ends: counting starts over.
+        clock.advance(std::time::Duration::from_secs(60));
+        assert_eq!(statuses(&super::send(&plugin, &a, 1)), [0]);
+    }
+
+    #[test]
     fn shared_settings_need_a_store() {
         for (rule, expected) in [
             (

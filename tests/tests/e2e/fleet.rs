@@ -15,6 +15,8 @@ const RULES: &str = r#"
 rules = [{ limit = 10, window_ms = 600000, redis = "main" }]
 [products.sliding]
 rules = [{ limit = 10, window_ms = 600000, redis = "main", window = "sliding" }]
+[products.synced]
+rules = [{ limit = 20, window_ms = 600000, redis = "main", sync_ms = 50 }]
 [products.open]
 rules = [{ limit = 1000, window_ms = 600000, redis = "main", on_store_error = "open" }]
 [products.closed]
@@ -27,7 +29,7 @@ fn start(dir: &Path, name: &str, app: &Backend, redis: &str) -> (Proxy, SocketAd
     let rules = dir.join("rate-limit.toml");
     fs::write(&rules, RULES).expect("write the rules");
     let listen = free_addr();
-    let products: String = ["fixed", "sliding", "open", "closed"]
+    let products: String = ["fixed", "sliding", "synced", "open", "closed"]
         .iter()
         .map(|p| {
             format!(
@@ -93,6 +95,22 @@ fn two_proxies_sharing_a_store_enforce_one_limit() {
     // Sliding windows: an estimate from two fixed windows, exact within the first.
     assert_eq!(accepted(&fleet, "sliding", 30), 10);
     assert_eq!(app.requests(), 20);
+
+    // Counted locally and synced every 50 ms: the fleet lets on at most what both
+    // proxies let on within about one sync beyond the limit (requests 10 ms apart
+    // here: some 5 per proxy per sync), and never less than the limit.
+    let synced = (0..60)
+        .filter(|i| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            status(fleet[i % 2], "synced") == 200
+        })
+        .count();
+    eprintln!("synced every 50 ms: {synced} of 60 let on for a limit of 20");
+    assert!(
+        (20..=32).contains(&synced),
+        "{synced} let on for a limit of 20"
+    );
+    assert!(redis.cli(&["KEYS", "hookgate:rl:*"]).lines().count() >= 3);
 
     // The server forgets its scripts (a restart, a failover): EVALSHA fails with
     // NOSCRIPT and the host runs the script by EVAL.
