@@ -198,7 +198,10 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
             let body = snapshot.metrics.render(
                 &snapshot.plugins,
                 snapshot.clusters.values(),
-                &snapshot.redis,
+                crate::metrics::Services {
+                    redis: &snapshot.redis,
+                    tracing: snapshot.tracing.as_ref(),
+                },
                 server.connections_total(),
                 server.connections_open(),
             );

@@ -54,6 +54,21 @@ pub async fn run_all(
     futures_util::future::join_all(each).await.into()
 }
 
+/// Each callout's target with its result's status and error (for spans).
+pub fn described<'a>(
+    callouts: &'a [Ask],
+    results: &'a [CalloutResultAbi],
+) -> impl Iterator<Item = (String, u16, Option<String>)> + 'a {
+    callouts.iter().zip(results).map(|(ask, result)| {
+        let target = match ask {
+            Ask::Http(spec) => spec.target.to_string(),
+            Ask::Redis(spec) => format!("redis:{}", spec.store.as_str()),
+        };
+        let error = result.error.as_ref().into_option().map(|e| e.to_string());
+        (target, result.status, error)
+    })
+}
+
 fn failed(error: String) -> CalloutResultAbi {
     CalloutResultAbi {
         error: Some(RString::from(error)).into(),
@@ -166,7 +181,7 @@ enum Backed {
 
 /// The connections to a URL's host and port (made once per scheme, host and port),
 /// and its `Host`.
-async fn url_connections(uri: &Uri) -> Result<(Arc<Connections>, String), String> {
+pub(crate) async fn url_connections(uri: &Uri) -> Result<(Arc<Connections>, String), String> {
     static POOLS: LazyLock<Mutex<HashMap<String, Arc<Connections>>>> =
         LazyLock::new(Default::default);
     let https = match uri.scheme_str() {

@@ -14,6 +14,6 @@ pub use file::{
     BreakerConfig, CalloutLimitsConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
     Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
     PluginSettings, ProductConfig, RedisConfig, RouteRule, ServerConfig, SubclusterConfig,
-    TlsListenerConfig,
+    TlsListenerConfig, TraceParent, TracingConfig,
 };
 pub use load::{ConfigError, Overrides};

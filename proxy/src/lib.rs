@@ -74,5 +74,6 @@ pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod write_timeout;

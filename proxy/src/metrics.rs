@@ -118,7 +118,7 @@ impl Metrics {
         &self,
         plugins: &Plugins,
         clusters: impl Iterator<Item = &'c Arc<Cluster>>,
-        redis: &crate::redis_store::RedisStores,
+        services: Services<'_>,
         connections_total: u64,
         connections_open: u64,
     ) -> String {
@@ -223,7 +223,10 @@ impl Metrics {
             up,
         );
 
-        redis_stores(&mut registry, redis);
+        redis_stores(&mut registry, services.redis);
+        if let Some(counts) = services.tracing.and_then(crate::trace::Tracer::counts) {
+            spans(&mut registry, counts);
+        }
 
         let mut text = String::new();
         // Writing into a String cannot fail.
@@ -445,6 +448,36 @@ fn plugin_accounting(
         "plugin_timer_ticks",
         "Ticks of each plugin instance's timers, by outcome (ok, failed)",
         ticks,
+    );
+}
+
+/// The host services whose figures `/metrics` shows beside the counters.
+#[derive(Clone, Copy)]
+pub struct Services<'s> {
+    /// The Redis stores.
+    pub redis: &'s crate::redis_store::RedisStores,
+    /// The tracer, if tracing is on.
+    pub tracing: Option<&'s crate::trace::Tracer>,
+}
+
+/// What became of the spans.
+fn spans(registry: &mut Registry, counts: &crate::trace::ExportCounts) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Outcome {
+        outcome: &'static str,
+    }
+    let spans = Family::<Outcome, Counter>::default();
+    for (outcome, counter) in [
+        ("exported", &counts.exported),
+        ("dropped", &counts.dropped),
+        ("failed", &counts.failed),
+    ] {
+        (spans.get_or_create(&Outcome { outcome })).inc_by(counter.load(Ordering::Relaxed));
+    }
+    registry.register(
+        "trace_spans",
+        "Spans by what became of them: exported, dropped (queue full), failed (not delivered)",
+        spans,
     );
 }
 

@@ -33,6 +33,7 @@ pub mod timer;
 pub mod wait;
 
 pub use cache::{CacheError, PluginCache};
+pub use call::trace_calls;
 pub use chain::{Chain, ChainError, Chains, RequestChainOutcome};
 pub use instance::Instance;
 pub use loader::{Library, LoadError};

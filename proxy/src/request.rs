@@ -82,6 +82,8 @@ pub struct RequestState {
     /// The body as plugins ask for it (offered from the start unless the request
     /// is an upgrade or gRPC: set by the server).
     pub body: PluginBody,
+    /// Its trace, when `[tracing]` is on (boxed: nothing but a null pointer when off).
+    pub trace: Option<Box<crate::trace::RequestTrace>>,
 }
 
 /// A request and its session, lent to plugins through [`RequestView`] for one chain
@@ -108,6 +110,7 @@ impl RequestState {
             context: Context::default(),
             locals: Locals::default(),
             body: PluginBody::default(),
+            trace: None,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub slow_handler: Option<Duration>,
     /// The Redis stores plugins may use.
     pub redis: crate::redis_store::RedisStores,
+    /// Distributed tracing, if `[tracing]` is set.
+    pub tracing: Option<crate::trace::Tracer>,
 }
 
 impl Snapshot {
@@ -62,6 +64,7 @@ impl Snapshot {
             slow_handler: (config.server.slow_handler_ms != 0)
                 .then(|| Duration::from_millis(config.server.slow_handler_ms)),
             redis: crate::redis_store::RedisStores::new(&config.redis),
+            tracing: config.tracing.as_ref().and_then(crate::trace::Tracer::new),
         }
     }
 }

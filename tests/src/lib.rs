@@ -30,6 +30,7 @@ pub mod client;
 pub mod contract;
 pub mod grpc;
 pub mod net;
+pub mod otlp;
 pub mod probe;
 pub mod process;
 pub mod proxy;
@@ -51,6 +52,7 @@ pub use client::{
 };
 pub use grpc::{GrpcBackend, GrpcClient};
 pub use net::{free_addr, free_port, wait_until_accepting};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
 pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};
 pub use proxy::Proxy;

@@ -400,6 +400,7 @@ fn two_clusters() -> Config {
         products: BTreeMap::new(),
         clusters: BTreeMap::new(),
         redis: BTreeMap::new(),
+        tracing: None,
     };
     config.clusters.insert(
         "a".into(),

@@ -31,6 +31,51 @@ pub struct Config {
     /// Redis stores plugins may use (plugin API 0.2.3), by name.
     #[serde(default)]
     pub redis: BTreeMap<String, RedisConfig>,
+    /// Distributed tracing; off when absent.
+    pub tracing: Option<TracingConfig>,
+}
+
+/// `[tracing]`: spans exported by OTLP/HTTP.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// The OTLP/HTTP traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub endpoint: String,
+    /// The share of new traces sampled (0 to 1; a parent's decision stands).
+    #[serde(default = "default_trace_ratio")]
+    pub ratio: f64,
+    /// Whose `traceparent` is a request's parent.
+    #[serde(default)]
+    pub parent: TraceParent,
+    /// `service.name` of the spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// How often spans are sent (sooner when 512 are waiting).
+    #[serde(default = "default_trace_batch_ms")]
+    pub batch_ms: u64,
+}
+
+/// Whose `traceparent` a request's span continues.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceParent {
+    /// A peer in `server.trusted_proxies`'s (others start a trace).
+    #[default]
+    Trusted,
+    /// Anyone's.
+    Always,
+    /// Nobody's: every request starts a trace.
+    Never,
+}
+
+fn default_trace_ratio() -> f64 {
+    1.0
+}
+fn default_service_name() -> String {
+    "hookgate".to_owned()
+}
+fn default_trace_batch_ms() -> u64 {
+    1000
 }
 
 /// `[redis.NAME]`: a Redis server plugins send commands to through the host.

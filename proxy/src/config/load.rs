@@ -223,6 +223,7 @@ impl Config {
             products: BTreeMap::from([("default".to_owned(), product)]),
             clusters: BTreeMap::from([("default".to_owned(), cluster)]),
             redis: BTreeMap::new(),
+            tracing: None,
         }
     }
 
@@ -235,6 +236,25 @@ impl Config {
         };
         self.server.validate(&invalid)?;
         self.validate_addresses(&invalid)?;
+        if let Some(tracing) = &self.tracing {
+            let endpoint = tracing.endpoint.as_str();
+            let parsed = endpoint.parse::<http::Uri>().ok();
+            let http = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !http {
+                return Err(invalid(
+                    "tracing.endpoint".into(),
+                    format!("{endpoint:?}: expected an http:// or https:// URL"),
+                ));
+            }
+            if !(0.0..=1.0).contains(&tracing.ratio) {
+                return Err(invalid(
+                    "tracing.ratio".into(),
+                    format!("{}; expected 0 to 1", tracing.ratio),
+                ));
+            }
+        }
         for (name, store) in &self.redis {
             let url = store.url.as_str();
             if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {

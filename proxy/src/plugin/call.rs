@@ -9,8 +9,8 @@
 //! 2 × [`SAMPLE`] − 1), so that no position in a chain is favoured, as a fixed "every
 //! Nth" would favour some positions of a chain whose length shares a factor with N.
 
-use std::cell::Cell;
-use std::time::Instant;
+use std::cell::{Cell, RefCell};
+use std::time::{Instant, SystemTime};
 
 use hookgate_plugin_api::{Action, Point};
 
@@ -18,6 +18,7 @@ use super::accounting::{FailureKind, SAMPLE};
 use super::breaker::Admission;
 use super::instance::Instance;
 use super::slow::{self, Slot};
+use crate::trace::PluginEvent;
 
 /// One worker thread's state for the calls it makes.
 struct Worker {
@@ -29,11 +30,22 @@ struct Worker {
     countdown: Cell<u64>,
     /// xorshift64 state for the gaps.
     rng: Cell<u64>,
+    /// Whether the calls made now are noted for a sampled request's span.
+    traced: Cell<bool>,
 }
 
 thread_local! {
     /// Const-initialised, without a destructor: reading it is a few instructions.
     static WORKER: Worker = const { Worker::new() };
+    /// The calls noted while [`Worker::traced`] is set (touched only then).
+    static TRACED: RefCell<Vec<PluginEvent>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Starts (`true`) or stops noting the handler calls made on this thread for a
+/// sampled request's span; stopping returns the calls noted since the start.
+pub fn trace_calls(on: bool) -> Vec<PluginEvent> {
+    WORKER.with(|worker| worker.traced.set(on));
+    TRACED.with(|traced| std::mem::take(&mut *traced.borrow_mut()))
 }
 
 impl Worker {
@@ -43,6 +55,7 @@ impl Worker {
             seq: Cell::new(0),
             countdown: Cell::new(SAMPLE),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15),
+            traced: Cell::new(false),
         }
     }
 
@@ -88,6 +101,8 @@ pub(super) struct Call<'i> {
     admission: Option<Admission>,
     slot: &'static Slot,
     started: Option<Instant>,
+    /// Whether the call is noted for a span.
+    traced: bool,
 }
 
 impl<'i> Call<'i> {
@@ -105,13 +120,17 @@ impl<'i> Call<'i> {
                 }
             },
         };
-        let (slot, timed) = WORKER.with(|worker| worker.start(instance.id, point));
+        let (slot, timed, traced) = WORKER.with(|worker| {
+            let (slot, timed) = worker.start(instance.id, point);
+            (slot, timed, worker.traced.get())
+        });
         Some(Call {
             instance,
             point,
             admission,
             slot,
             started: timed.then(Instant::now),
+            traced,
         })
     }
 
@@ -119,6 +138,9 @@ impl<'i> Call<'i> {
     #[inline]
     pub(super) fn returned(self, action: Action) {
         self.end();
+        if self.traced {
+            self.note(super::accounting::outcome_name(action));
+        }
         self.instance.accounts.returned(self.point, action);
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.succeeded(admission);
@@ -128,10 +150,25 @@ impl<'i> Call<'i> {
     /// The handler failed (a panic, a broken verdict).
     pub(super) fn failed(self, kind: FailureKind) {
         self.end();
+        if self.traced {
+            self.note(kind.name());
+        }
         self.instance.accounts.failed(self.point, kind);
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.failed(admission);
         }
+    }
+
+    /// Notes the call for the span of the request it ran for.
+    #[cold]
+    fn note(&self, outcome: &'static str) {
+        let event = PluginEvent {
+            at: SystemTime::now(),
+            plugin: self.instance.name.clone(),
+            point: self.point.name(),
+            outcome,
+        };
+        TRACED.with(|traced| traced.borrow_mut().push(event));
     }
 
     #[inline]

@@ -21,6 +21,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use hookgate_plugin_api::abi::ResponseView;
 use hookgate_plugin_api::{Action, Point, RequestPoint, ResponsePoint};
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
@@ -140,6 +141,7 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         )));
     }
     let client_ip = forwarded::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
+    let mut traced = None;
     let last = {
         let mut session = conn.lock_session();
         session.request_count += 1;
@@ -149,7 +151,13 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         // `server.keepalive_requests`: this one is the connection's last.
         session.request_count >= snapshot.edge.keepalive_requests
     };
+    if let Some(tracer) = &snapshot.tracing {
+        let trace = tracer.begin(&mut head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
+        // Set below, once the request's state exists.
+        traced = Some(Box::new(trace));
+    }
     let mut request = RequestState::new(head, client_ip);
+    request.trace = traced;
     request.client_ip_is_peer = client_ip == conn.peer.ip();
     // Bodies are offered to plugins, but never an upgrade's (nor a gRPC stream's: the
     // view checks that when a plugin asks).
@@ -523,9 +531,17 @@ impl Life {
             // The request waits here, holding no worker: a client that goes away drops
             // this future, and with it the callouts; RequestFinish still runs.
             let started = std::time::Instant::now();
+            let traced = (self.request.trace.as_ref())
+                .is_some_and(|t| t.recording())
+                .then(std::time::SystemTime::now);
             let results =
                 crate::callout::run_all(&snapshot, self.request.client_ip, &waiting.callouts).await;
             waiting.counts.record(&results, started.elapsed());
+            crate::trace::callouts_done(
+                self.request.trace.as_deref_mut(),
+                traced,
+                crate::callout::described(&waiting.callouts, &results),
+            );
             first = waiting.link + 1;
             let resumed = call(&self.conn, &mut self.request, chain, |chain, view| {
                 chain
@@ -794,8 +810,10 @@ impl Life {
             .response(decided.as_u16(), self.request.error);
         self.settled = true;
         let chains = &self.snapshot.plugins.chains;
+        // RequestFinish runs, and a sampled request's span ends, once the body is sent.
+        let recording = self.request.trace.as_ref().is_some_and(|t| t.recording());
         let when_sent: Option<Box<dyn WhenSent>> =
-            if chains.response(ResponsePoint::RequestFinish).is_empty() {
+            if chains.response(ResponsePoint::RequestFinish).is_empty() && !recording {
                 None
             } else {
                 let request = std::mem::replace(&mut self.request, RequestState::settled());
@@ -982,11 +1000,15 @@ fn request_finish(
         .plugins
         .chains
         .response(ResponsePoint::RequestFinish);
+    let status = response.as_deref().map(ResponseView::status);
     let verdict = call(conn, request, chain, |chain, view| {
         chain.run(Point::RequestFinish, view, response)
     });
     if matches!(verdict, Some(Ok(Action::Finish))) {
         conn.control.close_after_response();
+    }
+    if let (Some(tracer), Some(mut trace)) = (&snapshot.tracing, request.trace.take()) {
+        tracer.end(&mut trace, request, status);
     }
 }
 
@@ -1028,10 +1050,27 @@ fn call<'c, H, T>(
     if chain.is_empty() {
         return None;
     }
+    // A sampled request's span notes each handler call (plugin/call.rs).
+    let traced = request.trace.as_ref().is_some_and(|t| t.recording());
+    if traced {
+        crate::plugin::trace_calls(true);
+    }
     let mut session = conn.lock_session();
     let mut view = PluginRequest {
         request,
         session: &mut session,
     };
-    Some(run(chain, &mut view))
+    let result = run(chain, &mut view);
+    if traced {
+        let events = crate::plugin::trace_calls(false);
+        if let Some(recording) = view
+            .request
+            .trace
+            .as_mut()
+            .and_then(|t| t.recording.as_mut())
+        {
+            recording.events.extend(events);
+        }
+    }
+    Some(result)
 }

@@ -56,3 +56,4 @@ mod reloads;
 mod resilience;
 mod routing;
 mod timeouts;
+mod tracing;
