@@ -71,7 +71,9 @@
 //! the callouts; the continuation does not run; RequestFinish does. Returning Wait
 //! anywhere else, or without a continuation, is a plugin error, as is a wait the host
 //! refuses (over a limit); [`Request::fail`] makes a handler or continuation fail on
-//! purpose. Callouts never run plugin chains.
+//! purpose. Callouts never run plugin chains. A Redis command ([`Callout::redis`],
+//! since 0.2.3) is a callout like an HTTP request: started, waited on and answered the
+//! same way, in the order given.
 //!
 //! **Timers** (since 0.2.2) are outside the request flow: an init registers periodic
 //! work with [`Registry::every`]; the host calls each tick on its runtime, from the time
@@ -259,6 +261,13 @@
 //! report (an unknown action is a plugin error under the instance's policy; a handler
 //! at an unknown point fails init).
 //!
+//! **What 0.2.3 adds** (0.2.0 to 0.2.2 plugins load unchanged): Redis through the
+//! host: [`Callout::redis`] with a [`RedisCommand`] (a command, or a Lua script run by
+//! `EVALSHA` and by `EVAL` when the server lost it) on a `[redis.NAME]` store of the
+//! proxy's config, waited on like any callout (from a handler or a timer's tick); the
+//! reply is [`CalloutResult::reply`], a [`RedisValue`]. On a 0.2.2 host, starting one
+//! fails the handler with "this hookgate is older than plugin API 0.2.3".
+//!
 //! **What 0.2.2 adds** (0.2.0 and 0.2.1 plugins load unchanged): callouts and waiting
 //! ([`Callout`], [`Request::wait`], [`Outcome::Wait`], see **Waiting** above), and
 //! [`Request::fail`]; timers ([`Registry::every`], [`Timer`], see **Timers** above);
@@ -302,9 +311,9 @@
 //!   [`OverLimit`]. [`Point::ALL`] has eleven points now: a test that loops over it
 //!   sees two more.
 //! - Room to grow: the host module ([`abi::HostMod`]), checked by the plugin at init.
-//! - The ABI version and this crate's version were both 0.2.0 (0.2.2 now): rebuild
+//! - The ABI version and this crate's version were both 0.2.0 (0.2.3 now): rebuild
 //!   the plugin; a 0.1 plugin is refused at load ("built against
-//!   hookgate-plugin-api 0.1.0, but this hookgate provides 0.2.2"). No source change
+//!   hookgate-plugin-api 0.1.0, but this hookgate provides 0.2.3"). No source change
 //!   is needed otherwise.
 //!
 //! ## Layout

@@ -114,6 +114,12 @@ impl RequestState {
         }
     }
 
+    /// Whether its trace records a span (`[tracing]` on and the request sampled).
+    #[inline]
+    pub fn recording(&self) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.recording())
+    }
+
     /// What is left in a request's place once it has been handed on whole (to
     /// RequestFinish): an empty `GET /`. Allocates nothing.
     pub fn settled() -> Self {

@@ -92,7 +92,7 @@ impl Tracer {
             headers.remove(TRACESTATE);
         }
         let context = TraceContext::new(parent, state, self.ratio);
-        if let Ok(value) = HeaderValue::from_str(&context.traceparent()) {
+        if let Ok(value) = HeaderValue::from_bytes(&context.traceparent()) {
             headers.insert(TRACEPARENT, value);
         }
         RequestTrace::new(context)
@@ -159,5 +159,114 @@ pub fn callouts_done<'a>(
 ) {
     if let (Some(trace), Some(start)) = (trace, start) {
         trace.callouts(start, done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TracingConfig;
+    use crate::hex;
+
+    fn tracer(parent: TraceParent, ratio: f64) -> Tracer {
+        let config = TracingConfig {
+            endpoint: "http://127.0.0.1:4318/v1/traces".into(),
+            ratio,
+            parent,
+            service_name: "test".into(),
+            batch_ms: 1000,
+        };
+        Tracer::new(&config).unwrap()
+    }
+
+    fn headers(traceparent: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_str(traceparent).unwrap());
+        headers.insert(TRACESTATE, HeaderValue::from_static("v=1"));
+        headers
+    }
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_trusted_peers_parent_is_continued_and_others_start_a_trace() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let tracer = tracer(TraceParent::Trusted, 0.0);
+        let mut from_trusted = headers(PARENT);
+        let trace = tracer.begin(&mut from_trusted, "10.1.2.3".parse().unwrap(), &trusted);
+        assert_eq!(
+            hex::lower(&trace.context.trace_id),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(trace.recording(), "the parent sampled it");
+        assert_eq!(from_trusted[TRACESTATE], "v=1");
+        let sent = from_trusted[TRACEPARENT].as_bytes();
+        assert_eq!(sent, trace.context.traceparent());
+
+        let mut from_other = headers(PARENT);
+        let trace = tracer.begin(&mut from_other, "192.0.2.1".parse().unwrap(), &trusted);
+        assert_ne!(
+            hex::lower(&trace.context.trace_id),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(!trace.recording(), "a new trace at ratio 0");
+        assert!(from_other.get(TRACESTATE).is_none());
+        assert!(from_other[TRACEPARENT].to_str().unwrap().ends_with("-00"));
+
+        let always = tracer_with(TraceParent::Always);
+        let mut anyone = headers(PARENT);
+        let trace = always.begin(&mut anyone, "192.0.2.1".parse().unwrap(), &[]);
+        assert_eq!(
+            trace.context.parent_id.map(|p| hex::lower(&p)).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
+        let never = tracer_with(TraceParent::Never);
+        let trace = never.begin(&mut headers(PARENT), "10.1.2.3".parse().unwrap(), &trusted);
+        assert_eq!(trace.context.parent_id, None);
+    }
+
+    fn tracer_with(parent: TraceParent) -> Tracer {
+        tracer(parent, 1.0)
+    }
+
+    #[test]
+    fn spans_encode_as_otlp_with_their_ids_parents_and_events() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+
+        let tracer = tracer_with(TraceParent::Always);
+        let mut trace = tracer.begin(&mut headers(PARENT), "10.1.2.3".parse().unwrap(), &[]);
+        if let Some(recording) = &mut trace.recording {
+            recording.events.push(PluginEvent {
+                at: SystemTime::now(),
+                plugin: "auth".into(),
+                point: "found_product",
+                outcome: "go_on",
+            });
+        }
+        trace.callouts(
+            SystemTime::now(),
+            [("cluster:auth".to_owned(), 200, None)].into_iter(),
+        );
+        let spans = trace.finish(
+            "GET web".into(),
+            vec![("http.response.status_code", Attribute::Int(200))],
+            false,
+        );
+        let decoded = ExportTraceServiceRequest::decode(&encode("svc", spans)[..]).unwrap();
+        let spans = &decoded.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 2);
+        let (callout, server) = (&spans[0], &spans[1]);
+        assert_eq!(
+            server.parent_span_id,
+            trace.context.parent_id.unwrap().to_vec()
+        );
+        assert_eq!(callout.parent_span_id, server.span_id);
+        assert_eq!(callout.trace_id, server.trace_id);
+        assert_eq!(server.events.len(), 1);
+        assert_eq!(server.trace_state, "v=1");
+        assert_eq!(server.kind, 2);
+        assert_eq!(callout.kind, 3);
+        assert!(server.end_time_unix_nano >= server.start_time_unix_nano);
     }
 }

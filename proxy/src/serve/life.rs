@@ -21,7 +21,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use hookgate_plugin_api::abi::ResponseView;
 use hookgate_plugin_api::{Action, Point, RequestPoint, ResponsePoint};
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
@@ -141,7 +140,6 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         )));
     }
     let client_ip = forwarded::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
-    let mut traced = None;
     let last = {
         let mut session = conn.lock_session();
         session.request_count += 1;
@@ -151,13 +149,12 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
         // `server.keepalive_requests`: this one is the connection's last.
         session.request_count >= snapshot.edge.keepalive_requests
     };
-    if let Some(tracer) = &snapshot.tracing {
+    let trace = (snapshot.tracing.as_ref()).map(|tracer| {
         let trace = tracer.begin(&mut head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
-        // Set below, once the request's state exists.
-        traced = Some(Box::new(trace));
-    }
+        Box::new(trace)
+    });
     let mut request = RequestState::new(head, client_ip);
-    request.trace = traced;
+    request.trace = trace;
     request.client_ip_is_peer = client_ip == conn.peer.ip();
     // Bodies are offered to plugins, but never an upgrade's (nor a gRPC stream's: the
     // view checks that when a plugin asks).
@@ -531,9 +528,7 @@ impl Life {
             // The request waits here, holding no worker: a client that goes away drops
             // this future, and with it the callouts; RequestFinish still runs.
             let started = std::time::Instant::now();
-            let traced = (self.request.trace.as_ref())
-                .is_some_and(|t| t.recording())
-                .then(std::time::SystemTime::now);
+            let traced = self.request.recording().then(std::time::SystemTime::now);
             let results =
                 crate::callout::run_all(&snapshot, self.request.client_ip, &waiting.callouts).await;
             waiting.counts.record(&results, started.elapsed());
@@ -708,7 +703,7 @@ impl Life {
                 if matches!(end, End::Close) || self.request.head.version != Version::HTTP_2 {
                     self.conn.control.abort();
                 }
-                request_finish(&self.conn, &self.snapshot, &mut self.request, None);
+                request_finish(&self.conn, &self.snapshot, &mut self.request, None, None);
                 return Err(Refused::Closed);
             }
             End::Respond {
@@ -811,17 +806,20 @@ impl Life {
         self.settled = true;
         let chains = &self.snapshot.plugins.chains;
         // RequestFinish runs, and a sampled request's span ends, once the body is sent.
-        let recording = self.request.trace.as_ref().is_some_and(|t| t.recording());
+        let recording = self.request.recording();
         let when_sent: Option<Box<dyn WhenSent>> =
             if chains.response(ResponsePoint::RequestFinish).is_empty() && !recording {
                 None
             } else {
                 let request = std::mem::replace(&mut self.request, RequestState::settled());
+                // The head is copied for RequestFinish handlers only.
+                let handlers = !chains.response(ResponsePoint::RequestFinish).is_empty();
                 Some(Box::new(Sent {
                     conn: Arc::clone(&self.conn),
                     snapshot: Arc::clone(&self.snapshot),
                     request,
-                    response: (!redirected).then(|| state.sent()),
+                    response: (!redirected && handlers).then(|| state.sent()),
+                    status: state.head.status.as_u16(),
                 }))
             };
         Response::from_parts(
@@ -965,7 +963,7 @@ impl Drop for Life {
         self.request.error = Some(error);
         self.snapshot.metrics.error(error);
         tracing::debug!(peer = %self.conn.peer, "client went away before its response");
-        request_finish(&self.conn, &self.snapshot, &mut self.request, None);
+        request_finish(&self.conn, &self.snapshot, &mut self.request, None, None);
     }
 }
 
@@ -974,7 +972,10 @@ struct Sent {
     conn: Arc<Conn>,
     snapshot: Arc<Snapshot>,
     request: RequestState,
+    /// For RequestFinish handlers (none without them, or after a redirect).
     response: Option<SentResponse>,
+    /// The status sent (for the request's span).
+    status: u16,
 }
 
 impl WhenSent for Sent {
@@ -984,8 +985,9 @@ impl WhenSent for Sent {
             snapshot,
             request,
             response,
+            status,
         } = &mut *self;
-        request_finish(conn, snapshot, request, response.as_mut());
+        request_finish(conn, snapshot, request, response.as_mut(), Some(*status));
     }
 }
 
@@ -995,12 +997,12 @@ fn request_finish(
     snapshot: &Snapshot,
     request: &mut RequestState,
     response: Option<&mut SentResponse>,
+    status: Option<u16>,
 ) {
     let chain = snapshot
         .plugins
         .chains
         .response(ResponsePoint::RequestFinish);
-    let status = response.as_deref().map(ResponseView::status);
     let verdict = call(conn, request, chain, |chain, view| {
         chain.run(Point::RequestFinish, view, response)
     });
@@ -1051,7 +1053,7 @@ fn call<'c, H, T>(
         return None;
     }
     // A sampled request's span notes each handler call (plugin/call.rs).
-    let traced = request.trace.as_ref().is_some_and(|t| t.recording());
+    let traced = request.recording();
     if traced {
         crate::plugin::trace_calls(true);
     }

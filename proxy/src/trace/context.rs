@@ -34,18 +34,15 @@ pub fn parse(value: &str) -> Option<Parent> {
     let version = fields.next()?;
     let (trace, span, flags) = (fields.next()?, fields.next()?, fields.next()?);
     let later = fields.next();
-    if version.len() != 2 || version == "ff" || !is_lower_hex(version) {
+    if version == "ff" || hex::decode_lower::<1>(version).is_none() {
         return None;
     }
     if version == "00" && later.is_some() {
         return None;
     }
-    if trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
-        return None;
-    }
-    let trace_id: [u8; 16] = decode(trace)?;
-    let span_id: [u8; 8] = decode(span)?;
-    let [flags]: [u8; 1] = decode(flags)?;
+    let trace_id: [u8; 16] = hex::decode_lower(trace)?;
+    let span_id: [u8; 8] = hex::decode_lower(span)?;
+    let [flags]: [u8; 1] = hex::decode_lower(flags)?;
     if trace_id == [0; 16] || span_id == [0; 8] {
         return None;
     }
@@ -54,22 +51,6 @@ pub fn parse(value: &str) -> Option<Parent> {
         span_id,
         sampled: flags & 1 == 1,
     })
-}
-
-fn is_lower_hex(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N || !is_lower_hex(text) {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 impl TraceContext {
@@ -99,13 +80,14 @@ impl TraceContext {
 
     /// The `traceparent` that makes this request's span the parent of what the proxy
     /// sends upstream.
-    pub fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            hex::lower(&self.trace_id),
-            hex::lower(&self.span_id),
-            u8::from(self.sampled)
-        )
+    pub fn traceparent(&self) -> [u8; 55] {
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex::write_lower(&self.trace_id, &mut out[3..35]);
+        hex::write_lower(&self.span_id, &mut out[36..52]);
+        if self.sampled {
+            out[54] = b'1';
+        }
+        out
     }
 }
 
@@ -196,7 +178,7 @@ mod tests {
         let parent = parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let child = TraceContext::new(parent, Some("a=1".into()), 0.0);
         assert!(child.sampled, "the parent's decision, not the ratio");
-        let written = child.traceparent();
+        let written = String::from_utf8(child.traceparent().to_vec()).unwrap();
         assert!(
             written.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
             "{written}"
