@@ -116,7 +116,11 @@ async fn run(
 
 /// Sends one batch.
 async fn export(endpoint: &Uri, service: &str, batch: Vec<FinishedSpan>) -> Result<(), String> {
-    let body = encode(service, batch);
+    // Encoding a batch is some milliseconds of CPU: off the workers that serve requests.
+    let service = service.to_owned();
+    let body = tokio::task::spawn_blocking(move || encode(&service, batch))
+        .await
+        .map_err(|e| format!("encoding: {e}"))?;
     let (connections, host) = crate::callout::url_connections(endpoint).await?;
     let path = endpoint
         .path_and_query()
