@@ -4,7 +4,9 @@
 //!
 //! Each store is one multiplexed connection that reconnects by itself (redis-rs's
 //! `ConnectionManager`): commands from every request are pipelined on it, so a store
-//! needs no pool of its own. It connects on first use, never while the config loads,
+//! needs no pool of its own. A Redis Cluster store (`cluster = [nodes]`) is redis-rs's
+//! cluster connection: one multiplexed connection per node, commands routed by their
+//! first key's slot, `MOVED` and `ASK` followed. It connects on first use, never while the config loads,
 //! so a Redis that is down delays no start or reload. A script runs by `EVALSHA`, and
 //! by `EVAL` (which also caches it on the server) when the server answers `NOSCRIPT`.
 //! Each command has a time limit (its own, at most the store's `timeout_ms`).
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use hookgate_plugin_api::abi::{CalloutResultAbi, RString, RedisSpecAbi};
 use hookgate_plugin_api::RedisValue;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 
 use crate::config::RedisConfig;
 
@@ -28,12 +32,25 @@ pub struct RedisStores {
 
 /// One store: where it is, its limits, its connection once made, its counts.
 pub struct Store {
-    client: redis::Client,
+    server: Server,
     timeout: Duration,
     connect_timeout: Duration,
-    connection: OnceLock<ConnectionManager>,
     /// What its commands did (on `/metrics`).
     pub counts: RedisCounts,
+}
+
+/// A standalone server, or a Redis Cluster.
+enum Server {
+    One {
+        client: redis::Client,
+        connection: OnceLock<ConnectionManager>,
+    },
+    Cluster {
+        nodes: Vec<String>,
+        /// Made by the first command that finds the cluster (its slots discovered);
+        /// it then follows `MOVED` and `ASK` and reconnects to nodes by itself.
+        connection: tokio::sync::OnceCell<ClusterConnection>,
+    },
 }
 
 /// What a store's commands did.
@@ -55,12 +72,21 @@ impl RedisStores {
         let stores = config
             .iter()
             .filter_map(|(name, store)| {
-                let client = redis::Client::open(store.url.as_str()).ok()?;
+                let server = match (&store.url, &store.cluster) {
+                    (Some(url), _) => Server::One {
+                        client: redis::Client::open(url.as_str()).ok()?,
+                        connection: OnceLock::new(),
+                    },
+                    (None, Some(nodes)) => Server::Cluster {
+                        nodes: nodes.clone(),
+                        connection: tokio::sync::OnceCell::new(),
+                    },
+                    (None, None) => return None,
+                };
                 let store = Store {
-                    client,
+                    server,
                     timeout: Duration::from_millis(store.timeout_ms.max(1)),
                     connect_timeout: Duration::from_millis(store.connect_timeout_ms.max(1)),
-                    connection: OnceLock::new(),
                     counts: RedisCounts::default(),
                 };
                 Some((name.clone(), store))
@@ -111,48 +137,73 @@ impl RedisStores {
 }
 
 impl Store {
-    /// The connection, made on first use (lazily: it connects with the first command).
-    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        let made = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
-        Ok(self.connection.get_or_init(|| made).clone())
-    }
-
+    /// Runs `spec` on the store's connection (made on first use).
     async fn run(&self, spec: &RedisSpecAbi) -> redis::RedisResult<redis::Value> {
-        let mut connection = self.connection()?;
-        if spec.script.is_empty() {
-            let mut args = spec.args.iter();
-            let name = args.next().map(|a| a.as_slice()).unwrap_or(b"PING");
-            let mut command = redis::cmd(&String::from_utf8_lossy(name));
-            for arg in args {
-                command.arg(arg.as_slice());
+        match &self.server {
+            Server::One { client, connection } => {
+                let mut connection = match connection.get() {
+                    Some(connection) => connection.clone(),
+                    None => {
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(self.connect_timeout))
+                            .set_response_timeout(Some(self.timeout))
+                            .set_number_of_retries(1);
+                        let made = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+                        connection.get_or_init(|| made).clone()
+                    }
+                };
+                query(&mut connection, spec).await
             }
-            return command.query_async(&mut connection).await;
+            Server::Cluster { nodes, connection } => {
+                let made = connection
+                    .get_or_try_init(|| async {
+                        let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                            .connection_timeout(self.connect_timeout)
+                            .response_timeout(self.timeout)
+                            .retries(1)
+                            .build()?;
+                        client.get_async_connection().await
+                    })
+                    .await?;
+                query(&mut made.clone(), spec).await
+            }
         }
-        let script = redis::Script::new(spec.script.as_str());
-        let with_args = |mut command: redis::Cmd| {
-            command.arg(spec.keys);
-            for arg in spec.args.iter() {
-                command.arg(arg.as_slice());
-            }
-            command
-        };
-        let mut evalsha = redis::cmd("EVALSHA");
-        evalsha.arg(script.get_hash());
-        match with_args(evalsha).query_async(&mut connection).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(spec.script.as_str());
-                with_args(eval).query_async(&mut connection).await
-            }
-            other => other,
+    }
+}
+
+/// Sends a command, or a script by `EVALSHA` and by `EVAL` when the server answers
+/// `NOSCRIPT`, on `connection` (a server's, or a cluster's: it routes by the first
+/// key).
+async fn query(
+    connection: &mut impl ConnectionLike,
+    spec: &RedisSpecAbi,
+) -> redis::RedisResult<redis::Value> {
+    if spec.script.is_empty() {
+        let mut args = spec.args.iter();
+        let name = args.next().map(|a| a.as_slice()).unwrap_or(b"PING");
+        let mut command = redis::cmd(&String::from_utf8_lossy(name));
+        for arg in args {
+            command.arg(arg.as_slice());
         }
+        return command.query_async(connection).await;
+    }
+    let script = redis::Script::new(spec.script.as_str());
+    let with_args = |mut command: redis::Cmd| {
+        command.arg(spec.keys);
+        for arg in spec.args.iter() {
+            command.arg(arg.as_slice());
+        }
+        command
+    };
+    let mut evalsha = redis::cmd("EVALSHA");
+    evalsha.arg(script.get_hash());
+    match with_args(evalsha).query_async(connection).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(spec.script.as_str());
+            with_args(eval).query_async(connection).await
+        }
+        other => other,
     }
 }
 

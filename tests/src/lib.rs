@@ -56,7 +56,7 @@ pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
 pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};
 pub use proxy::Proxy;
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisServer};
 
 #[cfg(test)]
 mod tests;

@@ -134,7 +134,13 @@ impl Synced {
 impl Shared {
     /// The script that counts one request of `client` (an IP or a header value).
     pub(crate) fn count(&self, client: &str) -> Callout {
-        self.script(&[(format!("{}{client}", self.prefix), 1)])
+        self.script(&[(self.key(client), 1)])
+    }
+
+    /// `client`'s key: in braces, a Redis Cluster hash tag, so that the keys a script
+    /// derives from it (a sliding window's) are in its slot.
+    fn key(&self, client: &str) -> String {
+        format!("{{{}{client}}}", self.prefix)
     }
 
     /// The script adding each increment to its key.
@@ -159,7 +165,7 @@ impl Shared {
         now: Instant,
     ) -> Option<Outcome> {
         let mut keys = synced.keys();
-        let key = format!("{}{client}", self.prefix);
+        let key = self.key(client);
         let local = keys.entry(key).or_insert(Local {
             pending: 0,
             sending: 0,

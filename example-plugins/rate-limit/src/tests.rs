@@ -229,7 +229,7 @@ mod shared {
         assert_eq!(started[0].target(), "redis:main");
         let command = started[0].redis_command().unwrap();
         assert_eq!(command.name(), "EVALSHA");
-        assert_eq!(command.args(), ["rl:ip:10.0.0.7", "1000", "1"]);
+        assert_eq!(command.args(), ["{rl:ip:10.0.0.7}", "1000", "1"]);
 
         plugin.script_callout("redis:main", counted(2, 400));
         assert_eq!(plugin.resume(&mut req), Ok(Outcome::GoOn));
@@ -256,7 +256,7 @@ mod shared {
         let command = plugin.callouts()[0].redis_command().unwrap();
         let key = &command.args()[0];
         assert!(
-            key.starts_with("hookgate:rl:") && key.ends_with(":h:k1"),
+            key.starts_with("{hookgate:rl:") && key.ends_with(":h:k1}"),
             "{key}"
         );
         assert!(
@@ -349,8 +349,8 @@ mod shared {
         let sent = plugin.callouts()[0].redis_command().unwrap();
         let mut args = sent.args();
         let keys: Vec<String> = args.drain(..2).collect();
-        assert!(keys.contains(&"rl:ip:10.0.0.1".to_owned()), "{keys:?}");
-        assert!(keys.contains(&"rl:ip:10.0.0.2".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"{rl:ip:10.0.0.1}".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"{rl:ip:10.0.0.2}".to_owned()), "{keys:?}");
         assert_eq!(args[0], "60000");
         // a: 4 known + 1 more fits 5, then refused; b: 1 known, 4 more fit.
         assert_eq!(statuses(&super::send(&plugin, &a, 2)), [0, 429]);

@@ -82,9 +82,11 @@ fn default_trace_batch_ms() -> u64 {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]` (or `rediss://` is refused: this build
-    /// has no TLS to Redis).
-    pub url: String,
+    /// A standalone server (or a primary): `redis://[user:password@]host:port[/db]`
+    /// (`rediss://` is refused: this build has no TLS to Redis).
+    pub url: Option<String>,
+    /// A Redis Cluster instead: some of its nodes' URLs (the others are discovered).
+    pub cluster: Option<Vec<String>>,
     /// The longest a command may take (a command asking for more gets this).
     #[serde(default = "default_redis_timeout_ms")]
     pub timeout_ms: u64,

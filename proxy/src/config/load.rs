@@ -256,18 +256,43 @@ impl Config {
             }
         }
         for (name, store) in &self.redis {
-            let url = store.url.as_str();
-            if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
-                return Err(invalid(
-                    format!("redis.{name}.url"),
-                    format!("{url:?}: expected redis://host:port (TLS to Redis is not built in)"),
-                ));
-            }
-            if let Err(e) = redis::Client::open(url) {
-                return Err(invalid(
-                    format!("redis.{name}.url"),
-                    format!("{url:?}: {e}"),
-                ));
+            let urls = match (&store.url, &store.cluster) {
+                (Some(url), None) => std::slice::from_ref(url),
+                (None, Some(nodes)) if !nodes.is_empty() => nodes.as_slice(),
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        format!("redis.{name}.cluster"),
+                        "empty; list at least one node".into(),
+                    ))
+                }
+                _ => {
+                    return Err(invalid(
+                        format!("redis.{name}"),
+                        "set either `url` (one server) or `cluster` (a Redis Cluster's nodes)"
+                            .into(),
+                    ))
+                }
+            };
+            let key = if store.url.is_some() {
+                "url"
+            } else {
+                "cluster"
+            };
+            for url in urls {
+                if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+                    return Err(invalid(
+                        format!("redis.{name}.{key}"),
+                        format!(
+                            "{url:?}: expected redis://host:port (TLS to Redis is not built in)"
+                        ),
+                    ));
+                }
+                if let Err(e) = redis::Client::open(url.as_str()) {
+                    return Err(invalid(
+                        format!("redis.{name}.{key}"),
+                        format!("{url:?}: {e}"),
+                    ));
+                }
             }
         }
         for (i, listener) in self.server.tls.iter().enumerate() {
@@ -756,6 +781,47 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
             config.plugins[1].settings_text().unwrap(),
             "deny = [\"10.0.0.0/8\"]\n"
         );
+    }
+
+    #[test]
+    fn redis_stores_and_tracing_are_checked_naming_the_key() {
+        let base = "[products.p]\nroutes = [{ cluster = \"c\" }]\n[clusters.c.subclusters.s]\nweight = 1\nbackends = [{ addr = \"127.0.0.1:1\" }]\n";
+        let ok = parse(&format!("{base}[redis.a]\nurl = \"redis://127.0.0.1:6379\"\n[redis.b]\ncluster = [\"redis://127.0.0.1:7000\"]\n[tracing]\nendpoint = \"http://127.0.0.1:4318/v1/traces\"\nratio = 0.5\n"));
+        let config = ok.unwrap();
+        assert_eq!(config.redis["a"].timeout_ms, 250);
+        assert_eq!(
+            config.tracing.unwrap().parent,
+            crate::config::TraceParent::Trusted
+        );
+        let cases = [
+            ("[redis.m]\ntimeout_ms = 5", "`redis.m`: set either `url`"),
+            (
+                "[redis.m]\nurl = \"redis://a:1\"\ncluster = [\"redis://b:1\"]",
+                "`redis.m`: set either",
+            ),
+            ("[redis.m]\ncluster = []", "`redis.m.cluster`: empty"),
+            (
+                "[redis.m]\nurl = \"rediss://a:1\"",
+                "`redis.m.url`: \"rediss://a:1\": expected redis://",
+            ),
+            ("[redis.m]\ncluster = [\"http://a:1\"]", "`redis.m.cluster`"),
+            (
+                "[tracing]\nendpoint = \"collector:4318\"",
+                "`tracing.endpoint`",
+            ),
+            (
+                "[tracing]\nendpoint = \"http://a/v1/traces\"\nratio = 2.0",
+                "`tracing.ratio`: 2; expected 0 to 1",
+            ),
+            (
+                "[tracing]\nendpoint = \"http://a/\"\nparent = \"maybe\"",
+                "tracing.parent",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = error(&format!("{base}{text}\n"));
+            assert!(e.contains(expected), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use hookgate_tests::{arg, free_addr, http1_send, library, Backend, Proxy, RedisServer, Req};
+use hookgate_tests::{
+    arg, free_addr, http1_send, library, Backend, Proxy, RedisCluster, RedisServer, Req,
+};
 
 /// The rate-limit rules: per client IP, counted in the store `main`.
 const RULES: &str = r#"
@@ -17,6 +19,8 @@ rules = [{ limit = 10, window_ms = 600000, redis = "main" }]
 rules = [{ limit = 10, window_ms = 600000, redis = "main", window = "sliding" }]
 [products.synced]
 rules = [{ limit = 20, window_ms = 600000, redis = "main", sync_ms = 50 }]
+[products.keyed]
+rules = [{ limit = 5, window_ms = 600000, redis = "main", key_header = "x-key", window = "sliding" }]
 [products.open]
 rules = [{ limit = 1000, window_ms = 600000, redis = "main", on_store_error = "open" }]
 [products.closed]
@@ -26,10 +30,15 @@ rules = [{ limit = 1000, window_ms = 600000, redis = "main", on_store_error = "c
 /// One proxy of the fleet: every product to `app`, the rate-limit plugin with
 /// [`RULES`], the store at `redis`.
 fn start(dir: &Path, name: &str, app: &Backend, redis: &str) -> (Proxy, SocketAddr) {
+    start_with_store(dir, name, app, &format!("url = \"{redis}\""))
+}
+
+/// [`start`], the store `main` written as `store` (its `url` or `cluster` line).
+fn start_with_store(dir: &Path, name: &str, app: &Backend, store: &str) -> (Proxy, SocketAddr) {
     let rules = dir.join("rate-limit.toml");
     fs::write(&rules, RULES).expect("write the rules");
     let listen = free_addr();
-    let products: String = ["fixed", "sliding", "synced", "open", "closed"]
+    let products: String = ["fixed", "sliding", "synced", "open", "closed", "keyed"]
         .iter()
         .map(|p| {
             format!(
@@ -45,7 +54,7 @@ admin = "{admin}"
 path = {plugin:?}
 config = {rules:?}
 [redis.main]
-url = "{redis}"
+{store}
 timeout_ms = 200
 connect_timeout_ms = 200
 {products}
@@ -110,7 +119,7 @@ fn two_proxies_sharing_a_store_enforce_one_limit() {
         (20..=32).contains(&synced),
         "{synced} let on for a limit of 20"
     );
-    assert!(redis.cli(&["KEYS", "hookgate:rl:*"]).lines().count() >= 3);
+    assert!(redis.cli(&["KEYS", "{hookgate:rl:*"]).lines().count() >= 3);
 
     // The server forgets its scripts (a restart, a failover): EVALSHA fails with
     // NOSCRIPT and the host runs the script by EVAL.
@@ -159,5 +168,39 @@ fn a_store_down_or_stalled_is_each_rules_on_store_error() {
         proxy.stderr_text().contains("on_store_error = closed"),
         "{}",
         proxy.stderr_text()
+    );
+}
+
+#[test]
+fn a_redis_cluster_store_routes_each_clients_counts_to_its_slot() {
+    let cluster = RedisCluster::start(3);
+    let app = Backend::echo("app");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("{u:?}")).collect();
+    let store = format!("cluster = [{}]", nodes.join(", "));
+    let (_a, a_listen) = start_with_store(dir.path(), "a", &app, &store);
+    let (_b, b_listen) = start_with_store(dir.path(), "b", &app, &store);
+    let fleet = [a_listen, b_listen];
+    // Twelve clients (by header), each limited to 5 across both proxies, their keys
+    // spread over the cluster's slots.
+    for client in 0..12 {
+        let key = format!("client-{client}");
+        let accepted = (0..12)
+            .filter(|i| {
+                let req = Req::get("keyed.example", "/").header("x-key", &key);
+                let status = http1_send(fleet[i % 2], &req).expect("answered").status;
+                assert!(status == 200 || status == 429, "{status}");
+                status == 200
+            })
+            .count();
+        assert_eq!(accepted, 5, "{key}");
+    }
+    assert_eq!(accepted(&fleet, "fixed", 30), 10);
+    let holding = (cluster.nodes().iter())
+        .filter(|node| node.cli(&["DBSIZE"]) != "0")
+        .count();
+    assert!(
+        holding >= 2,
+        "the keys are spread over the nodes: {holding}"
     );
 }
