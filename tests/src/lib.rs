@@ -38,6 +38,7 @@ pub mod redis;
 pub mod scripted;
 pub mod streams;
 pub mod tls_version;
+pub mod wait;
 
 pub use backend::{pattern, Backend, Behaviour, BodyCell, Echo, Seen};
 pub use build::{
@@ -57,6 +58,7 @@ pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
 pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};
 pub use proxy::Proxy;
 pub use redis::{RedisCluster, RedisServer};
+pub use wait::wait_until;
 
 #[cfg(test)]
 mod tests;

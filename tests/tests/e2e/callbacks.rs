@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use hookgate_tests::contract::{rules, start_proxy, tls_exchange, H2c, RawConn, Rule};
 use hookgate_tests::{
-    events_log, free_addr, http1_get, https_get, raw_exchange, read_events, Backend, Conn, Event,
-    Probe, Proxy, Req, Response, TestCa,
+    events_log, free_addr, http1_get, https_get, raw_exchange, read_events, wait_until, Backend,
+    Conn, Event, Probe, Proxy, Req, Response, TestCa,
 };
 
 /// How long events may take to reach the log (RequestFinish and Finish run after the
@@ -382,18 +382,6 @@ fn assert_backend_answer(response: &Response, path: &str) {
     assert_eq!(response.echo().uri, path);
 }
 
-/// Waits until `done` holds, at most [`EVENT_WAIT`].
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + EVENT_WAIT;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "waited {EVENT_WAIT:?} for {what}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 // ----------------------------------------------------------------------------------
 // Accept and Handshake: GoOn continues; Response, Redirect, Finish ignored; Close
 // closes the socket, sending nothing.
@@ -731,7 +719,7 @@ fn request_close_h2(point: &str) {
     let before = h2.send(&Req::get("example.com", "/before"));
     assert_backend_answer(&before.expect("a first stream is served"), "/before");
     let slow = h2.start(&Req::get("example.com", "/slow").header("x-backend-delay-ms", "3000"));
-    wait_until("the slow stream to reach the backend", || {
+    wait_until("the slow stream to reach the backend", EVENT_WAIT, || {
         rig.backend.requests() == 2
     });
 

@@ -8,11 +8,11 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookgate_plugin_jwt::testing::Issuer;
 use hookgate_tests::{
-    arg, free_addr, http1_send, library, Backend, Behaviour, BodyCell, Proxy, Req,
+    arg, free_addr, http1_send, library, wait_until, Backend, Behaviour, BodyCell, Proxy, Req,
 };
 use serde_json::json;
 
@@ -86,15 +86,6 @@ fn status(listen: SocketAddr, req: &Req) -> u16 {
     http1_send(listen, req).expect("answered").status
 }
 
-/// Waits until `done` holds, for at most [`BOUND`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {BOUND:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn tokens_are_checked_against_the_jwks_and_a_rotation_is_picked_up_by_the_timer() {
     let (first, second) = (Issuer::new(&["k1"]), Issuer::new(&["k2"]));
@@ -147,7 +138,7 @@ fn tokens_are_checked_against_the_jwks_and_a_rotation_is_picked_up_by_the_timer(
         "not published yet"
     );
     document.set(second.jwks());
-    wait_until("the rotated key accepted", || {
+    wait_until("the rotated key accepted", BOUND, || {
         status(listen, &with_token(&new_token)) == 200
     });
     let old_token = first.token("k1", &claims("ada"));
@@ -207,7 +198,7 @@ fn a_reload_that_drops_the_instance_stops_its_timer() {
     let app = Backend::echo("app");
     let dir = tempfile::tempdir().expect("temp dir");
     let (proxy, listen, admin) = start(dir.path(), &app, jwks.addr());
-    wait_until("the timer ticked twice", || jwks.requests() >= 2);
+    wait_until("the timer ticked twice", BOUND, || jwks.requests() >= 2);
     assert!(proxy.admin_text("/status").contains("timers: every 200 ms"));
 
     write_config(dir.path(), &app, jwks.addr(), false, listen, admin);

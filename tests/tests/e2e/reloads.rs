@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use hookgate_tests::contract::H2c;
 use hookgate_tests::scripted::SwitchBackend;
 use hookgate_tests::{
-    arg, free_addr, http1_get, http1_send, library, read_events, Backend, Conn, Probe, Proxy, Req,
+    arg, free_addr, http1_get, http1_send, library, read_events, wait_until, Backend, Conn, Probe,
+    Proxy, Req,
 };
 
 /// The bound on every wait here.
@@ -218,19 +219,11 @@ backends = [{{ addr = "{backend}" }}]
     let status_of_new = || http1_get(listen, "w", "/probe", &[]).status;
 
     switch.set_healthy(false);
-    wait_until("the backend marked down", || status_of_new() == 503);
+    wait_until("the backend marked down", BOUND, || status_of_new() == 503);
     switch.set_healthy(true);
-    wait_until("the backend back up", || status_of_new() == 200);
+    wait_until("the backend back up", BOUND, || status_of_new() == 200);
     let response = old.get("w", "/two").expect("two");
     assert_eq!(response.status, 200, "{}", response.text());
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + BOUND;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {BOUND:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `/metrics` counters never go back on reload (`hookgate_plugin_errors_total`

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use hookgate_tests::backend::checksum;
 use hookgate_tests::scripted::{RawBackend, SwitchBackend};
 use hookgate_tests::{
-    free_addr, h2c_send, http1_send, pattern, read_events, wait_for_events, Backend, Behaviour,
-    Conn, Event, Probe, Proxy, Req, Response,
+    free_addr, h2c_send, http1_send, pattern, read_events, wait_for_events, wait_until, Backend,
+    Behaviour, Conn, Event, Probe, Proxy, Req, Response,
 };
 
 /// The bound on every poll for a state the proxy reaches on its own (health).
@@ -1170,18 +1170,6 @@ fn send_on(conn: &mut Conn, req: &Req) -> Response {
 /// A distinct client address per `i`: `10.a.b.c`.
 fn client_ip(i: usize) -> String {
     format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
-}
-
-/// Polls `done` every few milliseconds until it holds, at most `timeout`.
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// `text` without ANSI colour sequences (`ESC [ … m`), which the proxy's log has.
