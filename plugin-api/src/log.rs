@@ -9,7 +9,7 @@
 //! only if the host's level lets it through.
 //!
 //! Internal: the SDK's handler adapters note, per thread, which instance runs at which
-//! point ([`Scope`]); a message finds that instance's host log in a table filled at
+//! point (`Scope`); a message finds that instance's host log in a table filled at
 //! init. From a plugin's own thread (outside any handler) messages go to the log of
 //! the library's most recently initialised instance, without a point.
 

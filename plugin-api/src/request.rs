@@ -39,7 +39,7 @@ impl<'a> Request<'a> {
 
     /// Sends `callouts` through the host and waits for them without holding a worker
     /// (since 0.2.2; at BeforeLocation, FoundProduct and AfterLocation): return what
-    /// this gives ([`Outcome::Wait`]). When every callout has answered, failed or
+    /// this gives ([`Outcome::Wait`](crate::Outcome::Wait)). When every callout has answered, failed or
     /// timed out, the host calls `continuation` with their results, in the order
     /// given, and its outcome is this handler's. A host that cannot wait (older than
     /// 0.2.2, another point, the instance's limit on concurrent callouts) fails the
@@ -78,7 +78,7 @@ impl<'a> Request<'a> {
     /// Fails the handler (or continuation) running now with `why`, whatever it
     /// returns: logged and counted as a plugin error, then its instance's error policy
     /// applies (`on_error`: fail-closed answers 500, fail-open goes on). For a
-    /// dependency that is down, say. Since 0.2.2; returns [`Outcome::GoOn`] to
+    /// dependency that is down, say. Since 0.2.2; returns [`Outcome::GoOn`](crate::Outcome::GoOn) to
     /// return.
     ///
     /// ```

@@ -14,7 +14,7 @@ use super::handler::HandlerResult;
 
 /// An instance's periodic work: the host calls `tick` on its runtime, once per period,
 /// never two ticks of one timer at once. Callouts started during a tick (through
-/// [`HostMod::callout`](super::HostMod::callout)) are sent when it returns a
+/// [`HostMod::callout`](crate::abi::HostMod::callout)) are sent when it returns a
 /// [`TimerDone`], which gets their results; the next period starts after that.
 #[sabi_trait]
 pub trait TimerHandler: Send + Sync {
