@@ -106,16 +106,7 @@ fn run_closures(chain: &[Closure], request: &mut PluginRequest<'_>) -> Outcome {
 }
 
 fn noop_config(library: &Path) -> PluginConfig {
-    PluginConfig {
-        path: library.to_path_buf(),
-        name: None,
-        config: None,
-        products: None,
-        on_error: Default::default(),
-        body_limit: None,
-        breaker: None,
-        callouts: Default::default(),
-    }
+    PluginConfig::of_path(library.to_path_buf())
 }
 
 /// Builds the noop plugin with the profile this bench runs under (`bench` inherits

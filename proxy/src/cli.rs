@@ -222,7 +222,7 @@ fn import_bfe(args: &ImportArgs) -> Result<ExitCode, CliError> {
 
 fn inspect(file: &Path) -> Result<(), CliError> {
     let cache = PluginCache::open(&crate::plugin::cache::default_dir())?;
-    let library = Library::open(file, &cache)?;
+    let library = Library::open(file, &cache, None)?;
     println!("file:        {}", file.display());
     println!("sha256:      {}", library.sha256);
     println!("{}", library.manifest());

@@ -339,6 +339,9 @@ pub struct PluginConfig {
     /// Callouts (plugin API 0.2.2): the instance's limits.
     #[serde(default)]
     pub callouts: CalloutLimitsConfig,
+    /// The SHA-256 the library's content must have (lowercase hex): any other content
+    /// is refused, at start and on reload, before it is loaded.
+    pub sha256: Option<String>,
 }
 
 /// `[[plugins]] callouts = { concurrent, timeout_ms, body_limit }`: what an instance's

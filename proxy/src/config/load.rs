@@ -97,14 +97,8 @@ impl Config {
                 .plugins
                 .iter()
                 .map(|(path, settings)| PluginConfig {
-                    path: path.clone(),
-                    name: None,
                     config: settings.clone().map(PluginSettings::File),
-                    products: None,
-                    on_error: Default::default(),
-                    body_limit: None,
-                    breaker: None,
-                    callouts: Default::default(),
+                    ..PluginConfig::of_path(path.clone())
                 }),
         );
         config.validate(&origin)?;
@@ -253,6 +247,20 @@ impl Config {
                     "tracing.ratio".into(),
                     format!("{}; expected 0 to 1", tracing.ratio),
                 ));
+            }
+        }
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if let Some(sha256) = &plugin.sha256 {
+                let hex = sha256.len() == 64
+                    && sha256
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                if !hex {
+                    return Err(invalid(
+                        format!("plugins[{i}].sha256"),
+                        format!("{sha256:?}: expected 64 lowercase hex digits (`sha256sum FILE`)"),
+                    ));
+                }
             }
         }
         for (name, store) in &self.redis {
@@ -644,6 +652,22 @@ impl Config {
 const MAX_WORKERS: usize = 1024;
 
 impl PluginConfig {
+    /// An entry for the library at `path` with every other key at its default (as
+    /// `--plugin PATH` gives).
+    pub fn of_path(path: PathBuf) -> PluginConfig {
+        PluginConfig {
+            path,
+            name: None,
+            config: None,
+            products: None,
+            on_error: Default::default(),
+            body_limit: None,
+            breaker: None,
+            callouts: Default::default(),
+            sha256: None,
+        }
+    }
+
     /// The text handed to the plugin's init: the file's text, the inline table as TOML,
     /// or empty.
     pub fn settings_text(&self) -> Result<String, std::io::Error> {

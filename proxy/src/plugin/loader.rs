@@ -82,6 +82,19 @@ pub enum LoadError {
         /// What went wrong.
         detail: String,
     },
+    /// The file's content is not the one its entry pins (`sha256`).
+    #[error(
+        "plugin {path}: its content's SHA-256 is {actual}, not the {expected} its entry pins \
+         (`sha256`): refused, not loaded"
+    )]
+    Pinned {
+        /// The path.
+        path: PathBuf,
+        /// The pinned hash.
+        expected: String,
+        /// The file's.
+        actual: String,
+    },
     /// The plugin's init returned an error (or panicked).
     #[error("plugin {path}: init of `{name}` failed: {message}")]
     Init {
@@ -131,7 +144,13 @@ impl Library {
     /// Opens `path` and checks it: a file, a shared library, a hookgate plugin, a
     /// compatible API version and ABI layout. What is loaded is the file's copy in
     /// `cache` (the file itself may change afterwards). Does not run the plugin's init.
-    pub fn open(path: &Path, cache: &PluginCache) -> Result<Library, LoadError> {
+    /// With `pinned`, a file whose content has another SHA-256 is refused before it is
+    /// loaded.
+    pub fn open(
+        path: &Path,
+        cache: &PluginCache,
+        pinned: Option<&str>,
+    ) -> Result<Library, LoadError> {
         let path_buf = || path.to_path_buf();
         if !path.exists() {
             return Err(LoadError::NotFound { path: path_buf() });
@@ -147,6 +166,7 @@ impl Library {
             cache: cache.dir().to_path_buf(),
             source,
         })?;
+        check_pin(path, pinned, &cached.sha256)?;
         // abi_stable's loader: dlopen, then look up its library header symbol.
         let header = lib_header_from_path(&cached.path).map_err(|e| match e {
             LibraryError::OpenError { err, .. } => LoadError::NotSharedLibrary {
@@ -192,6 +212,18 @@ impl Library {
 /// newer minor through to the layout check): for 0.x the minor must match and the
 /// plugin's patch must not be newer than the host's; for x ≥ 1 the major must match
 /// and the plugin's minor must not be newer.
+/// Refuses `path` if its entry pins another content than `actual` (a SHA-256).
+pub fn check_pin(path: &Path, pinned: Option<&str>, actual: &str) -> Result<(), LoadError> {
+    match pinned {
+        Some(expected) if expected != actual => Err(LoadError::Pinned {
+            path: path.to_path_buf(),
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn check_version(path: &Path, plugin: &str) -> Result<(), LoadError> {
     let incompatible = || LoadError::IncompatibleVersion {
         path: path.to_path_buf(),
@@ -343,7 +375,7 @@ mod tests {
     fn missing_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let cache = PluginCache::open(dir.path()).unwrap();
-        let Err(e) = Library::open(Path::new("/nonexistent/libx.so"), &cache) else {
+        let Err(e) = Library::open(Path::new("/nonexistent/libx.so"), &cache, None) else {
             panic!("a missing file must not load");
         };
         assert_eq!(e.to_string(), "plugin /nonexistent/libx.so: file not found");

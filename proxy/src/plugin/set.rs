@@ -50,10 +50,14 @@ impl Plugins {
         };
         for config in configs {
             let key = std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone());
+            let pinned = config.sha256.as_deref();
             let library = match libraries.get(&key) {
-                Some(library) => library.clone(),
+                Some(library) => {
+                    super::loader::check_pin(&config.path, pinned, &library.sha256)?;
+                    library.clone()
+                }
                 None => {
-                    let library = Library::open(&config.path, cache)?;
+                    let library = Library::open(&config.path, cache, pinned)?;
                     libraries.insert(key, library.clone());
                     library
                 }

@@ -498,3 +498,69 @@ fn a_cache_dir_writable_by_others_is_refused() {
         &["writable by group or others"],
     );
 }
+
+/// Issue 21 §4: `sha256` on a plugin entry pins the library's content. Another
+/// content is refused before it is loaded, by `check`, at start and on reload (which
+/// keeps the running configuration), naming the file, the pinned and the actual hash.
+#[test]
+fn a_pinned_plugin_with_other_content_is_refused_at_start_and_on_reload() {
+    use hookgate_tests::{free_addr, http1_get, http1_send, Backend, Proxy, Req};
+    let backend = Backend::echo("b1");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugin = dir.path().join("libpinned.so");
+    let (hello, noop) = (
+        library("hookgate_plugin_hello"),
+        library("hookgate_plugin_noop"),
+    );
+    fs::copy(&hello, &plugin).expect("copy hello");
+    let (hello_sha, noop_sha) = (sha256_of(&hello), sha256_of(&noop));
+    let admin = free_addr();
+    let file = dir.path().join("hookgate.toml");
+    let write = |pin: &str| {
+        let text = format!(
+            "default_product = \"web\"\n[server]\nadmin = \"{admin}\"\n\
+             plugin_cache_dir = {cache:?}\n\
+             [[plugins]]\npath = {plugin:?}\nsha256 = \"{pin}\"\n\
+             [products.web]\nroutes = [{{ cluster = \"web\" }}]\n\
+             [clusters.web.subclusters.main]\nweight = 1\nbackends = [{{ addr = \"{backend}\" }}]\n",
+            cache = arg(&dir.path().join("cache")),
+            plugin = arg(&plugin),
+            backend = backend.addr_string(),
+        );
+        fs::write(&file, text).expect("write config");
+    };
+
+    // The wrong pin: refused by check and at start.
+    write(&noop_sha);
+    let expected = [noop_sha.as_str(), hello_sha.as_str(), "pins (`sha256`)"];
+    assert_fails(
+        &hookgate(&["check", "--config", arg(&file)]),
+        arg(&plugin),
+        &expected,
+    );
+    assert_fails(
+        &hookgate(&["--config", arg(&file)]),
+        arg(&plugin),
+        &expected,
+    );
+    // Not a hash at all: the key is named.
+    write("abc");
+    let out = hookgate(&["check", "--config", arg(&file)]);
+    assert!(out.stderr.contains("`plugins[0].sha256`"), "{}", out.stderr);
+
+    // The right pin: it runs. Then the file is replaced: a reload refuses it and the
+    // running configuration stays.
+    write(&hello_sha);
+    let _proxy = Proxy::start(&["--config", arg(&file)]);
+    let hello_answer = || http1_get(_proxy.addr(), "www.example.com", "/hello", &[]).text();
+    assert_eq!(hello_answer(), "hello from hookgate\n");
+    fs::copy(&noop, &plugin).expect("replace the file");
+    let reload = http1_send(admin, &Req::new("POST", "localhost", "/reload")).expect("reload");
+    assert_ne!(reload.status, 200, "{}", reload.text());
+    assert!(reload.text().contains(&noop_sha), "{}", reload.text());
+    assert_eq!(
+        hello_answer(),
+        "hello from hookgate\n",
+        "the pinned code runs on"
+    );
+}
