@@ -24,6 +24,8 @@ pub struct Instance {
     pub path: PathBuf,
     /// The SHA-256 of the library's content as loaded.
     pub sha256: Arc<str>,
+    /// Whether its entry pins that content (`sha256`).
+    pub pinned: bool,
     /// The library's manifest.
     pub manifest: Manifest,
     /// What a handler failure does.

@@ -86,6 +86,7 @@ impl Plugins {
                 name,
                 path: config.path.clone(),
                 sha256: Arc::clone(&library.sha256),
+                pinned: config.sha256.is_some(),
                 manifest,
                 policy: config.on_error,
                 body_limit: config
@@ -163,13 +164,14 @@ impl Plugins {
             };
             let _ = writeln!(
                 out,
-                "  {} {} (api {}) from {} [{}{scope}] sha256={}",
+                "  {} {} (api {}) from {} [{}{scope}] sha256={}{}",
                 i.name,
                 i.manifest.version,
                 i.manifest.api_version,
                 i.path.display(),
                 i.policy.name(),
                 i.sha256,
+                if i.pinned { " (pinned)" } else { "" },
             );
             let periods = self.timers.periods(i.id);
             if !periods.is_empty() {

@@ -554,6 +554,11 @@ fn a_pinned_plugin_with_other_content_is_refused_at_start_and_on_reload() {
     let _proxy = Proxy::start(&["--config", arg(&file)]);
     let hello_answer = || http1_get(_proxy.addr(), "www.example.com", "/hello", &[]).text();
     assert_eq!(hello_answer(), "hello from hookgate\n");
+    let status = http1_get(admin, "localhost", "/status", &[]).text();
+    assert!(
+        status.contains(&format!("sha256={hello_sha} (pinned)")),
+        "{status}"
+    );
     fs::copy(&noop, &plugin).expect("replace the file");
     let reload = http1_send(admin, &Req::new("POST", "localhost", "/reload")).expect("reload");
     assert_ne!(reload.status, 200, "{}", reload.text());
