@@ -42,6 +42,13 @@ fn bearer(token: &str) -> FakeRequest {
         .header("authorization", &format!("Bearer {token}"))
 }
 
+/// The `WWW-Authenticate` challenge of the 401 `plugin` gives a request with `token`.
+fn challenge(plugin: &TestPlugin, token: &str) -> String {
+    let reply = refused(plugin.found_product(&mut bearer(token)).unwrap());
+    assert_eq!(reply.status(), 401);
+    reply.header_value("www-authenticate").unwrap().to_owned()
+}
+
 fn refused(outcome: Outcome) -> Reply {
     match outcome {
         Outcome::Respond(reply) => reply,
@@ -139,9 +146,7 @@ fn bad_tokens_are_401_invalid_token_saying_why() {
         ("not.a.token".to_owned(), "malformed token"),
     ];
     for (token, why) in cases {
-        let reply = refused(plugin.found_product(&mut bearer(&token)).unwrap());
-        assert_eq!(reply.status(), 401, "{why}");
-        let challenge = reply.header_value("www-authenticate").unwrap();
+        let challenge = challenge(&plugin, &token);
         let expected = format!(
             "Bearer realm=\"hookgate\", error=\"invalid_token\", error_description=\"{why}\""
         );
@@ -157,12 +162,7 @@ fn bad_tokens_are_401_invalid_token_saying_why() {
 fn an_algorithm_outside_the_list_is_refused_before_any_key() {
     let issuer = Issuer::new(&["k1"]);
     let plugin = plugin_with_keys(&issuer, "algorithms = [\"RS256\"]");
-    let reply = refused(
-        plugin
-            .found_product(&mut bearer(&issuer.token("k1", &claims("ada"))))
-            .unwrap(),
-    );
-    let challenge = reply.header_value("www-authenticate").unwrap();
+    let challenge = challenge(&plugin, &issuer.token("k1", &claims("ada")));
     assert!(
         challenge.contains("algorithm ES256 not accepted"),
         "{challenge}"
@@ -173,12 +173,7 @@ fn an_algorithm_outside_the_list_is_refused_before_any_key() {
 fn required_claims_beyond_the_spec_ones_are_checked() {
     let issuer = Issuer::new(&["k1"]);
     let plugin = plugin_with_keys(&issuer, "required_claims = [\"exp\", \"tenant\"]");
-    let reply = refused(
-        plugin
-            .found_product(&mut bearer(&issuer.token("k1", &claims("ada"))))
-            .unwrap(),
-    );
-    let challenge = reply.header_value("www-authenticate").unwrap();
+    let challenge = challenge(&plugin, &issuer.token("k1", &claims("ada")));
     assert!(
         challenge.contains(r#"missing claim \"tenant\""#),
         "{challenge}"
@@ -212,8 +207,7 @@ fn a_rotated_jwks_is_picked_up_by_the_next_tick_and_a_failed_fetch_keeps_the_key
         plugin.found_product(&mut bearer(&new_token)),
         Ok(Outcome::GoOn)
     );
-    let reply = refused(plugin.found_product(&mut bearer(&old_token)).unwrap());
-    let challenge = reply.header_value("www-authenticate").unwrap();
+    let challenge = challenge(&plugin, &old_token);
     assert!(
         challenge.contains(r#"no key \"old\" in the JWKS"#),
         "{challenge}"

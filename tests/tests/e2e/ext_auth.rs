@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use std::cell::RefCell;
 
-use hookgate_tests::{arg, free_addr, http1_send, library, Backend, Behaviour, Proxy, Req};
+use hookgate_tests::{
+    arg, free_addr, http1_send, library, wait_until, Backend, Behaviour, Proxy, Req,
+};
 
 thread_local! {
     /// The `callouts = { … }` line of the next [`start`] on this thread, if any.
@@ -152,14 +154,16 @@ fn a_service_that_is_down_or_slow_is_the_instances_error_policy() {
         "timeout_ms = 200",
         "fail-closed",
     );
+    fails_closed_on_timeout(&proxy, listen, Duration::from_secs(4));
+}
+
+/// A request whose auth callout times out: 500 (fail-closed) within `within`, the
+/// timeout logged.
+fn fails_closed_on_timeout(proxy: &Proxy, listen: SocketAddr, within: Duration) {
     let started = std::time::Instant::now();
     let timed_out = http1_send(listen, &get("200")).expect("answered");
     assert_eq!(timed_out.status, 500);
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < within, "{:?}", started.elapsed());
     assert!(
         proxy.stderr_text().contains("auth service: timeout"),
         "{}",
@@ -184,15 +188,11 @@ fn the_instances_callout_limits_hold() {
         "fail-closed",
     );
     let first = std::thread::spawn(move || http1_send(listen, &get("200")));
-    // Waits until the first request's callout is in flight at the auth service.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while slow.requests() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first callout never came"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        "the first request's callout is in flight at the auth service",
+        Duration::from_secs(10),
+        || slow.requests() > 0,
+    );
     let second = http1_send(listen, &get("200")).expect("answered");
     assert_eq!(
         second.status, 500,
@@ -219,19 +219,7 @@ fn the_instances_callout_limits_hold() {
         "timeout_ms = 5000",
         "fail-closed",
     );
-    let started = std::time::Instant::now();
-    let capped = http1_send(listen, &get("200")).expect("answered");
-    assert_eq!(capped.status, 500);
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        proxy.stderr_text().contains("auth service: timeout"),
-        "{}",
-        proxy.stderr_text()
-    );
+    fails_closed_on_timeout(&proxy, listen, Duration::from_millis(1400));
 }
 
 /// A client that goes away while its request waits on a callout: the request ends
