@@ -218,3 +218,36 @@ fn a_reload_that_drops_the_instance_stops_its_timer() {
         jwks.requests() - after
     );
 }
+
+/// A timer whose tick panics (the faulty fixture with `ticking`): each failed tick is
+/// logged and counted, the timer goes on, and the proxy serves on.
+#[test]
+fn a_panicking_tick_is_logged_and_counted_and_the_proxy_serves_on() {
+    let app = Backend::echo("app");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("faulty.toml");
+    fs::write(&config, "ticking").expect("write the fixture's config");
+    let listen = free_addr();
+    let text = format!(
+        "default_product = \"web\"\n[server]\nlisten = [\"{listen}\"]\nadmin = \"{admin}\"\n\
+         [[plugins]]\npath = {plugin:?}\nconfig = {config:?}\n\
+         [products.web]\nroutes = [{{ cluster = \"app\" }}]\n\
+         [clusters.app.subclusters.main]\nweight = 1\nbackends = [{{ addr = \"{app}\" }}]\n",
+        admin = free_addr(),
+        plugin = arg(&library("hookgate_fixture_faulty")),
+        config = arg(&config),
+        app = app.addr(),
+    );
+    let path = dir.path().join("hookgate.toml");
+    fs::write(&path, text).expect("write the config");
+    let proxy = Proxy::start(&["--config", arg(&path)]);
+    let failed =
+        "hookgate_plugin_timer_ticks_total{plugin=\"hookgate-fixture-faulty\",outcome=\"failed\"}";
+    proxy.wait_metric(failed, BOUND, |ticks| ticks >= 3.0);
+    assert_eq!(status(listen, &Req::get("shop.example", "/")), 200);
+    let log = proxy.stderr_text();
+    assert!(
+        log.contains("plugin timer failed") && log.contains("tick panicked"),
+        "{log}"
+    );
+}
