@@ -221,14 +221,63 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
                 format!("reload failed, running config kept: {error}\n"),
             ),
         },
+        (&Method::POST, path) if canary_call(path).is_some() => match canary_call(path) {
+            Some((name, verb)) => canary(server, name, verb),
+            None => text(StatusCode::NOT_FOUND, "not found\n".into()),
+        },
+        (_, path) if canary_call(path).is_some() => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n".into(),
+        ),
         (_, "/healthz" | "/status" | "/metrics" | "/reload") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".into(),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /healthz, /status, /metrics, POST /reload\n".into(),
+            "not found: try /healthz, /status, /metrics, POST /reload, \
+             POST /plugins/NAME/promote, POST /plugins/NAME/rollback\n"
+                .into(),
         ),
+    }
+}
+
+/// `/plugins/NAME/promote` or `/plugins/NAME/rollback`: the entry's name and which.
+fn canary_call(path: &str) -> Option<(&str, &str)> {
+    let (name, verb) = path.strip_prefix("/plugins/")?.rsplit_once('/')?;
+    (matches!(verb, "promote" | "rollback") && !name.is_empty()).then_some((name, verb))
+}
+
+/// Promotes or rolls back the canary of the entry `name` that is in trial.
+fn canary(server: &Server, name: &str, verb: &str) -> Response<Full<Bytes>> {
+    let snapshot = server.snapshot();
+    let on_trial = (snapshot.plugins.instances.iter())
+        .filter(|i| i.name == name)
+        .find_map(|i| i.canary.as_ref())
+        .map(|side| Arc::clone(&side.canary));
+    let Some(canary) = on_trial else {
+        let known = snapshot.plugins.instances.iter().any(|i| i.name == name);
+        let why = if known {
+            format!("plugin `{name}` has no canary in this configuration\n")
+        } else {
+            format!("no plugin entry named `{name}`\n")
+        };
+        return text(StatusCode::NOT_FOUND, why);
+    };
+    let why = format!("by POST /plugins/{name}/{verb}");
+    let done = match verb {
+        "promote" => canary.promote(&why),
+        _ => canary.roll_back(&why),
+    };
+    if done {
+        let outcome = canary.outcome().unwrap_or_default();
+        text(StatusCode::OK, format!("{name}: {outcome}\n"))
+    } else {
+        let stage = canary.stage().name();
+        text(
+            StatusCode::CONFLICT,
+            format!("{name}: the canary of generation {} is already {stage}\n", canary.new),
+        )
     }
 }
 
@@ -240,6 +289,7 @@ fn status(server: &Server) -> String {
         &snapshot.plugins,
         &snapshot.metrics.plugin_totals(&snapshot.plugins),
     );
+    generations(&mut out, &snapshot.plugins);
     out.push_str("clusters:\n");
     let mut clusters: Vec<_> = snapshot.clusters.values().collect();
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
@@ -324,6 +374,58 @@ fn handlers(out: &mut String, plugins: &Plugins, totals: &BTreeMap<String, Insta
             }
         }
         let _ = writeln!(out, ", opened {} times", breaker.opened_count());
+    }
+}
+
+/// The `generations:` section of `/status`: each entry's kept generations with hash,
+/// version, share of new traffic now, and the counts of its instance in this
+/// configuration; a canary's stage and window.
+fn generations(out: &mut String, plugins: &Plugins) {
+    out.push_str("generations:\n");
+    for (name, history) in plugins.generations.histories() {
+        let _ = writeln!(
+            out,
+            "  {name}: serving {}, {} loaded since start",
+            history.serving_now(),
+            history.total
+        );
+        for generation in &history.loaded {
+            let number = generation.number;
+            let running = (plugins.instances.iter())
+                .filter(|i| i.name == name && i.generation == number);
+            let (mut calls, mut failures) = (0, 0);
+            for instance in running {
+                let totals = instance.totals();
+                calls += totals.calls();
+                failures += totals.errors();
+            }
+            let _ = writeln!(
+                out,
+                "    {number} {} sha256={} share={:.1}% calls={calls} failures={failures}",
+                generation.library.manifest().version,
+                generation.library.sha256,
+                history.share(number),
+            );
+        }
+        if let Some(canary) = &history.canary {
+            let window = canary.window();
+            let _ = write!(
+                out,
+                "    canary {} beside {}: {} for {:.1?}, window calls={} errors={}",
+                canary.new,
+                canary.old,
+                canary.stage().name(),
+                canary.elapsed(),
+                window.calls,
+                window.errors
+            );
+            match canary.outcome() {
+                Some(outcome) => {
+                    let _ = writeln!(out, " ({outcome})");
+                }
+                None => out.push('\n'),
+            }
+        }
     }
 }
 

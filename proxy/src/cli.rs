@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, Overrides};
-use crate::plugin::{CacheError, Library, LoadError, PluginCache, Plugins};
+use crate::plugin::{CacheError, Generations, Library, LoadError, PluginCache, Plugins};
 
 /// hookgate: a reverse proxy extended by native plugins at BFE's nine callback points.
 #[derive(Debug, Parser)]
@@ -125,8 +126,9 @@ impl RunArgs {
         }
     }
 
-    /// Config and plugins, loaded in the order start-up needs them (before any socket).
-    fn load(&self) -> Result<(Config, Plugins), CliError> {
+    /// Config and plugins, loaded in the order start-up needs them (before any socket),
+    /// each entry's code at the generation `generations` (what ran before) plans.
+    fn load(&self, generations: &Arc<Generations>) -> Result<(Config, Plugins), CliError> {
         let config = Config::load(self.config.as_deref(), &self.overrides())?;
         let cache_dir = config
             .server
@@ -134,7 +136,7 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(crate::plugin::cache::default_dir);
         let cache = PluginCache::open(&cache_dir)?;
-        let plugins = Plugins::load(&config.plugins, &cache)?;
+        let plugins = Plugins::reload(&config.plugins, &cache, generations)?;
         Ok((config, plugins))
     }
 }
@@ -159,7 +161,7 @@ impl Cli {
 }
 
 fn check(args: &RunArgs) -> Result<(), CliError> {
-    let (config, plugins) = args.load()?;
+    let (config, plugins) = args.load(&Arc::default())?;
     // Like `nginx -t`: certificates and keys too, not only the config's shape.
     for listener in &config.server.tls {
         crate::tls::server_config(listener).map_err(|source| {
@@ -231,7 +233,8 @@ fn inspect(file: &Path) -> Result<(), CliError> {
 
 fn serve(args: &RunArgs) -> Result<(), CliError> {
     // Everything that can fail at start-up fails here, before any socket is bound.
-    let (config, plugins) = args.load()?;
+    let generations = Arc::new(Generations::default());
+    let (config, plugins) = args.load(&generations)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.workers > 0 {
         runtime.worker_threads(config.server.workers);
@@ -239,7 +242,7 @@ fn serve(args: &RunArgs) -> Result<(), CliError> {
     let runtime = runtime.enable_all().build().map_err(CliError::Runtime)?;
     let reload_args = args.clone();
     let reloader: crate::server::Reloader =
-        std::sync::Arc::new(move || reload_args.load().map_err(|e| e.to_string()));
+        Arc::new(move || reload_args.load(&generations).map_err(|e| e.to_string()));
     runtime
         .block_on(crate::run::run(&config, plugins, Some(reloader)))
         .map_err(|e| CliError::Serve(Box::new(e)))?;

@@ -11,7 +11,7 @@ mod load;
 pub use addr::{BackendAddr, BackendName};
 pub use file::{
     AdminToken, Algorithm, BackendConfig, BackendProtocol, BackendTlsConfig, Balance,
-    BreakerConfig, CalloutLimitsConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
+    BreakerConfig, CalloutLimitsConfig, CanaryConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
     Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
     PluginSettings, ProductConfig, RedisConfig, RouteRule, ServerConfig, SubclusterConfig,
     TlsListenerConfig, TraceParent, TracingConfig,

@@ -202,6 +202,7 @@ impl Metrics {
             plugin_errors,
         );
         plugin_accounting(&mut registry, plugins, &totals);
+        generations(&mut registry, plugins);
 
         let up = Family::<BackendLabels, Gauge>::default();
         for cluster in clusters {
@@ -363,7 +364,9 @@ fn plugin_accounting(
 
     let state = Family::<BreakerState, Gauge>::default();
     let opened = Family::<Plugin, Counter>::default();
-    for instance in &plugins.instances {
+    // During a canary both generations have a breaker: the entry's figures are shown
+    // once, with the old generation's state.
+    for instance in plugins.instances.iter().filter(|i| !i.is_on_trial()) {
         let Some(breaker) = &instance.breaker else {
             continue;
         };
@@ -523,5 +526,54 @@ fn redis_stores(registry: &mut Registry, redis: &crate::redis_store::RedisStores
         "redis_command_seconds",
         "Time the commands to each Redis store took, summed",
         seconds,
+    );
+}
+
+/// Each entry's generation serving, its canary's share, and its canaries' promotions
+/// and rollbacks.
+fn generations(registry: &mut Registry, plugins: &Plugins) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+    struct Entry {
+        plugin: String,
+    }
+    let serving = Family::<Entry, Gauge>::default();
+    let share = Family::<Entry, Gauge<f64, AtomicU64>>::default();
+    let promoted = Family::<Entry, Counter>::default();
+    let rolled_back = Family::<Entry, Counter>::default();
+    for (name, history) in plugins.generations.histories() {
+        let entry = Entry { plugin: name };
+        serving
+            .get_or_create(&entry)
+            .set(i64::from(history.serving_now()));
+        if let Some(canary) = &history.canary {
+            share.get_or_create(&entry).set(canary.share());
+        }
+        let counts = &history.counts;
+        promoted
+            .get_or_create(&entry)
+            .inc_by(counts.promoted.load(Ordering::Relaxed));
+        rolled_back
+            .get_or_create(&entry)
+            .inc_by(counts.rolled_back.load(Ordering::Relaxed));
+    }
+    registry.register(
+        "plugin_generation",
+        "The generation of each plugin entry's code that serves (all traffic, or the rest of a canary's)",
+        serving,
+    );
+    registry.register(
+        "plugin_canary_share_percent",
+        "The share of new requests and connections on a canary's new generation",
+        share,
+    );
+    registry.register(
+        "plugin_canary_promotions",
+        "Canaries promoted (by the admin call or after their period)",
+        promoted,
+    );
+    registry.register(
+        "plugin_canary_rollbacks",
+        "Canaries rolled back (by the admin call or on their error ratio)",
+        rolled_back,
     );
 }

@@ -3,6 +3,9 @@
 //! - [`cache`]: the private copies libraries are loaded from, named by content.
 //! - [`loader`]: opens a library and checks it is a compatible hookgate plugin; the one
 //!   place that touches raw loading.
+//! - [`generation`]: the builds of each entry's code loaded across reloads, and
+//!   which runs.
+//! - [`canary`]: a new generation on a share of the traffic, promoted or rolled back.
 //! - [`instance`]: one initialised instance: its name, manifest, policy, scope, errors.
 //! - [`chain`]: one immutable chain per callback point, and running it.
 //! - `call`: what surrounds each handler call: the breaker, the slow-handler watch,
@@ -20,7 +23,9 @@ pub mod accounting;
 pub mod breaker;
 pub mod cache;
 mod call;
+pub mod canary;
 pub mod chain;
+pub mod generation;
 pub mod instance;
 pub mod loader;
 mod log;
@@ -38,4 +43,5 @@ pub use chain::{Chain, ChainError, Chains, RequestChainOutcome};
 pub use instance::Instance;
 pub use loader::{Library, LoadError};
 pub use manifest::Manifest;
+pub use generation::Generations;
 pub use set::Plugins;

@@ -21,6 +21,8 @@ use crate::context::Context;
 use crate::edge::route_host;
 use crate::error::ProxyError;
 use crate::header_view::header_methods;
+use crate::plugin::canary::{CanarySide, Picks};
+use crate::plugin::chain::Picking;
 use crate::plugin_body::{frame_by_length, PluginBody};
 use crate::session::SessionState;
 
@@ -84,6 +86,8 @@ pub struct RequestState {
     pub body: PluginBody,
     /// Its trace, when `[tracing]` is on (boxed: nothing but a null pointer when off).
     pub trace: Option<Box<crate::trace::RequestTrace>>,
+    /// The generation it runs on for each canary entry, chosen once.
+    pub picks: Picks,
 }
 
 /// A request and its session, lent to plugins through [`RequestView`] for one chain
@@ -111,6 +115,7 @@ impl RequestState {
             locals: Locals::default(),
             body: PluginBody::default(),
             trace: None,
+            picks: Picks::default(),
         }
     }
 
@@ -163,6 +168,14 @@ fn host_of(head: &http::request::Parts) -> String {
 
 fn route_part(part: &Option<Arc<str>>) -> RStr<'_> {
     part.as_deref().unwrap_or("").into()
+}
+
+impl Picking for PluginRequest<'_> {
+    /// By the request's client address (a trusted `X-Forwarded-For`'s).
+    #[inline]
+    fn runs(&mut self, side: &CanarySide) -> bool {
+        self.request.picks.runs(side, self.request.client_ip)
+    }
 }
 
 impl RequestView for PluginRequest<'_> {

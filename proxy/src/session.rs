@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hookgate_plugin_api::abi::{LocalAny, Locals, RMut, ROption, RStr, SessionView, SocketAddrAbi};
 
 use crate::context::Context;
+use crate::plugin::canary::{CanarySide, Picks};
+use crate::plugin::chain::Picking;
 
 /// What the TLS handshake negotiated.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +52,9 @@ pub struct SessionState {
     pub context: Context,
     /// Each plugin instance's typed state, dropped with the connection.
     pub locals: Locals,
+    /// The generation it runs on for each canary entry, chosen once (so Finish runs
+    /// on the generation that ran Accept).
+    pub picks: Picks,
 }
 
 impl SessionState {
@@ -67,6 +72,7 @@ impl SessionState {
             request_count: 0,
             context: Context::default(),
             locals: Locals::default(),
+            picks: Picks::default(),
         }
     }
 
@@ -81,6 +87,14 @@ impl SessionState {
 
     fn tls_field(&self, f: impl Fn(&TlsInfo) -> Option<&str>) -> ROption<RStr<'_>> {
         self.tls.as_ref().and_then(f).map(RStr::from).into()
+    }
+}
+
+impl Picking for SessionState {
+    /// By the connection's peer address.
+    #[inline]
+    fn runs(&mut self, side: &CanarySide) -> bool {
+        self.picks.runs(side, self.remote.ip())
     }
 }
 

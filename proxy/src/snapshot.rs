@@ -54,6 +54,8 @@ impl Snapshot {
     ) -> Snapshot {
         // The plugin set's metrics are the served ones from now on.
         crate::plugin::metric_store::store().commit(&plugins.metrics);
+        // And its generations are the ones that ran before the next reload.
+        plugins.serve_generations();
         Snapshot {
             routes: RouteTable::new(config),
             clusters: balance::clusters(config, health, names),

@@ -342,6 +342,72 @@ pub struct PluginConfig {
     /// The SHA-256 the library's content must have (lowercase hex): any other content
     /// is refused, at start and on reload, before it is loaded.
     pub sha256: Option<String>,
+    /// A new build of the library is first tried on a share of the traffic (see
+    /// [`CanaryConfig`]); without it, a new build serves every new request at once.
+    pub canary: Option<CanaryConfig>,
+}
+
+/// `[[plugins]] canary`: when a reload finds new content in the entry's library, the
+/// new generation of its code runs for `percent` of new requests and connections
+/// (chosen by a hash of the client address with `seed`), the old one for the rest,
+/// until it is promoted (`POST /plugins/NAME/promote`, or after `promote_after_ms`
+/// without trouble) or rolled back (`POST /plugins/NAME/rollback`, or when its error
+/// ratio reaches `error_ratio` of at least `min_calls` calls within `window_ms`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// The share of new requests and connections on the new generation (0 to 100;
+    /// fractions allowed, 10 by default).
+    #[serde(default = "default_canary_percent")]
+    pub percent: f64,
+    /// Promoted automatically this long after the reload if not rolled back (0: only
+    /// by the admin call; 10 minutes by default).
+    #[serde(default = "default_promote_after_ms")]
+    pub promote_after_ms: u64,
+    /// Failed calls over calls of the new generation at which it is rolled back (above
+    /// 0, at most 1; 0.2 by default).
+    #[serde(default = "default_canary_error_ratio")]
+    pub error_ratio: f64,
+    /// The sliding window the ratio is taken over (60 s by default).
+    #[serde(default = "default_canary_window_ms")]
+    pub window_ms: u64,
+    /// Fewer calls than this in the window never roll back (20 by default).
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u64,
+    /// Whether responses of 500 and above that the new generation's handlers produce
+    /// count as its errors, beside panics and broken verdicts (false by default).
+    #[serde(default)]
+    pub count_5xx: bool,
+    /// Seeds the hash that splits clients (a hash of the entry's name by default, so
+    /// that every proxy of a fleet splits them alike).
+    pub seed: Option<u64>,
+}
+
+impl Default for CanaryConfig {
+    fn default() -> Self {
+        CanaryConfig {
+            percent: default_canary_percent(),
+            promote_after_ms: default_promote_after_ms(),
+            error_ratio: default_canary_error_ratio(),
+            window_ms: default_canary_window_ms(),
+            min_calls: default_min_calls(),
+            count_5xx: false,
+            seed: None,
+        }
+    }
+}
+
+fn default_canary_percent() -> f64 {
+    10.0
+}
+fn default_promote_after_ms() -> u64 {
+    600_000
+}
+fn default_canary_error_ratio() -> f64 {
+    0.2
+}
+fn default_canary_window_ms() -> u64 {
+    60_000
 }
 
 /// `[[plugins]] callouts = { concurrent, timeout_ms, body_limit }`: what an instance's

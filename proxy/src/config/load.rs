@@ -462,26 +462,9 @@ impl Config {
                 ));
             }
             if let Some(breaker) = &plugin.breaker {
-                let ratio = breaker.error_ratio;
-                let checks = [
-                    (
-                        "error_ratio",
-                        ratio > 0.0 && ratio <= 1.0,
-                        format!("{ratio}; expected above 0 and at most 1"),
-                    ),
-                    (
-                        "window_ms",
-                        breaker.window_ms >= 10,
-                        format!(
-                            "{}; expected at least 10 (ten steps of 1 ms)",
-                            breaker.window_ms
-                        ),
-                    ),
-                    (
-                        "min_calls",
-                        breaker.min_calls >= 1,
-                        "0; expected at least 1".to_owned(),
-                    ),
+                let window =
+                    error_window_checks(breaker.error_ratio, breaker.window_ms, breaker.min_calls);
+                let checks = window.into_iter().chain([
                     (
                         "cooldown_ms",
                         breaker.cooldown_ms >= 1,
@@ -492,14 +475,53 @@ impl Config {
                         breaker.probe_calls >= 1,
                         "0; expected at least 1".to_owned(),
                     ),
-                ];
+                ]);
                 if let Some((key, _, why)) = checks.into_iter().find(|(_, ok, _)| !ok) {
                     return Err(invalid(format!("plugins[{i}].breaker.{key}"), why));
+                }
+            }
+            if let Some(canary) = &plugin.canary {
+                let percent = canary.percent;
+                let window =
+                    error_window_checks(canary.error_ratio, canary.window_ms, canary.min_calls);
+                let checks = window.into_iter().chain([(
+                    "percent",
+                    (0.0..=100.0).contains(&percent),
+                    format!("{percent}; expected 0 to 100"),
+                )]);
+                if let Some((key, _, why)) = checks.into_iter().find(|(_, ok, _)| !ok) {
+                    return Err(invalid(format!("plugins[{i}].canary.{key}"), why));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The checks of an error-rate window's settings (a breaker's, a canary's): each key,
+/// whether its value is in range, and what is wrong with it.
+fn error_window_checks(
+    ratio: f64,
+    window_ms: u64,
+    min_calls: u64,
+) -> [(&'static str, bool, String); 3] {
+    [
+        (
+            "error_ratio",
+            ratio > 0.0 && ratio <= 1.0,
+            format!("{ratio}; expected above 0 and at most 1"),
+        ),
+        (
+            "window_ms",
+            window_ms >= 10,
+            format!("{window_ms}; expected at least 10 (ten steps of 1 ms)"),
+        ),
+        (
+            "min_calls",
+            min_calls >= 1,
+            "0; expected at least 1".to_owned(),
+        ),
+    ]
 }
 
 impl ServerConfig {
@@ -665,6 +687,7 @@ impl PluginConfig {
             breaker: None,
             callouts: Default::default(),
             sha256: None,
+            canary: None,
         }
     }
 

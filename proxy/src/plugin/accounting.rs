@@ -163,6 +163,11 @@ pub struct InstanceTotals {
 }
 
 impl InstanceTotals {
+    /// Handler calls made at every point.
+    pub fn calls(&self) -> u64 {
+        self.handlers.points.iter().map(PointTotals::calls).sum()
+    }
+
     /// Handler failures (panics, broken verdicts) at every point.
     pub fn errors(&self) -> u64 {
         self.handlers

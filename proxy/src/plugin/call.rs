@@ -103,6 +103,8 @@ pub(super) struct Call<'i> {
     started: Option<Instant>,
     /// Whether the call is noted for a span.
     traced: bool,
+    /// Whether its handler answered with a status of 500 and above.
+    server_error: bool,
 }
 
 impl<'i> Call<'i> {
@@ -131,7 +133,16 @@ impl<'i> Call<'i> {
             slot,
             started: timed.then(Instant::now),
             traced,
+            server_error: false,
         })
+    }
+
+    /// Whether its handler answered the request with a status of 500 and above (a
+    /// canary may count that as an error).
+    #[inline]
+    pub(super) fn answered(mut self, server_error: bool) -> Self {
+        self.server_error = server_error;
+        self
     }
 
     /// The handler returned `action`.
@@ -145,6 +156,10 @@ impl<'i> Call<'i> {
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.succeeded(admission);
         }
+        if let Some(side) = self.instance.canary.as_ref().filter(|side| side.new) {
+            let canary = &side.canary;
+            canary.note(self.server_error && canary.config().count_5xx);
+        }
     }
 
     /// The handler failed (a panic, a broken verdict).
@@ -156,6 +171,9 @@ impl<'i> Call<'i> {
         self.instance.accounts.failed(self.point, kind);
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.failed(admission);
+        }
+        if let Some(side) = self.instance.canary.as_ref().filter(|side| side.new) {
+            side.canary.note(true);
         }
     }
 

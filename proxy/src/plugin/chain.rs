@@ -18,6 +18,7 @@ use hookgate_plugin_api::{AcceptPoint, Action, Point, RequestPoint, ResponsePoin
 
 use super::accounting::FailureKind;
 use super::call::Call;
+use super::canary::CanarySide;
 use super::instance::Instance;
 use super::wait::{self, Waiting};
 use crate::config::ErrorPolicy;
@@ -32,6 +33,24 @@ fn outcome_action(outcome: &RequestChainOutcome) -> Action {
         RequestChainOutcome::Close => Action::Close,
         // Counted as the continuation's outcome when it resumes.
         RequestChainOutcome::Wait => Action::GoOn,
+    }
+}
+
+/// A host view that knows which generation its request or connection runs on for
+/// each canary entry ([`Picks`](super::canary::Picks)): a link of a canary entry runs
+/// only on the side it picks.
+pub trait Picking {
+    /// Whether the instance on `side` runs for this request or connection.
+    fn runs(&mut self, side: &CanarySide) -> bool;
+}
+
+/// Whether `link` runs for `view`: always, unless its instance is one side of a
+/// canary and the view picked the other.
+#[inline]
+fn on_side<H>(link: &Link<H>, view: &mut impl Picking) -> bool {
+    match &link.instance.canary {
+        None => true,
+        Some(side) => view.runs(side),
     }
 }
 
@@ -75,9 +94,11 @@ impl<H> Chain<H> {
         self.links.iter().map(|l| &*l.instance)
     }
 
-    /// Instance names, in order.
+    /// Instance names, in order (an entry's once, during a canary too).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.links.iter().map(|l| l.instance.name.as_str())
+        (self.links.iter())
+            .filter(|l| !l.instance.is_on_trial())
+            .map(|l| l.instance.name.as_str())
     }
 }
 
@@ -326,6 +347,18 @@ fn bypassed<'c, T>(instance: &'c Instance, point: Point) -> Option<Result<T, Cha
     }))
 }
 
+/// Whether a request-point verdict answers the request with a status of 500 and
+/// above (a canary may count those as its errors).
+fn server_error(verdict: &Result<RequestChainOutcome, Failure>) -> bool {
+    match verdict {
+        Ok(RequestChainOutcome::Respond(data) | RequestChainOutcome::Finish(Some(data))) => {
+            data.status >= 500
+        }
+        Ok(RequestChainOutcome::Finish(None)) => true,
+        _ => false,
+    }
+}
+
 /// Why a handler failed, and the message.
 type Failure = (FailureKind, String);
 
@@ -347,12 +380,15 @@ fn plain(result: HandlerResult<ActionCode>) -> Result<Action, Failure> {
 
 impl Chain<SessionHandlerBox> {
     /// Runs the chain at Accept, Handshake or Finish.
-    pub fn run<S: SessionView>(
+    pub fn run<S: SessionView + Picking>(
         &self,
         point: Point,
         session: &mut S,
     ) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
+            if !on_side(link, session) {
+                continue;
+            }
             let Some(call) = Call::begin(&link.instance, point) else {
                 match bypassed(&link.instance, point) {
                     None => continue,
@@ -372,7 +408,7 @@ impl Chain<SessionHandlerBox> {
 impl Chain<RequestHandlerBox> {
     /// Runs the chain at BeforeLocation, FoundProduct or AfterLocation.
     #[inline]
-    pub fn run<R: RequestView>(
+    pub fn run<R: RequestView + Picking>(
         &self,
         point: Point,
         request: &mut R,
@@ -382,7 +418,7 @@ impl Chain<RequestHandlerBox> {
 
     /// Runs the chain with the handlers of the instances `chosen` picks only (at
     /// RequestBody: those that asked for the body and take it).
-    pub fn run_for<R: RequestView>(
+    pub fn run_for<R: RequestView + Picking>(
         &self,
         point: Point,
         request: &mut R,
@@ -396,7 +432,7 @@ impl Chain<RequestHandlerBox> {
     /// [`RequestChainOutcome::Wait`] and what it waits for in `waiting`; the caller
     /// runs the callouts, [`resume`](Self::resume)s, and runs the chain on from the
     /// link after it.
-    pub fn run_from<R: RequestView>(
+    pub fn run_from<R: RequestView + Picking>(
         &self,
         point: Point,
         request: &mut R,
@@ -409,7 +445,7 @@ impl Chain<RequestHandlerBox> {
             if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
                 continue;
             }
-            if !chosen(&link.instance) {
+            if !chosen(&link.instance) || !on_side(link, request) {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, point) else {
@@ -452,6 +488,7 @@ impl Chain<RequestHandlerBox> {
                 }
                 hookgate_plugin_api::settle::request_verdict(v, redirect_set).map_err(broken)
             });
+            let call = call.answered(server_error(&verdict));
             if let Some(done) = settle(call, verdict, outcome_action, &link.instance, point) {
                 return done;
             }
@@ -462,7 +499,7 @@ impl Chain<RequestHandlerBox> {
     /// Calls the continuation of `waiting` with the callouts' `results`, settled as
     /// its handler's verdict at `point` (counted, its instance's policy on failure);
     /// GoOn means the chain goes on after the waiting handler.
-    pub fn resume<R: RequestView>(
+    pub fn resume<R: RequestView + Picking>(
         &self,
         point: Point,
         request: &mut R,
@@ -488,6 +525,7 @@ impl Chain<RequestHandlerBox> {
             }
             hookgate_plugin_api::settle::request_verdict(v, redirect_set).map_err(broken)
         });
+        let call = call.answered(server_error(&verdict));
         settle(call, verdict, outcome_action, &link.instance, point)
             .unwrap_or(Ok(RequestChainOutcome::GoOn))
     }
@@ -495,9 +533,9 @@ impl Chain<RequestHandlerBox> {
 
 impl Chain<ForwardHandlerBox> {
     /// Runs the chain at Forward (once per attempt).
-    pub fn run<R: RequestView>(&self, request: &mut R) -> Result<Action, ChainError<'_>> {
+    pub fn run<R: RequestView + Picking>(&self, request: &mut R) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
-            if !link.instance.serves(request.product().as_str()) {
+            if !link.instance.serves(request.product().as_str()) || !on_side(link, request) {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, Point::Forward) else {
@@ -519,7 +557,7 @@ impl Chain<ForwardHandlerBox> {
 impl Chain<ResponseHandlerBox> {
     /// Runs the chain at ReadResponse or RequestFinish.
     #[inline]
-    pub fn run<R: RequestView, P: ResponseView>(
+    pub fn run<R: RequestView + Picking, P: ResponseView>(
         &self,
         point: Point,
         request: &mut R,
@@ -530,7 +568,7 @@ impl Chain<ResponseHandlerBox> {
 
     /// Runs the chain with the handlers of the instances `chosen` picks only (at
     /// ResponseBody: those that asked for the body and take it).
-    pub fn run_for<R: RequestView, P: ResponseView>(
+    pub fn run_for<R: RequestView + Picking, P: ResponseView>(
         &self,
         point: Point,
         request: &mut R,
@@ -538,7 +576,10 @@ impl Chain<ResponseHandlerBox> {
         chosen: impl Fn(&Instance) -> bool,
     ) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
-            if !link.instance.serves(request.product().as_str()) || !chosen(&link.instance) {
+            if !link.instance.serves(request.product().as_str())
+                || !chosen(&link.instance)
+                || !on_side(link, request)
+            {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, point) else {

@@ -9,7 +9,12 @@ use hookgate_plugin_api::Point;
 use super::accounting::{Accounts, InstanceTotals};
 use super::breaker::Breaker;
 use super::manifest::Manifest;
-use crate::config::ErrorPolicy;
+use hookgate_plugin_kit::Clock;
+
+use super::canary::CanarySide;
+use super::generation::Generation;
+use super::timer::TickCounts;
+use crate::config::{ErrorPolicy, PluginConfig};
 
 /// One initialised plugin instance.
 #[derive(Debug)]
@@ -42,6 +47,10 @@ pub struct Instance {
     pub callouts: super::wait::CalloutLimits,
     /// What its timers did.
     pub ticks: super::timer::TickCounts,
+    /// The generation of its entry's code it runs ([`super::generation`]).
+    pub generation: u32,
+    /// Its side of its entry's canary, while one runs.
+    pub canary: Option<super::canary::CanarySide>,
 }
 
 /// The next instance id.
@@ -58,6 +67,39 @@ impl hookgate_plugin_api::settle::FailurePolicy for Instance {
 }
 
 impl Instance {
+    /// A new instance of the `[[plugins]]` entry `config`, named `name`, running
+    /// `generation` of its code (on `canary`'s side, if one runs).
+    pub fn of_entry(
+        config: &PluginConfig,
+        name: &str,
+        generation: &Generation,
+        canary: Option<CanarySide>,
+    ) -> Instance {
+        let breaker = config.breaker.map(|breaker| {
+            let fail_open = config.on_error == ErrorPolicy::FailOpen;
+            Breaker::new(breaker, name, fail_open, &Clock::Real)
+        });
+        Instance {
+            id: Instance::next_id(),
+            name: name.to_owned(),
+            path: config.path.clone(),
+            sha256: Arc::clone(&generation.library.sha256),
+            pinned: config.sha256.is_some(),
+            manifest: generation.library.manifest(),
+            policy: config.on_error,
+            body_limit: config
+                .body_limit
+                .unwrap_or(hookgate_plugin_api::DEFAULT_BODY_LIMIT),
+            products: config.products.clone().map(Vec::into_boxed_slice),
+            accounts: Accounts::default(),
+            breaker,
+            callouts: super::wait::CalloutLimits::new(&config.callouts),
+            ticks: TickCounts::default(),
+            generation: generation.number,
+            canary,
+        }
+    }
+
     /// A fresh instance id.
     pub fn next_id() -> u32 {
         NEXT_ID.fetch_add(1, Ordering::Relaxed)
@@ -82,6 +124,12 @@ impl Instance {
             error = message,
             "plugin handler failed"
         );
+    }
+
+    /// Whether it is the new generation of a canary (the old one stands for the entry
+    /// in chain listings).
+    pub fn is_on_trial(&self) -> bool {
+        self.canary.as_ref().is_some_and(|side| side.new)
     }
 
     /// Its figures so far.

@@ -9,22 +9,21 @@ use std::sync::Arc;
 use hookgate_plugin_api::abi::{collect_timers, RStr, RegistryAbi_TO, TD_Opaque};
 use hookgate_plugin_api::Point;
 
-use hookgate_plugin_kit::Clock;
-
-use super::accounting::Accounts;
-use super::breaker::Breaker;
 use super::cache::PluginCache;
 use super::chain::Chains;
+use super::canary::CanarySide;
+use super::generation::{Generations, History, Plan};
 use super::instance::Instance;
 use super::loader::{Library, LoadError};
 use super::metric_store::StagedMetrics;
 use super::registry::Collector;
-use super::timer::{TickCounts, Timers};
-use crate::config::{ErrorPolicy, PluginConfig};
+use super::timer::Timers;
+use crate::config::PluginConfig;
 
 /// Every instance, and the chains their handlers form.
 pub struct Plugins {
-    /// Instances in chain order.
+    /// Instances in chain order (during a canary, an entry's old generation then its
+    /// new one).
     pub instances: Vec<Arc<Instance>>,
     /// One chain per callback point.
     pub chains: Chains,
@@ -33,13 +32,29 @@ pub struct Plugins {
     pub metrics: StagedMetrics,
     /// The timers the instances registered, running once the set serves.
     pub timers: Timers,
+    /// The generations of every entry's code, kept across reloads.
+    pub generations: Arc<Generations>,
+    /// This set's history of every entry, made the history when it serves
+    /// ([`Plugins::serve_generations`]).
+    staged: HashMap<String, History>,
 }
 
 impl Plugins {
-    /// Loads and initialises every configured instance, in order. The first failure
-    /// stops loading with an error naming the file and the cause.
-    /// Each library is loaded from its copy in `cache`.
+    /// Loads and initialises every configured instance, in order, the first time: each
+    /// entry at its generation 1 (see [`Plugins::reload`]).
     pub fn load(configs: &[PluginConfig], cache: &PluginCache) -> Result<Plugins, LoadError> {
+        Plugins::reload(configs, cache, &Arc::default())
+    }
+
+    /// Loads and initialises every configured instance, in order, with the generation
+    /// of each entry's code that `generations` (what ran before) plans for it. The
+    /// first failure stops loading with an error naming the file and the cause.
+    /// Each library is loaded from its copy in `cache`.
+    pub fn reload(
+        configs: &[PluginConfig],
+        cache: &PluginCache,
+        generations: &Arc<Generations>,
+    ) -> Result<Plugins, LoadError> {
         let mut libraries: HashMap<PathBuf, Library> = HashMap::new();
         let mut name_counts: HashMap<String, usize> = HashMap::new();
         let mut plugins = Plugins {
@@ -47,7 +62,10 @@ impl Plugins {
             chains: Chains::default(),
             metrics: StagedMetrics::default(),
             timers: Timers::default(),
+            generations: Arc::clone(generations),
+            staged: HashMap::new(),
         };
+        let mut canaries = 0u8..64;
         for config in configs {
             let key = std::fs::canonicalize(&config.path).unwrap_or_else(|_| config.path.clone());
             let pinned = config.sha256.as_deref();
@@ -62,8 +80,7 @@ impl Plugins {
                     library
                 }
             };
-            let manifest = library.manifest();
-            let base = config.name.clone().unwrap_or_else(|| manifest.name.clone());
+            let base = (config.name.clone()).unwrap_or_else(|| library.manifest().name.clone());
             let count = name_counts.entry(base.clone()).or_insert(0);
             *count += 1;
             let name = if *count == 1 {
@@ -77,30 +94,30 @@ impl Plugins {
                     path: config.path.clone(),
                     source,
                 })?;
-            let breaker = config.breaker.map(|breaker| {
-                let fail_open = config.on_error == ErrorPolicy::FailOpen;
-                Breaker::new(breaker, &name, fail_open, &Clock::Real)
-            });
-            let instance = Arc::new(Instance {
-                id: Instance::next_id(),
-                name,
-                path: config.path.clone(),
-                sha256: Arc::clone(&library.sha256),
-                pinned: config.sha256.is_some(),
-                manifest,
-                policy: config.on_error,
-                body_limit: config
-                    .body_limit
-                    .unwrap_or(hookgate_plugin_api::DEFAULT_BODY_LIMIT),
-                products: config.products.clone().map(Vec::into_boxed_slice),
-                accounts: Accounts::default(),
-                breaker,
-                callouts: super::wait::CalloutLimits::new(&config.callouts),
-                ticks: TickCounts::default(),
-            });
-            plugins.init(library, instance, &settings)?;
+            let plan = generations.plan(&name, &library, config.canary, &mut plugins.staged);
+            let runs = match plan {
+                Plan::One(generation) => vec![(generation, None)],
+                Plan::Canary { old, new, canary } => {
+                    let slot = canaries.next();
+                    let side = |new| CanarySide {
+                        canary: Arc::clone(&canary),
+                        new,
+                        slot,
+                    };
+                    vec![(old, Some(side(false))), (new, Some(side(true)))]
+                }
+            };
+            for (generation, canary) in runs {
+                let instance = Instance::of_entry(config, &name, &generation, canary);
+                plugins.init(generation.library, Arc::new(instance), &settings)?;
+            }
         }
         Ok(plugins)
+    }
+
+    /// Makes this set's generations the history (the set serves from now on).
+    pub fn serve_generations(&self) {
+        self.generations.commit(&self.staged);
     }
 
     /// Runs one instance's init; its handlers join the chains only if init succeeds.
@@ -164,7 +181,7 @@ impl Plugins {
             };
             let _ = writeln!(
                 out,
-                "  {} {} (api {}) from {} [{}{scope}] sha256={}{}",
+                "  {} {} (api {}) from {} [{}{scope}] sha256={}{} generation={}",
                 i.name,
                 i.manifest.version,
                 i.manifest.api_version,
@@ -172,7 +189,30 @@ impl Plugins {
                 i.policy.name(),
                 i.sha256,
                 if i.pinned { " (pinned)" } else { "" },
+                i.generation,
             );
+            if let Some(side) = i.canary.as_ref().filter(|side| side.new) {
+                let c = &side.canary;
+                let config = c.config();
+                let promotion = match config.promote_after_ms {
+                    0 => "promoted by POST /plugins/NAME/promote".to_owned(),
+                    ms => format!("promoted after {ms} ms"),
+                };
+                let _ = writeln!(
+                    out,
+                    "    canary: generation {} beside generation {} for {}% of new requests \
+                     ({}); {promotion}; rolled back at error_ratio {} over {} ms with at least \
+                     {} calls{}",
+                    c.new,
+                    c.old,
+                    config.percent,
+                    c.stage().name(),
+                    config.error_ratio,
+                    config.window_ms,
+                    config.min_calls,
+                    if config.count_5xx { " (5xx counted)" } else { "" },
+                );
+            }
             let periods = self.timers.periods(i.id);
             if !periods.is_empty() {
                 let every: Vec<String> = (periods.iter())
