@@ -1,7 +1,10 @@
 //! The admin listener (loopback by default): `GET /healthz`, `GET /status` (plugins,
 //! manifests, each point's chain, backend health: like BFE's `module_handlers`),
-//! `GET /metrics` (Prometheus text) and `POST /reload` (re-read the config file and the
-//! plugins, and swap the snapshot whole; on failure the running config stays).
+//! `GET /metrics` (Prometheus text), `POST /reload` (re-read the config file and the
+//! plugins, and swap the snapshot whole; on failure the running config stays),
+//! `POST /plugins/NAME/promote` and `POST /plugins/NAME/rollback` (end an entry's
+//! canary, [`crate::plugin::canary`]), and `GET /plugins/generations` (each entry's
+//! generations as `hookgate check` reads them for its dry run).
 //!
 //! Who may ask ([`Guard`]): with `server.admin_token_file`, every request needs
 //! `Authorization: Bearer <token>` (compared in constant time; the listener may then
@@ -221,6 +224,15 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
                 format!("reload failed, running config kept: {error}\n"),
             ),
         },
+        (&Method::GET, "/plugins/generations") => {
+            let snapshot = server.snapshot();
+            let mut out = String::new();
+            for (name, history) in snapshot.plugins.generations.histories() {
+                out.push_str(&history.facts().line(&name));
+                out.push('\n');
+            }
+            text(StatusCode::OK, out)
+        }
         (&Method::POST, path) if canary_call(path).is_some() => match canary_call(path) {
             Some((name, verb)) => canary(server, name, verb),
             None => text(StatusCode::NOT_FOUND, "not found\n".into()),
@@ -276,7 +288,10 @@ fn canary(server: &Server, name: &str, verb: &str) -> Response<Full<Bytes>> {
         let stage = canary.stage().name();
         text(
             StatusCode::CONFLICT,
-            format!("{name}: the canary of generation {} is already {stage}\n", canary.new),
+            format!(
+                "{name}: the canary of generation {} is already {stage}\n",
+                canary.new
+            ),
         )
     }
 }
@@ -391,8 +406,8 @@ fn generations(out: &mut String, plugins: &Plugins) {
         );
         for generation in &history.loaded {
             let number = generation.number;
-            let running = (plugins.instances.iter())
-                .filter(|i| i.name == name && i.generation == number);
+            let running =
+                (plugins.instances.iter()).filter(|i| i.name == name && i.generation == number);
             let (mut calls, mut failures) = (0, 0);
             for instance in running {
                 let totals = instance.totals();

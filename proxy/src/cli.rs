@@ -183,6 +183,8 @@ fn check(args: &RunArgs) -> Result<(), CliError> {
         }
     }
     print!("{}", plugins.describe());
+    // A dry run of a reload: what the running proxy would do with each entry.
+    print!("{}", crate::reload_plan::report(&config, &plugins));
     println!("configuration ok");
     Ok(())
 }

@@ -11,9 +11,9 @@ mod load;
 pub use addr::{BackendAddr, BackendName};
 pub use file::{
     AdminToken, Algorithm, BackendConfig, BackendProtocol, BackendTlsConfig, Balance,
-    BreakerConfig, CalloutLimitsConfig, CanaryConfig, CertConfig, ClientAuth, ClusterConfig, CompressConfig,
-    Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig, PluginConfig,
-    PluginSettings, ProductConfig, RedisConfig, RouteRule, ServerConfig, SubclusterConfig,
-    TlsListenerConfig, TraceParent, TracingConfig,
+    BreakerConfig, CalloutLimitsConfig, CanaryConfig, CertConfig, ClientAuth, ClusterConfig,
+    CompressConfig, Config, EncodedSlashes, ErrorPolicy, HeaderCondition, HealthCheckConfig,
+    PluginConfig, PluginSettings, ProductConfig, RedisConfig, RouteRule, ServerConfig,
+    SubclusterConfig, TlsListenerConfig, TraceParent, TracingConfig,
 };
 pub use load::{ConfigError, Overrides};

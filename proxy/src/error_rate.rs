@@ -1,7 +1,7 @@
 //! How failures are counted over time: one mechanism for passive backend ejection
 //! ([`crate::balance`]'s `HealthState`), plugin circuit breakers
-//! (`crate::plugin::breaker`) and, later, the rollback of a canary plugin build (two
-//! windows, old code and new, each judged by a [`Threshold`]).
+//! (`crate::plugin::breaker`) and the rollback of a canary plugin build
+//! (`crate::plugin::canary`: the new generation's calls, judged by a [`Threshold`]).
 //!
 //! A [`Window`] counts calls and errors over the last `span`, in steps; a
 //! [`Threshold`] says when the counts are bad enough to act on. Time is passed in as

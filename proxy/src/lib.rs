@@ -7,6 +7,8 @@
 //! ## Layout
 //!
 //! - [`cli`]: the command line: run, `check`, `inspect`.
+//! - [`reload_plan`]: `check`'s dry run: what a reload would do with each plugin entry
+//!   of the running proxy.
 //! - [`config`]: the TOML config (DESIGN §4) and the CLI defaults; errors name the key.
 //! - [`plugin`]: loading libraries ([`plugin::loader`], the only place that touches
 //!   raw loading), initialising instances, and the chains per callback point.
@@ -36,7 +38,7 @@
 //!   send timeouts).
 //! - [`error`]: the proxy's own errors and their status codes.
 //! - [`error_rate`]: how failures are counted over time: passive backend ejection,
-//!   plugin circuit breakers (and, later, canary rollback).
+//!   plugin circuit breakers and canary rollback.
 //! - [`admin`], [`metrics`]: the admin listener (`/healthz`, `/status`, `/metrics`,
 //!   `POST /reload`) and the counters behind `/metrics`.
 //! - [`context`]: the key/value context plugins share.
@@ -64,6 +66,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod plugin_body;
 pub mod redis_store;
+pub mod reload_plan;
 pub mod request;
 pub mod resolve;
 pub mod response;

@@ -911,6 +911,22 @@ backends = [{ addr = "10.0.0.3:8080", weight = 1 }]
                 "{breaker}: {e}"
             );
         }
+        for (canary, key) in [
+            ("{ percent = 101 }", "percent"),
+            ("{ percent = -1 }", "percent"),
+            ("{ error_ratio = 0 }", "error_ratio"),
+            ("{ window_ms = 5 }", "window_ms"),
+            ("{ min_calls = 0 }", "min_calls"),
+            ("{ promote_after = 1 }", "promote_after"),
+        ] {
+            let e = error(&format!(
+                "[[plugins]]\npath = \"x.so\"\ncanary = {canary}\n"
+            ));
+            assert!(
+                e.contains("plugins[0].canary") && e.contains(key),
+                "{canary}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -339,14 +339,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn canary(config: CanaryConfig, clock: &Clock) -> Arc<Canary> {
-        Arc::new(Canary::new(
-            "p",
-            1,
-            2,
-            config,
-            Arc::default(),
-            clock,
-        ))
+        Arc::new(Canary::new("p", 1, 2, config, Arc::default(), clock))
     }
 
     fn loopback(n: u32) -> IpAddr {
@@ -470,7 +463,10 @@ mod tests {
         clock.advance(Duration::from_millis(1));
         assert!(c.picks_new(loopback(1)));
         assert_eq!(c.stage(), Stage::Promoted);
-        assert!(c.outcome().unwrap().contains("after 1000 ms without trouble"));
+        assert!(c
+            .outcome()
+            .unwrap()
+            .contains("after 1000 ms without trouble"));
         // Errors after promotion change nothing.
         for _ in 0..100 {
             c.note(true);

@@ -10,8 +10,8 @@ use hookgate_plugin_api::abi::{collect_timers, RStr, RegistryAbi_TO, TD_Opaque};
 use hookgate_plugin_api::Point;
 
 use super::cache::PluginCache;
-use super::chain::Chains;
 use super::canary::CanarySide;
+use super::chain::Chains;
 use super::generation::{Generations, History, Plan};
 use super::instance::Instance;
 use super::loader::{Library, LoadError};
@@ -94,7 +94,13 @@ impl Plugins {
                     path: config.path.clone(),
                     source,
                 })?;
-            let plan = generations.plan(&name, &library, config.canary, &mut plugins.staged);
+            let plan = generations.plan(
+                &name,
+                &library,
+                config.canary,
+                &settings,
+                &mut plugins.staged,
+            );
             let runs = match plan {
                 Plan::One(generation) => vec![(generation, None)],
                 Plan::Canary { old, new, canary } => {
@@ -113,6 +119,11 @@ impl Plugins {
             }
         }
         Ok(plugins)
+    }
+
+    /// This set's history of the entry `name` (what it loaded, with which settings).
+    pub fn entry(&self, name: &str) -> Option<&History> {
+        self.staged.get(name)
     }
 
     /// Makes this set's generations the history (the set serves from now on).
@@ -210,7 +221,11 @@ impl Plugins {
                     config.error_ratio,
                     config.window_ms,
                     config.min_calls,
-                    if config.count_5xx { " (5xx counted)" } else { "" },
+                    if config.count_5xx {
+                        " (5xx counted)"
+                    } else {
+                        ""
+                    },
                 );
             }
             let periods = self.timers.periods(i.id);
