@@ -55,7 +55,7 @@ pub use grpc::{GrpcBackend, GrpcClient};
 pub use net::{free_addr, free_port, wait_until_accepting};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use probe::{events_log, read_events, wait_for_events, Event, Probe};
-pub use process::{arg, hookgate, run, Output, COMMAND_TIMEOUT};
+pub use process::{arg, hookgate, run, sha256_of, Output, COMMAND_TIMEOUT};
 pub use proxy::Proxy;
 pub use redis::{RedisCluster, RedisServer};
 pub use wait::wait_until;

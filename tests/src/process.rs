@@ -102,3 +102,15 @@ pub(crate) fn wait_at_most(child: &mut Child, timeout: Duration) -> Option<ExitS
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
+
+/// The SHA-256 of a file's content, lowercase hex (by `sha256sum`, not by the code
+/// under test).
+pub fn sha256_of(file: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(file), COMMAND_TIMEOUT);
+    assert!(out.status.success(), "sha256sum: {}", out.stderr);
+    out.stdout
+        .split_whitespace()
+        .next()
+        .expect("a hash")
+        .to_owned()
+}

@@ -42,6 +42,7 @@ mod conformance;
 mod edge;
 mod ext_auth;
 mod fleet;
+mod generations;
 mod grpc;
 mod grpc_calls;
 mod import_bfe;

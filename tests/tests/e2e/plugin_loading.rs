@@ -359,20 +359,6 @@ fn logs_to_a_file_have_no_colour_codes() {
     assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
-/// The SHA-256 of a file, as `sha256sum` prints it.
-fn sha256_of(file: &std::path::Path) -> String {
-    let out = hookgate_tests::run(
-        std::process::Command::new("sha256sum").arg(file),
-        hookgate_tests::COMMAND_TIMEOUT,
-    );
-    assert!(out.status.success(), "sha256sum: {}", out.stderr);
-    out.stdout
-        .split_whitespace()
-        .next()
-        .expect("a hash")
-        .to_owned()
-}
-
 /// Copying a new build over a loaded plugin file (`cp` keeps the inode) used to crash
 /// the proxy at the next request, and a reload after it kept the old code while
 /// reporting success. The proxy loads a private copy named by content: the running
@@ -406,7 +392,7 @@ fn a_plugin_file_overwritten_in_place_changes_nothing_until_a_reload_loads_it() 
     .expect("write config");
     let proxy = Proxy::start(&["--config", arg(&file)]);
     let status = || http1_get(admin, "localhost", "/status", &[]).text();
-    let hello_sha = sha256_of(&hello);
+    let hello_sha = hookgate_tests::sha256_of(&hello);
     assert!(
         status().contains(&format!("sha256={hello_sha}")),
         "{}",
@@ -440,7 +426,7 @@ fn a_plugin_file_overwritten_in_place_changes_nothing_until_a_reload_loads_it() 
         Some("b1"),
         "noop does not answer /hello"
     );
-    let noop_sha = sha256_of(&noop);
+    let noop_sha = hookgate_tests::sha256_of(&noop);
     let after = status();
     assert!(after.contains(&format!("sha256={noop_sha}")), "{after}");
     assert!(after.contains("hookgate-plugin-noop"), "{after}");
@@ -460,7 +446,7 @@ fn a_plugin_file_overwritten_in_place_changes_nothing_until_a_reload_loads_it() 
 #[test]
 fn inspect_and_check_show_the_sha256() {
     let lib = library("hookgate_plugin_hello");
-    let sha = sha256_of(&lib);
+    let sha = hookgate_tests::sha256_of(&lib);
     let out = hookgate(&["inspect", arg(&lib)]);
     assert!(
         out.stdout.contains(&format!("sha256:      {sha}")),
@@ -513,7 +499,10 @@ fn a_pinned_plugin_with_other_content_is_refused_at_start_and_on_reload() {
         library("hookgate_plugin_noop"),
     );
     fs::copy(&hello, &plugin).expect("copy hello");
-    let (hello_sha, noop_sha) = (sha256_of(&hello), sha256_of(&noop));
+    let (hello_sha, noop_sha) = (
+        hookgate_tests::sha256_of(&hello),
+        hookgate_tests::sha256_of(&noop),
+    );
     let admin = free_addr();
     let file = dir.path().join("hookgate.toml");
     let write = |pin: &str| {
