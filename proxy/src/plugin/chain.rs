@@ -44,13 +44,18 @@ pub trait Picking {
     fn runs(&mut self, side: &CanarySide) -> bool;
 }
 
-/// Whether `link` runs for `view`: always, unless its instance is one side of a
-/// canary and the view picked the other.
-#[inline]
-fn on_side<H>(link: &Link<H>, view: &mut impl Picking) -> bool {
-    match &link.instance.canary {
-        None => true,
-        Some(side) => view.runs(side),
+impl<H> Chain<H> {
+    /// Whether `link` runs for `view`: always, unless its instance is one side of a
+    /// canary and the view picked the other.
+    #[inline]
+    fn on_side(&self, link: &Link<H>, view: &mut impl Picking) -> bool {
+        if !self.canary {
+            return true;
+        }
+        match &link.instance.canary {
+            None => true,
+            Some(side) => view.runs(side),
+        }
     }
 }
 
@@ -65,16 +70,23 @@ pub struct Link<H> {
 /// The handlers at one point, in order.
 pub struct Chain<H> {
     links: Vec<Link<H>>,
+    /// Whether a link's instance is one side of a canary (else no link needs the
+    /// choice of side: one test per link).
+    canary: bool,
 }
 
 impl<H> Default for Chain<H> {
     fn default() -> Self {
-        Chain { links: Vec::new() }
+        Chain {
+            links: Vec::new(),
+            canary: false,
+        }
     }
 }
 
 impl<H> Chain<H> {
     pub(crate) fn push(&mut self, link: Link<H>) {
+        self.canary |= link.instance.canary.is_some();
         self.links.push(link)
     }
 
@@ -253,6 +265,7 @@ impl Chains {
     pub(crate) fn append(&mut self, other: Chains) {
         fn extend<H>(to: &mut [Chain<H>], from: impl IntoIterator<Item = Chain<H>>) {
             for (to, from) in to.iter_mut().zip(from) {
+                to.canary |= from.canary;
                 to.links.extend(from.links);
             }
         }
@@ -386,7 +399,7 @@ impl Chain<SessionHandlerBox> {
         session: &mut S,
     ) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
-            if !on_side(link, session) {
+            if !self.on_side(link, session) {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, point) else {
@@ -445,7 +458,7 @@ impl Chain<RequestHandlerBox> {
             if point.is_product_scoped() && !link.instance.serves(request.product().as_str()) {
                 continue;
             }
-            if !chosen(&link.instance) || !on_side(link, request) {
+            if !chosen(&link.instance) || !self.on_side(link, request) {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, point) else {
@@ -535,7 +548,7 @@ impl Chain<ForwardHandlerBox> {
     /// Runs the chain at Forward (once per attempt).
     pub fn run<R: RequestView + Picking>(&self, request: &mut R) -> Result<Action, ChainError<'_>> {
         for link in &self.links {
-            if !link.instance.serves(request.product().as_str()) || !on_side(link, request) {
+            if !link.instance.serves(request.product().as_str()) || !self.on_side(link, request) {
                 continue;
             }
             let Some(call) = Call::begin(&link.instance, Point::Forward) else {
@@ -578,7 +591,7 @@ impl Chain<ResponseHandlerBox> {
         for link in &self.links {
             if !link.instance.serves(request.product().as_str())
                 || !chosen(&link.instance)
-                || !on_side(link, request)
+                || !self.on_side(link, request)
             {
                 continue;
             }

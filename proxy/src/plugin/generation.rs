@@ -71,6 +71,9 @@ pub struct History {
     pub settings: Arc<str>,
     /// Its entry's `canary`, as last loaded.
     pub canary_config: Option<CanaryConfig>,
+    /// What the load that staged it decided, logged once it serves: warning or not,
+    /// and the line.
+    news: Vec<(bool, String)>,
 }
 
 impl History {
@@ -163,11 +166,20 @@ impl Generations {
         plan
     }
 
-    /// Makes `staged` the history (the configuration it was planned for serves now);
-    /// entries no longer configured are forgotten.
+    /// Makes `staged` the history (the configuration it was planned for serves now)
+    /// and logs what its load decided; entries no longer configured are forgotten.
     pub fn commit(&self, staged: &HashMap<String, History>) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         *entries = staged.clone();
+        for (name, history) in entries.iter_mut() {
+            for (warn, news) in history.news.drain(..) {
+                if warn {
+                    tracing::warn!(plugin = %name, "{news}");
+                } else {
+                    tracing::info!(plugin = %name, "{news}");
+                }
+            }
+        }
     }
 
     /// Each entry's history, by name.
@@ -365,16 +377,20 @@ fn next(
             if let Decision::Same { why, number } = decision {
                 match why {
                     Kept::Unchanged => {}
-                    Kept::CanaryAbandoned(new) => tracing::warn!(
-                        plugin = name,
-                        generation = new,
-                        "canary abandoned: the library has generation {number}'s content again"
+                    Kept::CanaryAbandoned(new) => history.tell(
+                        true,
+                        format!(
+                            "canary of generation {new} abandoned: the library has generation \
+                             {number}'s content again"
+                        ),
                     ),
-                    Kept::RolledBack => tracing::warn!(
-                        plugin = name,
-                        sha256 = &*library.sha256,
-                        "this content was rolled back: generation {number} serves until the \
-                         library changes (or the entry has no canary)"
+                    Kept::RolledBack => history.tell(
+                        true,
+                        format!(
+                            "the library has the content rolled back ({}): generation {number} \
+                             serves until the library changes (or the entry has no canary)",
+                            library.sha256
+                        ),
                     ),
                 }
             }
@@ -403,7 +419,7 @@ fn next(
                 library: library.clone(),
             };
             if !known {
-                history.add(name, new.clone(), old);
+                history.add(new.clone(), old);
             }
             history.rolled_back = None;
             history.canary = None;
@@ -418,12 +434,13 @@ fn next(
                         Arc::clone(&history.counts),
                         &Clock::Real,
                     ));
-                    tracing::info!(
-                        plugin = name,
-                        generation = number,
-                        beside = old,
-                        "new generation on trial for {}% of new requests",
-                        config.percent
+                    history.tell(
+                        false,
+                        format!(
+                            "generation {number} on trial for {}% of new requests beside \
+                             generation {old}",
+                            config.percent
+                        ),
                     );
                     history.canary = Some(Arc::clone(&canary));
                     (
@@ -436,11 +453,9 @@ fn next(
                     )
                 }
                 None => {
-                    tracing::info!(
-                        plugin = name,
-                        generation = number,
-                        replaces = old,
-                        "new generation serves every new request"
+                    history.tell(
+                        false,
+                        format!("generation {number} serves every new request in place of {old}"),
                     );
                     history.serving = number;
                     (Plan::One(new), history)
@@ -451,6 +466,11 @@ fn next(
 }
 
 impl History {
+    /// Notes a line for the log, written when the configuration serves.
+    fn tell(&mut self, warn: bool, news: String) {
+        self.news.push((warn, news));
+    }
+
     /// Settles a canary that ended since the last reload: promoted, its generation
     /// serves; rolled back, its content is remembered.
     fn settle(&mut self) {
@@ -481,16 +501,17 @@ impl History {
 
     /// Keeps the record of a new generation (the last [`KEPT`], never the one serving);
     /// past [`KEPT`] loaded since the start, warns that mapped libraries accumulate.
-    fn add(&mut self, name: &str, generation: Generation, serving: u32) {
+    fn add(&mut self, generation: Generation, serving: u32) {
         let number = generation.number;
         self.total += 1;
         if self.total > KEPT as u32 {
-            tracing::warn!(
-                plugin = name,
-                generation = number,
-                "{} generations of this entry's code loaded since the start: libraries stay \
-                 mapped (never unloaded) until a restart",
-                self.total
+            let total = self.total;
+            self.tell(
+                true,
+                format!(
+                    "{total} generations of this entry's code loaded since the start: \
+                     libraries stay mapped (never unloaded) until a restart"
+                ),
             );
         }
         self.loaded.push(generation);
