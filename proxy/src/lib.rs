@@ -44,6 +44,7 @@
 //! - [`context`]: the key/value context plugins share.
 //! - [`tls`]: TLS listeners' rustls config and the certificate choice by SNI.
 //! - [`logging`]: tracing set-up.
+//! - [`memory`]: freed memory given back to the system after connections close.
 
 pub mod admin;
 pub mod balance;
@@ -61,6 +62,7 @@ mod hex;
 pub mod limits;
 pub mod listener;
 pub mod logging;
+pub mod memory;
 mod message;
 pub mod metrics;
 pub mod plugin;

@@ -85,9 +85,11 @@ impl Server {
         server.start_resolvers(config);
         // Idle pooled connections past their idle timeout are closed even without
         // traffic to notice them.
+        // And memory freed by connections that closed goes back to the system.
         let janitor = Arc::downgrade(&server);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut trimmer = crate::memory::Trimmer::default();
             loop {
                 ticks.tick().await;
                 let Some(server) = janitor.upgrade() else {
@@ -97,6 +99,9 @@ impl Server {
                     return;
                 }
                 server.snapshot().sweep();
+                if trimmer.tick(server.connections_open()) {
+                    tokio::task::spawn_blocking(crate::memory::trim);
+                }
             }
         });
         server

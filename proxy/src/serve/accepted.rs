@@ -58,9 +58,12 @@ pub async fn serve_connection(
         );
         return protocol::serve(TokioIo::new(io), Protocol::Sniff, conn, shutdown).await;
     };
-    // The handshake counts against the header timeout, from accept.
+    // The handshake counts against the header timeout, from accept. Boxed, as the
+    // TLS connection's serving below: the task of every connection is as large as its
+    // largest state, and a TLS session inline would make plain connections pay for it
+    // while they idle.
     let deadline = conn.activity.accepted_at() + timeouts.header;
-    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+    let stream = match tokio::time::timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "TLS handshake failed");
@@ -92,5 +95,5 @@ pub async fn serve_connection(
         WriteTimeout::new(stream, timeouts.send),
         Arc::clone(&conn.activity),
     );
-    protocol::serve(TokioIo::new(io), protocol, conn, shutdown).await
+    Box::pin(protocol::serve(TokioIo::new(io), protocol, conn, shutdown)).await
 }

@@ -85,12 +85,17 @@ impl std::error::Error for Refused {
 /// hands the request over, not when hyper first polls the future: a client that
 /// closes right after sending its request makes hyper drop the future unpolled, and
 /// the request must still end in RequestFinish (`client_closed`).
+///
+/// The future is boxed: hyper keeps one slot per connection the size of this future
+/// for as long as the connection lives, idle or not, and the unboxed future (the whole
+/// life of a request) is several KiB; boxed, the slot is a pointer and the request's
+/// state exists only while the request does.
 pub(crate) fn handle(
     request: http::Request<Incoming>,
     conn: Arc<Conn>,
 ) -> impl Future<Output = Result<Response<ProxyBody>, Refused>> + Send {
     let begun = begin(request, conn);
-    async move {
+    Box::pin(async move {
         let Begun {
             mut life,
             admitted,
@@ -108,7 +113,7 @@ pub(crate) fn handle(
             life.response_body(&mut out).await;
         }
         Ok(life.send(out))
-    }
+    })
 }
 
 /// A request handed over by hyper, checked at the front door.
