@@ -79,6 +79,14 @@ pub struct ClientTimeouts {
     pub tunnel_idle: Duration,
 }
 
+impl ClientTimeouts {
+    /// The shorter of the header and idle timeouts (at least 1 ms): no wait on an idle
+    /// or reading connection starts shorter than this from the moment it starts.
+    pub fn shortest(&self) -> Duration {
+        self.header.min(self.idle).max(Duration::from_millis(1))
+    }
+}
+
 impl Edge {
     /// The settings of `server`.
     pub fn new(server: &ServerConfig) -> Edge {

@@ -14,15 +14,19 @@
 //!
 //! Internal: the request path marks begins and ends (two atomic operations and a
 //! clock read at the end); [`Watched`], the stream wrapper (an [`Observed`] stream),
-//! marks the first byte read after the connection went idle (one atomic load per read otherwise). The
-//! connection's driving loop asks [`Activity::deadline`] and sleeps until it,
-//! re-asking when [`Activity::changed`] fires.
+//! marks the first byte read after the connection went idle (one atomic load per read
+//! otherwise). Nothing wakes the connection's driving loop: it asks
+//! [`Activity::deadline`] and sleeps until it, but never longer than
+//! [`ClientTimeouts::shortest`] from now, then asks again. A deadline that a later
+//! event starts (a request ends, a byte arrives) is that event plus one of the
+//! timeouts, so it is never earlier than the loop's next wake: each wait still ends on
+//! time, and requests cost the loop nothing (a connection's timer fires about once
+//! per shortest timeout, not once per request).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::observed::{Observed, Observer};
@@ -45,7 +49,6 @@ pub(crate) struct Activity {
     first_byte: AtomicU64,
     /// Set while idle and no byte has been read yet: the stream marks the first one.
     waiting_for_byte: AtomicBool,
-    changed: Notify,
 }
 
 /// Which wait ran out.
@@ -67,7 +70,6 @@ impl Activity {
             idle_since: AtomicU64::new(NONE),
             first_byte: AtomicU64::new(NONE),
             waiting_for_byte: AtomicBool::new(false),
-            changed: Notify::new(),
         }
     }
 
@@ -101,7 +103,6 @@ impl Activity {
             self.first_byte.store(NONE, Ordering::Relaxed);
             self.idle_since.store(self.now_ms(), Ordering::Relaxed);
             self.waiting_for_byte.store(true, Ordering::Release);
-            self.changed.notify_one();
         }
     }
 
@@ -109,13 +110,7 @@ impl Activity {
     fn byte_arrived(&self) {
         if self.waiting_for_byte.swap(false, Ordering::AcqRel) {
             self.first_byte.store(self.now_ms(), Ordering::Relaxed);
-            self.changed.notify_one();
         }
-    }
-
-    /// Resolves when the deadline may have moved.
-    pub(crate) async fn changed(&self) {
-        self.changed.notified().await
     }
 
     /// When the connection's current wait runs out, and which wait it is; `None`

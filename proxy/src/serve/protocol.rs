@@ -57,8 +57,9 @@ macro_rules! drive {
             connection.as_mut().graceful_shutdown();
         }
         let timeouts = $conn.snapshot.edge.timeouts;
-        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
-        let timer = tokio::time::sleep_until(far());
+        // The longest the loop sleeps without asking again (see `activity`).
+        let horizon = timeouts.shortest();
+        let timer = tokio::time::sleep(horizon);
         tokio::pin!(timer);
         // After an HTTP/2 idle GOAWAY: the moment to stop waiting for hyper to send it
         // and finish.
@@ -70,9 +71,12 @@ macro_rules! drive {
                 Some(at) => Some((at + GOAWAY_GRACE, Expired::Idle)),
                 None => $conn.activity.deadline(&timeouts, streams),
             };
-            timer.as_mut().reset(deadline.map_or_else(far, |(at, _)| at));
+            let next = tokio::time::Instant::now() + horizon;
+            timer
+                .as_mut()
+                .reset(deadline.map_or(next, |(at, _)| at.min(next)));
             tokio::select! {
-                () = timer.as_mut(), if deadline.is_some() => {
+                () = timer.as_mut() => {
                     // The deadline may have moved since it was read: re-check.
                     let now = tokio::time::Instant::now();
                     if goaway_sent.is_some() {
@@ -92,7 +96,6 @@ macro_rules! drive {
                         _ => {}
                     }
                 }
-                () = $conn.activity.changed() => {}
                 result = connection.as_mut() => {
                     if let Err(error) = result {
                         tracing::debug!(peer = %$conn.peer, %error, "connection ended with an error");
