@@ -4,11 +4,11 @@
 //! a cancelled task runs it). Nothing of a request lives here.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use futures_util::task::AtomicWaker;
 use hookgate_plugin_api::{AcceptPoint, Action, Point};
-use tokio::sync::Notify;
 
 use crate::server::ConnectionSlot;
 
@@ -99,40 +99,61 @@ impl Conn {
 
 /// Requests ending their connection: abort (Close: nothing more is sent) or close
 /// after the response in flight (Finish).
+///
+/// Internal: one word of flags and one waker, so that the connection's loop, which
+/// polls this at every wake of its task (every read and write of the connection),
+/// pays two atomic loads for it, not the lock of a `Notify`'s waiter list.
 #[derive(Default)]
 pub struct ConnControl {
-    abort: Notify,
-    close: Notify,
-    /// Set with `close`: a request that arrives anyway (pipelined behind the one that
-    /// ended keep-alive, already in hyper's buffer) is not served.
-    closing: AtomicBool,
+    /// [`ABORT`] and [`CLOSE`], once asked.
+    asked: AtomicU8,
+    waker: AtomicWaker,
 }
+
+/// Drop the connection now.
+pub(crate) const ABORT: u8 = 1;
+/// Close once the responses in flight are sent.
+pub(crate) const CLOSE: u8 = 2;
 
 impl ConnControl {
     /// Drop the connection now, sending nothing more (HTTP/2: the whole connection).
     pub fn abort(&self) {
-        self.abort.notify_one()
+        self.ask(ABORT)
     }
 
     /// No keep-alive: close once the responses in flight are sent.
     pub fn close_after_response(&self) {
-        self.closing.store(true, Ordering::Release);
-        self.close.notify_one()
+        self.ask(CLOSE)
     }
 
-    /// Whether the connection is closing: no new request is served on it.
+    fn ask(&self, what: u8) {
+        self.asked.fetch_or(what, Ordering::AcqRel);
+        self.waker.wake();
+    }
+
+    /// Whether the connection is closing: no new request is served on it (a request
+    /// that arrives anyway, pipelined behind the one that ended keep-alive, already in
+    /// hyper's buffer, is not served).
     pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
+        self.asked.load(Ordering::Acquire) & CLOSE != 0
     }
 
-    /// Resolves when a request asks to drop the connection.
-    pub(crate) async fn abort_requested(&self) {
-        self.abort.notified().await
-    }
-
-    /// Resolves when a request asks to close after the responses in flight.
-    pub(crate) async fn close_requested(&self) {
-        self.close.notified().await
+    /// Resolves with what has been asked ([`ABORT`], [`CLOSE`]) once something beyond
+    /// `seen` has.
+    pub(crate) fn asked(&self, seen: u8) -> impl std::future::Future<Output = u8> + '_ {
+        std::future::poll_fn(move |cx| {
+            let asked = self.asked.load(Ordering::Acquire);
+            if asked & !seen != 0 {
+                return std::task::Poll::Ready(asked);
+            }
+            self.waker.register(cx.waker());
+            // Asked between the load and the registration: seen now.
+            let asked = self.asked.load(Ordering::Acquire);
+            if asked & !seen != 0 {
+                return std::task::Poll::Ready(asked);
+            }
+            std::task::Poll::Pending
+        })
     }
 }
 
@@ -149,5 +170,30 @@ impl Drop for Conn {
             // The return value at Finish is ignored.
             let _ = chain.run(Point::Finish, session);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn what_requests_ask_reaches_the_loop_once_and_is_kept() {
+        let control = Arc::new(ConnControl::default());
+        let waiting = tokio::time::timeout(Duration::from_millis(20), control.asked(0)).await;
+        assert!(waiting.is_err(), "nothing asked yet");
+        // Asked while the loop waits: it wakes.
+        let asker = Arc::clone(&control);
+        let wait = tokio::spawn(async move { asker.asked(0).await });
+        tokio::task::yield_now().await;
+        control.close_after_response();
+        assert_eq!(wait.await.unwrap(), CLOSE);
+        assert!(control.is_closing());
+        // Seen: only something new resolves it again; asked before the wait: at once.
+        let waiting = tokio::time::timeout(Duration::from_millis(20), control.asked(CLOSE)).await;
+        assert!(waiting.is_err());
+        control.abort();
+        assert_eq!(control.asked(CLOSE).await, CLOSE | ABORT);
     }
 }

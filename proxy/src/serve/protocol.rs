@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::activity::Expired;
-use super::connection::Conn;
+use super::connection::{Conn, ABORT};
 
 /// How long an HTTP/2 connection closed for idleness has to send its GOAWAY.
 const GOAWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -64,6 +64,8 @@ macro_rules! drive {
         // After an HTTP/2 idle GOAWAY: the moment to stop waiting for hyper to send it
         // and finish.
         let mut goaway_sent: Option<tokio::time::Instant> = None;
+        // What the connection's requests asked of it so far (`ConnControl`).
+        let mut seen = 0;
         loop {
             // Evaluated once per turn, into a plain bool: it may lock the session.
             let streams: bool = $streams;
@@ -102,10 +104,15 @@ macro_rules! drive {
                     }
                     break;
                 }
-                () = $conn.control.abort_requested() => break,
-                () = $conn.control.close_requested(), if !closing => {
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
+                asked = $conn.control.asked(seen) => {
+                    seen = asked;
+                    if asked & ABORT != 0 {
+                        break;
+                    }
+                    if !closing {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
                 changed = $shutdown.changed(), if !draining => {
                     draining = true;
