@@ -193,6 +193,15 @@ fn is_from_a_browser(headers: &http::HeaderMap) -> bool {
 
 async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    if let Some((name, verb)) = canary_call(path) {
+        return match *request.method() {
+            Method::POST => canary(server, name, verb),
+            _ => text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+            ),
+        };
+    }
     match (request.method(), path) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, "/status") => text(StatusCode::OK, status(server)),
@@ -233,14 +242,6 @@ async fn route(request: Request<Incoming>, server: &Arc<Server>) -> Response<Ful
             }
             text(StatusCode::OK, out)
         }
-        (&Method::POST, path) if canary_call(path).is_some() => match canary_call(path) {
-            Some((name, verb)) => canary(server, name, verb),
-            None => text(StatusCode::NOT_FOUND, "not found\n".into()),
-        },
-        (_, path) if canary_call(path).is_some() => text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed\n".into(),
-        ),
         (_, "/healthz" | "/status" | "/metrics" | "/reload") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".into(),

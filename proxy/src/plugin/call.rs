@@ -156,8 +156,7 @@ impl<'i> Call<'i> {
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.succeeded(admission);
         }
-        if let Some(side) = self.instance.canary.as_ref().filter(|side| side.new) {
-            let canary = &side.canary;
+        if let Some(canary) = self.instance.trial() {
             canary.note(self.server_error && canary.config().count_5xx);
         }
     }
@@ -172,8 +171,8 @@ impl<'i> Call<'i> {
         if let (Some(breaker), Some(admission)) = (&self.instance.breaker, self.admission) {
             breaker.failed(admission);
         }
-        if let Some(side) = self.instance.canary.as_ref().filter(|side| side.new) {
-            side.canary.note(true);
+        if let Some(canary) = self.instance.trial() {
+            canary.note(true);
         }
     }
 

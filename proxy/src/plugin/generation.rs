@@ -144,22 +144,7 @@ impl Generations {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             entries.get(name).cloned()
         };
-        let (plan, mut history) = match committed {
-            None => {
-                let first = Generation {
-                    number: 1,
-                    library: library.clone(),
-                };
-                let history = History {
-                    loaded: vec![first.clone()],
-                    total: 1,
-                    serving: 1,
-                    ..History::default()
-                };
-                (Plan::One(first), history)
-            }
-            Some(history) => next(name, history, library, canary),
-        };
+        let (plan, mut history) = next(name, committed, library, canary);
         history.canary_config = canary;
         history.settings = crate::hex::lower(&Sha256::digest(settings.as_bytes())).into();
         staged.insert(name.to_owned(), history);
@@ -357,42 +342,53 @@ pub fn decide(facts: Option<&Facts>, sha256: &str, canary: bool) -> Decision {
     }
 }
 
-/// The plan and the new history of an entry that has run before.
+/// The plan and the new history of an entry whose committed history is `committed`
+/// (none: it never ran), by [`decide`].
 fn next(
     name: &str,
-    mut history: History,
+    committed: Option<History>,
     library: &Library,
     canary: Option<CanaryConfig>,
 ) -> (Plan, History) {
+    let ran = committed.is_some();
+    let mut history = committed.unwrap_or_default();
     history.settle();
-    let facts = history.facts();
+    let facts = ran.then(|| history.facts());
+    let decision = decide(facts.as_ref(), &library.sha256, canary.is_some());
     let kept = |history: &History, number: u32| history.generation(number).cloned();
-    let decision = decide(Some(&facts), &library.sha256, canary.is_some());
     let this = || Generation {
         number: 0,
         library: library.clone(),
     };
     match decision {
-        Decision::First | Decision::Same { .. } => {
-            if let Decision::Same { why, number } = decision {
-                match why {
-                    Kept::Unchanged => {}
-                    Kept::CanaryAbandoned(new) => history.tell(
-                        true,
-                        format!(
-                            "canary of generation {new} abandoned: the library has generation \
-                             {number}'s content again"
-                        ),
+        Decision::First => {
+            let first = Generation {
+                number: 1,
+                library: library.clone(),
+            };
+            history.loaded = vec![first.clone()];
+            history.total = 1;
+            history.serving = 1;
+            (Plan::One(first), history)
+        }
+        Decision::Same { number, why } => {
+            match why {
+                Kept::Unchanged => {}
+                Kept::CanaryAbandoned(new) => history.tell(
+                    true,
+                    format!(
+                        "canary of generation {new} abandoned: the library has generation \
+                         {number}'s content again"
                     ),
-                    Kept::RolledBack => history.tell(
-                        true,
-                        format!(
-                            "the library has the content rolled back ({}): generation {number} \
-                             serves until the library changes (or the entry has no canary)",
-                            library.sha256
-                        ),
+                ),
+                Kept::RolledBack => history.tell(
+                    true,
+                    format!(
+                        "the library has the content rolled back ({}): generation {number} \
+                         serves until the library changes (or the entry has no canary)",
+                        library.sha256
                     ),
-                }
+                ),
             }
             history.canary = None;
             let serving = kept(&history, history.serving).unwrap_or_else(this);

@@ -129,7 +129,17 @@ impl Instance {
     /// Whether it is the new generation of a canary (the old one stands for the entry
     /// in chain listings).
     pub fn is_on_trial(&self) -> bool {
-        self.canary.as_ref().is_some_and(|side| side.new)
+        self.trial().is_some()
+    }
+
+    /// Its canary, if it is the new generation on trial there (whose calls the canary
+    /// judges).
+    #[inline]
+    pub fn trial(&self) -> Option<&super::canary::Canary> {
+        self.canary
+            .as_ref()
+            .filter(|side| side.new)
+            .map(|side| &*side.canary)
     }
 
     /// Its figures so far.

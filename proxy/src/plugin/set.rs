@@ -202,11 +202,10 @@ impl Plugins {
                 if i.pinned { " (pinned)" } else { "" },
                 i.generation,
             );
-            if let Some(side) = i.canary.as_ref().filter(|side| side.new) {
-                let c = &side.canary;
+            if let Some(c) = i.trial() {
                 let config = c.config();
                 let promotion = match config.promote_after_ms {
-                    0 => "promoted by POST /plugins/NAME/promote".to_owned(),
+                    0 => format!("promoted by POST /plugins/{}/promote", i.name),
                     ms => format!("promoted after {ms} ms"),
                 };
                 let _ = writeln!(
