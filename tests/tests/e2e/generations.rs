@@ -321,6 +321,12 @@ fn a_canary_runs_the_new_build_for_its_share_of_clients_until_promoted() {
         "{plan}"
     );
 
+    // Not by a web page (DESIGN: browsers cannot trigger the admin's mutations).
+    let from_a_page = Req::new("POST", "localhost", &format!("/plugins/{NAME}/promote"))
+        .header("origin", "https://evil.example");
+    let refused = http1_send(setup.admin, &from_a_page).expect("post");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(setup.status().contains("canary 2 beside 1: trial"));
     // Promoted by hand: every new request on generation 2.
     let (code, text) = setup.post(&format!("/plugins/{NAME}/promote"));
     assert_eq!(code, 200, "{text}");
@@ -350,6 +356,8 @@ fn a_canary_runs_the_new_build_for_its_share_of_clients_until_promoted() {
     assert!(!status.contains("canary 2 beside 1"), "{status}");
     assert!(status.contains("share=100.0%"), "{status}");
     assert!((1..=100).all(|n| request(&proxy, &client(n)) == (200, "2".to_owned())));
+    // Counters never go back across a reload.
+    assert_eq!(proxy.metric(&series), Some(1.0));
 }
 
 #[test]
@@ -405,6 +413,7 @@ fn a_canary_whose_build_panics_is_rolled_back_automatically() {
     setup.reload();
     assert!((1..=50).all(|n| request(&proxy, &client(n)) == (200, "1".to_owned())));
     assert!(setup.status().contains(&format!("{NAME}: serving 1")));
+    assert_eq!(proxy.metric(&series), Some(1.0), "counters never go back");
 }
 
 #[test]
