@@ -1,7 +1,8 @@
 //! The front door: what a request head must be before any plugin or routing sees it
 //! (DESIGN §6), and the host and path every later step sees.
 //!
-//! [`admit`] takes the head hyper parsed and either refuses it or leaves it in the one
+//! [`admit`] takes the head the codec parsed (ours for HTTP/1.x, hyper's for HTTP/2)
+//! and either refuses it or leaves it in the one
 //! shape the rest of the proxy relies on:
 //!
 //! - **Host** (`host`): exactly one authority, valid `host[:port]`. HTTP/1.1: the
@@ -16,11 +17,10 @@
 //! - **Sizes**: a request target over [`MAX_TARGET_BYTES`] → 414; a header field over
 //!   [`MAX_FIELD_BYTES`] or a header section over [`MAX_HEADER_BYTES`] → 431 (nginx's
 //!   `large_client_header_buffers 4 8k`). More than 100 header fields, or a head over
-//!   hyper's buffer, are refused by the HTTP/1 parser itself (431) before a request
-//!   exists.
+//!   64 KiB, are refused by the HTTP/1 codec itself (431) before a request exists.
 //! - **Method**: `CONNECT` → 405 with `Allow` (hookgate is not a forward proxy).
 //! - **Framing and expectations**: a `Transfer-Encoding` with any coding but
-//!   `chunked` → 501 (RFC 9112 §6.1; hyper only checks the last one, and the codings
+//!   `chunked` → 501 (RFC 9112 §6.1; the codec only checks the last one, and the codings
 //!   would be dropped with the hop-by-hop header); an `Expect` other than
 //!   `100-continue` → 417 (RFC 9110 §10.1.1).
 //! - **Path** (`path`): normalised once, and the normalised path is what route rules,
@@ -30,7 +30,7 @@
 //!
 //! The target is left in origin form (`/path?query`), or `*` for `OPTIONS *`; `*`
 //! with any other method → 400 (RFC 9112 §3.2.4). (An `OPTIONS http://h` should go on
-//! as `OPTIONS *`, but hyper's parser already turned its empty path into `/`, so it
+//! as `OPTIONS *`, but the parsed target (`http::Uri`) already has `/` for its empty path, so it
 //! goes on as `OPTIONS /`, as nginx forwards it.)
 
 mod host;

@@ -1,7 +1,7 @@
 //! The items of a comma-separated header field (RFC 9110 §5.6.1), across all its
 //! lines: `Connection`, `Upgrade`, `Vary`, `Cache-Control`, …
 
-use http::header::AsHeaderName;
+use http::header::{AsHeaderName, HeaderValue};
 use http::HeaderMap;
 
 /// Every item of header `name`, trimmed, in order (lines that are not visible ASCII
@@ -20,9 +20,29 @@ pub(crate) fn has(headers: &HeaderMap, name: impl AsHeaderName, token: &str) -> 
     items(headers, name).any(|item| item.eq_ignore_ascii_case(token))
 }
 
+/// Whether one field line lists `token` (any case).
+pub(crate) fn value_has(value: &HeaderValue, token: &str) -> bool {
+    value.to_str().is_ok_and(|value| {
+        value
+            .split(',')
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    })
+}
+
+/// Whether one field line's last item is `token` (any case): `chunked` as the final
+/// transfer coding.
+pub(crate) fn last_is(value: &HeaderValue, token: &str) -> bool {
+    value.to_str().is_ok_and(|value| {
+        value
+            .rsplit(',')
+            .next()
+            .is_some_and(|item| item.trim().eq_ignore_ascii_case(token))
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use http::header::{HeaderValue, CONNECTION};
+    use http::header::CONNECTION;
 
     use super::*;
 
@@ -35,5 +55,14 @@ mod tests {
         assert_eq!(all, ["keep-alive", "Upgrade", "close"]);
         assert!(has(&headers, CONNECTION, "upgrade"));
         assert!(!has(&headers, CONNECTION, "te"));
+        assert!(value_has(&headers[CONNECTION], "Upgrade"));
+        assert!(last_is(
+            &HeaderValue::from_static("gzip, Chunked"),
+            "chunked"
+        ));
+        assert!(!last_is(
+            &HeaderValue::from_static("chunked, gzip"),
+            "chunked"
+        ));
     }
 }

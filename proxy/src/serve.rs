@@ -4,8 +4,12 @@
 //!   and Handshake, then the protocol; Finish when its [`Conn`] goes.
 //! - [`connection`]: [`Conn`], a connection's state shared with its requests, and the
 //!   session-level points (Accept, Handshake, Finish).
-//! - `protocol`: HTTP/1.1 or HTTP/2 via hyper (ALPN alone decides on TLS), each
-//!   connection driven to its end within its header and idle timeouts (`activity`).
+//! - `protocol`: HTTP/1.1 (our codec, `h1`) or HTTP/2 (hyper): ALPN alone decides on
+//!   TLS, the first bytes on plain listeners; each connection served to its end within
+//!   its header and idle timeouts (`activity`).
+//! - `h1`: the HTTP/1.1 codec and connection loop; `incoming`: what a request brings
+//!   from its client (body, upgrade) whichever codec read it; `rewind`: a stream with
+//!   bytes put back in front.
 //! - `life`: **the life of one request**, the one place the request-level callback
 //!   points run, in order (the contract is in `hookgate_plugin_api`'s crate docs).
 //! - `retry`: the retry rules, as a value the attempts loop asks.
@@ -25,12 +29,15 @@ pub mod compress;
 pub mod connection;
 mod forwarded;
 mod grpc;
+mod h1;
+mod incoming;
 mod life;
 mod observed;
 mod protocol;
 mod redirect;
 mod reply;
 mod retry;
+mod rewind;
 mod websocket;
 
 pub use accepted::serve_connection;

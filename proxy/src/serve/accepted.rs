@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use hookgate_plugin_api::AcceptPoint;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -56,7 +55,7 @@ pub async fn serve_connection(
             WriteTimeout::new(tcp, timeouts.send),
             Arc::clone(&conn.activity),
         );
-        return protocol::serve(TokioIo::new(io), Protocol::Sniff, conn, shutdown).await;
+        return protocol::serve(io, Protocol::Sniff, conn, shutdown).await;
     };
     // The handshake counts against the header timeout, from accept. Boxed, as the
     // TLS connection's serving below: the task of every connection is as large as its
@@ -95,5 +94,5 @@ pub async fn serve_connection(
         WriteTimeout::new(stream, timeouts.send),
         Arc::clone(&conn.activity),
     );
-    Box::pin(protocol::serve(TokioIo::new(io), protocol, conn, shutdown)).await
+    Box::pin(protocol::serve(io, protocol, conn, shutdown)).await
 }

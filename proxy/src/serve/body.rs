@@ -17,6 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::activity::InFlight;
 use super::body_read::Prefixed;
 use super::compress::Compressed;
+use super::incoming::IncomingBody;
 use crate::balance::ActiveRequest;
 use crate::error::ProxyError;
 use crate::upstream::UpstreamBody;
@@ -64,8 +65,8 @@ impl BodyKind {
     }
 }
 
-/// The response body handed to hyper. When hyper drops it (sent, or the client went
-/// away), its [`WhenSent`] runs: the request's RequestFinish.
+/// The response body handed to the codec. When the codec drops it (sent, or the
+/// client went away), its [`WhenSent`] runs: the request's RequestFinish.
 pub struct ProxyBody {
     kind: BodyKind,
     when_sent: Option<Box<dyn WhenSent>>,
@@ -180,7 +181,7 @@ pub enum ClientBody {
 /// The client's body as the backend receives it: at most `left` more bytes, at most
 /// the body timeout between two reads; failures recorded in `fault`.
 pub struct ClientStream {
-    body: hyper::body::Incoming,
+    body: IncomingBody,
     left: u64,
     timeout: Duration,
     /// Armed while waiting for the client; kept once made.
@@ -204,7 +205,7 @@ impl ClientBody {
     /// The client's `body`, at most `limit` bytes of it, with at most `timeout` between
     /// two reads.
     pub(crate) fn new(
-        body: hyper::body::Incoming,
+        body: IncomingBody,
         limit: u64,
         timeout: Duration,
         fault: ClientFault,
@@ -232,7 +233,7 @@ pub struct ClientFault(Option<Arc<AtomicUsize>>);
 
 impl ClientFault {
     /// A place to record the failures of `body`.
-    pub(crate) fn of(body: &hyper::body::Incoming) -> ClientFault {
+    pub(crate) fn of(body: &IncomingBody) -> ClientFault {
         ClientFault((!body.is_end_stream()).then(Arc::default))
     }
 
@@ -252,10 +253,10 @@ impl ClientFault {
 
 /// Which client error a failed read of the request body is: the peer going away
 /// (reset, broken connection, HTTP/2 stream reset) or anything else (bad chunk
-/// framing, a body shorter than its length: hyper's `InvalidInput`, `InvalidData`,
+/// framing, a body shorter than its length: `InvalidInput`, `InvalidData`,
 /// `UnexpectedEof`).
-fn client_error_of(error: &hyper::Error) -> ProxyError {
-    let mut source = std::error::Error::source(error);
+fn client_error_of(error: &(dyn std::error::Error + 'static)) -> ProxyError {
+    let mut source = Some(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             return match io.kind() {
@@ -318,8 +319,8 @@ impl Body for ClientBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
-                stream.fault.set(client_error_of(&error));
-                Poll::Ready(Some(Err(error.into())))
+                stream.fault.set(client_error_of(&*error));
+                Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {

@@ -133,7 +133,7 @@ impl ConnControl {
 
     /// Whether the connection is closing: no new request is served on it (a request
     /// that arrives anyway, pipelined behind the one that ended keep-alive, already in
-    /// hyper's buffer, is not served).
+    /// the connection's buffer, is not served).
     pub fn is_closing(&self) -> bool {
         self.asked.load(Ordering::Acquire) & CLOSE != 0
     }
@@ -141,19 +141,26 @@ impl ConnControl {
     /// Resolves with what has been asked ([`ABORT`], [`CLOSE`]) once something beyond
     /// `seen` has.
     pub(crate) fn asked(&self, seen: u8) -> impl std::future::Future<Output = u8> + '_ {
-        std::future::poll_fn(move |cx| {
-            let asked = self.asked.load(Ordering::Acquire);
-            if asked & !seen != 0 {
-                return std::task::Poll::Ready(asked);
-            }
-            self.waker.register(cx.waker());
-            // Asked between the load and the registration: seen now.
-            let asked = self.asked.load(Ordering::Acquire);
-            if asked & !seen != 0 {
-                return std::task::Poll::Ready(asked);
-            }
-            std::task::Poll::Pending
-        })
+        std::future::poll_fn(move |cx| self.poll_asked(seen, cx))
+    }
+
+    /// [`ConnControl::asked`], polled in place.
+    pub(crate) fn poll_asked(
+        &self,
+        seen: u8,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u8> {
+        let asked = self.asked.load(Ordering::Acquire);
+        if asked & !seen != 0 {
+            return std::task::Poll::Ready(asked);
+        }
+        self.waker.register(cx.waker());
+        // Asked between the load and the registration: seen now.
+        let asked = self.asked.load(Ordering::Acquire);
+        if asked & !seen != 0 {
+            return std::task::Poll::Ready(asked);
+        }
+        std::task::Poll::Pending
     }
 }
 

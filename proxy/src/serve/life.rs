@@ -3,7 +3,7 @@
 //! the server does with each return value (the callback contract, DESIGN §2.3).
 //!
 //! ```text
-//! hyper hands a request over ─ admit (front door) ─ refused (400, 405) ────────────┐
+//! the codec hands a request over ─ admit (front door) ─ refused (400, 405) ────────┐
 //!   BeforeLocation → product → FoundProduct → cluster → AfterLocation             │
 //!   → [read the body → RequestBody]   (only for plugins that asked for the body)  │
 //!   → [subcluster, backend, Forward, send] × attempts (Retries)                   │
@@ -25,8 +25,6 @@ use hookgate_plugin_api::{Action, Point, RequestPoint, ResponsePoint};
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 
 use super::activity::InFlight;
 use super::body::{BodyKind, ClientBody, ClientFault, ProxyBody, WhenSent};
@@ -34,6 +32,7 @@ use super::body_read::{self, Prefixed};
 use super::compress::{Compress, Compressed, Plan};
 use super::connection::Conn;
 use super::grpc;
+use super::incoming::{ClientUpgrade, IncomingBody};
 use super::reply::{error_page, plain_error, reply};
 use super::retry::{Failure, Retries};
 use super::{forwarded, redirect, websocket};
@@ -49,7 +48,7 @@ use crate::snapshot::Snapshot;
 use crate::upstream::{TlsFailure, UpstreamBody, UpstreamError};
 use hookgate_plugin_api::body::TooLarge;
 
-/// Why hyper gets no response for a request.
+/// Why the codec gets no response for a request.
 #[derive(Debug)]
 pub enum Refused {
     /// Close the connection without a response (a handler returned Close; or the
@@ -78,20 +77,19 @@ impl std::error::Error for Refused {
     }
 }
 
-/// Serves one request; `Err` makes hyper drop the connection (`Closed`) or reset the
-/// stream (`Malformed`).
+/// Serves one request; `Err` makes the codec drop the connection (`Closed`) or reset
+/// the stream (`Malformed`, HTTP/2).
 ///
-/// Internal: the head is checked and the request's [`Life`] begun at once, when hyper
-/// hands the request over, not when hyper first polls the future: a client that
-/// closes right after sending its request makes hyper drop the future unpolled, and
-/// the request must still end in RequestFinish (`client_closed`).
+/// Internal: the head is checked and the request's [`Life`] begun at once, when the
+/// codec hands the request over, not when it first polls the future: a client that
+/// closes right after sending its request makes the codec drop the future unpolled,
+/// and the request must still end in RequestFinish (`client_closed`).
 ///
-/// The future is boxed: hyper keeps one slot per connection the size of this future
-/// for as long as the connection lives, idle or not, and the unboxed future (the whole
-/// life of a request) is several KiB; boxed, the slot is a pointer and the request's
-/// state exists only while the request does.
+/// The future is boxed: the connection keeps it (hyper's HTTP/2 streams, our HTTP/1.1
+/// loop) for as long as the request lives, and the unboxed future (the whole life of
+/// a request) is several KiB; boxed, it is a pointer and moves as one.
 pub(crate) fn handle(
-    request: http::Request<Incoming>,
+    request: http::Request<IncomingBody>,
     conn: Arc<Conn>,
 ) -> impl Future<Output = Result<Response<ProxyBody>, Refused>> + Send {
     let begun = begin(request, conn);
@@ -116,17 +114,17 @@ pub(crate) fn handle(
     })
 }
 
-/// A request handed over by hyper, checked at the front door.
+/// A request handed over by the codec, checked at the front door.
 struct Begun {
     /// Boxed: the request's state is moved into the request's future and that into
     /// its box; a pointer moves in a few instructions, the state in hundreds.
     life: Box<Life>,
     admitted: Result<(), Refusal>,
-    body: Incoming,
-    on_upgrade: Option<OnUpgrade>,
+    body: IncomingBody,
+    on_upgrade: Option<ClientUpgrade>,
 }
 
-fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun, Refused> {
+fn begin(mut request: http::Request<IncomingBody>, conn: Arc<Conn>) -> Result<Begun, Refused> {
     if conn.control.is_closing() {
         // Keep-alive already ended (RequestFinish returned Finish): this request,
         // pipelined behind that one, never reaches BeforeLocation.
@@ -135,7 +133,7 @@ fn begin(mut request: http::Request<Incoming>, conn: Arc<Conn>) -> Result<Begun,
     // The configuration current now: a request that starts after a reload runs on
     // the new one, whichever connection it comes on.
     let snapshot = conn.current.load_full();
-    let on_upgrade = websocket::is_upgrade(&request).then(|| hyper::upgrade::on(&mut request));
+    let on_upgrade = websocket::is_upgrade(&request).then(|| ClientUpgrade::of(&mut request));
     let (mut head, body) = request.into_parts();
     let admitted = edge::admit(&mut head, &snapshot.edge);
     if admitted == Err(Refusal::Malformed) {
@@ -203,8 +201,8 @@ struct Life {
     in_flight: Option<InFlight>,
     /// The connection's last request (`server.keepalive_requests`): it closes after.
     last: bool,
-    /// Whether the request has been handed on (to hyper as a response, or to
-    /// RequestFinish); if not when the life is dropped, hyper dropped it because the
+    /// Whether the request has been handed on (to the codec as a response, or to
+    /// RequestFinish); if not when the life is dropped, the codec dropped it because the
     /// client went away.
     settled: bool,
 }
@@ -248,7 +246,11 @@ impl End {
 
 impl Life {
     /// From BeforeLocation to the backend's response (or an early end).
-    async fn route_and_forward(&mut self, body: Incoming, on_upgrade: Option<OnUpgrade>) -> End {
+    async fn route_and_forward(
+        &mut self,
+        body: IncomingBody,
+        on_upgrade: Option<ClientUpgrade>,
+    ) -> End {
         let snapshot = Arc::clone(&self.snapshot);
         if let Some(end) = self.request_point(RequestPoint::BeforeLocation).await {
             return end;
@@ -367,7 +369,7 @@ impl Life {
         let end = self.request_point_for(RequestPoint::RequestBody, &chosen);
         self.request.body.writable = false;
         // What the handlers left (a replacement, if one set it); an empty body is
-        // none, so that hyper adds no `Content-Length: 0` of its own.
+        // none, so that the client adds no `Content-Length: 0` of its own.
         let read = self.request.body.whole().filter(|b| !b.is_empty()).cloned();
         *body = ClientBody::Read(read.map(Box::new));
         end
@@ -379,7 +381,7 @@ impl Life {
         &mut self,
         cluster: &Cluster,
         body: ClientBody,
-        on_upgrade: Option<OnUpgrade>,
+        on_upgrade: Option<ClientUpgrade>,
     ) -> End {
         // Asked once (an HTTP/1 request: one comparison of the version).
         let is_grpc = grpc::is_grpc(self.request.head.version, &self.request.head.headers);
@@ -752,7 +754,7 @@ impl Life {
         Ok(out)
     }
 
-    /// The response handed to hyper, with RequestFinish to run once it is sent.
+    /// The response handed to the codec, with RequestFinish to run once it is sent.
     fn send(mut self, out: Outgoing) -> Response<ProxyBody> {
         let Outgoing {
             mut state,
@@ -957,10 +959,10 @@ impl Outgoing {
 }
 
 impl Drop for Life {
-    /// hyper dropped the request before it was settled: the client went away (closed
-    /// its connection or reset its stream) while the request was being served. If its
-    /// body had failed first (cut before its length), that is the error: hyper takes
-    /// the end of the stream for the client leaving, as nginx does, so no 400 can be
+    /// The codec dropped the request before it was settled: the client went away
+    /// (closed its connection or reset its stream) while the request was being served.
+    /// If its body had failed first (cut before its length), that is the error: the
+    /// end of the stream is the client leaving, as nginx takes it, so no 400 can be
     /// sent, but the log says what the client did.
     fn drop(&mut self) {
         if self.settled {
@@ -1025,7 +1027,7 @@ fn request_finish(
 /// 101 to an upgrade starts the tunnel (and the client gets the 101 with no body).
 pub(crate) fn client_response(
     mut response: Response<UpstreamBody>,
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: Option<ClientUpgrade>,
     conn: &Arc<Conn>,
 ) -> Response<BodyKind> {
     let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;

@@ -1,4 +1,5 @@
-//! Which HTTP a client connection speaks, and serving it with hyper until it ends.
+//! Which HTTP a client connection speaks, and serving it until it ends: HTTP/1.x with
+//! our codec ([`h1`]), HTTP/2 with hyper.
 //!
 //! On TLS listeners ALPN alone decides (DESIGN §6): `h2` → HTTP/2 only, so HTTP/1.1
 //! bytes get a GOAWAY `PROTOCOL_ERROR`; `http/1.1` or no ALPN → HTTP/1.1 only, so an
@@ -8,15 +9,17 @@
 
 use std::sync::Arc;
 
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use super::activity::Expired;
 use super::connection::{Conn, ABORT};
+use super::h1;
+use super::incoming::IncomingBody;
+use super::rewind::Rewound;
 
 /// How long an HTTP/2 connection closed for idleness has to send its GOAWAY.
 const GOAWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -42,12 +45,12 @@ impl Protocol {
     }
 }
 
-/// Polls a hyper connection to its end, starting a graceful shutdown when the
+/// Polls a hyper HTTP/2 connection to its end, starting a graceful shutdown when the
 /// connection is asked to close after its response (a plugin's Finish) or the server
 /// drains, and dropping it at once when a plugin's Close aborts it or a header or idle
 /// timeout runs out (HTTP/2 idle: GOAWAY first).
-// Internal: a macro because hyper's three connection types share `graceful_shutdown`
-// by name only, behind bounds that would have to be restated for a trait.
+// Internal: a macro because hyper's connection types share `graceful_shutdown` by
+// name only, behind bounds that would have to be restated for a trait.
 macro_rules! drive {
     ($connection:expr, $conn:expr, $shutdown:expr, $streams:expr) => {{
         let connection = $connection;
@@ -127,56 +130,45 @@ macro_rules! drive {
 
 /// Serves the connection's requests with `protocol` until it ends.
 pub(crate) async fn serve<I>(
-    io: TokioIo<I>,
+    io: I,
     protocol: Protocol,
     conn: Arc<Conn>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    match protocol {
+        Protocol::Sniff | Protocol::Http1 => {
+            let sniff = protocol == Protocol::Sniff;
+            let served = h1::serve(io, Arc::clone(&conn), shutdown.clone(), sniff).await;
+            if let h1::Served::Http2(io, read) = served {
+                conn.lock_session().protocol = "h2";
+                http2(Rewound::new(io, read), conn, shutdown).await;
+            }
+        }
+        Protocol::Http2 => http2(io, conn, shutdown).await,
+    }
+}
+
+/// Serves HTTP/2 with hyper until the connection ends.
+async fn http2<I>(io: I, conn: Arc<Conn>, mut shutdown: watch::Receiver<bool>)
+where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let service = {
         let conn = Arc::clone(&conn);
-        service_fn(move |request| super::life::handle(request, Arc::clone(&conn)))
+        service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            super::life::handle(request.map(IncomingBody::Hyper), Arc::clone(&conn))
+        })
     };
-    let streams = conn.snapshot.edge.h2_max_concurrent_streams;
-    match protocol {
-        Protocol::Sniff => {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // The header and idle timeouts are the connection's (`activity`), not
-            // hyper's, whose header timer would also run while the connection idles.
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(None);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(streams);
-            // Told apart only by the first bytes: the HTTP/1.1 rules (first byte of
-            // the next head) until a request says it is HTTP/2.
-            drive!(
-                builder.serve_connection_with_upgrades(io, service),
-                conn,
-                shutdown,
-                conn.lock_session().protocol == "h2"
-            );
-        }
-        Protocol::Http1 => {
-            let mut builder = http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(None);
-            drive!(
-                builder.serve_connection(io, service).with_upgrades(),
-                conn,
-                shutdown,
-                false
-            );
-        }
-        Protocol::Http2 => {
-            let mut builder = http2::Builder::new(TokioExecutor::new());
-            builder
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(streams);
-            drive!(builder.serve_connection(io, service), conn, shutdown, true);
-        }
-    }
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(conn.snapshot.edge.h2_max_concurrent_streams);
+    drive!(
+        builder.serve_connection(TokioIo::new(io), service),
+        conn,
+        shutdown,
+        true
+    );
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::connection::Conn;
+use super::incoming::ClientUpgrade;
 use super::observed::{Observed, Observer};
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` + `Upgrade`) to
@@ -33,19 +34,23 @@ pub(crate) fn is_upgrade<B>(request: &Request<B>) -> bool {
 /// byte has gone either way for `server.tunnel_idle_timeout_ms`. The tunnel holds its
 /// connection (`conn`): the connection slot stays taken and Finish runs only when the
 /// tunnel ends.
-pub(crate) fn tunnel(client: OnUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
+pub(crate) fn tunnel(client: ClientUpgrade, upstream: OnUpgrade, conn: Arc<Conn>) {
     tokio::spawn(async move {
         let idle_timeout = conn.snapshot.edge.timeouts.tunnel_idle;
         let _conn = conn;
-        let (client, upstream) = match tokio::join!(client, upstream) {
+        let (client, upstream) = match tokio::join!(client.ready(), upstream) {
             (Ok(client), Ok(upstream)) => (client, upstream),
-            (Err(error), _) | (_, Err(error)) => {
+            (Err(error), _) => {
+                tracing::debug!(%error, "upgrade did not complete");
+                return;
+            }
+            (_, Err(error)) => {
                 tracing::debug!(%error, "upgrade did not complete");
                 return;
             }
         };
         let last = Arc::new(LastByte::new());
-        let mut client = Observed::new(TokioIo::new(client), Arc::clone(&last));
+        let mut client = Observed::new(client, Arc::clone(&last));
         let mut upstream = Observed::new(TokioIo::new(upstream), Arc::clone(&last));
         tokio::select! {
             result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
