@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, TE};
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -49,7 +48,6 @@ use super::body::ProxyBody;
 use super::connection::{Conn, ABORT};
 use super::incoming::{Handover, IncomingBody, UpgradeSlot};
 use super::life::Refused;
-use crate::header_list;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -116,6 +114,11 @@ where
     let timer = tokio::time::sleep(timeouts.shortest());
     tokio::pin!(timer);
     let mut draining = *shutdown.borrow();
+    // The server draining: one future for the connection's life, registered once.
+    let drain = async move {
+        let _ = shutdown.changed().await;
+    };
+    tokio::pin!(drain);
     let mut first = sniff;
     loop {
         let parsed = loop {
@@ -159,7 +162,7 @@ where
                         }
                     }
                 }
-                _ = shutdown.changed(), if !draining => draining = true,
+                () = drain.as_mut(), if !draining => draining = true,
             }
         };
         first = false;
@@ -175,7 +178,11 @@ where
                 return Served::Done;
             }
             Exchanged::Sent { .. } => {
-                draining |= *shutdown.borrow();
+                if !draining {
+                    draining =
+                        std::future::poll_fn(|cx| Poll::Ready(drain.as_mut().poll(cx).is_ready()))
+                            .await;
+                }
                 if conn.control.is_closing() || draining {
                     c.close().await;
                     return Served::Done;
@@ -242,7 +249,7 @@ impl<I: AsyncRead + AsyncWrite + Send + Unpin + 'static> Connection<I> {
             version: Version::HTTP_11,
             trailers: false,
         };
-        encode::head(&mut self.out, &mut response, &asked, Length::Empty, true);
+        encode::head(&mut self.out, &response, &asked, Length::Empty, true);
         if std::future::poll_fn(|cx| self.out.poll_write(&mut self.io, cx))
             .await
             .is_ok()
@@ -265,11 +272,12 @@ impl<I: AsyncRead + AsyncWrite + Send + Unpin + 'static> Connection<I> {
             keep_alive,
             expect_continue,
             upgrade,
+            trailers,
         } = parsed;
         let asked = Asked {
             method: head.method.clone(),
             version: head.version,
-            trailers: header_list::has(&head.headers, TE, "trailers"),
+            trailers,
         };
         let (body, feed, decoder) = match framing {
             Framing::Length(0) => (RequestBody::empty(), None, None),
@@ -359,12 +367,12 @@ struct Exchange<'c, F> {
 
 /// A response whose head is written and whose body is on its way.
 struct Sending {
-    body: ProxyBody,
+    /// Dropped as soon as its end is queued: RequestFinish runs then, before the last
+    /// bytes are flushed (as with hyper).
+    body: Option<ProxyBody>,
     writer: BodyWriter,
     close: bool,
     upgraded: bool,
-    /// The body has ended (and its end is queued).
-    done: bool,
 }
 
 impl<F> Exchange<'_, F>
@@ -461,14 +469,14 @@ where
             }
             // The response: its body's frames framed and written.
             if let Some(sending) = self.response.as_mut() {
-                while !sending.done && c.out.len() < WRITE_BATCH {
-                    match Pin::new(&mut sending.body).poll_frame(cx) {
+                while let Some(body) = sending.body.as_mut().filter(|_| c.out.len() < WRITE_BATCH) {
+                    match Pin::new(body).poll_frame(cx) {
                         Poll::Ready(Some(Ok(frame))) => {
                             let result = match frame.into_data() {
                                 Ok(data) => sending.writer.data(&mut c.out, data),
                                 Err(frame) => {
                                     let trailers = frame.into_trailers().ok();
-                                    sending.done = true;
+                                    sending.body = None;
                                     sending.writer.end(&mut c.out, trailers.as_ref())
                                 }
                             };
@@ -478,7 +486,7 @@ where
                             }
                         }
                         Poll::Ready(None) => {
-                            sending.done = true;
+                            sending.body = None;
                             if let Err(error) = sending.writer.end(&mut c.out, None) {
                                 tracing::debug!(peer = %self.conn.peer, %error, "response body cut short");
                                 return Poll::Ready(self.abandon(c, cx));
@@ -503,7 +511,7 @@ where
                 }
             }
             if let Some(sending) = &self.response {
-                if sending.done && c.out.is_empty() {
+                if sending.body.is_none() && c.out.is_empty() {
                     return Poll::Ready(Exchanged::Sent {
                         close: sending.close,
                     });
@@ -517,7 +525,7 @@ where
 
     /// Writes the head of the life's response and makes its body ready to stream.
     fn start_response<I>(&mut self, c: &mut Connection<I>, response: Response<ProxyBody>) {
-        let (mut head, body) = response.into_parts();
+        let (head, body) = response.into_parts();
         let upgraded = head.status == StatusCode::SWITCHING_PROTOCOLS;
         let length = if body.is_end_stream() {
             Length::Empty
@@ -526,19 +534,17 @@ where
                 .exact()
                 .map_or(Length::Unknown, Length::Known)
         };
-        let close = !self.keep_alive
-            || header_list::has(&head.headers, CONNECTION, "close")
-            || self.conn.control.is_closing();
-        let (writer, close) = encode::head(&mut c.out, &mut head, &self.asked, length, close);
+        let close = !self.keep_alive || self.conn.control.is_closing();
+        let (writer, close) = encode::head(&mut c.out, &head, &self.asked, length, close);
         // A 100 Continue not sent yet is not owed any more.
         self.expect_continue = false;
-        let done = writer.is_full();
+        // Nothing may follow the head (HEAD, 204, 304, 101): the body is not read.
+        let body = (!writer.is_full()).then_some(body);
         self.response = Some(Sending {
             body,
             writer,
             close,
             upgraded,
-            done,
         });
     }
 

@@ -129,6 +129,9 @@ macro_rules! drive {
 }
 
 /// Serves the connection's requests with `protocol` until it ends.
+///
+/// Internal: HTTP/2 is served boxed, so that an HTTP/1.1 connection's task has no
+/// room for hyper's HTTP/2 connection state (kilobytes per idle connection).
 pub(crate) async fn serve<I>(
     io: I,
     protocol: Protocol,
@@ -143,10 +146,10 @@ pub(crate) async fn serve<I>(
             let served = h1::serve(io, Arc::clone(&conn), shutdown.clone(), sniff).await;
             if let h1::Served::Http2(io, read) = served {
                 conn.lock_session().protocol = "h2";
-                http2(Rewound::new(io, read), conn, shutdown).await;
+                Box::pin(http2(Rewound::new(io, read), conn, shutdown)).await;
             }
         }
-        Protocol::Http2 => http2(io, conn, shutdown).await,
+        Protocol::Http2 => Box::pin(http2(io, conn, shutdown)).await,
     }
 }
 

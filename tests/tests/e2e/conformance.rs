@@ -47,7 +47,7 @@
 //! | trailers, then a pipelined request | 9112 §7.1.2 | both served | both served | both served |
 //! | absolute-form | 9112 §3.2.2 | origin-form upstream, its Host | yes | yes |
 //! | `OPTIONS *` | 9110 §9.3.7, 9112 §3.2.4 | fwd as `OPTIONS *` | 400 | fwd as `*` |
-//! | `OPTIONS http://h` (empty path) | 9112 §3.2.4 | fwd as `OPTIONS *` | fwd as `/` | fwd as `/` (known deviation: hyper parses the empty path as `/`) |
+//! | `OPTIONS http://h` (empty path) | 9112 §3.2.4 | fwd as `OPTIONS *` | fwd as `/` | fwd as `/` (known deviation: the parsed URI has `/` for the empty path) |
 //! | `GET *` | 9112 §3.2.4 | 400 | 400 | 400 `bad_request` |
 //! | `Expect: 100-continue` | 9110 §10.1.1 | 100, then the response | 100 | 100 |
 //! | any other expectation | 9110 §10.1.1 | 417, not fwd | fwd (200) | 417 `expectation_failed` |
@@ -55,6 +55,7 @@
 //! | headers named in `Connection`, Keep-Alive, TE, Proxy-Connection | 9110 §7.6.1 | stripped both ways | request: only `Connection` dropped (`X-Foo` fwd); response: `X-Resp` kept | stripped both ways |
 //! | HTTP/1.0 + `Connection: keep-alive` | 9112 §9.3 | kept open, says keep-alive | yes | yes |
 //! | HTTP/1.0 without keep-alive | 9112 §9.3 | closed after | closed | closed |
+//! | HTTP/1.1 + `Connection: close` | 9112 §9.6 | answered with `close`, closed | yes | yes (before our codec: closed, not said) |
 //! | HTTP/1.0 keep-alive, chunked backend answer | 9112 §7, §9.3 | unchunked, close-delimited, not "keep-alive" | `Connection: close`, closed | `Connection: close`, closed (status line `HTTP/1.0`, hyper's) |
 //! | Upgrade: websocket | 9110 §7.8 | 101, tunnel | needs `Upgrade` config | 101, tunnel |
 //! | Upgrade: h2c | 9113 §3.1 | plain 200, Upgrade and HTTP2-Settings not fwd | 200; `HTTP2-Settings` fwd | 200, none fwd |
@@ -1029,6 +1030,33 @@ fn headers_named_in_connection_are_stripped_both_ways() {
 /// keep-alive` (and the server saying so back); without it, the server closes after
 /// the response. RFC 9112 §7: an HTTP/1.0 recipient does not understand chunked, so
 /// a body of unknown length goes to it delimited by the close, not chunked.
+/// RFC 9112 §9.6: a client that sends `Connection: close` gets a response that says
+/// `close` too, then the connection closes (nginx says so; hyper's server, before our
+/// codec, closed without saying it).
+#[test]
+fn connection_close_is_answered_with_close_then_closed() {
+    let backend = Backend::echo("app");
+    let gate = Gate::start(backend.addr());
+    let outcome = exchange(
+        gate.addr(),
+        head(
+            "GET /closing HTTP/1.1",
+            &["Host: conf.example", "Connection: close"],
+        )
+        .as_bytes(),
+    );
+    let response = outcome.response.as_ref().expect("a response");
+    assert_eq!(response.status, 200, "{}", outcome.describe());
+    assert!(
+        response
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close")),
+        "{}",
+        outcome.describe()
+    );
+    assert!(outcome.closed, "{}", outcome.describe());
+}
+
 #[test]
 fn http10_keep_alive_and_close() {
     let backend = Backend::echo("app");

@@ -72,11 +72,12 @@ pub(crate) enum Mismatch {
 const COPY_BELOW: usize = 4096;
 
 /// Writes the head of `response` to `out`, `close` saying whether the connection
-/// closes after it; returns how its body goes out and whether the connection must
-/// close after it after all (a close-delimited body).
+/// closes after it; returns how its body goes out and whether the connection closes
+/// after it after all (the response says `Connection: close`, or its body is
+/// close-delimited).
 pub(crate) fn head(
     out: &mut Out,
-    response: &mut Parts,
+    response: &Parts,
     asked: &Asked,
     length: Length,
     close: bool,
@@ -106,10 +107,54 @@ pub(crate) fn head(
     let can_have_body = !head_request && !no_length;
     let can_chunk = can_have_body && !http10;
 
-    let headers = &mut response.headers;
+    // One pass over the fields: the framing and connection fields are taken aside
+    // (written below, from what the body and the connection will do), the rest
+    // written as they are.
+    let mut declared = None;
+    let mut codings: Vec<&HeaderValue> = Vec::new();
+    let mut announced: Vec<HeaderName> = Vec::new();
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut close = close;
+    let mut wrote_date = false;
+    for (name, value) in &response.headers {
+        if *name == header::CONTENT_LENGTH {
+            declared = declared.or(Some(value));
+            continue;
+        }
+        if *name == header::TRANSFER_ENCODING {
+            codings.push(value);
+            continue;
+        }
+        if *name == header::CONNECTION && !switching {
+            for item in value.to_str().unwrap_or_default().split(',').map(str::trim) {
+                if item.eq_ignore_ascii_case("close") {
+                    close = true;
+                } else if !item.is_empty() && !item.eq_ignore_ascii_case("keep-alive") {
+                    tokens.push(item);
+                }
+            }
+            continue;
+        }
+        if *name == header::TRAILER {
+            if !can_chunk {
+                continue;
+            }
+            if asked.trailers {
+                let names = value.to_str().unwrap_or_default().split(',');
+                announced
+                    .extend(names.filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()));
+            }
+        }
+        wrote_date |= *name == header::DATE;
+        staged.extend_from_slice(name.as_str().as_bytes());
+        staged.extend_from_slice(b": ");
+        staged.extend_from_slice(value.as_bytes());
+        staged.extend_from_slice(b"\r\n");
+    }
+    let announced = (!announced.is_empty()).then_some(announced);
     let mut writer = None;
     // The response's own framing fields, kept where hyper kept them.
-    if let Some(value) = headers.get(header::CONTENT_LENGTH) {
+    if let Some(value) = declared {
         let keep = match length {
             // The body's real length wins over a stale field (both are the same when
             // the body comes straight from a backend).
@@ -123,47 +168,20 @@ pub(crate) fn head(
             put_length(staged, n);
             writer = Some(BodyWriter::Length(n));
         }
-        headers.remove(header::CONTENT_LENGTH);
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        if writer.is_none() && can_chunk && length != Length::Empty {
-            let mut codings = Vec::new();
-            for value in headers.get_all(header::TRANSFER_ENCODING) {
-                if !codings.is_empty() {
-                    codings.extend_from_slice(b", ");
-                }
-                codings.extend_from_slice(value.as_bytes());
+    if !codings.is_empty() && writer.is_none() && can_chunk && length != Length::Empty {
+        staged.extend_from_slice(b"transfer-encoding: ");
+        for (i, value) in codings.iter().enumerate() {
+            if i > 0 {
+                staged.extend_from_slice(b", ");
             }
-            let last = HeaderValue::from_bytes(&codings)
-                .is_ok_and(|v| header_list::last_is(&v, "chunked"));
-            staged.extend_from_slice(b"transfer-encoding: ");
-            staged.extend_from_slice(&codings);
-            staged.extend_from_slice(if last { b"\r\n" } else { b", chunked\r\n" });
-            writer = Some(BodyWriter::Chunked(None));
+            staged.extend_from_slice(value.as_bytes());
         }
-        headers.remove(header::TRANSFER_ENCODING);
-    }
-    let announced: Option<Vec<HeaderName>> = (can_chunk && asked.trailers)
-        .then(|| {
-            header_list::items(headers, header::TRAILER)
-                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-                .collect::<Vec<_>>()
-        })
-        .filter(|names| !names.is_empty());
-    if !can_chunk {
-        headers.remove(header::TRAILER);
-    }
-    let mut wrote_date = false;
-    for (name, value) in headers.iter() {
-        if name == header::CONNECTION && !switching {
-            // Written below, with what the connection will do.
-            continue;
-        }
-        wrote_date |= name == header::DATE;
-        staged.extend_from_slice(name.as_str().as_bytes());
-        staged.extend_from_slice(b": ");
-        staged.extend_from_slice(value.as_bytes());
-        staged.extend_from_slice(b"\r\n");
+        let last = codings
+            .last()
+            .is_some_and(|v| header_list::last_is(v, "chunked"));
+        staged.extend_from_slice(if last { b"\r\n" } else { b", chunked\r\n" });
+        writer = Some(BodyWriter::Chunked(None));
     }
     let writer = match writer {
         Some(BodyWriter::Chunked(_)) => BodyWriter::Chunked(announced),
@@ -193,26 +211,14 @@ pub(crate) fn head(
     };
     let close = (close || matches!(writer, BodyWriter::Close)) && !switching;
     if !switching {
-        let mut others = Vec::new();
-        for value in headers.get_all(header::CONNECTION) {
-            for item in value.to_str().unwrap_or_default().split(',').map(str::trim) {
-                if !item.is_empty()
-                    && !item.eq_ignore_ascii_case("close")
-                    && !item.eq_ignore_ascii_case("keep-alive")
-                {
-                    others.push(item);
-                }
-            }
-        }
         let state = if close {
             Some("close")
         } else {
             http10.then_some("keep-alive")
         };
-        if state.is_some() || !others.is_empty() {
+        if state.is_some() || !tokens.is_empty() {
             staged.extend_from_slice(b"connection: ");
-            let items = state.into_iter().chain(others);
-            for (i, item) in items.enumerate() {
+            for (i, item) in state.into_iter().chain(tokens).enumerate() {
                 if i > 0 {
                     staged.extend_from_slice(b", ");
                 }
@@ -359,8 +365,8 @@ mod tests {
         close: bool,
     ) -> (String, BodyWriter, bool) {
         let mut out = Out::default();
-        let (mut parts, ()) = response.into_parts();
-        let (writer, close) = head(&mut out, &mut parts, asked, length, close);
+        let (parts, ()) = response.into_parts();
+        let (writer, close) = head(&mut out, &parts, asked, length, close);
         let text = String::from_utf8(out.staging().clone()).unwrap();
         let text: String = text
             .lines()

@@ -8,6 +8,8 @@
 //! Everything else (sizes within the head, Host, the target's form, codings) is the
 //! front door's ([`crate::edge`]), which every protocol shares.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -47,52 +49,53 @@ pub(crate) struct Parsed {
     pub expect_continue: bool,
     /// HTTP/1.1 with an `Upgrade` field.
     pub upgrade: bool,
+    /// `TE: trailers`: the client takes trailer fields.
+    pub trailers: bool,
 }
 
 /// Parses a complete head at the start of `buf` and splits it off; `Ok(None)` if the
 /// head is not complete yet (more bytes are needed, and fit), `Err` with the status
 /// to answer if it can never be a request.
 pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, StatusCode> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut request = httparse::Request::new(&mut fields);
-    let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
-            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let blank = blank_lines(buf);
+    if blank > 0 {
+        let _ = buf.split_to(blank);
+    }
+    let Some(len) = head_end(buf) else {
+        if buf.len() >= MAX_HEAD_BYTES {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-        }
-        Err(_) => return Err(StatusCode::BAD_REQUEST),
+        return Ok(None);
     };
     if len > MAX_HEAD_BYTES {
         return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
-    let bad = StatusCode::BAD_REQUEST;
-    let method =
-        Method::from_bytes(request.method.unwrap_or_default().as_bytes()).map_err(|_| bad)?;
-    let http11 = request.version == Some(1);
-    let base = buf.as_ptr() as usize;
-    let range = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        (start, start + s.len())
-    };
-    let target = range(request.path.unwrap_or_default().as_bytes());
-    // Offsets only: the fields borrow `buf`, which is split below.
-    let mut spans = [((0, 0), (0, 0)); MAX_FIELDS];
-    let count = request.headers.len();
-    for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
-        *span = (range(field.name.as_bytes()), range(field.value));
-    }
+    // The head is split off first and parsed where it then lies: the target and the
+    // values are slices of it.
     let bytes: Bytes = if len == buf.len() {
         // The usual case, nothing behind the head: the buffer becomes the head's.
         std::mem::take(buf).freeze()
     } else {
         buf.split_to(len).freeze()
     };
-    let uri = Uri::from_maybe_shared(bytes.slice(target.0..target.1)).map_err(|_| bad)?;
-
+    let bad = StatusCode::BAD_REQUEST;
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(&bytes, &mut fields) {
+        Ok(httparse::Status::Complete(parsed)) if parsed == len => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        }
+        // Anything else ends where the empty line is, or is not a head.
+        _ => return Err(bad),
+    }
+    let method =
+        Method::from_bytes(request.method.unwrap_or_default().as_bytes()).map_err(|_| bad)?;
+    let http11 = request.version == Some(1);
+    let target = request.path.unwrap_or_default().as_bytes();
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(target)).map_err(|_| bad)?;
+    let count = request.headers.len();
     let mut headers = HeaderMap::with_capacity(count);
     let mut framing = Framing::Length(0);
     let (mut keep_alive, mut closed) = (http11, false);
@@ -100,11 +103,12 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, StatusCode> {
     let mut expect_continue = false;
     // Only HTTP/1.1 clients wait for a 100 (RFC 9110 §10.1.1).
     let mut upgrade = false;
-    for (name, value) in &spans[..count] {
-        let name = HeaderName::from_bytes(&bytes[name.0..name.1]).map_err(|_| bad)?;
+    let mut trailers = false;
+    for field in request.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| bad)?;
         // httparse admitted only visible ASCII, obs-text, SP and HTAB in values.
         let value =
-            HeaderValue::from_maybe_shared(bytes.slice(value.0..value.1)).map_err(|_| bad)?;
+            HeaderValue::from_maybe_shared(bytes.slice_ref(field.value)).map_err(|_| bad)?;
         match name {
             header::TRANSFER_ENCODING => {
                 if !http11 {
@@ -137,6 +141,7 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, StatusCode> {
                 expect_continue = http11 && value.as_bytes().eq_ignore_ascii_case(b"100-continue");
             }
             header::UPGRADE => upgrade = http11,
+            header::TE => trailers |= header_list::value_has(&value, "trailers"),
             _ => {}
         }
         headers.append(name, value);
@@ -171,7 +176,30 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Parsed>, StatusCode> {
         keep_alive,
         expect_continue,
         upgrade,
+        trailers,
     }))
+}
+
+/// How many bytes of empty lines (CRLF or LF) `buf` starts with.
+fn blank_lines(buf: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match &buf[at..] {
+            [b'\r', b'\n', ..] => at += 2,
+            [b'\n', ..] => at += 1,
+            _ => return at,
+        }
+    }
+}
+
+/// Where the head that `buf` starts with ends (after its empty line: CRLF, or a bare
+/// LF, which httparse tolerates), if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', buf).find_map(|lf| match &buf[lf + 1..] {
+        [b'\n', ..] => Some(lf + 2),
+        [b'\r', b'\n', ..] => Some(lf + 3),
+        _ => None,
+    })
 }
 
 /// A Content-Length value: one decimal number, digits only (RFC 9110 §8.6); `None`
@@ -194,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_head_is_split_off_and_the_rest_stays() {
-        let mut buf = BytesMut::from("GET /a?b HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\nGET /next");
+        let mut buf = BytesMut::from("\r\nGET /a?b HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\nGET /next");
         let p = parse(&mut buf).unwrap().unwrap();
         assert_eq!(p.head.uri, "/a?b");
         assert_eq!(p.head.headers["x"], "1");
