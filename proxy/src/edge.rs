@@ -135,6 +135,7 @@ pub fn admit(head: &mut Parts, edge: &Edge) -> Result<(), Refusal> {
         return Err(Refusal::Answer(ProxyError::MethodNotAllowed));
     }
     framing(head)?;
+    // The one Host header is the authority already, unless the target's won.
     if let Some(authority) = authority {
         let value = HeaderValue::from_str(&authority)
             .map_err(|_| Refusal::Answer(ProxyError::BadRequest))?;
@@ -182,7 +183,9 @@ fn sizes(head: &Parts) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The request's one authority, by the rules of its HTTP version.
+/// The request's one authority, by the rules of its HTTP version, if it must become
+/// the Host header: `None` when the request's one Host header is it already (or,
+/// HTTP/1.0, there is none).
 fn authority(head: &Parts) -> Result<Option<String>, Refusal> {
     let bad = Refusal::Answer(ProxyError::BadRequest);
     let mut hosts = head.headers.get_all(HOST).iter();
@@ -217,7 +220,7 @@ fn authority(head: &Parts) -> Result<Option<String>, Refusal> {
         }
         // RFC 9112 §3.2.2: the target's authority wins over Host.
         (_, Some(target), _) => Ok(Some(target.to_owned())),
-        (_, None, Some(header)) => Ok(Some(header.to_owned())),
+        (_, None, Some(_)) => Ok(None),
         // RFC 9112 §3.2: HTTP/1.0 may omit Host.
         (Version::HTTP_10 | Version::HTTP_09, None, None) => Ok(None),
         (_, None, None) => Err(bad),

@@ -10,7 +10,8 @@ pub fn is_valid_authority(value: &str) -> bool {
         if port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
             return false;
         }
-        if !port.is_empty() && port.parse::<u32>().map_or(true, |p| p > 65_535) {
+        let number = port.bytes().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+        if number > 65_535 {
             return false;
         }
     }
@@ -24,14 +25,24 @@ pub fn is_valid_authority(value: &str) -> bool {
         });
     }
     let name = host.strip_suffix('.').unwrap_or(host);
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~'))
-        })
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    // Labels of the allowed bytes, none empty: one pass.
+    let mut label = 0;
+    for b in name.bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') {
+            label += 1;
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 /// The host routing uses: lowercase, without the port and a trailing dot.

@@ -132,7 +132,7 @@ where
                     Ok(None) => {}
                     Err(status) => {
                         tracing::debug!(peer = %conn.peer, %status, "request head refused");
-                        c.refuse(status).await;
+                        Box::pin(c.refuse(status)).await;
                         return Served::Done;
                     }
                 }
@@ -167,7 +167,9 @@ where
         };
         first = false;
         let keep_alive = parsed.keep_alive;
-        match c.exchange(parsed, &conn).await {
+        // Boxed: the exchange's state (the response on its way, the body's feed) is
+        // there only while a request is, not in every idle connection's task.
+        match Box::pin(c.exchange(parsed, &conn)).await {
             Exchanged::Upgraded(handover) => {
                 let read = c.read.freeze();
                 let _ = handover.send((Box::new(c.io), read));
