@@ -46,7 +46,7 @@ use self::head::{Framing, Parsed};
 use self::out::Out;
 use super::body::ProxyBody;
 use super::connection::{Conn, ABORT};
-use super::incoming::{Handover, IncomingBody, UpgradeSlot};
+use super::incoming::{ClientUpgrade, Handover, IncomingBody};
 use super::life::Refused;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -293,9 +293,11 @@ impl<I: AsyncRead + AsyncWrite + Send + Unpin + 'static> Connection<I> {
             }
         };
         let mut request = Request::from_parts(head, IncomingBody::H1(body));
-        let handover = upgrade.then(|| {
-            let (sender, receiver) = oneshot::channel::<Handover>();
-            request.extensions_mut().insert(UpgradeSlot(receiver));
+        // The head's `Upgrade` field is only the cheap first check: the rule is
+        // `websocket::is_upgrade`, the one the life goes by.
+        let handover = (upgrade && super::websocket::is_upgrade(&request)).then(|| {
+            let (sender, client) = ClientUpgrade::channel();
+            request.extensions_mut().insert(client);
             sender
         });
         let life = super::life::handle(request, Arc::clone(conn));

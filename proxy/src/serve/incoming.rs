@@ -1,6 +1,7 @@
 //! What a request brings from its client, whichever codec read it: the body
-//! ([`IncomingBody`]: hyper's for HTTP/2, ours for HTTP/1.1) and, for an upgrade, the
-//! connection the tunnel takes over once the backend agrees ([`ClientUpgrade`]).
+//! ([`IncomingBody`]: hyper's for HTTP/2, ours for HTTP/1.1) and, for an upgrade (only
+//! HTTP/1.1 has them), the connection the tunnel takes over once the backend agrees
+//! ([`ClientUpgrade`]).
 
 use std::io;
 use std::pin::Pin;
@@ -8,7 +9,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
@@ -63,46 +63,37 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// behind its request, handed over once the 101 is written.
 pub(crate) type Handover = (Box<dyn Io>, Bytes);
 
-/// Where the client's side of an upgraded connection comes from.
-pub(crate) enum ClientUpgrade {
-    /// hyper's (unused while HTTP/1.1 is ours; kept for a request hyper reads).
-    Hyper(hyper::upgrade::OnUpgrade),
-    /// Our codec's.
-    H1(oneshot::Receiver<Handover>),
+/// The client's side of an upgraded connection: our codec puts it on a request that
+/// asks to upgrade ([`websocket::is_upgrade`](super::websocket::is_upgrade)), as a
+/// request extension, and hands the connection over once the 101 is written. (HTTP/2
+/// requests never upgrade.)
+// Internal: `Clone` because request extensions must be; it is taken once, and a clone
+// (never made) would hold nothing.
+pub(crate) struct ClientUpgrade(oneshot::Receiver<Handover>);
+
+impl Clone for ClientUpgrade {
+    fn clone(&self) -> Self {
+        ClientUpgrade(oneshot::channel().1)
+    }
 }
 
 impl ClientUpgrade {
-    /// The upgrade a request carries: our codec's if it read the request, else
-    /// hyper's.
-    pub(crate) fn of<B>(request: &mut http::Request<B>) -> ClientUpgrade {
-        match request.extensions_mut().remove::<UpgradeSlot>() {
-            Some(UpgradeSlot(receiver)) => ClientUpgrade::H1(receiver),
-            None => ClientUpgrade::Hyper(hyper::upgrade::on(request)),
-        }
+    /// An upgrade for a request, and the codec's side that hands the connection over.
+    pub(crate) fn channel() -> (oneshot::Sender<Handover>, ClientUpgrade) {
+        let (sender, receiver) = oneshot::channel();
+        (sender, ClientUpgrade(receiver))
+    }
+
+    /// The upgrade `request` carries, taken off it.
+    pub(crate) fn take<B>(request: &mut http::Request<B>) -> Option<ClientUpgrade> {
+        request.extensions_mut().remove::<ClientUpgrade>()
     }
 
     /// The client's stream, once the 101 has gone out.
     pub(crate) async fn ready(self) -> io::Result<Box<dyn Io>> {
-        match self {
-            ClientUpgrade::Hyper(on) => match on.await {
-                Ok(upgraded) => Ok(Box::new(TokioIo::new(upgraded))),
-                Err(error) => Err(io::Error::other(error)),
-            },
-            ClientUpgrade::H1(receiver) => match receiver.await {
-                Ok((io, read)) => Ok(Box::new(Rewound::new(io, read))),
-                Err(_) => Err(io::Error::other("the client connection was not upgraded")),
-            },
+        match self.0.await {
+            Ok((io, read)) => Ok(Box::new(Rewound::new(io, read))),
+            Err(_) => Err(io::Error::other("the client connection was not upgraded")),
         }
-    }
-}
-
-/// The request extension our codec puts on an upgrade request.
-// Internal: `Clone` because request extensions must be; the receiver is taken once,
-// and a clone (never made) would hold nothing.
-pub(crate) struct UpgradeSlot(pub(crate) oneshot::Receiver<Handover>);
-
-impl Clone for UpgradeSlot {
-    fn clone(&self) -> Self {
-        UpgradeSlot(oneshot::channel().1)
     }
 }

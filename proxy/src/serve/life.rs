@@ -133,7 +133,8 @@ fn begin(mut request: http::Request<IncomingBody>, conn: Arc<Conn>) -> Result<Be
     // The configuration current now: a request that starts after a reload runs on
     // the new one, whichever connection it comes on.
     let snapshot = conn.current.load_full();
-    let on_upgrade = websocket::is_upgrade(&request).then(|| ClientUpgrade::of(&mut request));
+    // Put there by the codec for a request `websocket::is_upgrade` says upgrades.
+    let on_upgrade = ClientUpgrade::take(&mut request);
     let (mut head, body) = request.into_parts();
     let admitted = edge::admit(&mut head, &snapshot.edge);
     if admitted == Err(Refusal::Malformed) {
